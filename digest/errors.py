@@ -1,0 +1,52 @@
+"""Errors digest shows to its user.
+
+    DigestError               anything the CLI prints as "Error: ..." (exit 1)
+    ├── ConfigError           a bad config file or missing secret (exit 2)
+    ├── StateError            the SQLite state cannot be used
+    │   └── StateBusyError    another run holds the lock
+    ├── SourceError           one source failed; the rest of the digest still ships
+    ├── LLMError              the LLM endpoint failed; items get marked fallbacks
+    ├── DeliveryError         email could not be sent
+    └── AllSourcesFailed      no source produced anything (exit 1)
+
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """An error with a message meant for the user."""
+
+    exit_code = 1
+
+
+class ConfigError(DigestError):
+    exit_code = 2
+
+
+class StateError(DigestError):
+    pass
+
+
+class StateBusyError(StateError):
+    pass
+
+
+class SourceError(DigestError):
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+        self.reason = message
+
+
+class LLMError(DigestError):
+    pass
+
+
+class DeliveryError(DigestError):
+    pass
+
+
+class AllSourcesFailed(DigestError):
+    pass

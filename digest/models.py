@@ -1,0 +1,192 @@
+"""Plain values passed between the stages: sources → selection → summarizing → rendering → delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+Kind = Literal["paper", "post"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One work as one source saw it."""
+
+    key: str  # "arxiv:2602.04288" (no version) or "url:<canonical url>"
+    source: str  # "arxiv-listing", "arxiv-search", "huggingface", "blog:<feed name>"
+    kind: Kind
+    title: str
+    url: str
+    summary: str = ""
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # arXiv categories, primary first
+    published: datetime | None = None
+    arxiv_id: str | None = None  # without version
+    version: int | None = None
+    announce_type: str | None = None  # new | cross | replace | replace-cross (arXiv listing only)
+    upvotes: int | None = None  # Hugging Face daily papers
+    feed_name: str | None = None  # blog feed's configured name
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One work after merging what every source said about it."""
+
+    key: str
+    kind: Kind
+    title: str
+    url: str
+    summary: str
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    sources: tuple[str, ...]  # every source that saw it, in a stable order
+    version: int | None = None
+    arxiv_id: str | None = None
+    announce_type: str | None = None
+    upvotes: int | None = None
+    published: datetime | None = None
+    feed_name: str | None = None
+
+    @property
+    def primary_category(self) -> str | None:
+        return self.categories[0] if self.categories else None
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    """Why a candidate belongs to one topic."""
+
+    topic: str  # config key, e.g. "dpo"
+    label: str  # display label, e.g. "DPO·정렬"
+    score: float
+    terms: tuple[str, ...]  # matched keywords, as configured
+    where: tuple[str, ...]  # "title", "abstract"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate with its topic matches and ranking signals."""
+
+    candidate: Candidate
+    matches: tuple[TopicMatch, ...]
+    relevance: float
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(m.topic for m in self.matches)
+
+    @property
+    def reason(self) -> str:
+        parts = [f"{m.label}: {', '.join(m.terms)} ({'/'.join(m.where)})" for m in self.matches]
+        return "; ".join(parts)
+
+
+class TakeawayStatus(StrEnum):
+    LLM = "llm"  # written by the LLM in this run
+    CACHED = "cached"  # written by the LLM in an earlier run (or shipped with the sample)
+    FALLBACK = "fallback"  # built without the LLM; marked as such for the reader
+    ERROR = "error"  # nothing usable; the item is listed without a line
+
+
+@dataclass(frozen=True)
+class Takeaway:
+    """The Korean line for one item, and where it came from."""
+
+    text: str
+    status: TakeawayStatus
+    note: str = ""  # why it is a fallback or error, for stderr and the footer
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.status in (TakeawayStatus.FALLBACK, TakeawayStatus.ERROR)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the digest."""
+
+    scored: Scored
+    takeaway: Takeaway
+
+    @property
+    def candidate(self) -> Candidate:
+        return self.scored.candidate
+
+
+class SourceStatus(StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"  # 304: items came from the stored copy
+    NO_ANNOUNCEMENT = "no_announcement"  # arXiv did not announce on this day (weekend, holiday)
+    STALE = "stale"  # the listing is not today's: reported as an error
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (SourceStatus.FAILED, SourceStatus.STALE)
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """What one source did in this run."""
+
+    name: str  # "arxiv-listing", "arxiv-search", "huggingface", "blog:<name>"
+    status: SourceStatus
+    items: int = 0
+    seconds: float = 0.0
+    error: str = ""  # one line, for stderr and the footer
+    requests: int = 0
+
+
+@dataclass
+class LLMUsage:
+    """LLM calls and tokens of one run (from each response's usage)."""
+
+    model: str = ""
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failures: int = 0
+
+    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.calls += 1
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    key: str
+    label: str
+
+
+@dataclass
+class Digest:
+    """Everything rendering needs: a pure value."""
+
+    day: date
+    entries: list[Entry]
+    sources: list[SourceReport]
+    topics: list[TopicInfo]
+    usage: LLMUsage = field(default_factory=LLMUsage)
+    reviewed: dict[str, int] = field(default_factory=dict)  # "arxiv", "huggingface", "blog" -> count
+    notices: list[str] = field(default_factory=list)  # Korean lines for the reader (no announcement, ...)
+    sample: bool = False  # built from the bundled sample day
+    arxiv_announced: bool = True
+
+    @property
+    def failed_sources(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.status.is_failure]
+
+    @property
+    def fallback_count(self) -> int:
+        return sum(1 for e in self.entries if e.takeaway.is_fallback)
+
+    def count_by_topic(self) -> dict[str, int]:
+        counts = {t.key: 0 for t in self.topics}
+        for e in self.entries:
+            for topic in e.scored.topics:
+                counts[topic] = counts.get(topic, 0) + 1
+        return counts
