@@ -262,7 +262,9 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError("\n".join(lines)) from None
 
 
-def load_config(path: str | Path | None = None, *, require_secrets: bool = False) -> tuple[Config, Path | None]:
+def load_config(
+    path: str | Path | None = None, *, require_secrets: bool = False
+) -> tuple[Config, Path | None]:
     """Find, read and validate the configuration. Returns it with the file it came from."""
     found = find_config_file(path)
     if found is None:

@@ -135,7 +135,8 @@ def context(d: Digest) -> dict[str, object]:
 
     u = d.usage
     if u.calls:
-        llm = f"{one_line(u.model)} {u.calls}회 호출(입력 {_number(u.prompt_tokens)} · 출력 {_number(u.completion_tokens)} 토큰)"
+        tokens = f"입력 {_number(u.prompt_tokens)} · 출력 {_number(u.completion_tokens)} 토큰"
+        llm = f"{one_line(u.model)} {u.calls}회 호출({tokens})"
     elif d.entries and all(e.takeaway.status == TakeawayStatus.CACHED for e in d.entries):
         llm = "LLM 호출 없음(저장된 요약)"
     else:

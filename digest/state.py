@@ -196,7 +196,7 @@ class State:
     # -- seen items -------------------------------------------------------------------------
 
     def shown_before(self, keys: list[str], day: date) -> set[str]:
-        """Keys already shown in a digest for a day before ``day`` (a re-run of the same day shows them again)."""
+        """Keys shown in a digest for a day before ``day``; a re-run of the same day shows them again."""
         found: set[str] = set()
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
@@ -217,11 +217,14 @@ class State:
 
     # -- takeaway cache ---------------------------------------------------------------------
 
-    def cached_takeaways(self, keys: list[tuple[str, int]], model: str, prompt_version: str) -> dict[str, str]:
+    def cached_takeaways(
+        self, keys: list[tuple[str, int]], model: str, prompt_version: str
+    ) -> dict[str, str]:
         out: dict[str, str] = {}
         for key, version in keys:
             row = self.conn.execute(
-                "select text from takeaways where key = ? and version = ? and model = ? and prompt_version = ?",
+                "select text from takeaways"
+                " where key = ? and version = ? and model = ? and prompt_version = ?",
                 (key, version, model, prompt_version),
             ).fetchone()
             if row:
@@ -284,12 +287,21 @@ class State:
     def start_run(self, day: date) -> int:
         with self.transaction() as db:
             cur = db.execute(
-                "insert into runs (day, started_at, status) values (?, ?, 'running')", (day.isoformat(), _now())
+                "insert into runs (day, started_at, status) values (?, ?, 'running')",
+                (day.isoformat(), _now()),
             )
             return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, *, status: str, **fields: Any) -> None:
-        allowed = {"items", "llm_calls", "prompt_tokens", "completion_tokens", "fallbacks", "seconds", "sources"}
+        allowed = {
+            "items",
+            "llm_calls",
+            "prompt_tokens",
+            "completion_tokens",
+            "fallbacks",
+            "seconds",
+            "sources",
+        }
         sets = {k: (json.dumps(v, ensure_ascii=False) if k == "sources" else v) for k, v in fields.items()}
         unknown = set(sets) - allowed
         if unknown:
@@ -304,7 +316,9 @@ class State:
     def abandon_unfinished_runs(self) -> int:
         """Mark runs left 'running' by a killed process; called while holding the run lock."""
         with self.transaction() as db:
-            cur = db.execute("update runs set status = 'abandoned', finished_at = ? where status = 'running'", (_now(),))
+            cur = db.execute(
+                "update runs set status = 'abandoned', finished_at = ? where status = 'running'", (_now(),)
+            )
             return cur.rowcount
 
     def recent_runs(self, limit: int = 10) -> list[RunRecord]:
@@ -363,7 +377,8 @@ class State:
                 """insert into deliveries values (?, ?, ?, 1, ?, ?, ?)
                    on conflict(day, recipient) do update set status = excluded.status,
                    attempts = attempts + 1, last_error = excluded.last_error,
-                   message_id = case when excluded.message_id != '' then excluded.message_id else message_id end,
+                   message_id = case when excluded.message_id != ''
+                                     then excluded.message_id else message_id end,
                    updated_at = excluded.updated_at""",
                 (day.isoformat(), recipient, status, error, message_id, _now()),
             )

@@ -1,0 +1,81 @@
+"""``digest now --demo``: a real digest from a bundled sample day, with no key and no network.
+
+The sample is the arXiv listing of 2026-02-05 (real metadata, rebuilt in the rss.arxiv.org
+format) and that day's Hugging Face daily papers, served to the normal pipeline by an
+in-process transport, plus Korean takeaways written in advance and loaded as the LLM cache.
+Nothing is patched: the same sources, selection, cache and renderer run as on any day.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx2
+
+from .config import LLM, Arxiv, Config, HuggingFace
+from .pipeline import RunResult, default_clients, run_digest
+from .progress import Progress
+from .state import State
+from .summarize import PROMPT_VERSION
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+SAMPLE_DAY = date(2026, 2, 5)
+SAMPLE_NOW = datetime(2026, 2, 5, 10, 30, tzinfo=ZoneInfo("Asia/Seoul"))
+BASE = "https://sample.digest.invalid"
+
+# What each sample URL serves, by path (and HF's ?date=).
+_FILES = {
+    "/rss/cs.CL+cs.LG+cs.CV+cs.AI": ("arxiv-listing-2026-02-05.xml.gz", "application/rss+xml"),
+    "/api/daily_papers?date=2026-02-05": ("hf-2026-02-05.json.gz", "application/json"),
+    "/api/daily_papers?date=2026-02-04": ("hf-2026-02-04.json.gz", "application/json"),
+}
+
+
+def _serve(request: httpx2.Request) -> httpx2.Response:
+    target = request.url.path + (f"?{request.url.query.decode()}" if request.url.query else "")
+    found = _FILES.get(target)
+    if found is None:
+        return httpx2.Response(404, text="not in the sample")
+    name, content_type = found
+    body = gzip.decompress((SAMPLE_DIR / name).read_bytes())
+    return httpx2.Response(200, content=body, headers={"content-type": content_type})
+
+
+def sample_config(state_dir: Path) -> Config:
+    return Config(
+        state_dir=str(state_dir),
+        arxiv=Arxiv(rss_url=f"{BASE}/rss/", search=False),
+        huggingface=HuggingFace(url=f"{BASE}/api/daily_papers"),
+        feeds=[],
+        # The takeaways come from the shipped cache; an uncached item gets a marked fallback.
+        llm=LLM(api_key_env="DIGEST_SAMPLE_HAS_NO_KEY"),
+    )
+
+
+def sample_takeaways() -> dict[str, str]:
+    """arXiv id → the Korean takeaway written in advance for the sample day."""
+    return json.loads((SAMPLE_DIR / "takeaways.json").read_text(encoding="utf-8"))
+
+
+def seed_cache(state: State, config: Config) -> None:
+    rows = [(f"arxiv:{arxiv_id}", 1, text) for arxiv_id, text in sample_takeaways().items()]
+    state.store_takeaways(rows, config.llm.model, PROMPT_VERSION)
+
+
+async def run(progress: Progress) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix="digest-sample-") as tmp:
+        config = sample_config(Path(tmp))
+        with State.open(config.state_path) as state:
+            seed_cache(state, config)
+        progress.log(
+            f"sample day {SAMPLE_DAY}: bundled arXiv listing and Hugging Face papers, cached takeaways"
+        )
+        async with default_clients(config, transport=httpx2.MockTransport(_serve), llm=False) as clients:
+            return await run_digest(
+                config, SAMPLE_DAY, clients=clients, progress=progress, now=SAMPLE_NOW, sample=True
+            )

@@ -1,0 +1,192 @@
+"""One daily run: sources → selection → summarizing → rendering, with its state and archive.
+
+The clients (HTTP, LLM, arXiv API) are built at the edge and passed in, so tests and the
+sample day point them at loopback servers or bundled files instead of patching anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import arxiv
+import httpx2
+from openai import AsyncOpenAI
+
+from . import calendar, selection
+from .config import Config
+from .errors import AllSourcesFailed
+from .http import Fetcher, make_http_client
+from .matching import TopicMatcher
+from .models import Digest, LLMUsage, SourceReport, SourceStatus, TopicInfo
+from .progress import Progress
+from .render import render_markdown
+from .sources import collect
+from .state import State, run_lock
+from .summarize import make_llm_client, summarize
+
+
+@dataclass
+class Clients:
+    """Everything a run talks to, built once at the edge."""
+
+    http: httpx2.AsyncClient
+    llm: AsyncOpenAI | None
+    arxiv: arxiv.Client | None = None
+
+
+@dataclass
+class RunResult:
+    digest: Digest
+    markdown: str
+    archive_path: Path
+    run_id: int
+
+
+@asynccontextmanager
+async def default_clients(
+    config: Config, *, transport: httpx2.AsyncBaseTransport | None = None, llm: bool = True
+) -> AsyncIterator[Clients]:
+    """The real clients for ``config``: one httpx2 stack serves feeds and the LLM."""
+    async with make_http_client(config.http, transport=transport) as http:
+        yield Clients(http=http, llm=make_llm_client(config.llm, http) if llm else None)
+
+
+def today(config: Config, now: datetime | None = None) -> date:
+    return (now or datetime.now(config.tz)).astimezone(config.tz).date()
+
+
+def _notices(day: date, reports: list[SourceReport], has_entries: bool) -> list[str]:
+    notices: list[str] = []
+    listing = next((r for r in reports if r.name == "arxiv-listing"), None)
+    if listing and listing.status == SourceStatus.NO_ANNOUNCEMENT:
+        notices.append(f"오늘은 arXiv 발표가 없는 날입니다({calendar.reason(day)}).")
+    elif listing and listing.status == SourceStatus.STALE:
+        notices.append("⚠️ arXiv 목록이 오늘 것이 아닙니다. 오늘 발표된 논문이 빠져 있을 수 있습니다.")
+    elif listing and listing.status == SourceStatus.FAILED:
+        notices.append("⚠️ arXiv 목록을 가져오지 못했습니다. 오늘 발표된 논문이 빠져 있을 수 있습니다.")
+    if not has_entries:
+        if any(r.status.is_failure for r in reports):
+            notices.append("선정된 글이 없습니다. 일부 소스를 가져오지 못했으니 아래를 확인하세요.")
+        else:
+            notices.append("오늘은 관심 주제에 해당하는 새 글이 없습니다.")
+    return notices
+
+
+async def build_digest(
+    config: Config,
+    day: date,
+    *,
+    clients: Clients,
+    state: State,
+    progress: Progress,
+    now: datetime | None = None,
+    sample: bool = False,
+) -> Digest:
+    """Collect, select and summarize the items for ``day``. Raises AllSourcesFailed."""
+    fetcher = Fetcher(clients.http, state=state, config=config.http)
+    items, reports = await collect(
+        config, day, fetcher=fetcher, state=state, progress=progress, arxiv_client=clients.arxiv, now=now
+    )
+    active = [r for r in reports if r.status != SourceStatus.DISABLED]
+    if active and all(r.status.is_failure for r in active):
+        details = "; ".join(f"{r.name}: {r.error or r.status}" for r in active)
+        raise AllSourcesFailed(f"every source failed, so there is no digest for {day}: {details}")
+
+    candidates = selection.merge(items)
+    scored = selection.score(candidates, TopicMatcher(config.topics))
+    shown = state.shown_before([s.candidate.key for s in scored], day)
+    picked = selection.select(scored, config.selection, exclude=shown)
+    progress.log(
+        f"selection: {len(candidates)} candidates, {len(scored)} on topic, "
+        f"{len(shown)} shown before, {len(picked)} picked"
+    )
+
+    usage = LLMUsage(model=config.llm.model)
+    entries = await summarize(
+        picked, client=clients.llm, llm=config.llm, state=state, usage=usage, progress=progress
+    )
+    if usage.calls:
+        progress.log(
+            f"llm: {usage.calls} calls, "
+            f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
+        )
+
+    reviewed = {
+        "arxiv": sum(1 for c in candidates if any(s.startswith("arxiv") for s in c.sources)),
+        "huggingface": sum(1 for c in candidates if "huggingface" in c.sources),
+        "blog": sum(1 for c in candidates if c.kind == "post"),
+    }
+    return Digest(
+        day=day,
+        entries=entries,
+        sources=reports,
+        topics=[TopicInfo(k, t.label) for k, t in config.topics.items()],
+        usage=usage,
+        reviewed=reviewed,
+        notices=_notices(day, reports, bool(entries)),
+        sample=sample,
+        arxiv_announced=calendar.is_announcement_day(day),
+    )
+
+
+def archive(state: State, d: Digest, name: str, text: str) -> Path:
+    """Write one rendered body to archive/ atomically (a crash never leaves half a file)."""
+    state.archive_dir.mkdir(parents=True, exist_ok=True)
+    path = state.archive_dir / name
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _run_status(d: Digest) -> str:
+    return "partial" if d.failed_sources else "ok"
+
+
+async def run_digest(
+    config: Config,
+    day: date,
+    *,
+    clients: Clients,
+    progress: Progress,
+    now: datetime | None = None,
+    sample: bool = False,
+    state_dir: Path | None = None,
+) -> RunResult:
+    """The whole run under the state lock: build, render, archive, record."""
+    directory = state_dir or config.state_path
+    started = time.monotonic()
+    with run_lock(directory), State.open(directory) as state:
+        state.abandon_unfinished_runs()
+        run_id = state.start_run(day)
+        try:
+            d = await build_digest(
+                config, day, clients=clients, state=state, progress=progress, now=now, sample=sample
+            )
+        except BaseException as e:
+            status = "abandoned" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
+            state.finish_run(run_id, status=status, seconds=round(time.monotonic() - started, 2))
+            raise
+        markdown = render_markdown(d)
+        path = archive(state, d, f"{day.isoformat()}.md", markdown)
+        state.mark_shown([(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day)
+        state.finish_run(
+            run_id,
+            status=_run_status(d),
+            items=len(d.entries),
+            llm_calls=d.usage.calls,
+            prompt_tokens=d.usage.prompt_tokens,
+            completion_tokens=d.usage.completion_tokens,
+            fallbacks=d.fallback_count,
+            seconds=round(time.monotonic() - started, 2),
+            sources={
+                r.name: {"status": str(r.status), "items": r.items, "error": r.error} for r in d.sources
+            },
+        )
+    return RunResult(digest=d, markdown=markdown, archive_path=path, run_id=run_id)
