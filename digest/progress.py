@@ -13,7 +13,9 @@ from typing import TextIO
 class Progress:
     """Reports what a run is doing. ``Progress(quiet=True)`` reports nothing."""
 
-    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False, live: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, quiet: bool = False, live: bool | None = None
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
         self.live = self._isatty() if live is None else live

@@ -25,12 +25,22 @@ DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    # executescript() would COMMIT first and break the migration's transaction.
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 migration = MIGRATIONS.append
 
 
 @migration
 def m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
+    _script(
+        db,
         """
         create table seen (
             key text primary key,          -- arxiv:<id> or url:<canonical url>

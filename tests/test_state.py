@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from datetime import date
+
+import pytest
+
+from digest.errors import StateBusyError
+from digest.state import DB_NAME, State, run_lock
+
+
+def test_migrations_create_every_table_once(tmp_path):
+    State.open(tmp_path).close()
+    State.open(tmp_path).close()  # a second open applies nothing twice
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    tables = {r[0] for r in db.execute("select name from sqlite_master where type = 'table'")}
+    assert {"seen", "takeaways", "http_cache", "listings", "runs", "deliveries", "_migrations"} <= tables
+    assert db.execute("select count(*) from _migrations").fetchone()[0] == 1
+    cols = [r[1] for r in db.execute("pragma table_info(takeaways)")]
+    assert cols == ["key", "version", "model", "prompt_version", "text", "created_at"]
+
+
+def test_shown_before_ignores_same_day_and_versions(tmp_path):
+    with State.open(tmp_path) as state:
+        state.mark_shown([("arxiv:2602.04288", 1, "Contextual Drag")], date(2026, 2, 5))
+        assert state.shown_before(["arxiv:2602.04288"], date(2026, 2, 5)) == set()
+        assert state.shown_before(["arxiv:2602.04288", "arxiv:1"], date(2026, 2, 6)) == {"arxiv:2602.04288"}
+        # v2 of the same paper is the same key: still "shown before"
+        state.mark_shown([("arxiv:2602.04288", 2, "Contextual Drag")], date(2026, 2, 9))
+        assert state.shown_before(["arxiv:2602.04288"], date(2026, 2, 10)) == {"arxiv:2602.04288"}
+
+
+def test_http_cache_round_trips_the_body(tmp_path):
+    with State.open(tmp_path) as state:
+        state.store_response("http://x/feed", '"abc"', "Wed, 04 Feb 2026 00:00:00 GMT", b"<rss>\xed\x95\x9c</rss>")
+        cached = state.cached_response("http://x/feed")
+        assert cached is not None
+        assert (cached.etag, cached.body) == ('"abc"', b"<rss>\xed\x95\x9c</rss>")
+        assert state.cached_response("http://x/other") is None
+
+
+def _hold_lock(path, ready, release):
+    with run_lock(path):
+        ready.set()
+        release.wait(10)
+
+
+def test_second_run_gets_a_clear_busy_error(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(tmp_path, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(StateBusyError, match=r"another digest run is in progress \(pid \d+"):
+            with run_lock(tmp_path):
+                pass
+    finally:
+        release.set()
+        holder.join(10)
+    with run_lock(tmp_path):  # released when the holder exits
+        pass
+
+
+def test_unfinished_runs_are_marked_abandoned(tmp_path):
+    with State.open(tmp_path) as state:
+        run_id = state.start_run(date(2026, 2, 5))
+        assert state.abandon_unfinished_runs() == 1
+        assert state.recent_runs()[0].status == "abandoned"
+        state.finish_run(run_id, status="ok", items=3, sources={"huggingface": {"status": "ok"}})
+        run = state.recent_runs()[0]
+        assert (run.status, run.items, run.sources) == ("ok", 3, {"huggingface": {"status": "ok"}})
+
+
+def test_delivery_attempts_accumulate(tmp_path):
+    with State.open(tmp_path) as state:
+        day = date(2026, 2, 5)
+        state.record_delivery(day, "a@example.com", "pending", error="451 try later")
+        state.record_delivery(day, "a@example.com", "sent", message_id="<m@x>")
+        d = state.delivery(day, "a@example.com")
+        assert d is not None
+        assert (d.status, d.attempts, d.message_id) == ("sent", 2, "<m@x>")
+        assert [x.recipient for x in state.deliveries(status="sent")] == ["a@example.com"]
