@@ -70,6 +70,8 @@ def cli() -> None:
     Example usage:
         digest now --demo          # a sample day, offline, no key
         digest now > today.md      # today's section as Markdown
+        digest now --send          # ...and email it (once per day)
+        digest preview --demo      # the email as an HTML file for a browser
         digest config              # the effective configuration
     """
 
@@ -77,30 +79,139 @@ def cli() -> None:
 @cli.command()
 @config_option
 @click.option("--date", "day_text", metavar="YYYY-MM-DD", help="Digest for this day (default: today).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the Markdown here.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the body here.")
 @click.option("--demo", is_flag=True, help="Offline sample day bundled with digest: no key, no network.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "html", "text"]),
+    default="md",
+    show_default=True,
+    help="Which body to print: the Markdown section, or the email's HTML or plain text.",
+)
+@click.option("--send", is_flag=True, help="Also email it to [email].to (once per day and recipient).")
+@click.option("--force", is_flag=True, help="With --send: send again to recipients who already got it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @handle_errors
-def now(config_path: Path | None, day_text: str | None, out: Path | None, demo: bool, quiet: bool) -> None:
+def now(
+    config_path: Path | None,
+    day_text: str | None,
+    out: Path | None,
+    demo: bool,
+    fmt: str,
+    send: bool,
+    force: bool,
+    quiet: bool,
+) -> None:
     """Build today's 데일리 트렌드 and print it as Markdown on stdout.
 
     Progress goes to stderr, so `digest now > log.md` and `digest now | pbcopy` work.
+    With --send the same run is emailed (the LLM is never paid twice).
     """
+    if force and not send:
+        raise click.UsageError("--force only makes sense with --send")
     progress = Progress(quiet=quiet)
     day = parse_day(day_text)
-    if demo:
-        result = asyncio.run(_demo_run(progress))
-    else:
+    config: Config | None = None
+    if send or not demo:
         config, source = load_config(config_path)
-        from .pipeline import today
-
         progress.log(f"config: {source or 'built-in defaults'}")
-        result = asyncio.run(_run(config, day or today(config), progress))
+    if send and config is not None:
+        from .delivery import check_sendable
+
+        check_sendable(config)  # before the run, so a bad setup costs no fetching and no LLM
+    result = _build(config, day, demo, progress)
     progress.done()
     _report(result, progress)
+    body = _body(result, fmt)
     if out:
-        out.write_text(result.markdown, encoding="utf-8")
-    click.echo(result.markdown, nl=False)
+        out.write_text(body, encoding="utf-8")
+    click.echo(body, nl=False)
+    if send and config is not None:
+        _send(config, result, force, progress)
+
+
+def _build(config: Config | None, day: date | None, demo: bool, progress: Progress) -> RunResult:
+    if demo or config is None:
+        return asyncio.run(_demo_run(progress))
+    from .pipeline import today
+
+    return asyncio.run(_run(config, day or today(config), progress))
+
+
+def _body(result: RunResult, fmt: str) -> str:
+    from .render import render_html, render_text
+
+    if fmt == "html":
+        return render_html(result.digest)
+    if fmt == "text":
+        return render_text(result.digest)
+    return result.markdown
+
+
+def _send(config: Config, result: RunResult, force: bool, progress: Progress) -> None:
+    from .delivery import check_outcomes, send_digest
+
+    with State.open(config.state_path) as state:
+        outcomes = asyncio.run(send_digest(config, state, result.digest, force=force, progress=progress))
+    check_outcomes(outcomes)
+
+
+@cli.command()
+@config_option
+@click.option("--date", "day_text", metavar="YYYY-MM-DD", help="Digest for this day (default: today).")
+@click.option("--demo", is_flag=True, help="The bundled sample day: no key, no network.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the HTML (default: <state_dir>/archive/<date>.preview.html).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@handle_errors
+def preview(
+    config_path: Path | None, day_text: str | None, demo: bool, out: Path | None, quiet: bool
+) -> None:
+    """Build the digest like `now` and write the email's HTML to a file a browser can open.
+
+    Prints the file's file:// URL on stdout.
+    """
+    from .delivery import write_preview
+
+    progress = Progress(quiet=quiet)
+    config: Config | None = None
+    if not demo or out is None:
+        config, source = load_config(config_path)
+        progress.log(f"config: {source or 'built-in defaults'}")
+    result = _build(None if demo else config, parse_day(day_text), demo, progress)
+    progress.done()
+    _report(result, progress)
+    state_dir = config.state_path if config else Path(".")
+    click.echo(write_preview(state_dir, result.digest, out).resolve().as_uri())
+
+
+@cli.command()
+@config_option
+@click.option("--pending", is_flag=True, help="Resend deliveries that failed temporarily, from the archive.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@handle_errors
+def send(config_path: Path | None, pending: bool, quiet: bool) -> None:
+    """Send email from the archive: no fetching, no LLM.
+
+    \b
+    Example:
+        digest send --pending      # after the SMTP server is back
+    """
+    if not pending:
+        raise click.UsageError("nothing to send: use --pending (to send today's digest: digest now --send)")
+    from .delivery import check_outcomes, check_sendable, send_pending
+
+    config, _ = load_config(config_path)
+    check_sendable(config)
+    progress = Progress(quiet=quiet)
+    with State.open(config.state_path) as state:
+        outcomes = asyncio.run(send_pending(config, state, progress=progress))
+    progress.done()
+    check_outcomes(outcomes)
 
 
 async def _run(config: Config, day: date, progress: Progress) -> RunResult:
@@ -191,42 +302,210 @@ def _as_toml(data: dict[str, Any]) -> str:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
     multiple=True,
-    help="Papers as JSONL (the corpus format); repeat for several days.",
+    help="Papers as JSONL (the corpus format): --papers a.jsonl b.jsonl ...",
 )
+@click.argument("more_papers", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @config_option
 @handle_errors
-def eval_cmd(labels: Path, papers: tuple[Path, ...], config_path: Path | None) -> None:
+def eval_cmd(
+    labels: Path, papers: tuple[Path, ...], more_papers: tuple[Path, ...], config_path: Path | None
+) -> None:
     """Measure the topic matcher against hand labels: precision and recall per topic.
 
     \b
     Example:
-        digest eval --labels labels.jsonl --papers arxiv-2026-02-05.jsonl --papers arxiv-2026-02-06.jsonl
+        digest eval --labels labels.jsonl --papers arxiv-2026-02-05.jsonl arxiv-2026-02-06.jsonl
     """
     from .evaluation import evaluate, format_report
 
     config, _ = load_config(config_path)
-    click.echo(format_report(evaluate(labels, list(papers), config)))
+    # `--papers a.jsonl b.jsonl` leaves b.jsonl as an argument: both spellings work.
+    click.echo(format_report(evaluate(labels, [*papers, *more_papers], config)))
 
 
 @cli.command()
 @config_option
 @click.option("-n", "limit", default=10, show_default=True, help="How many runs to list.")
+@click.option(
+    "--check",
+    "health",
+    is_flag=True,
+    help="Only say whether `digest serve` is alive (fresh heartbeat); exit 1 if not. For healthchecks.",
+)
 @handle_errors
-def status(config_path: Path | None, limit: int) -> None:
-    """Last runs: date, items, LLM calls and tokens."""
+def status(config_path: Path | None, limit: int, health: bool) -> None:
+    """Last runs (date, items, tokens, deliveries), the next scheduled run and the service's state."""
+    from .scheduler import delivery_counts, format_when, heartbeat_problem, next_run_time, read_heartbeat
+
     config, _ = load_config(config_path)
+    current = datetime.now(config.tz)
+    if health:
+        problem = heartbeat_problem(config.state_path, current)
+        if problem:
+            click.echo(f"unhealthy: {problem}", err=True)
+            sys.exit(1)
+        click.echo("healthy")
+        return
     with State.open(config.state_path) as state:
         runs = state.recent_runs(limit)
+        sent = {r.day: delivery_counts(state, r.day) for r in runs}
     if not runs:
         click.echo("No runs yet. Try `digest now`.")
-        return
-    click.echo(f"{'day':<12}{'status':<10}{'items':>6}{'fallb.':>7}{'calls':>6}{'tokens':>9}  started")
+    else:
+        click.echo(
+            f"{'day':<12}{'status':<10}{'items':>6}{'fallb.':>7}{'calls':>6}{'tokens':>9}"
+            f"{'sent':>6}{'pend.':>6}{'fail':>6}  started"
+        )
     for r in runs:
         started = datetime.fromisoformat(r.started_at).astimezone(config.tz).strftime("%m-%d %H:%M")
+        c = sent[r.day]
         click.echo(
             f"{r.day.isoformat():<12}{r.status:<10}{r.items:>6}{r.fallbacks:>7}{r.llm_calls:>6}"
-            f"{r.prompt_tokens + r.completion_tokens:>9}  {started}"
+            f"{r.prompt_tokens + r.completion_tokens:>9}"
+            f"{c['sent']:>6}{c['pending']:>6}{c['failed']:>6}  {started}"
         )
+    click.echo(
+        f"\nnext run: {format_when(next_run_time(config, current), config.tz)} "
+        f"(schedule {config.schedule.cron!r}, {config.timezone})"
+    )
+    beat = read_heartbeat(config.state_path)
+    problem = heartbeat_problem(config.state_path, current)
+    if beat is None:
+        click.echo("service: not running (start it with `digest serve`)")
+    else:
+        age = (current - beat.at).total_seconds()
+        click.echo(f"service: {problem or 'running'} (pid {beat.pid}, last heartbeat {age:.0f}s ago)")
+
+
+@cli.command()
+@config_option
+@handle_errors
+def serve(config_path: Path | None) -> None:
+    """Run the daily digest at [schedule].cron until stopped (SIGTERM or Ctrl-C).
+
+    Each run is `digest now --send` (the email only when [email] enabled = true) plus a retry of
+    pending sends. Started after today's scheduled time with today's digest not yet sent, it
+    catches up once right away. Logs go to stderr.
+    """
+    import logging
+    import os
+
+    from .config import check_secrets
+    from .scheduler import Service, configure_logging
+
+    config, source = load_config(config_path)
+    check_secrets(config, email=True)  # fail now, not at the first tick hours from now
+    configure_logging()
+    logging.getLogger("digest.serve").info("config: %s", source or "built-in defaults")
+    service = Service(config)
+    code = service.run()
+    if service.stuck:
+        # A run ignored cancellation: exiting normally would wait for its thread forever.
+        logging.shutdown()
+        os._exit(code)
+    if code:
+        sys.exit(code)
+
+
+@cli.command()
+@config_option
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds each probe may take.")
+@handle_errors
+def check(config_path: Path | None, timeout: float) -> None:
+    """Probe the config, sources, LLM endpoint and SMTP server; exit 1 if an essential one fails.
+
+    Nothing is summarized or sent: sources get one GET, the LLM `GET /models`, SMTP a login and QUIT.
+    """
+    from .check import exit_code, format_table, run_checks
+
+    config, source = load_config(config_path)
+    probes = run_checks(config, source, timeout=timeout)
+    click.echo(format_table(probes))
+    if code := exit_code(probes):
+        sys.exit(code)
+
+
+# The archive files of one day, by --format: archive/YYYY-MM-DD.md (pipeline), .html and .txt (email).
+_ARCHIVE_SUFFIXES = {"md": ".md", "html": ".html", "text": ".txt"}
+
+
+def _archived_days(archive_dir: Path) -> dict[date, list[str]]:
+    """Archived days, newest first, with the formats each has (sample and preview files left out)."""
+    days: dict[date, list[str]] = {}
+    for path in archive_dir.glob("????-??-??.*") if archive_dir.is_dir() else []:
+        stem, _, suffix = path.name.partition(".")
+        fmt = next((f for f, s in _ARCHIVE_SUFFIXES.items() if s == f".{suffix}"), None)
+        try:
+            day = date.fromisoformat(stem)
+        except ValueError:
+            continue
+        if fmt:
+            days.setdefault(day, []).append(fmt)
+    order = list(_ARCHIVE_SUFFIXES)
+    return {d: sorted(days[d], key=order.index) for d in sorted(days, reverse=True)}
+
+
+@cli.command()
+@config_option
+@click.option("-n", "limit", default=30, show_default=True, help="How many days to list.")
+@handle_errors
+def history(config_path: Path | None, limit: int) -> None:
+    """List the archived digests, newest first: items, deliveries and the formats kept."""
+    from .render import day_label
+    from .scheduler import delivery_counts
+
+    config, _ = load_config(config_path)
+    with State.open(config.state_path) as state:
+        days = list(_archived_days(state.archive_dir).items())[:limit]
+        # Oldest first, so the latest successful run of a day wins.
+        items = {r.day: r.items for r in reversed(state.recent_runs(1000)) if r.status in ("ok", "partial")}
+        sent = {d: delivery_counts(state, d) for d, _ in days}
+    if not days:
+        click.echo(f"No archived digests in {config.state_path / 'archive'} yet. Try `digest now`.")
+        return
+    click.echo(f"{'day':<18}{'items':>6}{'sent':>6}{'pend.':>6}{'fail':>6}  formats")
+    for day, formats in days:
+        c = sent[day]
+        n = str(items[day]) if day in items else "?"
+        click.echo(
+            f"{day_label(day):<18}{n:>6}{c['sent']:>6}{c['pending']:>6}{c['failed']:>6}  {' '.join(formats)}"
+        )
+
+
+@cli.command()
+@click.argument("day_text", metavar="DATE")
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(_ARCHIVE_SUFFIXES)),
+    default="md",
+    show_default=True,
+    help="The Markdown section, or the email's HTML or plain text.",
+)
+@handle_errors
+def show(day_text: str, config_path: Path | None, fmt: str) -> None:
+    """Print the archived digest of DATE (YYYY-MM-DD, or `latest`)."""
+    config, _ = load_config(config_path)
+    with State.open(config.state_path) as state:
+        archive_dir = state.archive_dir
+    days = _archived_days(archive_dir)
+    if day_text == "latest":
+        day = next((d for d, formats in days.items() if fmt in formats), None)
+        if day is None:
+            raise DigestError(f"no archived digest with a {fmt} file in {archive_dir}")
+    else:
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            msg = f"{day_text!r} is not a date like 2025-10-14"
+            raise click.BadParameter(msg, param_hint="DATE") from None
+    if fmt not in days.get(day, []):
+        have = days.get(day)
+        hint = f"it has {', '.join(have)}" if have else "`digest history` lists the archived days"
+        raise DigestError(f"no {fmt} archive for {day} in {archive_dir} ({hint})")
+    path = archive_dir / f"{day.isoformat()}{_ARCHIVE_SUFFIXES[fmt]}"
+    click.echo(path.read_text(encoding="utf-8"), nl=False)
 
 
 def main() -> None:

@@ -1,0 +1,302 @@
+"""Offline evaluation of matching and selection against hand-labelled papers.
+
+Two questions, answered separately because they fail differently:
+
+* the matcher: per topic, over every labelled paper, precision and recall of "matches topic T";
+* the digest: per announcement day, ``select`` runs over that day's labelled papers with the
+  configured limits, and every (paper, shown topic) pair that would reach the reader is checked
+  against the labels. This is the precision that matters: a wrong label in the digest is seen, a
+  missed paper mostly is not.
+
+Input formats are the shared corpus's: labels are JSON lines ``{"id", "topics", ...}``; papers are
+JSON lines ``{"id", "title", "summary", "authors", "categories", "announce_day", ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config
+from .matching import TopicMatcher
+from .models import Candidate, Scored
+from .selection import score, select
+
+# arXiv category ids; the API also returns ACM/MSC class strings ("H.3.3; I.2.8") in the same list.
+_CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")
+
+
+@dataclass(frozen=True)
+class Paper:
+    candidate: Candidate
+    day: str  # announce_day
+
+
+@dataclass(frozen=True)
+class TopicStats:
+    topic: str
+    label: str
+    support: int  # labelled papers with this topic
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / self.support if self.support else None
+
+
+@dataclass(frozen=True)
+class ShownPair:
+    day: str
+    paper_id: str
+    title: str
+    topic: str
+    correct: bool
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: str
+    labelled: int  # labelled papers announced that day
+    shown: int  # papers that reach the digest
+    pairs: int
+    correct_pairs: int
+    correct_papers: int
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    labels_path: str
+    labelled: int
+    missing: tuple[str, ...]  # labelled ids not found in the papers files
+    topics: tuple[TopicStats, ...]
+    days: tuple[DayStats, ...]
+    shown: tuple[ShownPair, ...] = field(default=())
+    max_items: int = 0
+    max_per_topic: int = 0
+
+    @property
+    def pairs(self) -> int:
+        return sum(d.pairs for d in self.days)
+
+    @property
+    def correct_pairs(self) -> int:
+        return sum(d.correct_pairs for d in self.days)
+
+    @property
+    def shown_papers(self) -> int:
+        return sum(d.shown for d in self.days)
+
+    @property
+    def correct_papers(self) -> int:
+        return sum(d.correct_papers for d in self.days)
+
+    @property
+    def pair_precision(self) -> float | None:
+        return self.correct_pairs / self.pairs if self.pairs else None
+
+    @property
+    def paper_precision(self) -> float | None:
+        return self.correct_papers / self.shown_papers if self.shown_papers else None
+
+    @property
+    def micro(self) -> TopicStats:
+        return TopicStats(
+            topic="all",
+            label="(micro)",
+            support=sum(t.support for t in self.topics),
+            tp=sum(t.tp for t in self.topics),
+            fp=sum(t.fp for t in self.topics),
+            fn=sum(t.fn for t in self.topics),
+        )
+
+
+def load_labels(path: Path) -> dict[str, frozenset[str]]:
+    labels: dict[str, frozenset[str]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            labels[str(rec["id"])] = frozenset(rec.get("topics") or ())
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}:{n}: not a label record ({e})") from None
+    return labels
+
+
+def paper_candidate(rec: dict[str, object]) -> Candidate:
+    """A corpus record as the arXiv listing source would have produced it."""
+    pid = str(rec["id"])
+    categories = tuple(c for c in (str(x).strip() for x in rec.get("categories") or ()) if _CATEGORY.match(c))
+    authors = tuple(str(a) for a in rec.get("authors") or ())  # type: ignore[union-attr]
+    return Candidate(
+        key=f"arxiv:{pid}",
+        kind="paper",
+        title=str(rec.get("title") or ""),
+        url=f"https://arxiv.org/abs/{pid}",
+        summary=str(rec.get("summary") or ""),
+        authors=authors,
+        categories=categories,
+        sources=("arxiv-listing",),
+        arxiv_id=pid,
+        announce_type="new",
+    )
+
+
+def load_papers(paths: Iterable[Path], wanted: set[str] | None = None) -> dict[str, Paper]:
+    papers: dict[str, Paper] = {}
+    for path in paths:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                pid = str(rec["id"])
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{n}: not a paper record ({e})") from None
+            if wanted is not None and pid not in wanted:
+                continue
+            papers.setdefault(pid, Paper(paper_candidate(rec), str(rec.get("announce_day") or path.stem)))
+    return papers
+
+
+def evaluate(labels_path: Path, papers_paths: Sequence[Path], config: Config) -> EvalReport:
+    labels_path = Path(labels_path)
+    labels = load_labels(labels_path)
+    papers = load_papers((Path(p) for p in papers_paths), set(labels))
+    missing = tuple(sorted(set(labels) - set(papers)))
+    matcher = TopicMatcher(config.topics)
+
+    scored: dict[str, Scored] = {
+        s.candidate.arxiv_id or "": s for s in score((p.candidate for p in papers.values()), matcher)
+    }
+    topic_stats = []
+    for key, topic in config.topics.items():
+        tp = fp = fn = support = 0
+        for pid in papers:
+            gold = key in labels[pid]
+            pred = pid in scored and key in scored[pid].topics
+            support += gold
+            tp += gold and pred
+            fp += pred and not gold
+            fn += gold and not pred
+        topic_stats.append(TopicStats(key, topic.label, support, tp, fp, fn))
+
+    by_day: dict[str, list[Scored]] = defaultdict(list)
+    labelled_by_day: dict[str, int] = defaultdict(int)
+    for pid, paper in papers.items():
+        labelled_by_day[paper.day] += 1
+        if pid in scored:
+            by_day[paper.day].append(scored[pid])
+    days: list[DayStats] = []
+    shown: list[ShownPair] = []
+    for day in sorted(labelled_by_day):
+        picked = select(by_day[day], config.selection)
+        pairs = correct_pairs = correct_papers = 0
+        for s in picked:
+            pid = s.candidate.arxiv_id or ""
+            gold = labels[pid]
+            hits = [t for t in s.topics if t in gold]
+            pairs += len(s.topics)
+            correct_pairs += len(hits)
+            correct_papers += bool(hits)
+            shown.extend(ShownPair(day, pid, s.candidate.title, t, t in gold) for t in s.topics)
+        days.append(DayStats(day, labelled_by_day[day], len(picked), pairs, correct_pairs, correct_papers))
+    return EvalReport(
+        labels_path=str(labels_path),
+        labelled=len(labels),
+        missing=missing,
+        topics=tuple(topic_stats),
+        days=tuple(days),
+        shown=tuple(shown),
+        max_items=config.selection.max_items,
+        max_per_topic=config.selection.max_per_topic,
+    )
+
+
+def _pct(x: float | None) -> str:
+    return "   -" if x is None else f"{x:4.2f}"
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: Hangul and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    fill = " " * (width - _width(text))
+    return fill + text if right else text + fill
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: Sequence[str]) -> str:
+        return "  ".join(
+            _pad(c, w, i in right) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
+    return [fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
+
+
+def format_report(report: EvalReport) -> str:
+    """A plain-text report: the matcher per topic, the digest per day, and the wrong shown labels."""
+    out = [
+        f"Labels: {report.labels_path} ({report.labelled} papers"
+        + (f", {len(report.missing)} not found in the papers files" if report.missing else "")
+        + ")",
+        "",
+        "Matcher, all labelled papers",
+    ]
+    rows = [
+        [t.topic, t.label, str(t.support), str(t.tp), str(t.fp), str(t.fn), _pct(t.precision), _pct(t.recall)]
+        for t in (*report.topics, report.micro)
+    ]
+    out += _table(
+        ["topic", "label", "support", "TP", "FP", "FN", "precision", "recall"], rows, {2, 3, 4, 5, 6, 7}
+    )
+    out += [
+        "",
+        f"Digest (max_items {report.max_items}, max_per_topic {report.max_per_topic}), per announce_day",
+    ]
+    rows = [
+        [
+            d.day,
+            str(d.labelled),
+            str(d.shown),
+            str(d.pairs),
+            str(d.correct_pairs),
+            _pct(d.correct_pairs / d.pairs if d.pairs else None),
+            _pct(d.correct_papers / d.shown if d.shown else None),
+        ]
+        for d in report.days
+    ]
+    rows.append(
+        [
+            "all",
+            str(sum(d.labelled for d in report.days)),
+            str(report.shown_papers),
+            str(report.pairs),
+            str(report.correct_pairs),
+            _pct(report.pair_precision),
+            _pct(report.paper_precision),
+        ]
+    )
+    out += _table(
+        ["day", "labelled", "shown", "pairs", "correct", "pair P", "paper P"], rows, {1, 2, 3, 4, 5, 6}
+    )
+    wrong = [p for p in report.shown if not p.correct]
+    if wrong:
+        out += ["", "Shown with a topic the labels do not give"]
+        out += [f"  {p.day}  {p.paper_id}  {p.topic:<10}  {p.title[:70]}" for p in wrong]
+    return "\n".join(out)

@@ -1,0 +1,458 @@
+"""Topic matching: which configured topics a candidate is about, how strongly, and why.
+
+The configured keywords (and each topic's ``exclude`` list) are the only topic-specific knowledge here;
+every rule below is about how words behave in titles and abstracts, so a user's own topics work the
+same way as the built-in ones.
+
+How a keyword is matched depends on how it is written:
+
+* acronym (no lower-case letter: ``DPO``, ``SSM``, ``MLLM``): case-sensitive, whole word, with a
+  plural (``LLMs``), ``-based``/``-style`` forms and camel-case compounds whose acronym ends the
+  compound (``PersoDPO``). Lower-case ``dpo`` or ``Llm`` is a different word.
+* name (mixed case, one token: ``Mamba``): the name as written or in capitals, whole word or as a
+  camel-case part (``VMamba``, ``MedMamba``, ``MambaVF``, ``Mamba2``, ``Mamba-2``). The lower-case
+  word is not matched: ``mamba install`` is the conda package manager, and prose about snakes or
+  dances writes it in lower case.
+* phrase (anything else: ``state space model``, ``vision-language``, ``multimodal``): case-insensitive,
+  hyphen/space tolerant (``multi-modal``), plural/-ing on the last word (``reward modeling``), -ise/-ize,
+  and not as the tail of a hyphenated compound (``vision-language model`` is not a ``language model``).
+
+Overlapping hits name one thing: the one that starts first wins, across topics too ("vision language
+model" is a vision-language model, not a language model; "large language model" is counted once).
+
+A keyword hit only counts when it is used in its ML sense and is about the paper itself:
+
+* the item needs ML context: an ML arXiv category, or a few generic ML words in its text;
+* an acronym the text itself spells out in words that are not ML words (``Data Protection Officer
+  (DPO)``) loses all its hits;
+* text inside URLs is ignored (user names and repositories are not topics);
+* abstract hits that come after a comparison/negation cue in the same sentence (``unlike``,
+  ``compared with``, ``outperforms``, ``without``, ``baselines such as``...) are mentions of other work;
+* a topic needs a hit in the title or in the abstract's first sentence. Everywhere else a mention can
+  be in passing ("... and could be combined with LLMs"); on the labelled corpus, papers whose only
+  evidence was two or more later abstract sentences were on-topic about a third of the time, while
+  title and opening-sentence hits were right about 95% of the time. Later sentences still raise the
+  score of a topic that passes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from .config import Topic
+from .models import Candidate, TopicMatch
+
+TermKind = Literal["acronym", "name", "phrase"]
+Where = Literal["title", "abstract"]
+
+# arXiv categories whose papers are ML work by construction. Other categories (and blog posts, which
+# have none) need ML words in their text instead.
+_ML_CATEGORY = re.compile(r"^(?:cs\.[A-Z]{2}|stat\.ML|eess\.[A-Z]{2}|q-bio\.QM|physics\.data-an)$")
+
+# Generic ML vocabulary, topic-agnostic. Two different ones make a text ML text.
+_ML_WORDS = re.compile(
+    r"\b(?:neural|deep learning|machine learning|artificial intelligence|AI|transformers?|fine-?tun\w*|"
+    r"pre-?train\w*|datasets?|benchmarks?|embeddings?|GPUs?|reinforcement learning|attention|tokens?|"
+    r"backbones?|inference|architectures?|language models?|diffusion|classifiers?|hugging ?face|"
+    r"pytorch|checkpoints?|parameters|generative|supervised|self-supervised|state-of-the-art|sota)\b",
+    re.IGNORECASE,
+)
+_ML_WORDS_NEEDED = 2
+
+# Words that make an acronym's spelled-out form ML: "Reinforcement Learning from Human Feedback (RLHF)"
+# stays, "Data Protection Officer (DPO)" and "Server Message Block (SMB)" do not.
+_ML_EXPANSION_WORDS = re.compile(
+    r"(?i)\b(?:learn\w*|model\w*|neural|network\w*|optimi[sz]\w*|language|vision|visual|train\w*|"
+    r"reward\w*|preference\w*|inference|transformer\w*|attention|generat\w*|multimodal|reinforcement|"
+    r"representation\w*|embedding\w*|agent\w*|feedback|token\w*|diffusion|policy|alignment)\b"
+)
+
+# Cues that what follows in the sentence is someone else's method: a baseline, a comparison, a
+# contrast, an absence. Hits after them are not about the paper itself.
+_CUE = re.compile(
+    r"(?i)\b(?:unlike|compared (?:with|to)|in comparison|comparisons? (?:with|to|against)|"
+    r"outperform\w*|surpass\w*|beat(?:s|ing)?|than|versus|vs\.?|baselines?|"
+    r"instead of|rather than|without|alternatives? to|beyond|related work|prior work|previous work|"
+    r"such as|e\.g\.|including|like|inspired by)\b"
+)
+# A cue governs the few words after it ("outperforms Mamba", "baselines such as SSMs"), not the rest of
+# a long sentence: "Style features such as ... are used to steer Large Language Model (LLM) agents".
+_CUE_WINDOW = 60
+_CLAUSE_BREAK = re.compile(r"[;:]|\s(?:while|whereas|but|and we|we)\s")
+
+_URL = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:com|org|io|ai|net|co)/)\S*")
+_URL_HINT = re.compile(r"://|www\.|\.(?:com|org|io|ai|net|co)/")
+_LATEX_CMD = re.compile(r"\\[A-Za-z]+\*?|[{}$]")
+# A sentence ends at . ! ? followed by a space and something that can start a sentence.
+# (The character class comes first so that the engine can scan for it; the look-behinds run only there.)
+_SENTENCE_END = re.compile(r"[.!?](?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bet al\.)(?<!\bvs\.)(?=\s+[A-Z0-9(\[\"'])")
+_DEFINITION = re.compile(r"\(\s*([A-Z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*?)s?\s*\)")
+
+_LEFT = r"(?<![A-Za-z0-9])"
+_RIGHT = r"(?![A-Za-z0-9])"
+_PLURAL = r"(?:s|es)?"
+_GAP = r"(?:\s*[-‐‑–]\s*|\s+)"  # between words of a phrase: hyphen or space
+
+
+@dataclass(frozen=True)
+class Term:
+    """One configured keyword, compiled by how it is written."""
+
+    keyword: str
+    kind: TermKind
+    pattern: re.Pattern[str]  # for the text as written
+    # Phrases only: the same pattern without IGNORECASE, for the lower-cased text, where the engine can
+    # scan for a literal first letter (several times faster than a case-insensitive scan).
+    lower_pattern: re.Pattern[str] | None
+    # Lower-case letters every match contains once the text is lower-cased and its hyphens removed: a
+    # substring test that skips the regex for most texts.
+    anchor: str
+
+    def finditer(self, text: str, lowered: str, squashed: str) -> Iterator[re.Match[str]]:
+        if self.anchor not in squashed:
+            return
+        # lower() keeps offsets except for a few non-ASCII letters; then the slow pattern is used.
+        if self.lower_pattern is not None and len(lowered) == len(text):
+            yield from self.lower_pattern.finditer(lowered)
+        else:
+            yield from self.pattern.finditer(text)
+
+    def search(self, text: str, lowered: str, squashed: str) -> bool:
+        return next(self.finditer(text, lowered, squashed), None) is not None
+
+
+def classify(keyword: str) -> TermKind:
+    """How a keyword is written decides how it is matched (see the module docstring)."""
+    token = keyword.strip()
+    if any(ch.isspace() for ch in token) or not any(ch.isalpha() for ch in token):
+        return "phrase"
+    has_upper = any(ch.isupper() for ch in token)
+    has_lower = any(ch.islower() for ch in token)
+    if not has_lower:
+        return "acronym"
+    if has_upper:
+        return "name"
+    return "phrase"
+
+
+def _lead(first: str, not_before: Sequence[str], rest: str) -> str:
+    """``first`` (one literal character), then left-boundary checks that look back past it, then ``rest``.
+
+    Same matches as putting the look-behinds first, but the engine can scan for the literal character
+    instead of testing the look-behinds at every position of the text.
+    """
+    checks = "".join(f"(?<!{cls}.)" for cls in not_before)
+    return f"{re.escape(first)}{checks}{rest}"
+
+
+def compile_term(keyword: str) -> Term:
+    keyword = keyword.strip()
+    kind = classify(keyword)
+    lower_pattern = None
+    if kind == "acronym":
+        # A lower-case letter before it is a camel-case boundary (PersoDPO); an upper-case one is a
+        # different acronym (MLLM is not LLM).
+        pattern = re.compile(_lead(keyword[0], ["[A-Z0-9]"], re.escape(keyword[1:]) + _PLURAL + _RIGHT))
+    elif kind == "name":
+        # After the name an upper-case letter, a digit or a hyphenated version may follow (MambaVF,
+        # Mamba2, Mamba-2); before a capitalised name any letter may stand in a camel-case compound
+        # (VMamba, MedMamba), but not a digit.
+        tail = r"(?:s|-?[0-9]+)?(?![a-z])"
+        if keyword[0].isupper():
+            rests = sorted({re.escape(keyword[1:]), re.escape(keyword.upper()[1:])})
+            pattern = re.compile(_lead(keyword[0], ["[0-9]"], f"(?:{'|'.join(rests)})" + tail))
+        else:
+            pattern = re.compile(rf"{_LEFT}(?:{re.escape(keyword)}|{re.escape(keyword.upper())}){tail}")
+    else:
+        words = [w.lower() for w in re.split(r"[\s\-‐‑–]+", keyword) if w]
+        body = _GAP.join(_word_pattern(w, inner_hyphen=len(words) == 1) for w in words)
+        # Not the tail of a hyphenated compound: "vision-language model" is no "language model".
+        # The last word may be inflected: plural, or the -ing noun ("reward modeling", "modelling").
+        tail = rf"(?:s|es|l?ing)?{_RIGHT}"
+        if words[0][:1].isalnum():
+            source = _lead(words[0][0], ["[A-Za-z0-9]", "[A-Za-z][-‐‑]"], body[1:] + tail)
+        else:
+            source = rf"{_LEFT}(?<![A-Za-z][-‐‑])(?:{body}){tail}"
+        pattern = re.compile(source, re.IGNORECASE)
+        lower_pattern = re.compile(source)
+        # Spelling variants (-ize/-ise) start at "iz", so the anchor stops before it.
+        longest = max(words, key=len)
+        anchor = longest.split("iz", 1)[0] + ("i" if "iz" in longest else "")
+        return Term(keyword, kind, pattern, lower_pattern, anchor=anchor)
+    return Term(keyword, kind, pattern, lower_pattern, anchor=squash(keyword))
+
+
+_FIXED_HEAD = 3  # letters at the start of a phrase that are always written as configured
+
+
+def _word_pattern(word: str, *, inner_hyphen: bool) -> str:
+    """One word of a phrase: -ize/-ise spellings, and for a one-word keyword an optional hyphen inside
+    it (multimodal / multi-modal, pretraining / pre-training)."""
+    chars = [re.escape(ch) for ch in word]
+    for i in range(1, len(word)):
+        if word[i - 1 : i + 1].lower() == "iz":
+            chars[i] = "[sz]"
+    if not inner_hyphen or len(word) < 8 or not word.isalpha():
+        return "".join(chars)
+    return "".join(chars[: _FIXED_HEAD - 1]) + "[-‐‑]?".join(chars[_FIXED_HEAD - 1 :])
+
+
+@dataclass(frozen=True)
+class Hit:
+    topic: str
+    keyword: str
+    where: Where
+    start: int
+    end: int
+    sentence: int  # index of the sentence in its field (the title is one sentence)
+    cued: bool  # after a comparison/negation cue: a mention of other work
+
+
+@dataclass(frozen=True)
+class TopicEvidence:
+    """Everything the matcher found for one topic in one candidate, before the pass rule."""
+
+    topic: str
+    hits: tuple[Hit, ...]
+    vetoed_by: tuple[str, ...]  # exclude terms present
+    passes: bool
+    score: float
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A title or an abstract, cleaned, in the forms the terms are looked up in."""
+
+    where: Where
+    text: str
+    lowered: str
+    squashed: str
+    sentence_starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, where: Where, raw: str) -> _Field:
+        text = clean(raw)
+        lowered = text.lower()
+        starts = sentence_starts(text) if where == "abstract" else (0,)  # a title is one sentence
+        return cls(where, text, lowered, lowered.translate(_HYPHENS), starts)
+
+
+@dataclass(frozen=True)
+class _Text:
+    title: _Field
+    abstract: _Field
+    ml_context: bool
+    foreign_acronyms: frozenset[str]  # acronyms the text spells out in a non-ML sense
+
+
+_HYPHENS = str.maketrans("", "", "-‐‑–")
+
+
+def squash(text: str) -> str:
+    """Lower case without hyphens: what term anchors are looked up in."""
+    return text.lower().translate(_HYPHENS)
+
+
+def clean(text: str) -> str:
+    """Plain text for matching: no URLs, no LaTeX markup, single spaces."""
+    if _URL_HINT.search(text):
+        text = _URL.sub(" ", text)
+    if "\\" in text or "$" in text or "{" in text:
+        text = _LATEX_CMD.sub(" ", text)
+    return " ".join(text.split())
+
+
+def sentence_starts(text: str) -> tuple[int, ...]:
+    starts = [0]
+    for m in _SENTENCE_END.finditer(text):
+        nxt = m.end()
+        while nxt < len(text) and text[nxt].isspace():
+            nxt += 1
+        starts.append(nxt)
+    return tuple(starts)
+
+
+def _has_ml_context(categories: Iterable[str], text: str) -> bool:
+    if any(_ML_CATEGORY.match(c.strip()) for c in categories):
+        return True
+    found = {m.group(0).lower() for m in _ML_WORDS.finditer(text)}
+    return len(found) >= _ML_WORDS_NEEDED
+
+
+def _expansion_before(text: str, pos: int, acronym: str) -> list[str]:
+    """The words before a "(ACRONYM)" definition whose initials spell it, or [] when none do."""
+    words = re.findall(r"[A-Za-z][A-Za-z0-9]*(?:[-‐][A-Za-z0-9]+)*", text[max(0, pos - 150) : pos])
+    letters = [c for c in acronym if c.isupper()]
+    if not letters or not words:
+        return []
+    # Walk back over the words, consuming acronym letters from the end by word (and hyphen part)
+    # initials; small function words are skipped ("Reinforcement Learning from Human Feedback").
+    need = list(letters)
+    taken: list[str] = []
+    for word in reversed(words[-(len(letters) + 4) :]):
+        parts = [p for p in re.split(r"[-‐]", word) if p]
+        initials = [p[0].upper() for p in parts]
+        if need and initials and need[-len(initials) :] == initials:
+            del need[-len(initials) :]
+            taken.append(word)
+        elif word.lower() in {"of", "from", "for", "and", "the", "to", "in", "on", "with", "a"} and need:
+            taken.append(word)
+        else:
+            break
+        if not need:
+            return list(reversed(taken))
+    return []
+
+
+def _foreign_acronyms(text: str, acronyms: set[str]) -> frozenset[str]:
+    """Acronyms among ``acronyms`` that the text defines with a non-ML expansion."""
+    foreign: set[str] = set()
+    ml: set[str] = set()
+    for m in _DEFINITION.finditer(text):
+        acro = m.group(1)
+        if acro not in acronyms:
+            continue
+        words = _expansion_before(text, m.start(), acro)
+        if not words:
+            continue
+        if _ML_EXPANSION_WORDS.search(" ".join(words)):
+            ml.add(acro)
+        else:
+            foreign.add(acro)
+    return frozenset(foreign - ml)
+
+
+def _sentence_of(starts: tuple[int, ...], pos: int) -> int:
+    return bisect.bisect_right(starts, pos) - 1
+
+
+def _cued(text: str, starts: tuple[int, ...], sentence: int, pos: int) -> bool:
+    begin = max(starts[sentence], pos - _CUE_WINDOW)
+    for cue in _CUE.finditer(text, begin, pos):
+        if not _CLAUSE_BREAK.search(text, cue.end(), pos):
+            return True
+    return False
+
+
+class TopicMatcher:
+    """Matches candidates against the configured topics. Build once per run; matching is pure."""
+
+    def __init__(self, topics: Mapping[str, Topic]) -> None:
+        self.topics: dict[str, Topic] = dict(topics)
+        self._terms: dict[str, tuple[Term, ...]] = {
+            key: tuple(compile_term(k) for k in topic.keywords) for key, topic in self.topics.items()
+        }
+        self._excludes: dict[str, tuple[Term, ...]] = {
+            key: tuple(compile_term(k) for k in topic.exclude) for key, topic in self.topics.items()
+        }
+        self._acronyms: set[str] = {
+            t.keyword for terms in self._terms.values() for t in terms if t.kind == "acronym"
+        }
+
+    def _prepare(self, c: Candidate) -> _Text:
+        title, abstract = _Field.of("title", c.title), _Field.of("abstract", c.summary)
+        both = f"{title.text}. {abstract.text}"
+        return _Text(
+            title=title,
+            abstract=abstract,
+            ml_context=_has_ml_context(c.categories, both),
+            foreign_acronyms=_foreign_acronyms(both, self._acronyms),
+        )
+
+    def evidence(self, c: Candidate) -> list[TopicEvidence]:
+        """Per-topic findings, passing or not: what the evaluation and debugging look at."""
+        text = self._prepare(c)
+        hits: list[Hit] = []
+        if text.ml_context:
+            for key in self.topics:
+                hits.extend(self._field_hits(key, text.title, text.foreign_acronyms))
+                hits.extend(self._field_hits(key, text.abstract, text.foreign_acronyms))
+        hits = _drop_overlaps(hits)
+        return [self._topic_evidence(key, text, [h for h in hits if h.topic == key]) for key in self.topics]
+
+    def _topic_evidence(self, key: str, text: _Text, hits: list[Hit]) -> TopicEvidence:
+        vetoes = tuple(
+            t.keyword
+            for t in self._excludes[key]
+            if any(t.search(f.text, f.lowered, f.squashed) for f in (text.title, text.abstract))
+        )
+        title_hits = sum(1 for h in hits if h.where == "title")
+        # Sentences, not hits: "large language models (LLMs)" is one mention, not two.
+        abstract_sentences = {h.sentence for h in hits if h.where == "abstract" and not h.cued}
+        passes = not vetoes and (title_hits > 0 or 0 in abstract_sentences)
+        score = _score(title_hits, abstract_sentences) if passes else 0.0
+        return TopicEvidence(topic=key, hits=tuple(hits), vetoed_by=vetoes, passes=passes, score=score)
+
+    def _field_hits(self, key: str, f: _Field, foreign_acronyms: frozenset[str]) -> Iterable[Hit]:
+        for term in self._terms[key]:
+            if term.kind == "acronym" and term.keyword in foreign_acronyms:
+                continue
+            for m in term.finditer(f.text, f.lowered, f.squashed):
+                sentence = _sentence_of(f.sentence_starts, m.start())
+                # Titles are not cue-checked: a title names what the paper is about.
+                cued = f.where == "abstract" and _cued(f.text, f.sentence_starts, sentence, m.start())
+                yield Hit(key, term.keyword, f.where, m.start(), m.end(), sentence, cued)
+
+    def match(self, c: Candidate) -> tuple[TopicMatch, ...]:
+        """The topics ``c`` is about, in configuration order, each with its score and evidence."""
+        out: list[TopicMatch] = []
+        for ev in self.evidence(c):
+            if not ev.passes:
+                continue
+            counted = [h for h in ev.hits if h.where == "title" or not h.cued]
+            terms = tuple(dict.fromkeys(h.keyword for h in _reading_order(counted)))
+            where = tuple(w for w in ("title", "abstract") if any(h.where == w for h in counted))
+            out.append(
+                TopicMatch(
+                    topic=ev.topic,
+                    label=self.topics[ev.topic].label,
+                    score=ev.score,
+                    terms=terms,
+                    where=where,
+                )
+            )
+        return tuple(out)
+
+    @staticmethod
+    def relevance(matches: Iterable[TopicMatch]) -> float:
+        """How strongly a candidate belongs to the digest: its best topic, plus a little for more topics."""
+        scores = sorted((m.score for m in matches), reverse=True)
+        if not scores:
+            return 0.0
+        return round(scores[0] + 0.05 * sum(scores[1:]), 4)
+
+
+def _reading_order(hits: Iterable[Hit]) -> list[Hit]:
+    return sorted(hits, key=lambda h: (h.where != "title", h.start))
+
+
+def _drop_overlaps(hits: list[Hit]) -> list[Hit]:
+    """Overlapping keyword hits name one thing: the one that starts first (then the longest) wins.
+
+    Within a topic "large language model" and "language model" count once. Across topics the text's
+    term is the compound that starts first: "vision language model" is a vision-language model, not a
+    language model. The same span matched for two topics (one keyword configured twice) counts for both.
+    """
+    kept: list[Hit] = []
+    for h in sorted(hits, key=lambda h: (h.where, h.start, -(h.end - h.start))):
+        last = kept[-1] if kept else None
+        if last and last.where == h.where and h.start < last.end:
+            if (h.start, h.end) != (last.start, last.end) or h.topic == last.topic:
+                continue
+        kept.append(h)
+    return kept
+
+
+def _score(title_hits: int, abstract_sentences: set[int]) -> float:
+    """A coarse score in [0, 1]: few distinct values, so that ranking signals can break the ties."""
+    score = 0.0
+    if title_hits:
+        score += 0.5
+    score += 0.1 * min(len(abstract_sentences), 3)
+    if 0 in abstract_sentences:
+        score += 0.2
+    return round(min(score, 1.0), 2)

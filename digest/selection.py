@@ -1,0 +1,179 @@
+"""Selection: merge what the sources saw into one candidate per work, score it, pick the day's items.
+
+Picking is a round-robin over the topics: each topic in turn takes its best remaining item, so one
+busy topic (every other paper mentions LLMs) cannot crowd out the quieter ones. An item is charged
+only to the topic whose turn picked it: a DPO paper about LLMs uses a DPO slot, not an LLM slot too.
+Charging it to every topic it matches would let the broad topic's quota, filled early by such
+overlapping items, block the narrow topics' best papers. So ``max_per_topic`` bounds how many items
+each topic *picks*; an item still shows every topic it matches, so a label may appear on more items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .config import Selection
+from .matching import TopicMatcher
+from .models import Candidate, Item, Scored
+
+# Which source's text and metadata win when sources disagree: the arXiv listing is the paper as
+# announced; the API search has the same text; Hugging Face and blogs are second-hand.
+_SOURCE_RANK = {"arxiv-listing": 0, "arxiv-search": 1, "huggingface": 2}
+_BLOG_RANK = 3
+
+
+def source_rank(source: str) -> tuple[int, str]:
+    return (_SOURCE_RANK.get(source, _BLOG_RANK), source)
+
+
+def _arxiv_base(arxiv_id: str) -> tuple[str, int | None]:
+    """ "2602.04288v3" -> ("2602.04288", 3)."""
+    head, sep, tail = arxiv_id.strip().rpartition("v")
+    if sep and head and tail.isdigit() and head[-1:].isdigit():
+        return head, int(tail)
+    return arxiv_id.strip(), None
+
+
+def work_key(item: Item) -> str:
+    """One key per work: the arXiv id without version for papers, the canonical URL otherwise."""
+    if item.arxiv_id:
+        return "arxiv:" + _arxiv_base(item.arxiv_id)[0]
+    if item.key.startswith("arxiv:"):
+        return "arxiv:" + _arxiv_base(item.key.removeprefix("arxiv:"))[0]
+    return item.key
+
+
+def _looks_cut(text: str) -> bool:
+    return text.rstrip().endswith(("...", "…"))
+
+
+def _best_text(texts: Sequence[tuple[str, str]]) -> str:
+    """The text to keep from (source, text) pairs: the most trusted source's, unless it is empty or was
+    cut short (Hugging Face feeds cut abstracts to ~200 characters) and a fuller one exists."""
+    present = [(s, t.strip()) for s, t in texts if t and t.strip()]
+    if not present:
+        return ""
+    longest = max(len(t) for _, t in present)
+    # A text counts as complete when it is not marked as cut and not much shorter than the longest.
+    complete = [(s, t) for s, t in present if not _looks_cut(t) and len(t) >= 0.6 * longest]
+    pool = complete or present
+    return min(pool, key=lambda st: (source_rank(st[0]), -len(st[1])))[1]
+
+
+def _merge_group(key: str, items: Sequence[Item]) -> Candidate:
+    by_rank = sorted(items, key=lambda i: source_rank(i.source))  # stable: ties keep input order
+    first = by_rank[0]
+    categories: list[str] = []
+    for item in by_rank:  # the listing's order first, so its primary category stays first
+        categories.extend(c for c in item.categories if c not in categories)
+    sources = tuple(sorted({i.source for i in items}, key=source_rank))
+    versions = [v for v in (i.version for i in items) if v is not None]
+    versions += [v for v in (_arxiv_base(i.arxiv_id)[1] for i in items if i.arxiv_id) if v is not None]
+    upvotes = [i.upvotes for i in items if i.upvotes is not None]
+    arxiv_id = next((_arxiv_base(i.arxiv_id)[0] for i in by_rank if i.arxiv_id), None)
+    if arxiv_id is None and key.startswith("arxiv:"):
+        arxiv_id = key.removeprefix("arxiv:")
+    return Candidate(
+        key=key,
+        kind="paper" if any(i.kind == "paper" for i in items) else first.kind,
+        title=_best_text([(i.source, i.title) for i in by_rank]),
+        url=next((i.url for i in by_rank if i.url), ""),
+        summary=_best_text([(i.source, i.summary) for i in by_rank]),
+        authors=next((i.authors for i in by_rank if i.authors), ()),
+        categories=tuple(categories),
+        sources=sources,
+        version=max(versions) if versions else None,
+        arxiv_id=arxiv_id,
+        announce_type=next((i.announce_type for i in by_rank if i.announce_type), None),
+        upvotes=max(upvotes) if upvotes else None,
+        published=next((i.published for i in by_rank if i.published), None),
+        feed_name=next((i.feed_name for i in by_rank if i.feed_name), None),
+    )
+
+
+def merge(items: Iterable[Item]) -> list[Candidate]:
+    """One candidate per work, in the order each work was first seen."""
+    groups: dict[str, list[Item]] = {}
+    for item in items:
+        groups.setdefault(work_key(item), []).append(item)
+    return [_merge_group(key, group) for key, group in groups.items()]
+
+
+def score(candidates: Iterable[Candidate], matcher: TopicMatcher) -> list[Scored]:
+    """The candidates that match at least one topic, with their matches and relevance."""
+    out: list[Scored] = []
+    for c in candidates:
+        matches = matcher.match(c)
+        if matches:
+            out.append(Scored(candidate=c, matches=matches, relevance=matcher.relevance(matches)))
+    return out
+
+
+def rank_key(s: Scored) -> tuple[float, int, int, str]:
+    """Most important first: relevance, then Hugging Face upvotes, then how many sources saw it;
+    the key makes the order total, so equal items always come out the same way."""
+    c = s.candidate
+    return (-s.relevance, -(c.upvotes or 0), -len(c.sources), c.key)
+
+
+def topic_rank_key(s: Scored, topic: str) -> tuple[float, tuple[float, int, int, str]]:
+    """Order within one topic's list: how strongly it is about that topic, then the overall order."""
+    own = next((m.score for m in s.matches if m.topic == topic), 0.0)
+    return (-own, rank_key(s))
+
+
+@dataclass
+class _Queue:
+    """One topic's ranked items and how many it has picked."""
+
+    topic: str
+    items: list[Scored]
+    taken: int = 0
+    pos: int = 0
+
+    def next_free(self, chosen: dict[str, Scored]) -> Scored | None:
+        while self.pos < len(self.items) and self.items[self.pos].candidate.key in chosen:
+            self.pos += 1
+        return self.items[self.pos] if self.pos < len(self.items) else None
+
+
+def select(scored: Iterable[Scored], cfg: Selection, *, exclude: Iterable[str] = frozenset()) -> list[Scored]:
+    """The day's items in display order (most important first).
+
+    ``exclude`` holds keys already shown on an earlier day. Topics take turns, each picking its best
+    remaining item by its own topic score, until ``max_items`` are chosen or no topic can pick: a topic
+    stops at ``max_per_topic`` picks (see the module docstring for how multi-topic items count).
+    """
+    excluded = set(exclude)
+    pool: dict[str, Scored] = {}
+    for s in scored:
+        if s.matches and s.candidate.key not in excluded and s.candidate.key not in pool:
+            pool[s.candidate.key] = s
+    items = sorted(pool.values(), key=rank_key)
+    topics = sorted({t for s in items for t in s.topics})
+    queues = [
+        _Queue(t, sorted((s for s in items if t in s.topics), key=lambda s, t=t: topic_rank_key(s, t)))
+        for t in topics
+    ]
+
+    chosen: dict[str, Scored] = {}
+    while len(chosen) < cfg.max_items:
+        offers: list[tuple[tuple[float, tuple[float, int, int, str]], str, _Queue]] = []
+        for q in queues:
+            nxt = q.next_free(chosen)
+            if q.taken < cfg.max_per_topic and nxt is not None:
+                offers.append((topic_rank_key(nxt, q.topic), q.topic, q))
+        if not offers:
+            break
+        # Within a round the topic whose next item ranks highest goes first, so when the overall limit
+        # cuts a round short it is the weaker picks that are left out.
+        for _, _, q in sorted(offers, key=lambda o: (o[0], o[1])):
+            if len(chosen) >= cfg.max_items:
+                break
+            nxt = q.next_free(chosen)  # an earlier topic in this round may have taken its first choice
+            if nxt is None:
+                continue
+            chosen[nxt.candidate.key] = nxt
+            q.taken += 1
+    return sorted(chosen.values(), key=rank_key)

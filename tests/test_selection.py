@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+from digest.config import DEFAULT_TOPICS, Selection, Topic
+from digest.matching import TopicMatcher
+from digest.models import Candidate, Item, Scored, TopicMatch
+from digest.selection import merge, score, select
+
+
+def item(source: str, **kw: object) -> Item:
+    base: dict[str, object] = {
+        "key": "arxiv:2602.04288",
+        "source": source,
+        "kind": "paper",
+        "title": "Contextual Drag",
+        "url": "https://arxiv.org/abs/2602.04288",
+        "arxiv_id": "2602.04288",
+    }
+    base.update(kw)
+    return Item(**base)  # type: ignore[arg-type]
+
+
+# --- merge ----------------------------------------------------------------------------------------------
+
+
+def test_merge_one_candidate_per_paper_with_merged_signals() -> None:
+    hf = item(
+        "huggingface",
+        title="Contextual drag",
+        summary="How errors in the context affect LLM reasoning...",
+        categories=(),
+        upvotes=12,
+        version=1,
+    )
+    listing = item(
+        "arxiv-listing",
+        title="Contextual Drag: How Errors in the Context Affect LLM Reasoning",
+        summary="We show that errors in the context drag LLM reasoning. A full abstract.",
+        categories=("cs.CL", "cs.AI"),
+        version=2,
+        announce_type="new",
+    )
+    search = item("arxiv-search", categories=("cs.AI", "cs.LG"), arxiv_id="2602.04288v3", upvotes=None)
+    (c,) = merge([hf, listing, search])
+    assert c.key == "arxiv:2602.04288"
+    assert c.sources == ("arxiv-listing", "arxiv-search", "huggingface")
+    assert c.categories == ("cs.CL", "cs.AI", "cs.LG")  # the listing's primary first
+    assert c.upvotes == 12
+    assert c.version == 3
+    assert c.arxiv_id == "2602.04288"
+    assert c.title == listing.title and c.summary == listing.summary
+    assert c.announce_type == "new"
+
+
+def test_merge_skips_a_cut_short_or_empty_text() -> None:
+    listing = item("arxiv-listing", summary="", categories=("cs.CL",))
+    hf = item("huggingface", summary="The full abstract from Hugging Face, which the listing lacked.")
+    (c,) = merge([listing, hf])
+    assert c.summary == hf.summary
+    cut = item("arxiv-search", summary="We show that errors in the context…")
+    full = item("huggingface", summary="We show that errors in the context drag reasoning down, always.")
+    assert merge([cut, full])[0].summary == full.summary
+
+
+def test_merge_keeps_first_seen_order_and_keys_posts_by_url() -> None:
+    post = Item(
+        key="url:https://example.org/post",
+        source="blog:Example",
+        kind="post",
+        title="A post",
+        url="https://example.org/post",
+        feed_name="Example",
+    )
+    a = item("arxiv-listing", key="arxiv:2601.00001", arxiv_id="2601.00001")
+    b = item("huggingface", key="arxiv:2601.00002", arxiv_id="2601.00002v2")
+    merged = merge([post, b, a, replace(post, title="A post, seen twice")])
+    assert [c.key for c in merged] == ["url:https://example.org/post", "arxiv:2601.00002", "arxiv:2601.00001"]
+    assert merged[0].kind == "post" and merged[0].feed_name == "Example"
+    assert merged[1].version == 2
+
+
+# --- score ------------------------------------------------------------------------------------------------
+
+
+def test_score_keeps_only_matching_candidates() -> None:
+    matcher = TopicMatcher(DEFAULT_TOPICS)
+    yes = Candidate("a", "paper", "Mamba for video", "u", "", (), ("cs.CV",), ("arxiv-listing",))
+    no = Candidate("b", "paper", "Graph coloring", "u", "", (), ("cs.DM",), ("arxiv-listing",))
+    scored = score([yes, no], matcher)
+    assert [s.candidate.key for s in scored] == ["a"]
+    assert scored[0].topics == ("mamba",) and scored[0].relevance > 0
+
+
+# --- select -----------------------------------------------------------------------------------------------
+
+
+def scored(key: str, *topics: tuple[str, float], upvotes: int | None = None, sources: int = 1) -> Scored:
+    c = Candidate(
+        key=key,
+        kind="paper",
+        title=key,
+        url="u",
+        summary="",
+        authors=(),
+        categories=("cs.LG",),
+        sources=("arxiv-listing", "arxiv-search", "huggingface")[:sources],
+        upvotes=upvotes,
+    )
+    matches = tuple(TopicMatch(t, t.upper(), s, (t,), ("title",)) for t, s in topics)
+    return Scored(c, matches, TopicMatcher.relevance(matches))
+
+
+def keys(items: list[Scored]) -> list[str]:
+    return [s.candidate.key for s in items]
+
+
+def test_select_round_robin_keeps_quiet_topics_in() -> None:
+    busy = [scored(f"llm{i}", ("llm", 1.0)) for i in range(10)]
+    quiet = [scored("ssm-weak", ("mamba", 0.3)), scored("dpo-weak", ("dpo", 0.3))]
+    picked = select(busy + quiet, Selection(max_items=5, max_per_topic=4))
+    assert len(picked) == 5
+    assert {"ssm-weak", "dpo-weak"} <= set(keys(picked))
+    assert sum(k.startswith("llm") for k in keys(picked)) == 3
+
+
+def test_select_limits_per_topic_and_overall() -> None:
+    items = [scored(f"llm{i}", ("llm", 1.0)) for i in range(10)] + [
+        scored(f"mm{i}", ("multimodal", 0.9)) for i in range(10)
+    ]
+    picked = select(items, Selection(max_items=10, max_per_topic=4))
+    assert len(picked) == 8
+    assert sum(k.startswith("llm") for k in keys(picked)) == 4
+    picked = select(items, Selection(max_items=3, max_per_topic=4))
+    assert keys(picked) == ["llm0", "llm1", "mm0"]
+
+
+def test_select_multi_topic_item_uses_one_slot() -> None:
+    both = scored("both", ("llm", 1.0), ("dpo", 1.0))
+    llm_only = [scored(f"llm{i}", ("llm", 0.9)) for i in range(3)]
+    picked = select([both, *llm_only], Selection(max_items=10, max_per_topic=2))
+    # "both" was charged to one topic only, so the other still picks two of its own
+    assert keys(picked)[0] == "both"
+    assert len(picked) == 3
+
+
+def test_select_drops_excluded_and_ranks_by_relevance_then_signals_then_key() -> None:
+    items = [
+        scored("b", ("llm", 0.5)),
+        scored("a", ("llm", 0.5)),
+        scored("hf", ("llm", 0.5), upvotes=30),
+        scored("two-sources", ("llm", 0.5), sources=2),
+        scored("top", ("llm", 0.9)),
+        scored("old", ("llm", 1.0)),
+    ]
+    picked = select(items, Selection(max_items=10, max_per_topic=10), exclude={"old"})
+    assert keys(picked) == ["top", "hf", "two-sources", "a", "b"]
+    assert keys(
+        select(list(reversed(items)), Selection(max_items=10, max_per_topic=10), exclude={"old"})
+    ) == keys(picked)
+
+
+def test_select_picks_by_topic_score_within_a_topic() -> None:
+    # "strong" is the better dpo paper even though "side" has the higher overall relevance
+    side = scored("side", ("llm", 1.0), ("dpo", 0.2))
+    strong = scored("strong", ("dpo", 0.8))
+    picked = select([side, strong], Selection(max_items=1, max_per_topic=1))
+    assert keys(picked) == ["side"]  # llm's turn goes first: its best item ranks highest
+    picked = select([side, strong], Selection(max_items=2, max_per_topic=1))
+    assert keys(picked) == ["side", "strong"]
+
+
+def test_select_end_to_end_with_the_matcher() -> None:
+    matcher = TopicMatcher(
+        {"ssm": Topic(label="SSM", keywords=["Mamba"]), "rl": Topic(label="RL", keywords=["RL"])}
+    )
+    cands = [
+        Candidate(f"m{i}", "paper", f"Mamba variant {i}", "u", "", (), ("cs.LG",), ("arxiv-listing",))
+        for i in range(5)
+    ] + [Candidate("r", "paper", "Offline RL", "u", "", (), ("cs.LG",), ("arxiv-listing",))]
+    picked = select(score(cands, matcher), Selection(max_items=3, max_per_topic=2))
+    assert keys(picked) == ["m0", "m1", "r"]
