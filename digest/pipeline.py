@@ -20,7 +20,8 @@ from openai import AsyncOpenAI
 
 from . import calendar, selection
 from .config import Config
-from .errors import AllSourcesFailed
+from .delivery.notes import write_note
+from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
 from .matching import TopicMatcher
 from .models import Digest, LLMUsage, SourceReport, SourceStatus, TopicInfo
@@ -145,6 +146,14 @@ def archive(state: State, d: Digest, name: str, text: str) -> Path:
     return path
 
 
+def _write_note(config: Config, day: date, markdown: str, progress: Progress) -> None:
+    # The digest is archived already: a note that cannot be written is a warning, not a failed run.
+    try:
+        progress.log(f"note: {write_note(config.markdown, day, markdown)}")
+    except (OSError, DigestError) as e:
+        progress.warn(f"note not written: {e}")
+
+
 def _run_status(d: Digest) -> str:
     return "partial" if d.failed_sources else "ok"
 
@@ -175,6 +184,8 @@ async def run_digest(
             raise
         markdown = render_markdown(d)
         path = archive(state, d, f"{day.isoformat()}.md", markdown)
+        if config.notes_dir and config.markdown.enabled and not sample:
+            _write_note(config, day, markdown, progress)
         state.mark_shown([(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day)
         state.finish_run(
             run_id,

@@ -118,11 +118,16 @@ def context(d: Digest) -> dict[str, object]:
     counts = d.count_by_topic()
     topic_summary = " · ".join(f"{labels[k]} {n}" for k, n in counts.items() if n and k in labels)
 
+    # Runs of consecutive entries with the same first topic, so the grouped email keeps exactly the
+    # Markdown's order and items (an entry with no topic still gets a group).
     groups: list[tuple[str, list[EntryView]]] = []
-    for topic in d.topics:
-        members = [v for e, v in zip(d.entries, entries, strict=True) if e.scored.topics[:1] == (topic.key,)]
-        if members:
-            groups.append((topic.label, members))
+    for e, v in zip(d.entries, entries, strict=True):
+        first = e.scored.topics[:1]
+        label = one_line(labels.get(first[0], first[0])) if first else "기타"
+        if groups and groups[-1][0] == label:
+            groups[-1][1].append(v)
+        else:
+            groups.append((label, [v]))
 
     reviewed: list[str] = []
     if d.reviewed.get("arxiv"):
@@ -157,7 +162,11 @@ def context(d: Digest) -> dict[str, object]:
         "selected": f"{len(entries)}편 선정",
         "llm": llm,
         "failed_sources": failed,
-        "checked_sources": [f"{_source_label(s)} {s.items}" for s in d.sources if not s.status.is_failure],
+        "checked_sources": [
+            f"{_source_label(s)} {s.items}"
+            for s in d.sources
+            if not s.status.is_failure and s.status != SourceStatus.DISABLED
+        ],
         "fallbacks": fallbacks,
         "fallback_mark": FALLBACK_MARK,
     }
@@ -184,3 +193,40 @@ def render_markdown(d: Digest) -> str:
     if _MD_ENV is None:
         _MD_ENV = _environment(autoescape=False)
     return _MD_ENV.get_template("digest.md.j2").render(context(d))
+
+
+# -- email bodies -----------------------------------------------------------------------------
+
+_HTML_ENV: jinja2.Environment | None = None
+
+
+def _html_environment() -> jinja2.Environment:
+    global _HTML_ENV
+    if _HTML_ENV is None:
+        # Autoescape unconditionally: every value in the HTML body comes from a feed or the LLM.
+        _HTML_ENV = _environment(autoescape=True)
+    return _HTML_ENV
+
+
+def subject(d: Digest) -> str:
+    """``[데일리 트렌드] 2025-10-14 (화) · LLM 4 · 멀티모달 3``; sample digests say 샘플."""
+    ctx = context(d)
+    tag = "[데일리 트렌드 · 샘플]" if d.sample else "[데일리 트렌드]"
+    summary = str(ctx["topic_summary"]) or "새 글 없음"
+    return one_line(f"{tag} {ctx['day_label']} · {summary}")
+
+
+def render_html(d: Digest) -> str:
+    """The HTML body with its CSS inlined into ``style=`` attributes (``@media`` rules kept)."""
+    import css_inline
+
+    html = _html_environment().get_template("email.html.j2").render(context(d))
+    # No remote stylesheets: rendering must never touch the network.
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False).inline(html)
+
+
+def render_text(d: Digest) -> str:
+    global _MD_ENV
+    if _MD_ENV is None:
+        _MD_ENV = _environment(autoescape=False)
+    return _MD_ENV.get_template("email.txt.j2").render(context(d))

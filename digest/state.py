@@ -380,17 +380,26 @@ class State:
         )
 
     def record_delivery(
-        self, day: date, recipient: str, status: str, *, error: str = "", message_id: str = ""
+        self,
+        day: date,
+        recipient: str,
+        status: str,
+        *,
+        error: str = "",
+        message_id: str = "",
+        attempt: bool = True,
     ) -> None:
+        """Record a send's outcome; ``attempt=False`` claims the send before trying it."""
+        step = 1 if attempt else 0
         with self.transaction() as db:
             db.execute(
-                """insert into deliveries values (?, ?, ?, 1, ?, ?, ?)
+                """insert into deliveries values (?, ?, ?, ?, ?, ?, ?)
                    on conflict(day, recipient) do update set status = excluded.status,
-                   attempts = attempts + 1, last_error = excluded.last_error,
+                   attempts = attempts + excluded.attempts, last_error = excluded.last_error,
                    message_id = case when excluded.message_id != ''
                                      then excluded.message_id else message_id end,
                    updated_at = excluded.updated_at""",
-                (day.isoformat(), recipient, status, error, message_id, _now()),
+                (day.isoformat(), recipient, status, step, error, message_id, _now()),
             )
 
 

@@ -1,0 +1,56 @@
+"""Building the email: a pure function from rendered bodies and addresses to an EmailMessage."""
+
+from __future__ import annotations
+
+import email.policy
+import secrets
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+# Never 8bit: a relay without 8BITMIME must still carry it. The email package then picks base64
+# or quoted-printable per part, which also keeps every line far below SMTP's 998-octet limit.
+POLICY = email.policy.SMTP.clone(cte_type="7bit")
+
+
+def address_domain(address: str) -> str:
+    _, addr = parseaddr(address)
+    domain = addr.rpartition("@")[2]
+    return domain or "localhost"
+
+
+def envelope_address(address: str) -> str:
+    """The bare address of a header value like ``데일리 트렌드 <digest@example.com>``."""
+    return parseaddr(address)[1] or address
+
+
+def new_message_id(day: date, sender: str) -> str:
+    # Shorter than make_msgid()'s, so the header is not folded (some parsers keep the fold's space).
+    return f"<digest.{day.isoformat()}.{secrets.token_hex(8)}@{address_domain(sender)}>"
+
+
+def build_message(
+    *,
+    subject: str,
+    text: str,
+    html: str,
+    sender: str,
+    recipient: str,
+    message_id: str,
+    sent_at: datetime,
+    reply_to: str = "",
+) -> EmailMessage:
+    """One ``multipart/alternative`` message (text first, so clients prefer the HTML) for one recipient."""
+    msg = EmailMessage(policy=POLICY)
+    msg["Subject"] = subject
+    msg["From"] = sender
+    msg["To"] = recipient
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    msg["Date"] = format_datetime(sent_at)
+    msg["Message-ID"] = message_id
+    # RFC 3834: vacation responders and the like must not answer a generated message.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg

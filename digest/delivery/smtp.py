@@ -1,0 +1,161 @@
+"""Sending one message over SMTP: security modes, AUTH, retries, and what a failure means.
+
+smtplib is synchronous; :func:`deliver` runs it in a thread. Each recipient gets its own
+transaction, so a refused address fails only that recipient and the others still get the mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from enum import StrEnum
+
+from ..config import Email
+from .email import envelope_address
+
+
+class Failure(StrEnum):
+    TEMPORARY = "temporary"  # 4xx, refused, timeout: worth retrying later
+    PERMANENT = "permanent"  # 5xx for this message or address: retrying will not help
+    SETUP = "setup"  # our side (credentials, TLS): retrying now will not help, fixing config will
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    attempts: int
+    failure: Failure | None = None
+    error: str = ""  # one line for the user; never contains the password
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How hard to try before giving up for now: a few quick retries with exponential backoff."""
+
+    attempts: int = 3
+    delay: float = 2.0
+    factor: float = 3.0
+    max_delay: float = 30.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def wait(self, attempt: int) -> float:
+        return min(self.delay * self.factor ** (attempt - 1), self.max_delay)
+
+
+class SetupError(Exception):
+    """A problem on our side that a retry cannot fix (refusing to downgrade, no password)."""
+
+
+def _response(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return f"SMTP {code} {' '.join(text.split())}".strip()
+
+
+def _by_code(code: int) -> Failure:
+    return Failure.TEMPORARY if 400 <= code < 500 else Failure.PERMANENT
+
+
+def classify(exc: BaseException) -> tuple[Failure, str]:
+    """What a failed send means, and a one-line reason."""
+    if isinstance(exc, SetupError):
+        return Failure.SETUP, str(exc)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        # One recipient per transaction, so this is the verdict on that address.
+        code, message = next(iter(exc.recipients.values()), (550, b"recipient refused"))
+        return _by_code(code), _response(code, message)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        failure = Failure.TEMPORARY if 400 <= exc.smtp_code < 500 else Failure.SETUP
+        return failure, f"AUTH rejected: {_response(exc.smtp_code, exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return Failure.SETUP, f"server does not support it: {exc}"
+    if isinstance(exc, smtplib.SMTPResponseException):  # sender refused, data error, other replies
+        return _by_code(exc.smtp_code), _response(exc.smtp_code, exc.smtp_error)
+    if isinstance(exc, ssl.SSLError):  # before OSError: certificate problems are not transient
+        return Failure.SETUP, f"TLS failed: {exc}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected | TimeoutError | OSError):
+        return Failure.TEMPORARY, f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, smtplib.SMTPException):
+        return Failure.TEMPORARY, f"{type(exc).__name__}: {exc}"
+    raise exc
+
+
+def _connect(cfg: Email, tls_context: ssl.SSLContext | None) -> smtplib.SMTP:
+    context = tls_context or ssl.create_default_context()
+    if cfg.security == "ssl":
+        return smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout_seconds, context=context)
+    smtp = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout_seconds)
+    try:
+        smtp.ehlo()
+        if cfg.security == "starttls":
+            # Never fall back to clear text: a server (or a man in the middle) that hides STARTTLS
+            # would otherwise get the password and the mail unencrypted.
+            if not smtp.has_extn("starttls"):
+                raise SetupError(
+                    f"{cfg.smtp_host}:{cfg.smtp_port} does not offer STARTTLS; refusing to send "
+                    'unencrypted (use security = "ssl" for port 465, or "none" only for a local relay)'
+                )
+            smtp.starttls(context=context)
+            smtp.ehlo()
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def send_once(
+    msg: EmailMessage,
+    recipient: str,
+    cfg: Email,
+    password: str | None,
+    *,
+    tls_context: ssl.SSLContext | None = None,
+) -> None:
+    """One SMTP transaction for one recipient; raises on any failure."""
+    if cfg.username and not password:
+        raise SetupError(
+            f"SMTP AUTH as {cfg.username!r} needs a password in ${cfg.password_env}, which is not set"
+        )
+    if password and not password.isascii():
+        # smtplib encodes AUTH as ASCII and would fail with a UnicodeEncodeError mid-session.
+        raise SetupError(
+            f"the password in ${cfg.password_env} has non-ASCII characters, which SMTP AUTH cannot send"
+        )
+    smtp = _connect(cfg, tls_context)
+    try:
+        if cfg.username:
+            smtp.login(cfg.username, password or "")
+        smtp.send_message(msg, from_addr=envelope_address(cfg.from_), to_addrs=[recipient])
+    finally:
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+
+async def deliver(
+    msg: EmailMessage,
+    recipient: str,
+    cfg: Email,
+    password: str | None,
+    *,
+    retry: Retry | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> SendResult:
+    """Send with retries on temporary failures; never raises for SMTP or network errors."""
+    retry = retry or Retry()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await asyncio.to_thread(send_once, msg, recipient, cfg, password, tls_context=tls_context)
+        except Exception as e:
+            failure, error = classify(e)
+        else:
+            return SendResult(ok=True, attempts=attempt)
+        if failure != Failure.TEMPORARY or attempt >= retry.attempts:
+            return SendResult(ok=False, attempts=attempt, failure=failure, error=error)
+        await retry.sleep(retry.wait(attempt))

@@ -1,0 +1,134 @@
+"""The daily-log note: the day's section written into a notes file without touching anything else."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from digest.config import Markdown
+from digest.delivery.notes import END, start_marker, write_note
+from digest.errors import DeliveryError
+from digest.render import render_markdown
+
+from .digests import fixed_digest
+
+DAY = date(2025, 10, 14)
+
+
+def section(text: str = "") -> str:
+    return text or render_markdown(fixed_digest())
+
+
+def needs_pipeline() -> None:
+    # The pipeline's other stages are built alongside delivery; until they exist these tests skip.
+    try:
+        import digest.pipeline  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"the pipeline cannot be imported yet: {e}")
+
+
+def test_new_note_is_created_with_the_marked_section(tmp_path):
+    cfg = Markdown(dir=str(tmp_path / "vault" / "daily"))
+    path = write_note(cfg, DAY, section())
+    assert path == tmp_path / "vault" / "daily" / "2025-10-14.md"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!-- digest:start 2025-10-14 -->\n## 데일리 트렌드 — 2025-10-14 (화)")
+    assert text.endswith(f"{END}\n")
+    assert list(tmp_path.glob("vault/daily/.*")) == []  # no temporary file left behind
+
+
+def test_rewriting_replaces_only_its_section_and_keeps_the_readers_lines(tmp_path):
+    cfg = Markdown(dir=str(tmp_path))
+    note = tmp_path / "2025-10-14.md"
+    above = "# 2025-10-14\n\n- [ ] 장보기\n- 회의 메모: **중요**\n"
+    below = "\n## 저녁\n오늘 읽은 것 정리. <!-- 내 주석 -->\n"
+    note.write_text(above, encoding="utf-8")
+
+    write_note(cfg, DAY, "## first version\n")
+    with note.open("a", encoding="utf-8") as f:
+        f.write(below)  # the reader keeps writing after the section
+    write_note(cfg, DAY, "## second version\n")
+    write_note(cfg, DAY, "## second version\n")  # a re-run
+
+    text = note.read_text(encoding="utf-8")
+    assert text.count(start_marker(DAY)) == 1 and text.count(END) == 1
+    assert "first version" not in text
+    assert text == f"{above}\n{start_marker(DAY)}\n## second version\n{END}\n{below}"
+
+
+def test_crlf_notes_keep_their_line_endings_outside_the_section(tmp_path):
+    note = tmp_path / "2025-10-14.md"
+    note.write_bytes(b"line one\r\nline two\r\n")
+    write_note(Markdown(dir=str(tmp_path)), DAY, "## s\n")
+    assert note.read_bytes().startswith(b"line one\r\nline two\r\n")
+
+
+def test_jekyll_posts_filename_and_front_matter(tmp_path):
+    cfg = Markdown(dir=str(tmp_path / "_posts"), filename="{date}-daily-trend.md")
+    path = write_note(cfg, DAY, section())
+    assert path.name == "2025-10-14-daily-trend.md"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(
+        '---\ntitle: "데일리 트렌드 2025-10-14"\ndate: 2025-10-14\n---\n\n<!-- digest:start'
+    )
+    write_note(cfg, DAY, section())
+    assert path.read_text(encoding="utf-8") == text  # idempotent: front matter not added twice
+
+
+def test_year_and_month_folders(tmp_path):
+    cfg = Markdown(dir=str(tmp_path), filename="{year}/{month}/{date}.md")
+    assert write_note(cfg, DAY, "## s\n") == tmp_path / "2025" / "10" / "2025-10-14.md"
+
+
+def test_other_days_sections_are_left_alone(tmp_path):
+    cfg = Markdown(dir=str(tmp_path), filename="trends.md")
+    write_note(cfg, date(2025, 10, 13), "## monday\n")
+    write_note(cfg, DAY, "## tuesday\n")
+    write_note(cfg, DAY, "## tuesday v2\n")
+    text = (tmp_path / "trends.md").read_text(encoding="utf-8")
+    assert "## monday" in text and "## tuesday v2" in text and "## tuesday\n" not in text
+    assert text.index("monday") < text.index("tuesday")
+
+
+def test_a_broken_marker_is_refused_rather_than_eating_notes(tmp_path):
+    note = tmp_path / "2025-10-14.md"
+    original = f"{start_marker(DAY)}\n## old\n\nmy own notes, no end marker\n"
+    note.write_text(original, encoding="utf-8")
+    with pytest.raises(DeliveryError, match="no <!-- digest:end -->"):
+        write_note(Markdown(dir=str(tmp_path)), DAY, "## new\n")
+    assert note.read_text(encoding="utf-8") == original
+
+
+def test_bad_filename_pattern_is_a_clear_error(tmp_path):
+    with pytest.raises(DeliveryError, match="markdown.filename"):
+        write_note(Markdown(dir=str(tmp_path), filename="{weekday}.md"), DAY, "## s\n")
+
+
+def test_a_run_writes_the_days_note(tmp_path):
+    needs_pipeline()
+    import asyncio
+
+    import httpx2
+
+    from digest import demo
+    from digest.pipeline import default_clients, run_digest
+    from digest.progress import Progress
+    from digest.state import State
+
+    notes = tmp_path / "notes"
+    config = demo.sample_config(tmp_path / "state").model_copy(update={"markdown": Markdown(dir=str(notes))})
+    with State.open(config.state_path) as state:
+        demo.seed_cache(state, config)
+
+    async def run():
+        transport = httpx2.MockTransport(demo._serve)
+        async with default_clients(config, transport=transport, llm=False) as clients:
+            return await run_digest(
+                config, demo.SAMPLE_DAY, clients=clients, progress=Progress(quiet=True), now=demo.SAMPLE_NOW
+            )
+
+    result = asyncio.run(run())
+    asyncio.run(run())  # a re-run replaces the section
+    text = (notes / "2026-02-05.md").read_text(encoding="utf-8")
+    assert text == f"{start_marker(demo.SAMPLE_DAY)}\n{result.markdown.rstrip()}\n{END}\n"
