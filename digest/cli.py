@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -509,6 +510,9 @@ def show(day_text: str, config_path: Path | None, fmt: str) -> None:
 
 
 def main() -> None:
+    # Libraries log retries at WARNING; the run reports them itself, one plain line each.
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("stamina").setLevel(logging.ERROR)
     cli()
 
 

@@ -63,7 +63,8 @@ def sample_takeaways() -> dict[str, str]:
 
 
 def seed_cache(state: State, config: Config) -> None:
-    rows = [(f"arxiv:{arxiv_id}", 1, text) for arxiv_id, text in sample_takeaways().items()]
+    # Listing items are v1; papers seen only on Hugging Face carry no version (0 in the cache).
+    rows = [(f"arxiv:{i}", v, text) for i, text in sample_takeaways().items() for v in (0, 1)]
     state.store_takeaways(rows, config.llm.model, PROMPT_VERSION)
 
 

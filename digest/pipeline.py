@@ -11,7 +11,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
 import arxiv
@@ -62,6 +63,12 @@ def today(config: Config, now: datetime | None = None) -> date:
     return (now or datetime.now(config.tz)).astimezone(config.tz).date()
 
 
+def anchor(config: Config, day: date, now: datetime | None = None) -> datetime:
+    """The moment lookback windows end: now, or the end of ``day`` when it is in the past."""
+    end_of_day = datetime.combine(day + timedelta(days=1), dt_time(0), tzinfo=config.tz)
+    return min(now or datetime.now(config.tz), end_of_day)
+
+
 def _notices(day: date, reports: list[SourceReport], has_entries: bool) -> list[str]:
     notices: list[str] = []
     listing = next((r for r in reports if r.name == "arxiv-listing"), None)
@@ -90,9 +97,22 @@ async def build_digest(
     sample: bool = False,
 ) -> Digest:
     """Collect, select and summarize the items for ``day``. Raises AllSourcesFailed."""
-    fetcher = Fetcher(clients.http, state=state, config=config.http)
+    fetcher = Fetcher(
+        clients.http,
+        state=state,
+        config=config.http,
+        on_retry=lambda e: progress.log(
+            f"retrying {e.url}: {e.reason}" + (f", waiting {e.wait:g}s as asked" if e.wait else "")
+        ),
+    )
     items, reports = await collect(
-        config, day, fetcher=fetcher, state=state, progress=progress, arxiv_client=clients.arxiv, now=now
+        config,
+        day,
+        fetcher=fetcher,
+        state=state,
+        progress=progress,
+        arxiv_client=clients.arxiv,
+        now=anchor(config, day, now),
     )
     active = [r for r in reports if r.status != SourceStatus.DISABLED]
     if active and all(r.status.is_failure for r in active):

@@ -147,7 +147,13 @@ def context(d: Digest) -> dict[str, object]:
     else:
         llm = "LLM 호출 없음"
 
-    failed = [f"{_source_label(s)} ({one_line(s.error) or s.status})" for s in d.failed_sources]
+    # A source that delivered only part of its data (one of Hugging Face's two days, say) is shown
+    # too: never a silent substitute.
+    failed = [
+        f"{_source_label(s)} ({one_line(s.error) or s.status})"
+        for s in d.sources
+        if s.status.is_failure or (s.error and s.status != SourceStatus.DISABLED)
+    ]
     fallbacks = d.fallback_count
     return {
         "day": d.day,

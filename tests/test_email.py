@@ -218,3 +218,27 @@ def test_golden(name, render):
     assert path.is_file(), f"{path} missing: run with DIGEST_UPDATE_GOLDEN=1"
     assert got == path.read_text(encoding="utf-8")
     assert LONG_TITLE in got
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "[데일리 트렌드 · 샘플] 2026-02-05 (목) · LLM 7 · 멀티모달 3 · DPO·정렬 2 · Mamba·SSM 2",
+        "[데일리 트렌드] 2026-02-05 (목) · LLM 3",
+        "plain ascii subject",
+    ],
+)
+def test_long_korean_subject_decodes_exactly_with_its_spaces(subject):
+    msg = build_message(
+        subject=subject,
+        text="본문",
+        html="<p>본문</p>",
+        sender="digest@example.com",
+        recipient="me@example.com",
+        message_id="<x@example.com>",
+        sent_at=datetime(2026, 2, 5, 10, 30, tzinfo=ZoneInfo("Asia/Seoul")),
+    )
+    raw = msg.as_bytes()
+    assert raw.isascii()
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n"))
+    assert str(message_from_bytes(raw, policy=policy.default)["Subject"]) == subject

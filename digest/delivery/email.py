@@ -5,12 +5,36 @@ from __future__ import annotations
 import email.policy
 import secrets
 from datetime import date, datetime
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
+class _Policy(email.policy.EmailPolicy):
+    """SMTP's policy, except that a non-ASCII Subject is folded by ``email.header.Header``.
+
+    The default folder loses the space where it splits a long Korean subject between two
+    encoded words ("2026-02-05 (목)" arrives as "2026-02-05(목)"); Header keeps spaces inside the
+    encoded words, so the subject decodes exactly as it was written.
+    """
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() == "subject" and not str(value).isascii():
+            return self._encoded(name, value)
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() == "subject" and not str(value).isascii():
+            return self._encoded(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+    def _encoded(self, name: str, value: str) -> str:
+        header = Header(str(value), "utf-8", maxlinelen=self.max_line_length, header_name=name)
+        return f"{name}: {header.encode(linesep=self.linesep)}{self.linesep}"
+
+
 # Never 8bit: a relay without 8BITMIME must still carry it. The email package then picks base64
 # or quoted-printable per part, which also keeps every line far below SMTP's 998-octet limit.
-POLICY = email.policy.SMTP.clone(cte_type="7bit")
+POLICY = _Policy(linesep="\r\n", cte_type="7bit")
 
 
 def address_domain(address: str) -> str:

@@ -1,0 +1,120 @@
+"""The sources stage: every enabled source runs concurrently; one failing never stops the others.
+
+Each source yields :class:`~digest.models.Item` values and one
+:class:`~digest.models.SourceReport`, and logs one plain line to the progress stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+
+import arxiv
+
+from ..config import Config, Feed
+from ..errors import SourceError
+from ..http import Fetcher
+from ..models import Item, SourceReport, SourceStatus
+from ..progress import Progress
+from ..state import State
+from . import arxiv_listing, arxiv_search, blogs, huggingface
+from .common import Outcome, one_line
+
+log = logging.getLogger(__name__)
+
+__all__ = ["collect"]
+
+
+async def collect(
+    config: Config,
+    day: date,
+    *,
+    fetcher: Fetcher,
+    state: State,
+    progress: Progress,
+    arxiv_client: arxiv.Client | None = None,
+    now: datetime | None = None,
+) -> tuple[list[Item], list[SourceReport]]:
+    """Run every enabled source for digest day ``day``; items in source order, one report each."""
+    now = now or datetime.now(UTC)
+    jobs: list[tuple[str, Callable[[], Awaitable[tuple[Outcome, int | None]]] | None]] = []
+
+    async def listing() -> tuple[Outcome, int | None]:
+        return await arxiv_listing.fetch_listing(config, day, fetcher=fetcher, state=state, now=now), None
+
+    async def search() -> tuple[Outcome, int | None]:
+        return await arxiv_search.search_arxiv(config, day, arxiv_client=arxiv_client, now=now)
+
+    async def hf() -> tuple[Outcome, int | None]:
+        return await huggingface.fetch_daily_papers(config, day, fetcher=fetcher), None
+
+    def blog(feed: Feed) -> Callable[[], Awaitable[tuple[Outcome, int | None]]]:
+        async def run() -> tuple[Outcome, int | None]:
+            return await blogs.fetch_blog(config, feed, fetcher=fetcher, now=now), None
+
+        return run
+
+    jobs.append((arxiv_listing.NAME, listing if config.arxiv.enabled else None))
+    jobs.append((arxiv_search.NAME, search if config.arxiv.enabled and config.arxiv.search else None))
+    jobs.append((huggingface.NAME, hf if config.huggingface.enabled else None))
+    for feed in config.feeds:
+        jobs.append((blogs.source_name(feed), blog(feed) if feed.enabled else None))
+
+    results = await asyncio.gather(*(_run(name, job, fetcher, progress) for name, job in jobs))
+    items = [item for found, _ in results for item in found]
+    return items, [report for _, report in results]
+
+
+async def _run(
+    name: str,
+    job: Callable[[], Awaitable[tuple[Outcome, int | None]]] | None,
+    fetcher: Fetcher,
+    progress: Progress,
+) -> tuple[list[Item], SourceReport]:
+    if job is None:
+        return [], SourceReport(name=name, status=SourceStatus.DISABLED)
+    started = time.monotonic()
+    requests: int | None = None
+    try:
+        outcome, requests = await job()
+    except SourceError as e:
+        outcome = Outcome(status=SourceStatus.FAILED, error=e.reason)
+    except Exception as e:  # noqa: BLE001 - a bug in one source must not sink the digest
+        # Logged at debug level: the user sees the one-line report, not a traceback.
+        log.debug("source %s crashed", name, exc_info=True)
+        outcome = Outcome(
+            status=SourceStatus.FAILED, error=f"internal error: {type(e).__name__}: {one_line(e)}"
+        )
+    seconds = round(time.monotonic() - started, 2)
+    count = fetcher.requests[name] if requests is None else requests
+    items = (
+        [] if outcome.status.is_failure or outcome.status == SourceStatus.NO_ANNOUNCEMENT else outcome.items
+    )
+    report = SourceReport(
+        name=name,
+        status=outcome.status,
+        items=len(items),
+        seconds=seconds,
+        error=outcome.error,
+        requests=count,
+    )
+    progress.log(log_line(report, outcome.detail))
+    return items, report
+
+
+def log_line(report: SourceReport, detail: str = "") -> str:
+    """The one plain line a source leaves on stderr."""
+    seconds = f"{report.seconds:.1f}s"
+    if report.status == SourceStatus.DISABLED:
+        return f"{report.name}: disabled"
+    if report.status == SourceStatus.FAILED:
+        return f"{report.name}: failed — {report.error} (the rest of the digest still ships)"
+    if report.status == SourceStatus.STALE:
+        return f"{report.name}: stale — {report.error} (the rest of the digest still ships)"
+    if report.status == SourceStatus.NO_ANNOUNCEMENT:
+        return f"{report.name}: {detail or 'no announcement'}, {seconds}"
+    extra = "; ".join(p for p in (detail, f"problem: {report.error}" if report.error else "") if p)
+    return f"{report.name}: {report.items} items{f' ({extra})' if extra else ''}, {seconds}"

@@ -1,0 +1,499 @@
+"""``digest serve``: the always-on service that runs the daily digest on its cron schedule.
+
+An APScheduler 3 ``BlockingScheduler`` fires one job at ``[schedule].cron`` in the configured
+timezone. Whether today's digest still has to go out is decided from the SQLite state, never
+from APScheduler's memory (its job store forgets everything on restart), so a service that
+starts late catches up once and a restart after a sent digest does nothing.
+
+Shutdown (SIGTERM from Docker, SIGINT from a terminal) cancels the run in progress: the
+pipeline marks its run 'abandoned' and its ``run_lock`` is released as the task unwinds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .config import Config
+from .errors import DigestError, StateBusyError
+from .progress import Progress
+from .state import State, run_lock
+
+if TYPE_CHECKING:
+    import httpx2
+
+log = logging.getLogger("digest.serve")
+
+HEARTBEAT_NAME = "heartbeat.json"
+HEARTBEAT_SECONDS = 60
+# Several missed beats, so a short host sleep or a busy disk does not mark the service unhealthy.
+HEARTBEAT_MAX_AGE = 300
+DAILY_JOB_ID = "daily"
+
+
+@dataclass
+class RunSummary:
+    """What one tick did, for the one log line per run."""
+
+    day: date
+    skipped: str = ""  # why nothing was built, e.g. already sent
+    status: str = ""  # the run's status in the runs table
+    items: int = 0
+    llm_calls: int = 0
+    tokens: int = 0
+    fallbacks: int = 0
+    failed_sources: int = 0
+    retried: int = 0  # pending deliveries from earlier ticks that were retried
+    sent: int = 0
+    pending: int = 0
+    failed: int = 0
+
+    def line(self, seconds: float) -> str:
+        delivery = f"sent {self.sent} / pending {self.pending} / failed {self.failed}"
+        retried = f", retried {self.retried} pending" if self.retried else ""
+        if self.skipped:
+            return f"run {self.day}: skipped ({self.skipped}); {delivery}{retried}; {seconds:.1f}s"
+        return (
+            f"run {self.day}: {self.status or 'done'}, {self.items} items, "
+            f"{self.failed_sources} failed sources, {self.fallbacks} fallbacks, "
+            f"{self.llm_calls} LLM calls ({self.tokens} tokens); "
+            f"{delivery}{retried}; {seconds:.1f}s"
+        )
+
+
+# A job gets the tick's time and returns what it did (None: nothing worth a summary).
+Job = Callable[[datetime], Awaitable[RunSummary | None]]
+
+
+# -- schedule arithmetic (pure) ---------------------------------------------------------------
+
+
+_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]  # crontab numbering: 0 (and 7) = Sunday
+
+
+def _weekday(token: str) -> int:
+    t = token.strip().lower()
+    if t.isdigit() and int(t) <= 7:
+        return int(t)
+    if t in _WEEKDAYS:
+        return _WEEKDAYS.index(t)
+    raise ValueError(f"{token!r} is not a day of the week (0-7 or sun-sat)")
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field as APScheduler 3 weekday names.
+
+    APScheduler 3 counts 0 as Monday, also in ``CronTrigger.from_crontab`` (its issue #286), so
+    the default "1-5" would mean Tuesday to Saturday. Names mean the same in both.
+    """
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            lo, hi = 0, 6
+        elif "-" in span:
+            first, last = span.split("-", 1)
+            lo, hi = _weekday(first), _weekday(last)
+        else:
+            lo = _weekday(span)
+            hi = 6 if step else lo  # "1/2": from Monday to the end of the week, every other day
+        if lo > hi or (step and not step.isdigit()) or step == "0":
+            raise ValueError(f"{part!r} is not a valid day-of-week range")
+        days.update(n % 7 for n in range(lo, hi + 1, int(step or 1)))
+    return ",".join(_WEEKDAYS[n] for n in sorted(days, key=lambda n: (n - 1) % 7))
+
+
+def crontab_trigger(expr: str, tz: Any) -> CronTrigger:
+    """A standard 5-field crontab expression, with standard weekday numbers, as a CronTrigger."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"a crontab expression has 5 fields, not {len(fields)}: {expr!r}")
+    minute, hour, day, month, weekdays = fields
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=crontab_weekdays(weekdays), timezone=tz
+    )
+
+
+def make_trigger(config: Config) -> CronTrigger:
+    return crontab_trigger(config.schedule.cron, config.tz)
+
+
+def next_run_time(config: Config, now: datetime) -> datetime | None:
+    """The first scheduled time at or after ``now``, in the configured timezone."""
+    return make_trigger(config).get_next_fire_time(None, now)
+
+
+def scheduled_today(trigger: BaseTrigger, now: datetime, tz: Any) -> datetime | None:
+    """The first fire time on ``now``'s local date, or None when today is not a cron day."""
+    local = now.astimezone(tz)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=tz)
+    fire = trigger.get_next_fire_time(None, midnight)
+    if fire is None or fire.astimezone(tz).date() != local.date():
+        return None
+    return fire
+
+
+def has_successful_run(state: State, day: date) -> bool:
+    row = state.conn.execute(
+        "select 1 from runs where day = ? and status in ('ok', 'partial') limit 1", (day.isoformat(),)
+    ).fetchone()
+    return row is not None
+
+
+def day_done(config: Config, state: State, day: date) -> bool:
+    """The day's digest needs no more work: sent to every recipient (or built, with email off).
+
+    A recipient whose delivery failed permanently counts as done too: delivery never retries it
+    without --force, so rebuilding the digest for it would only cost fetches.
+    """
+    if config.email.enabled:
+        final = {d.recipient for d in state.deliveries(day=day) if d.status in ("sent", "failed")}
+        return all(r in final for r in config.email.to)
+    return has_successful_run(state, day)
+
+
+def needs_catch_up(now: datetime, config: Config, state: State) -> bool:
+    """True when today is a cron day, its scheduled time has passed and its digest is not done."""
+    fire = scheduled_today(make_trigger(config), now, config.tz)
+    if fire is None or now < fire:
+        return False
+    return not day_done(config, state, now.astimezone(config.tz).date())
+
+
+def delivery_counts(state: State, day: date) -> dict[str, int]:
+    counts = {"sent": 0, "pending": 0, "failed": 0}
+    for d in state.deliveries(day=day):
+        counts[d.status] = counts.get(d.status, 0) + 1
+    return counts
+
+
+def format_when(when: datetime | None, tz: Any) -> str:
+    if when is None:
+        return "never (the cron expression matches no future time)"
+    return when.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+# -- heartbeat (what the container healthcheck reads) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pid: int
+    at: datetime
+    next_run: datetime | None
+
+
+def write_heartbeat(directory: Path, next_run: datetime | None, now: datetime | None = None) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    data = {
+        "pid": os.getpid(),
+        "at": (now or datetime.now(UTC)).isoformat(),
+        "next_run": next_run.isoformat() if next_run else None,
+    }
+    path = directory / HEARTBEAT_NAME
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a file
+
+
+def read_heartbeat(directory: Path) -> Heartbeat | None:
+    try:
+        data = json.loads((directory / HEARTBEAT_NAME).read_text(encoding="utf-8"))
+        return Heartbeat(
+            pid=int(data["pid"]),
+            at=datetime.fromisoformat(data["at"]),
+            next_run=datetime.fromisoformat(data["next_run"]) if data.get("next_run") else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def heartbeat_problem(directory: Path, now: datetime, max_age: float = HEARTBEAT_MAX_AGE) -> str | None:
+    """Why the service looks unhealthy, or None when its heartbeat is fresh."""
+    beat = read_heartbeat(directory)
+    if beat is None:
+        return f"no heartbeat in {directory} (is `digest serve` running with this state_dir?)"
+    age = (now - beat.at).total_seconds()
+    if age > max_age:
+        return f"heartbeat is {age:.0f}s old (more than {max_age:.0f}s): the scheduler looks stuck"
+    return None
+
+
+def clear_heartbeat(directory: Path) -> None:
+    (directory / HEARTBEAT_NAME).unlink(missing_ok=True)
+
+
+# -- the daily job ------------------------------------------------------------------------------
+
+
+class LoggingProgress(Progress):
+    """Pipeline progress as timestamped log lines (a service has no terminal to redraw)."""
+
+    def __init__(self) -> None:
+        super().__init__(live=False)
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            log.info(message)
+
+
+async def daily_run(
+    config: Config, now: datetime, *, progress: Progress, transport: httpx2.AsyncBaseTransport | None = None
+) -> RunSummary:
+    """One tick, the code path of ``digest now --send``: retry pending mail, build, send.
+
+    ``transport`` replaces the network under the HTTP client (the sample day, tests).
+    """
+    # Imported here so `digest status` and the healthcheck do not load the whole pipeline.
+    from . import delivery
+    from .pipeline import default_clients, run_digest, today
+
+    day = today(config, now)
+    summary = RunSummary(day=day)
+    with State.open(config.state_path) as state:
+        if config.email.enabled:
+            # Before today's build: a day whose only gap was an SMTP outage is then done.
+            summary.retried = len(await delivery.send_pending(config, state, progress=progress))
+        if day_done(config, state, day):
+            summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
+            _fill_deliveries(summary, state)
+            return summary
+
+    async with default_clients(config, transport=transport) as clients:
+        result = await run_digest(config, day, clients=clients, progress=progress, now=now)
+    d = result.digest
+    summary.status = "partial" if d.failed_sources else "ok"
+    summary.items = len(d.entries)
+    summary.llm_calls = d.usage.calls
+    summary.tokens = d.usage.prompt_tokens + d.usage.completion_tokens
+    summary.fallbacks = d.fallback_count
+    summary.failed_sources = len(d.failed_sources)
+
+    with State.open(config.state_path) as state:
+        if config.email.enabled:
+            await delivery.send_digest(config, state, d, progress=progress)
+        _fill_deliveries(summary, state)
+    return summary
+
+
+def _fill_deliveries(summary: RunSummary, state: State) -> None:
+    counts = delivery_counts(state, summary.day)
+    summary.sent, summary.pending, summary.failed = counts["sent"], counts["pending"], counts["failed"]
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+class Service:
+    """The scheduler around one job. ``job``, ``clock`` and ``trigger`` are injectable for tests."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        job: Job | None = None,
+        clock: Callable[[], datetime] | None = None,
+        trigger: BaseTrigger | None = None,
+        stop_timeout: float = 25.0,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    ) -> None:
+        self.config = config
+        self.directory = config.state_path
+        self.clock = clock or (lambda: datetime.now(config.tz))
+        self.trigger = trigger or make_trigger(config)
+        self.job: Job = job or self._default_job
+        self.stop_timeout = stop_timeout
+        self.heartbeat_seconds = heartbeat_seconds
+        self.scheduler = self.build_scheduler()
+        # Set when a run was still going when the stop timeout ran out: the caller must then exit
+        # without joining the worker thread (os._exit), leaving the run for the next start to mark.
+        self.stuck = False
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._current: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    async def _default_job(self, now: datetime) -> RunSummary:
+        return await daily_run(self.config, now, progress=LoggingProgress())
+
+    def build_scheduler(self) -> BlockingScheduler:
+        return BlockingScheduler(
+            timezone=self.config.tz,
+            # Through job_defaults: as scheduler keywords these are silently ignored. APScheduler's
+            # own 1 s grace would drop a run that starts late because the host was busy or asleep.
+            job_defaults={
+                "misfire_grace_time": self.config.schedule.misfire_grace_seconds,
+                "coalesce": True,
+                "max_instances": 1,
+            },
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def run(self, *, install_signals: bool = True) -> int:
+        """Block until stopped; 0 after a clean stop."""
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+        self.recover()
+        now = self.clock()
+        catch_up = self._catch_up(now)
+        # APScheduler lives in real time even when a test injects the clock that decides.
+        extra: dict[str, Any] = {"next_run_time": datetime.now(self.config.tz)} if catch_up else {}
+        self.scheduler.add_job(self._tick, self.trigger, id=DAILY_JOB_ID, name="daily digest", **extra)
+        self.scheduler.add_job(
+            self._beat,
+            IntervalTrigger(seconds=self.heartbeat_seconds),
+            id="heartbeat",
+            name="heartbeat",
+            next_run_time=datetime.now(self.config.tz),  # the first beat as soon as the scheduler runs
+        )
+        scheduled = self.trigger.get_next_fire_time(None, now)
+        log.info(
+            "digest serve: schedule %r (%s), state %s; next run %s",
+            self.config.schedule.cron,
+            self.config.timezone,
+            self.directory,
+            format_when(scheduled, self.config.tz),
+        )
+        if catch_up:
+            log.info("today's digest is not done and its time has passed: catching up now")
+        with self._lock:
+            if self._stopping:  # a signal arrived during setup
+                return self._finish()
+        self.scheduler.start()  # blocks until stop()
+        return self._finish()
+
+    def stop(self) -> None:
+        """Stop scheduling and cancel the run in progress. Safe from any thread or a signal handler."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            current = self._current
+        if current is not None:
+            loop, task = current
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the run's loop closed in the meantime: nothing to cancel
+                pass
+        try:
+            self.scheduler.shutdown(wait=False)
+        except SchedulerNotRunningError:
+            pass
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        self.stop()
+
+    def _finish(self) -> int:
+        if not self._idle.wait(self.stop_timeout):
+            log.error(
+                "the run in progress did not stop within %.0fs; leaving it to be marked abandoned "
+                "at the next start",
+                self.stop_timeout,
+            )
+            self.stuck = True
+            return 1
+        self.recover()
+        clear_heartbeat(self.directory)
+        log.info("digest serve stopped")
+        return 0
+
+    def _catch_up(self, now: datetime) -> bool:
+        try:
+            with State.open(self.directory) as state:
+                return needs_catch_up(now, self.config, state)
+        except DigestError as e:
+            log.error("cannot read the state to decide on a catch-up run: %s", e)
+            return False
+
+    def recover(self) -> int:
+        """Mark runs a killed or cancelled process left 'running' as abandoned (needs the run lock)."""
+        try:
+            with run_lock(self.directory), State.open(self.directory) as state:
+                n = state.abandon_unfinished_runs()
+        except StateBusyError:
+            return 0  # a run is in progress elsewhere (e.g. `digest now`): its rows are not leftovers
+        except DigestError as e:
+            log.error("cannot tidy the state: %s", e)
+            return 0
+        if n:
+            log.warning("marked %d unfinished run(s) as abandoned", n)
+        return n
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def next_scheduled(self) -> datetime | None:
+        job = self.scheduler.get_job(DAILY_JOB_ID)
+        # A job added before start() has no next_run_time attribute yet.
+        scheduled = getattr(job, "next_run_time", None)
+        if scheduled is not None:
+            return scheduled
+        return self.trigger.get_next_fire_time(None, self.clock())
+
+    def _beat(self) -> None:
+        try:
+            write_heartbeat(self.directory, self.next_scheduled())
+        except OSError as e:
+            log.warning("cannot write the heartbeat: %s", e)
+
+    def _tick(self) -> None:
+        now = self.clock()
+        started = time.monotonic()
+        self._idle.clear()
+        try:
+            summary = asyncio.run(self._guarded(now))
+        except asyncio.CancelledError:
+            log.warning("run %s abandoned by shutdown after %.1fs", now.date(), time.monotonic() - started)
+        except DigestError as e:
+            log.error("run %s failed after %.1fs: %s", now.date(), time.monotonic() - started, e)
+        except Exception:
+            log.exception("run %s crashed after %.1fs", now.date(), time.monotonic() - started)
+        else:
+            if summary is not None:
+                log.info(summary.line(time.monotonic() - started))
+        finally:
+            self._idle.set()
+        if not self._stopping:
+            self._beat()
+            log.info("next run %s", format_when(self.next_scheduled(), self.config.tz))
+
+    async def _guarded(self, now: datetime) -> RunSummary | None:
+        task = asyncio.current_task()
+        assert task is not None
+        with self._lock:
+            if self._stopping:
+                raise asyncio.CancelledError
+            self._current = (asyncio.get_running_loop(), task)
+        try:
+            return await self.job(now)
+        finally:
+            with self._lock:
+                self._current = None
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(message)s")
+    # APScheduler logs every job start at INFO; our own per-run line says more.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -1,0 +1,194 @@
+"""The arXiv RSS listing (rss.arxiv.org), in its RSS 2.0 or Atom shape.
+
+Parsing (:func:`parse_listing`) and judging whether the listing is the one for the digest
+day (:func:`judge_listing`) are pure; :func:`fetch_listing` adds the fetch and the state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import feedparser
+
+from .. import calendar
+from ..config import Config
+from ..errors import SourceError
+from ..http import Fetcher
+from ..models import Item, SourceStatus
+from ..state import Listing, State
+from .common import Outcome, clean_text, one_line, split_arxiv_id, struct_to_datetime
+
+NAME = "arxiv-listing"
+KEPT_TYPES = ("new", "cross")
+REPLACEMENT_TYPES = ("replace", "replace-cross")
+
+# "arXiv:2508.13167v1 Announce Type: new \nAbstract: ..." opens every listing summary.
+_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedListing:
+    items: list[Item]  # every usable entry, replacements included, in feed order
+    feed_date: date | None  # the listing date the feed says it is, when it says
+    malformed: str = ""  # the XML problem, when entries were recovered from a broken document
+    incomplete: int = 0  # entries dropped for missing id/title (or cut off in a broken document)
+
+    @property
+    def ids(self) -> list[str]:
+        return [i.arxiv_id for i in self.items if i.arxiv_id]
+
+
+def fingerprint(ids: list[str]) -> str:
+    """Identifies a listing by its papers, so yesterday's listing served again is recognised."""
+    return hashlib.sha256("\n".join(sorted(set(ids))).encode()).hexdigest()
+
+
+def parse_listing(body: bytes, *, url: str) -> ParsedListing:
+    """Parse a listing body. Raises SourceError when nothing usable is in it."""
+    # The arXiv listing is plain text in XML: sanitizing and URI resolving only cost time.
+    parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
+        exc = parsed.get("bozo_exception")
+        reason = one_line(exc) if exc else "not an RSS or Atom feed"
+        raise SourceError(NAME, f"malformed XML from {url}: {reason}")
+    malformed = one_line(parsed["bozo_exception"]) if parsed.get("bozo") else ""
+
+    items: list[Item] = []
+    incomplete = 0
+    for entry in parsed.entries:
+        item = _entry_to_item(entry, cut_off_possible=bool(malformed))
+        if item is None:
+            incomplete += 1
+        else:
+            items.append(item)
+    if malformed and not items:
+        raise SourceError(NAME, f"malformed XML from {url}: {malformed}")
+    return ParsedListing(items, _feed_date(parsed), malformed, incomplete)
+
+
+def _entry_to_item(entry: Any, *, cut_off_possible: bool) -> Item | None:
+    found = split_arxiv_id(entry.get("id")) or split_arxiv_id(entry.get("link"))
+    title = clean_text(entry.get("title"))
+    raw_summary = entry.get("summary") or ""
+    # A document cut off mid-entry leaves an entry without its abstract: not a listing entry.
+    if found is None or not title or (cut_off_possible and not raw_summary):
+        return None
+    arxiv_id, version = found
+    prefix = _PREFIX.match(raw_summary)
+    announce = entry.get("arxiv_announce_type") or (prefix.group("type") if prefix else None)
+    summary = raw_summary[prefix.end() :] if prefix else raw_summary
+    return Item(
+        key=f"arxiv:{arxiv_id}",
+        source=NAME,
+        kind="paper",
+        title=title,
+        url=f"https://arxiv.org/abs/{arxiv_id}",
+        summary=clean_text(summary),
+        authors=_authors(entry),
+        categories=tuple(t for t in (clean_text(tag.get("term")) for tag in entry.get("tags", [])) if t),
+        published=struct_to_datetime(entry.get("published_parsed")),
+        arxiv_id=arxiv_id,
+        version=version,
+        announce_type=clean_text(announce).lower() if announce else None,
+    )
+
+
+def _authors(entry: Any) -> tuple[str, ...]:
+    # dc:creator holds every author in one comma-separated string.
+    names: list[str] = []
+    for author in entry.get("authors") or [{"name": entry.get("author", "")}]:
+        for name in re.split(r",|\band\b", author.get("name") or ""):
+            name = clean_text(name)
+            if name:
+                names.append(name)
+    return tuple(names)
+
+
+def _feed_date(parsed: Any) -> date | None:
+    feed = parsed.get("feed", {})
+    stamps = [struct_to_datetime(feed.get("published_parsed"))]
+    stamps += [struct_to_datetime(e.get("published_parsed")) for e in parsed.entries[:1]]
+    stamps.append(struct_to_datetime(feed.get("updated_parsed")))
+    for stamp in stamps:
+        if stamp is not None:
+            return calendar.listing_date_of(stamp)
+    return None
+
+
+def kept(items: list[Item], include_replacements: bool) -> list[Item]:
+    """new and cross announcements; replacements (old papers) only when asked for."""
+    allowed = KEPT_TYPES + (REPLACEMENT_TYPES if include_replacements else ())
+    return [i for i in items if i.announce_type is None or i.announce_type in allowed]
+
+
+def judge_listing(
+    parsed: ParsedListing, day: date, *, previous: Listing | None, now: datetime | None = None
+) -> tuple[SourceStatus, str]:
+    """Whether the parsed listing is the one dated ``day``: (status, one-line message)."""
+    ids = parsed.ids
+    same_as_previous = (
+        previous is not None and previous.day < day and fingerprint(ids) == previous.fingerprint
+    )
+    if not calendar.is_announcement_day(day):
+        # The holiday table can be wrong: a fresh listing dated ``day`` is used all the same.
+        if ids and parsed.feed_date == day and not same_as_previous:
+            return SourceStatus.OK, f"arXiv announced on {day} although the calendar lists no announcement"
+        return SourceStatus.NO_ANNOUNCEMENT, f"no arXiv announcement for {day} ({calendar.reason(day)})"
+
+    early = ""
+    if now is not None and now < calendar.announcement_time(day):
+        at = calendar.announcement_time(day).astimezone(now.tzinfo)
+        early = f"; the listing dated {day} is announced at {at:%Y-%m-%d %H:%M %Z}, later than this run"
+    if not ids:
+        hint = early or "; an unscheduled arXiv holiday?"
+        return SourceStatus.STALE, f"arXiv listing is empty on an announcement day ({day}){hint}"
+    if parsed.feed_date is not None and parsed.feed_date != day:
+        return SourceStatus.STALE, f"arXiv listing is dated {parsed.feed_date}, not {day}{early}"
+    if same_as_previous:
+        assert previous is not None
+        return SourceStatus.STALE, (
+            f"arXiv listing has the same {len(set(ids))} papers as the listing for {previous.day}{early}"
+        )
+    return SourceStatus.OK, ""
+
+
+async def fetch_listing(
+    config: Config, day: date, *, fetcher: Fetcher, state: State, now: datetime | None = None
+) -> Outcome:
+    url = config.arxiv.listing_url
+    result = await fetcher.get(url, source=NAME)
+    parsed = parse_listing(result.body, url=url)
+    status, message = judge_listing(parsed, day, previous=state.listing_before(day), now=now)
+    if status != SourceStatus.OK:
+        return Outcome(status=status, error=message if status.is_failure else "", detail=message)
+
+    feed_date = parsed.feed_date.isoformat() if parsed.feed_date else None
+    state.record_listing(day, fingerprint(parsed.ids), len(set(parsed.ids)), feed_date)
+    items = kept(parsed.items, config.selection.include_replacements)
+    return Outcome(
+        items=items,
+        status=SourceStatus.NOT_MODIFIED if result.not_modified else SourceStatus.OK,
+        detail=_detail(parsed, items, result.not_modified, message),
+    )
+
+
+def _detail(parsed: ParsedListing, items: list[Item], not_modified: bool, note: str) -> str:
+    counts = Counter(i.announce_type or "unknown" for i in items)
+    parts = [", ".join(f"{t} {n}" for t, n in counts.items())]
+    skipped = len(parsed.items) - len(items)
+    if skipped:
+        parts.append(f"{skipped} replacements skipped")
+    if parsed.malformed:
+        parts.append(f"recovered from malformed XML: {parsed.malformed}")
+    if parsed.incomplete:
+        parts.append(f"{parsed.incomplete} incomplete entries dropped")
+    if not_modified:
+        parts.append("not modified, from the stored copy")
+    if note:
+        parts.append(note)
+    return "; ".join(p for p in parts if p)

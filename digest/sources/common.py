@@ -1,0 +1,130 @@
+"""Helpers shared by the sources: untrusted feed text to plain text, arXiv ids, outcomes.
+
+Everything a feed says is untrusted. It is carried as plain text (rendering escapes it);
+here it only loses control and bidi-override characters and collapses whitespace.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+from ..models import Item, SourceStatus
+
+# C0/C1 controls (keeping tab and newline, which whitespace-collapsing handles) and the
+# bidi overrides that can make a title display as something else.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SPACE = re.compile(r"\s+")
+
+# New-style ids (2602.04271) and old-style ones (cs/0112017, math.AG/0601001), with an
+# optional version; anchored after "arXiv:", "abs/", "oai:arXiv.org:" or the start.
+ARXIV_ID = re.compile(
+    r"(?:^|arxiv\.org:|arxiv:|/abs/|/pdf/)"
+    r"(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})"
+    r"(?:v(?P<version>\d+))?",
+    re.IGNORECASE,
+)
+ARXIV_ABS_LINK = re.compile(
+    r"https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/"
+    r"(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})",
+    re.IGNORECASE,
+)
+
+
+def strip_controls(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def clean_text(text: str | None) -> str:
+    """One line of plain text: controls removed, runs of whitespace collapsed."""
+    if not text:
+        return ""
+    return _SPACE.sub(" ", strip_controls(text)).strip()
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = frozenset({"script", "style", "noscript", "template"})
+    _BREAK = frozenset({"p", "br", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BREAK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag in self._BREAK:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str | None) -> str:
+    """Plain text of an HTML fragment (tags dropped, entities decoded), as one line."""
+    if not markup:
+        return ""
+    if "<" not in markup:
+        return clean_text(html.unescape(markup))
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return clean_text("".join(parser.parts))
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word boundary with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def split_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
+    """(id without version, version) from an id, guid or abs URL; None when there is none."""
+    if not text:
+        return None
+    m = ARXIV_ID.search(text.strip())
+    if not m:
+        return None
+    version = m.group("version")
+    return m.group("id"), int(version) if version else None
+
+
+def struct_to_datetime(value: time.struct_time | None) -> datetime | None:
+    """feedparser's *_parsed values are UTC struct_times; make them aware datetimes."""
+    if not value:
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def one_line(e: BaseException) -> str:
+    return clean_text(str(e)) or type(e).__name__
+
+
+@dataclass
+class Outcome:
+    """What one source produced; :func:`digest.sources.collect` turns it into a SourceReport."""
+
+    items: list[Item] = field(default_factory=list)
+    status: SourceStatus = SourceStatus.OK
+    detail: str = ""  # the log line's parenthesised part, e.g. "new 301, cross 111"
+    error: str = ""  # one line, for STALE/FAILED (or a partial problem worth reporting)

@@ -1,0 +1,440 @@
+"""The always-on service: cron arithmetic, catch-up from SQLite, real firing, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiosmtpd.controller import Controller
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+from apscheduler.triggers.cron import CronTrigger
+from click.testing import CliRunner
+
+from digest.cli import cli
+from digest.config import Config, Email, Schedule
+from digest.scheduler import (
+    HEARTBEAT_NAME,
+    RunSummary,
+    Service,
+    crontab_weekdays,
+    heartbeat_problem,
+    needs_catch_up,
+    next_run_time,
+    read_heartbeat,
+    scheduled_today,
+    write_heartbeat,
+)
+from digest.state import State, run_lock
+from tests.test_check import Sink, free_port
+
+SEOUL = ZoneInfo("Asia/Seoul")
+THU = date(2026, 2, 5)  # a Thursday (the sample day)
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SEOUL)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config(state_dir=str(tmp_path / "state"))
+
+
+@pytest.fixture
+def state(config: Config) -> Iterator[State]:
+    with State.open(config.state_path) as s:
+        yield s
+
+
+def record_run(state: State, day: date, status: str) -> None:
+    state.finish_run(state.start_run(day), status=status, items=3)
+
+
+# -- cron arithmetic ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (at(THU, 9), at(THU, 10, 30)),  # before today's time: today
+        (at(THU, 10, 30), at(THU, 10, 30)),  # exactly at it: now
+        (at(THU, 11), at(THU + timedelta(days=1), 10, 30)),  # after: Friday
+        (at(THU + timedelta(days=1), 11), at(date(2026, 2, 9), 10, 30)),  # Friday after: Monday
+        (at(date(2026, 2, 7), 9), at(date(2026, 2, 9), 10, 30)),  # Saturday: Monday
+    ],
+)
+def test_next_run_time_in_seoul_skips_the_weekend(config: Config, now: datetime, expected: datetime) -> None:
+    got = next_run_time(config, now)
+    assert got == expected
+    assert got is not None and got.utcoffset() == timedelta(hours=9)
+
+
+@pytest.mark.parametrize(
+    ("field", "days"),
+    [
+        ("1-5", "mon,tue,wed,thu,fri"),  # APScheduler 3's from_crontab would read Tuesday-Saturday
+        ("0", "sun"),
+        ("7", "sun"),
+        ("*/2", "tue,thu,sat,sun"),  # crontab: Sunday, Tuesday, Thursday, Saturday
+        ("mon-fri", "mon,tue,wed,thu,fri"),
+        ("6,0", "sat,sun"),
+        ("*", "*"),
+    ],
+)
+def test_crontab_weekdays_use_crontab_numbering(field: str, days: str) -> None:
+    assert crontab_weekdays(field) == days
+
+
+@pytest.mark.parametrize("field", ["8", "5-1", "funday", "*/0", "1-5/x"])
+def test_crontab_weekdays_rejects_nonsense(field: str) -> None:
+    with pytest.raises(ValueError):
+        crontab_weekdays(field)
+
+
+def test_next_run_time_from_a_utc_clock(config: Config) -> None:
+    # 01:00 UTC Thursday is 10:00 in Seoul: the run is 30 minutes later, 01:30 UTC.
+    got = next_run_time(config, datetime(2026, 2, 5, 1, 0, tzinfo=UTC))
+    assert got is not None and got.astimezone(UTC) == datetime(2026, 2, 5, 1, 30, tzinfo=UTC)
+
+
+def test_scheduled_today_is_none_on_a_weekend(config: Config) -> None:
+    trigger = CronTrigger.from_crontab(config.schedule.cron, timezone=SEOUL)
+    assert scheduled_today(trigger, at(THU, 23, 59), SEOUL) == at(THU, 10, 30)
+    assert scheduled_today(trigger, at(date(2026, 2, 8), 12), SEOUL) is None  # Sunday
+
+
+# -- catch-up, decided from SQLite ---------------------------------------------------------------
+
+
+def test_catch_up_after_todays_time_when_nothing_was_done(config: Config, state: State) -> None:
+    assert needs_catch_up(at(THU, 11), config, state)
+
+
+def test_no_catch_up_before_todays_time_or_on_a_weekend(config: Config, state: State) -> None:
+    assert not needs_catch_up(at(THU, 10, 29), config, state)
+    assert not needs_catch_up(at(date(2026, 2, 7), 15), config, state)  # Saturday
+
+
+def test_no_catch_up_once_built_but_a_failed_run_is_retried(config: Config, state: State) -> None:
+    record_run(state, THU, "failed")
+    assert needs_catch_up(at(THU, 11), config, state)
+    record_run(state, THU - timedelta(days=1), "ok")  # yesterday's success does not count
+    assert needs_catch_up(at(THU, 11), config, state)
+    record_run(state, THU, "partial")
+    assert not needs_catch_up(at(THU, 11), config, state)
+
+
+def test_catch_up_with_email_until_every_recipient_is_done(tmp_path: Path) -> None:
+    config = Config(state_dir=str(tmp_path / "s"), email=Email(enabled=True, to=["a@x.test", "b@x.test"]))
+    with State.open(config.state_path) as state:
+        record_run(state, THU, "ok")  # built but not sent: still to do
+        assert needs_catch_up(at(THU, 11), config, state)
+        state.record_delivery(THU, "a@x.test", "sent")
+        state.record_delivery(THU, "b@x.test", "pending", error="451 try later")
+        assert needs_catch_up(at(THU, 11), config, state)
+        # A permanent failure is final: delivery never retries it without --force.
+        state.record_delivery(THU, "b@x.test", "failed", error="550 no such user")
+        assert not needs_catch_up(at(THU, 11), config, state)
+        state.record_delivery(THU, "b@x.test", "sent")
+        assert not needs_catch_up(at(THU, 11), config, state)
+
+
+# -- the service, running for real --------------------------------------------------------------
+
+
+class Recorder:
+    """An injected job: records each call and can hold the run until released."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.calls: list[datetime] = []
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+
+    async def __call__(self, now: datetime) -> RunSummary:
+        self.calls.append(now)
+        await asyncio.to_thread(self.release.wait, 5)
+        return RunSummary(day=now.date(), status="ok", items=1)
+
+
+class Running:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.code: int | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.code = self.service.run(install_signals=False)
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        beat = self.service.directory / HEARTBEAT_NAME
+        wait_for(lambda: self.service.scheduler.running and beat.exists(), what="the scheduler to start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.service.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+def test_a_near_future_trigger_fires_once_per_slot_and_never_overlaps(config: Config) -> None:
+    job = Recorder(hold=True)
+    refused = threading.Event()
+    saturday = at(date(2026, 2, 7), 12)  # no catch-up, so only the trigger below runs the job
+    every_second = CronTrigger(second="*", timezone=SEOUL)
+    service = Service(config, job=job, clock=lambda: saturday, trigger=every_second)
+    service.scheduler.add_listener(lambda e: refused.set(), EVENT_JOB_MAX_INSTANCES)
+    with Running(service) as running:
+        wait_for(lambda: job.calls, timeout=2.0, what="the first fire")
+        # The next second's fire finds the run still going: max_instances=1 refuses it.
+        assert refused.wait(2.0)
+        assert len(job.calls) == 1
+        daily = service.scheduler.get_job("daily")
+        assert (daily.max_instances, daily.coalesce, daily.misfire_grace_time) == (1, True, 3600)
+        job.release.set()
+    assert running.code == 0
+    assert job.calls[0] == saturday
+
+
+def test_misfire_grace_comes_from_the_config(tmp_path: Path) -> None:
+    config = Config(state_dir=str(tmp_path / "s"), schedule=Schedule(misfire_grace_seconds=120))
+    service = Service(config, job=Recorder(), clock=lambda: at(date(2026, 2, 7), 12))
+    with Running(service):
+        assert service.scheduler.get_job("daily").misfire_grace_time == 120
+
+
+def test_catch_up_runs_once_at_start_then_waits_for_the_schedule(config: Config) -> None:
+    job = Recorder()
+    service = Service(config, job=job, clock=lambda: at(THU, 11))
+    with Running(service):
+        wait_for(lambda: job.calls, timeout=2.0, what="the catch-up run")
+        wait_for(lambda: service._idle.is_set(), what="the run to end")
+        next_daily = service.scheduler.get_job("daily").next_run_time
+        # After the catch-up the job is back on the cron schedule, not due again right away.
+        assert next_daily == next_run_time(config, datetime.now(SEOUL) + timedelta(seconds=1))
+    assert job.calls == [at(THU, 11)]
+
+
+def test_no_catch_up_when_today_is_already_done(config: Config, state: State) -> None:
+    record_run(state, THU, "ok")
+    job = Recorder()
+    service = Service(config, job=job, clock=lambda: at(THU, 11))
+    with Running(service):
+        next_daily = service.scheduler.get_job("daily").next_run_time
+        assert next_daily is not None and next_daily > datetime.now(SEOUL) + timedelta(seconds=5)
+        beat = read_heartbeat(config.state_path)
+        assert beat is not None and beat.pid == os.getpid() and beat.next_run == next_daily
+    assert job.calls == []
+    assert not (config.state_path / HEARTBEAT_NAME).exists()  # a stopped service is not "running"
+
+
+def test_a_failing_job_is_logged_and_the_service_keeps_going(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom(now: datetime) -> RunSummary:
+        raise RuntimeError("the pipeline broke")
+
+    service = Service(config, job=boom, clock=lambda: at(THU, 11))
+    with caplog.at_level("INFO", logger="digest.serve"), Running(service):
+        wait_for(lambda: "crashed" in caplog.text, what="the crash log line")
+        assert service.scheduler.running
+    assert "the pipeline broke" in caplog.text
+    assert "next run" in caplog.text
+
+
+# -- heartbeat (the container healthcheck) ----------------------------------------------------
+
+
+def test_heartbeat_freshness(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    assert "no heartbeat" in (heartbeat_problem(tmp_path, now) or "")
+    write_heartbeat(tmp_path, None, now=now - timedelta(seconds=30))
+    assert heartbeat_problem(tmp_path, now) is None
+    write_heartbeat(tmp_path, None, now=now - timedelta(minutes=10))
+    assert "600s old" in (heartbeat_problem(tmp_path, now) or "")
+
+
+# -- real processes and real signals ------------------------------------------------------------
+
+BLOCKING_SERVICE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from digest.config import Config, Schedule
+    from digest.scheduler import Service, configure_logging
+    from digest.state import State, run_lock
+
+    state_dir = Path(sys.argv[1])
+    # Every minute of every day: today's first slot (00:00) has always passed, so it catches up now.
+    config = Config(state_dir=str(state_dir), schedule=Schedule(cron="* * * * *"))
+
+    async def job(now):
+        # Like a pipeline run, but it leaves its cleanup to the service.
+        with run_lock(state_dir), State.open(state_dir) as state:
+            state.start_run(now.date())
+            (state_dir / "started").write_text("yes")
+            await asyncio.sleep(60)
+
+    configure_logging()
+    sys.exit(Service(config, job=job).run())
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_a_run_abandons_it_cleanly(tmp_path: Path, sig: signal.Signals) -> None:
+    state_dir = tmp_path / "state"
+    script = tmp_path / "serve.py"
+    script.write_text(BLOCKING_SERVICE)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(state_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: (state_dir / "started").exists() or proc.poll() is not None, 15, "the run")
+        assert proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert f"received {sig.name}" in stderr
+    assert "abandoned by shutdown" in stderr
+    with State.open(state_dir) as state:
+        runs = state.recent_runs()
+    assert [r.status for r in runs] == ["abandoned"]
+    assert runs[0].finished_at is not None
+    with run_lock(state_dir):  # raises StateBusyError if the lock were still held
+        pass
+    assert not (state_dir / HEARTBEAT_NAME).exists()
+
+
+def test_digest_serve_runs_until_sigterm_and_is_healthy_meanwhile(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    config_file = tmp_path / "digest.toml"
+    # Only on New Year's Eve at 23:59, so starting the service never triggers a real run here.
+    config_file.write_text(f'state_dir = "{state_dir}"\n[schedule]\ncron = "59 23 31 12 *"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: (state_dir / HEARTBEAT_NAME).exists() or proc.poll() is not None, 15, "a heartbeat")
+        assert proc.poll() is None, proc.communicate()[1]
+        healthy = CliRunner().invoke(cli, ["status", "--check", "--config", str(config_file)])
+        assert healthy.exit_code == 0, healthy.output
+        shown = CliRunner().invoke(cli, ["status", "--config", str(config_file)])
+        assert "service: running" in shown.output
+        assert "next run: " in shown.output and "23:59 KST" in shown.output
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    assert stdout == ""  # logs go to stderr
+    assert "next run" in stderr and "23:59 KST" in stderr
+    assert "digest serve stopped" in stderr
+    unhealthy = CliRunner().invoke(cli, ["status", "--check", "--config", str(config_file)])
+    assert unhealthy.exit_code == 1
+
+
+# -- end to end: the real daily job on the bundled sample day -----------------------------------
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[tuple[int, Sink]]:
+    sink, port = Sink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, sink
+    controller.stop()
+
+
+FEED = b"""<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Lab</title><link>https://blog.test/</link><description>x</description>
+<item><title>Scaling large language model reasoning with short chains</title>
+<link>https://blog.test/posts/short-chains</link>
+<description>We fine-tune a large language model on a new reasoning benchmark dataset.</description>
+<pubDate>Thu, 05 Feb 2026 00:30:00 GMT</pubDate></item>
+</channel></rss>"""
+
+
+def serve_feed(request: Any) -> Any:
+    import httpx2
+
+    if request.url.path == "/feed.xml":
+        return httpx2.Response(200, content=FEED, headers={"content-type": "application/rss+xml"})
+    return httpx2.Response(404)
+
+
+def test_end_to_end_catch_up_builds_and_mails_the_day_once(
+    tmp_path: Path, smtp_sink: tuple[int, Sink]
+) -> None:
+    pytest.importorskip("digest.pipeline", exc_type=ImportError)  # other parts may still be in progress
+    import httpx2
+
+    from digest.config import LLM, Arxiv, Feed, HuggingFace
+    from digest.progress import QUIET
+    from digest.scheduler import daily_run
+
+    port, sink = smtp_sink
+    config = Config(
+        state_dir=str(tmp_path / "state"),
+        arxiv=Arxiv(enabled=False),
+        huggingface=HuggingFace(enabled=False),
+        feeds=[Feed(name="Lab", url="https://blog.test/feed.xml")],
+        llm=LLM(api_key_env="DIGEST_TEST_HAS_NO_KEY"),  # no LLM: the item gets a marked fallback line
+        email=Email(enabled=True, to=["me@x.test"], smtp_host="127.0.0.1", smtp_port=port, security="none"),
+    )
+    transport = httpx2.MockTransport(serve_feed)  # the network, replaced under the real HTTP client
+    eleven = at(THU, 11)
+
+    async def job(now: datetime) -> RunSummary:
+        return await daily_run(config, now, progress=QUIET, transport=transport)
+
+    service = Service(config, job=job, clock=lambda: eleven)
+    with Running(service):
+        wait_for(lambda: sink.messages == 1, timeout=30, what="the catch-up email")
+        wait_for(service._idle.is_set, what="the run to end")
+    with State.open(config.state_path) as state:
+        runs = state.recent_runs()
+        assert [(r.day, r.status, r.items) for r in runs] == [(THU, "ok", 1)]
+        assert [d.status for d in state.deliveries(day=THU)] == ["sent"]
+        assert not needs_catch_up(eleven, config, state)
+    assert "short chains" in (config.state_path / "archive" / f"{THU}.md").read_text(encoding="utf-8")
+
+    # The next tick (or a restart) finds the day done: no rebuild, no second email.
+    again = asyncio.run(job(eleven))
+    assert again.skipped and again.sent == 1
+    assert sink.messages == 1
+    with State.open(config.state_path) as state:
+        assert len(state.recent_runs()) == 1
