@@ -33,10 +33,11 @@ def test_shown_before_ignores_same_day_and_versions(tmp_path):
 
 def test_http_cache_round_trips_the_body(tmp_path):
     with State.open(tmp_path) as state:
-        state.store_response("http://x/feed", '"abc"', "Wed, 04 Feb 2026 00:00:00 GMT", b"<rss>\xed\x95\x9c</rss>")
+        body = "<rss>한</rss>".encode()
+        state.store_response("http://x/feed", '"abc"', "Wed, 04 Feb 2026 00:00:00 GMT", body)
         cached = state.cached_response("http://x/feed")
         assert cached is not None
-        assert (cached.etag, cached.body) == ('"abc"', b"<rss>\xed\x95\x9c</rss>")
+        assert (cached.etag, cached.body) == ('"abc"', body)
         assert state.cached_response("http://x/other") is None
 
 
