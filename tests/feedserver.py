@@ -105,7 +105,9 @@ class FeedServer:
         elif isinstance(body, str):
             body = body.encode()
         with self._lock:
-            self._routes[target] = Route(body, content_type, etag, last_modified, status, delay, declare_length)
+            self._routes[target] = Route(
+                body, content_type, etag, last_modified, status, delay, declare_length
+            )
         return self.url(target)
 
     def script(self, target: str, *replies: Reply) -> None:

@@ -11,7 +11,15 @@ from typing import TypeVar
 import pytest
 
 from digest.config import HTTP
-from digest.http import FAST_BACKOFF, Backoff, FetchError, Fetcher, RetryEvent, make_http_client, parse_retry_after
+from digest.http import (
+    FAST_BACKOFF,
+    Backoff,
+    Fetcher,
+    FetchError,
+    RetryEvent,
+    make_http_client,
+    parse_retry_after,
+)
 from digest.state import State
 from tests import feedserver
 from tests.feedserver import FeedServer, Reply
@@ -111,7 +119,9 @@ def test_429_with_retry_after_is_retried_after_the_asked_wait(feed_server: FeedS
     assert 0.3 <= elapsed < 1.0
 
 
-def test_503_is_retried_then_fails_with_a_one_line_source_error(feed_server: FeedServer, state: State) -> None:
+def test_503_is_retried_then_fails_with_a_one_line_source_error(
+    feed_server: FeedServer, state: State
+) -> None:
     url = feed_server.serve("/feed", b"down", status=503)
     with pytest.raises(FetchError) as caught:
         fetch_with(state, HTTP(retries=2), lambda f: f.get(url, source="blog:x"))

@@ -75,8 +75,9 @@ def _entry_to_item(entry: Any, *, cut_off_possible: bool) -> Item | None:
     found = split_arxiv_id(entry.get("id")) or split_arxiv_id(entry.get("link"))
     title = clean_text(entry.get("title"))
     raw_summary = entry.get("summary") or ""
-    # A document cut off mid-entry leaves an entry without its abstract: not a listing entry.
-    if found is None or not title or (cut_off_possible and not raw_summary):
+    # A document cut off mid-entry leaves an entry without its abstract or announce type.
+    cut_off = cut_off_possible and not (raw_summary and entry.get("arxiv_announce_type"))
+    if found is None or not title or cut_off:
         return None
     arxiv_id, version = found
     prefix = _PREFIX.match(raw_summary)

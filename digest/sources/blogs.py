@@ -133,7 +133,7 @@ async def fetch_blog(config: Config, feed: Feed, *, fetcher: Fetcher, now: datet
         now=now,
         lookback=timedelta(hours=config.selection.lookback_hours),
     )
-    notes = [f"{parsed.old} older"] if parsed.old else []
+    notes = [f"{parsed.old} outside the {config.selection.lookback_hours}h window"] if parsed.old else []
     if parsed.undated:
         notes.append(f"{parsed.undated} undated skipped")
     if parsed.unusable:
