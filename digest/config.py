@@ -33,10 +33,11 @@ class Schedule(_Section):
     @field_validator("cron")
     @classmethod
     def _cron(cls, v: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        # The scheduler's own parser: APScheduler's from_crontab numbers weekdays from Monday.
+        from .scheduler import crontab_trigger
 
         try:
-            CronTrigger.from_crontab(v)
+            crontab_trigger(v, ZoneInfo("UTC"))
         except ValueError as e:
             raise ValueError(f"not a valid crontab expression ({e})") from None
         return v

@@ -8,7 +8,6 @@ templates are autoescaped.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote, urlsplit
@@ -17,6 +16,7 @@ import jinja2
 
 from .models import Digest, Entry, SourceReport, SourceStatus, TakeawayStatus
 from .resources import resource_dir
+from .text import one_line
 
 WEEKDAYS = "월화수목금토일"
 FALLBACK_MARK = "⚠️ 요약 대체"
@@ -24,14 +24,6 @@ FALLBACK_MARK = "⚠️ 요약 대체"
 # Characters that can start or end Markdown structure inside a list item (CommonMark allows a
 # backslash before any ASCII punctuation, so over-escaping is harmless).
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|~&#!])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_SPACE = re.compile(r"\s+")
-
-
-def one_line(text: str) -> str:
-    """Collapse whitespace and drop control/bidi characters so text cannot break a line."""
-    text = unicodedata.normalize("NFC", text or "")
-    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
 
 
 def md_escape(text: str) -> str:

@@ -332,6 +332,8 @@ class Service:
         self._current: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
         self._idle = threading.Event()
         self._idle.set()
+        self._stop_requested = threading.Event()
+        self._signal = ""
 
     async def _default_job(self, now: datetime) -> RunSummary:
         return await daily_run(self.config, now, progress=LoggingProgress())
@@ -353,6 +355,7 @@ class Service:
     def run(self, *, install_signals: bool = True) -> int:
         """Block until stopped; 0 after a clean stop."""
         if install_signals:
+            threading.Thread(target=self._stopper, name="digest-stopper", daemon=True).start()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)
         self.recover()
@@ -385,7 +388,7 @@ class Service:
         return self._finish()
 
     def stop(self) -> None:
-        """Stop scheduling and cancel the run in progress. Safe from any thread or a signal handler."""
+        """Stop scheduling and cancel the run in progress. Safe from any thread, not a signal handler."""
         with self._lock:
             if self._stopping:
                 return
@@ -403,7 +406,15 @@ class Service:
             pass
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        log.info("received %s: shutting down", signal.Signals(signum).name)
+        # The handler runs on the main thread between two bytecodes, possibly while that thread holds a
+        # non-reentrant lock (ThreadPoolExecutor.submit holds one): calling stop() here can deadlock.
+        # So it only records the signal; the stopper thread does the work.
+        self._signal = signal.Signals(signum).name
+        self._stop_requested.set()
+
+    def _stopper(self) -> None:
+        self._stop_requested.wait()
+        log.info("received %s: shutting down", self._signal)
         self.stop()
 
     def _finish(self) -> int:
@@ -453,6 +464,13 @@ class Service:
         return self.trigger.get_next_fire_time(None, self.clock())
 
     def _beat(self) -> None:
+        if self._stopping:
+            # A stop that landed between run()'s last check and start(): the first beat ends it.
+            try:
+                self.scheduler.shutdown(wait=False)
+            except SchedulerNotRunningError:
+                pass
+            return
         try:
             write_heartbeat(self.directory, self.next_scheduled())
         except OSError as e:
@@ -494,6 +512,8 @@ class Service:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(message)s")
+    # force: the CLI's main() has already set up plain, WARNING-only logging for one-shot commands;
+    # a service wants every line timestamped.
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(message)s", force=True)
     # APScheduler logs every job start at INFO; our own per-run line says more.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

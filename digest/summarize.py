@@ -39,6 +39,7 @@ from .models import Entry, LLMUsage, Scored, Takeaway, TakeawayStatus
 from .progress import Progress
 from .resources import resource_dir
 from .state import State
+from .text import CONTROL, SPACE, one_line, truncate
 
 # -- prompts ------------------------------------------------------------------------------------
 
@@ -102,24 +103,8 @@ PROMPT_VERSION = _prompt_version()
 # -- pure helpers: what goes into a request --------------------------------------------------------
 
 MAX_ABSTRACT_CHARS = 1600  # arXiv abstracts stop at 1920; the first 1600 carry the claim and the result
-_SPACE = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def one_line(text: str) -> str:
-    text = unicodedata.normalize("NFC", text or "")
-    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters at a word boundary, with "…" when cut."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:") + "…"
+_SPACE = SPACE
+_CONTROL = CONTROL
 
 
 def prompt_item(item_id: str, scored: Scored) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
+
 class _Policy(email.policy.EmailPolicy):
     """SMTP's policy, except that a non-ASCII Subject is folded by ``email.header.Header``.
 

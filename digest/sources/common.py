@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 from ..models import Item, SourceStatus
+from ..text import one_line, strip_controls, truncate
 
-# C0/C1 controls (keeping tab and newline, which whitespace-collapsing handles) and the
-# bidi overrides that can make a title display as something else.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_SPACE = re.compile(r"\s+")
+__all__ = ["clean_text", "strip_controls", "truncate"]
+
 
 # New-style ids (2602.04271) and old-style ones (cs/0112017, math.AG/0601001), with an
 # optional version; anchored after "arXiv:", "abs/", "oai:arXiv.org:" or the start.
@@ -35,15 +34,7 @@ ARXIV_ABS_LINK = re.compile(
 )
 
 
-def strip_controls(text: str) -> str:
-    return _CONTROL.sub("", text)
-
-
-def clean_text(text: str | None) -> str:
-    """One line of plain text: controls removed, runs of whitespace collapsed."""
-    if not text:
-        return ""
-    return _SPACE.sub(" ", strip_controls(text)).strip()
+clean_text = one_line  # the sources' name for it: feed text made one plain line
 
 
 class _TextExtractor(HTMLParser):
@@ -82,17 +73,6 @@ def html_to_text(markup: str | None) -> str:
     parser.feed(markup)
     parser.close()
     return clean_text("".join(parser.parts))
-
-
-def truncate(text: str, limit: int) -> str:
-    """At most ``limit`` characters, cut at a word boundary with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.") + "…"
 
 
 def split_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
