@@ -116,8 +116,8 @@ async def build_digest(
     )
     active = [r for r in reports if r.status != SourceStatus.DISABLED]
     if active and all(r.status.is_failure for r in active):
-        details = "; ".join(f"{r.name}: {r.error or r.status}" for r in active)
-        raise AllSourcesFailed(f"every source failed, so there is no digest for {day}: {details}")
+        details = "\n".join(f"- {r.name}: {r.error or r.status}" for r in active)
+        raise AllSourcesFailed(f"every source failed, so there is no digest for {day}:\n{details}")
 
     candidates = selection.merge(items)
     scored = selection.score(candidates, TopicMatcher(config.topics))

@@ -190,12 +190,25 @@ async def search_arxiv(
         error = f"arXiv API search timed out after {budget:g}s ({config.arxiv.api_url})"
         return Outcome(status=SourceStatus.FAILED, error=error), _count(session, before)
     except Exception as e:  # noqa: BLE001 - the package raises requests/lxml/its own errors alike
-        error = f"arXiv API search failed: {one_line(e)}"
+        error = f"arXiv API search failed: {describe_error(e)} ({config.arxiv.api_url})"
         return Outcome(status=SourceStatus.FAILED, error=error), _count(session, before)
     detail = f"{len(queries)} {'query' if len(queries) == 1 else 'queries'}, since {start:%Y-%m-%d %H:%M} UTC"
     if left_out:
         detail += f"; {left_out} keywords did not fit in {MAX_QUERIES} queries"
     return Outcome(items=items, detail=detail), _count(session, before)
+
+
+def describe_error(e: Exception) -> str:
+    """One short line: requests' messages repeat the whole query URL, which is kilobytes long."""
+    if isinstance(e, arxiv.HTTPError):
+        return f"HTTP {e.status}"
+    if isinstance(e, requests.exceptions.Timeout):
+        return "timed out"
+    if isinstance(e, requests.exceptions.ConnectionError):
+        return "cannot connect"
+    if isinstance(e, arxiv.UnexpectedEmptyPageError):
+        return "empty page from the API"
+    return one_line(e)[:200] or type(e).__name__
 
 
 def _count(session: object, before: int) -> int:
