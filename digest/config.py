@@ -70,8 +70,8 @@ class Arxiv(_Section):
     rss_url: str = "https://rss.arxiv.org/rss/"
     api_url: str = "https://export.arxiv.org/api/query"
     search: bool = True
-    # arXiv asks for one API request every 3 s.
-    api_delay_seconds: Annotated[float, Field(ge=0)] = 3.1
+    # arXiv asks for one API request every 3 s: less is refused, not silently raised.
+    api_delay_seconds: Annotated[float, Field(ge=3.0)] = 3.1
     api_max_results: Annotated[int, Field(ge=1, le=2000)] = 200
 
     @property

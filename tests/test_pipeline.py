@@ -60,7 +60,6 @@ state_dir = "{tmp_path / "state"}"
 [arxiv]
 rss_url = "{feed_server.url("/rss/")}"
 api_url = "{feed_server.url("/api/query")}"
-api_delay_seconds = 0
 [huggingface]
 url = "{feed_server.url("/api/daily_papers")}"
 [[feeds]]

@@ -47,7 +47,7 @@ def make_config(server: FeedServer, tmp_path: Path, **changes: object) -> Config
     base: dict[str, object] = {
         "state_dir": str(tmp_path / "state"),
         "arxiv": Arxiv(
-            rss_url=server.url("/rss/"), api_url=server.url("/api/query"), search=False, api_delay_seconds=0
+            rss_url=server.url("/rss/"), api_url=server.url("/api/query"), search=False
         ),
         "huggingface": HuggingFace(url=server.url("/api/daily_papers")),
         "feeds": [],
@@ -330,7 +330,7 @@ def test_collect_happy_path_every_source(feed_server: FeedServer, tmp_path: Path
         feed_server,
         tmp_path,
         arxiv=Arxiv(
-            rss_url=feed_server.url("/rss/"), api_url=feed_server.url("/api/query"), api_delay_seconds=0
+            rss_url=feed_server.url("/rss/"), api_url=feed_server.url("/api/query")
         ),
         feeds=blog_feeds(feed_server),
         selection=Selection(lookback_hours=24 * 14),

@@ -57,7 +57,7 @@ def shared_client(cfg: Arxiv, timeout: float) -> arxiv.Client:
         if client is None:
             client = arxiv.Client(
                 page_size=min(100, cfg.api_max_results),
-                delay_seconds=max(3.0, cfg.api_delay_seconds),
+                delay_seconds=cfg.api_delay_seconds,
                 num_retries=2,
             )
             _clients[key] = client
