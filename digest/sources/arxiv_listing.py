@@ -21,7 +21,7 @@ from ..errors import SourceError
 from ..http import Fetcher
 from ..models import Item, SourceStatus
 from ..state import Listing, State
-from .common import Outcome, clean_text, one_line, split_arxiv_id, struct_to_datetime
+from .common import Outcome, clean_text, one_line, paper_item, split_arxiv_id, struct_to_datetime
 
 NAME = "arxiv-listing"
 KEPT_TYPES = ("new", "cross")
@@ -83,17 +83,14 @@ def _entry_to_item(entry: Any, *, cut_off_possible: bool) -> Item | None:
     prefix = _PREFIX.match(raw_summary)
     announce = entry.get("arxiv_announce_type") or (prefix.group("type") if prefix else None)
     summary = raw_summary[prefix.end() :] if prefix else raw_summary
-    return Item(
-        key=f"arxiv:{arxiv_id}",
-        source=NAME,
-        kind="paper",
+    return paper_item(
+        NAME,
+        arxiv_id,
         title=title,
-        url=f"https://arxiv.org/abs/{arxiv_id}",
         summary=clean_text(summary),
         authors=_authors(entry),
         categories=tuple(t for t in (clean_text(tag.get("term")) for tag in entry.get("tags", [])) if t),
         published=struct_to_datetime(entry.get("published_parsed")),
-        arxiv_id=arxiv_id,
         version=version,
         announce_type=clean_text(announce).lower() if announce else None,
     )

@@ -20,7 +20,7 @@ import requests
 
 from ..config import Arxiv, Config
 from ..models import Item, SourceStatus
-from .common import Outcome, clean_text, one_line, split_arxiv_id
+from .common import Outcome, clean_text, one_line, paper_item, split_arxiv_id
 
 NAME = "arxiv-search"
 MAX_QUERIES = 3
@@ -124,17 +124,14 @@ def result_to_item(result: arxiv.Result) -> Item | None:
     arxiv_id, version = found
     categories = [result.primary_category] if result.primary_category else []
     categories += [c for c in result.categories if c not in categories]
-    return Item(
-        key=f"arxiv:{arxiv_id}",
-        source=NAME,
-        kind="paper",
+    return paper_item(
+        NAME,
+        arxiv_id,
         title=title,
-        url=f"https://arxiv.org/abs/{arxiv_id}",
         summary=clean_text(result.summary),
         authors=tuple(n for n in (clean_text(a.name) for a in result.authors) if n),
         categories=tuple(clean_text(c) for c in categories if clean_text(c)),
         published=result.published,
-        arxiv_id=arxiv_id,
         version=version,
     )
 

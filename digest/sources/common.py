@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
 
 from ..models import Item, SourceStatus
 from ..text import one_line, strip_controls, truncate
@@ -73,6 +74,19 @@ def html_to_text(markup: str | None) -> str:
     parser.feed(markup)
     parser.close()
     return clean_text("".join(parser.parts))
+
+
+def paper_item(source: str, arxiv_id: str, *, title: str, **fields: Any) -> Item:
+    """An arXiv paper as ``source`` saw it: keyed and linked by its id without the version."""
+    return Item(
+        key=f"arxiv:{arxiv_id}",
+        source=source,
+        kind="paper",
+        title=title,
+        url=f"https://arxiv.org/abs/{arxiv_id}",
+        arxiv_id=arxiv_id,
+        **fields,
+    )
 
 
 def split_arxiv_id(text: str | None) -> tuple[str, int | None] | None:

@@ -12,7 +12,7 @@ from ..config import Config
 from ..errors import SourceError
 from ..http import Fetcher, FetchError
 from ..models import Item, SourceStatus
-from .common import Outcome, clean_text, one_line, split_arxiv_id
+from .common import Outcome, clean_text, one_line, paper_item, split_arxiv_id
 
 NAME = "huggingface"
 
@@ -55,16 +55,13 @@ def _element_to_item(element: Any) -> Item | None:
         return None
     arxiv_id = found[0]
     upvotes = paper.get("upvotes")
-    return Item(
-        key=f"arxiv:{arxiv_id}",
-        source=NAME,
-        kind="paper",
+    return paper_item(
+        NAME,
+        arxiv_id,
         title=title,
-        url=f"https://arxiv.org/abs/{arxiv_id}",
         summary=clean_text(_str(paper.get("summary")) or _str(element.get("summary"))),
         authors=_authors(paper.get("authors")),
         published=_iso(_str(paper.get("publishedAt")) or _str(element.get("publishedAt"))),
-        arxiv_id=arxiv_id,
         upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) else None,
     )
 
