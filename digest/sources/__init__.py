@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["collect"]
 
+Job = Callable[[], Awaitable[tuple[Outcome, int | None]]]
+
 
 async def collect(
     config: Config,
@@ -40,7 +42,7 @@ async def collect(
 ) -> tuple[list[Item], list[SourceReport]]:
     """Run every enabled source for digest day ``day``; items in source order, one report each."""
     now = now or datetime.now(UTC)
-    jobs: list[tuple[str, Callable[[], Awaitable[tuple[Outcome, int | None]]] | None]] = []
+    jobs: list[tuple[str, Job | None]] = []
 
     async def listing() -> tuple[Outcome, int | None]:
         return await arxiv_listing.fetch_listing(config, day, fetcher=fetcher, state=state, now=now), None
@@ -51,7 +53,7 @@ async def collect(
     async def hf() -> tuple[Outcome, int | None]:
         return await huggingface.fetch_daily_papers(config, day, fetcher=fetcher), None
 
-    def blog(feed: Feed) -> Callable[[], Awaitable[tuple[Outcome, int | None]]]:
+    def blog(feed: Feed) -> Job:
         async def run() -> tuple[Outcome, int | None]:
             return await blogs.fetch_blog(config, feed, fetcher=fetcher, now=now), None
 
@@ -63,14 +65,26 @@ async def collect(
     for feed in config.feeds:
         jobs.append((blogs.source_name(feed), blog(feed) if feed.enabled else None))
 
-    results = await asyncio.gather(*(_run(name, job, fetcher, progress) for name, job in jobs))
+    waiting = [name for name, job in jobs if job is not None]
+
+    async def tracked(name: str, job: Job | None) -> tuple[list[Item], SourceReport]:
+        result = await _run(name, job, fetcher, progress)
+        if name in waiting:
+            waiting.remove(name)
+        if waiting:  # the live line on a terminal: what the run is still waiting for
+            more = " …" if len(waiting) > 3 else ""
+            progress.status(f"sources: waiting for {', '.join(waiting[:3])}{more}")
+        return result
+
+    progress.status(f"sources: fetching {len(waiting)} sources")
+    results = await asyncio.gather(*(tracked(name, job) for name, job in jobs))
     items = [item for found, _ in results for item in found]
     return items, [report for _, report in results]
 
 
 async def _run(
     name: str,
-    job: Callable[[], Awaitable[tuple[Outcome, int | None]]] | None,
+    job: Job | None,
     fetcher: Fetcher,
     progress: Progress,
 ) -> tuple[list[Item], SourceReport]:
