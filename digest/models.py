@@ -185,8 +185,9 @@ class Digest:
         return sum(1 for e in self.entries if e.takeaway.is_fallback)
 
     def count_by_topic(self) -> dict[str, int]:
+        """Items per primary topic (the one that picked each): at most max_per_topic, summing to the items."""
         counts = {t.key: 0 for t in self.topics}
         for e in self.entries:
-            for topic in e.scored.topics:
-                counts[topic] = counts.get(topic, 0) + 1
+            if e.scored.topics:
+                counts[e.scored.topics[0]] = counts.get(e.scored.topics[0], 0) + 1
         return counts

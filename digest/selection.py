@@ -11,7 +11,7 @@ each topic *picks*; an item still shows every topic it matches, so a label may a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import Selection
 from .matching import TopicMatcher
@@ -174,6 +174,21 @@ def select(scored: Iterable[Scored], cfg: Selection, *, exclude: Iterable[str] =
             nxt = q.next_free(chosen)  # an earlier topic in this round may have taken its first choice
             if nxt is None:
                 continue
-            chosen[nxt.candidate.key] = nxt
+            chosen[nxt.candidate.key] = _led_by(nxt, q.topic)
             q.taken += 1
-    return sorted(chosen.values(), key=rank_key)
+    return display_order(chosen.values())
+
+
+def _led_by(s: Scored, topic: str) -> Scored:
+    """``s`` with the topic that picked it first: its primary topic, where it is counted and shown."""
+    lead = tuple(m for m in s.matches if m.topic == topic)
+    return replace(s, matches=lead + tuple(m for m in s.matches if m.topic != topic))
+
+
+def display_order(picked: Iterable[Scored]) -> list[Scored]:
+    """Grouped by primary topic, the group with the most important item first; ranked within a group."""
+    ranked = sorted(picked, key=rank_key)
+    groups: dict[str, list[Scored]] = {}
+    for s in ranked:
+        groups.setdefault(s.topics[0], []).append(s)
+    return [s for group in groups.values() for s in group]

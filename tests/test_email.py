@@ -119,7 +119,7 @@ def test_headers_are_present_and_korean_is_rfc2047_encoded():
     head = raw.split(b"\r\n\r\n", 1)[0].decode()
     assert re.search(r"^Subject: =\?utf-8\?[bq]\?", head, re.M | re.I)
     msg = parse(raw)
-    assert msg["Subject"] == "[데일리 트렌드] 2025-10-14 (화) · LLM 3 · 멀티모달 1 · DPO·정렬 1 · Mamba·SSM 1"
+    assert msg["Subject"] == "[데일리 트렌드] 2025-10-14 (화) · LLM 2 · 멀티모달 1 · DPO·정렬 1 · Mamba·SSM 1"
     assert msg["From"].addresses[0].display_name == "데일리 트렌드"
     assert msg["From"].addresses[0].addr_spec == "digest@example.com"
     assert msg["To"] == "me@example.com"
@@ -131,7 +131,7 @@ def test_headers_are_present_and_korean_is_rfc2047_encoded():
 def test_subject_marks_samples_and_empty_days():
     d = fixed_digest()
     d.sample = True
-    assert subject(d).startswith("[데일리 트렌드 · 샘플] 2025-10-14 (화) · LLM 3")
+    assert subject(d).startswith("[데일리 트렌드 · 샘플] 2025-10-14 (화) · LLM 2")
     d.entries = []
     d.sample = False
     assert subject(d) == "[데일리 트렌드] 2025-10-14 (화) · 새 글 없음"
@@ -163,7 +163,7 @@ def test_items_are_grouped_by_topic_in_markdown_order():
 def test_header_and_footer_report_counts_sources_and_llm_cost():
     html, text = render_html(fixed_digest()), render_text(fixed_digest())
     for body in (html, text):
-        assert "LLM 3 · 멀티모달 1 · DPO·정렬 1 · Mamba·SSM 1 · 5편 선정" in body
+        assert "LLM 2 · 멀티모달 1 · DPO·정렬 1 · Mamba·SSM 1 · 5편 선정" in body
         assert "gpt-4o-mini 2회 호출(입력 4,800 · 출력 1,000 토큰)" in body
         assert "확인한 소스: arXiv 목록 412 · Hugging Face 36 · 블로그 Lil'Log 3" in body.replace(
             "&#39;", "'"

@@ -144,6 +144,23 @@ def test_select_multi_topic_item_uses_one_slot() -> None:
     assert len(picked) == 3
 
 
+def test_select_groups_by_primary_topic_which_leads_the_labels_and_counts_once() -> None:
+    items = [
+        scored("mm-top", ("multimodal", 1.0)),
+        scored("llm-a", ("llm", 0.9)),
+        scored("mm-llm", ("llm", 0.5), ("multimodal", 0.8)),
+        scored("llm-b", ("llm", 0.8)),
+        scored("ssm", ("mamba", 0.4)),
+    ]
+    picked = select(items, Selection(max_items=10, max_per_topic=2))
+    # multimodal holds the best item, so its group comes first; each group keeps the overall rank
+    assert keys(picked) == ["mm-top", "mm-llm", "llm-a", "llm-b", "ssm"]
+    both = next(s for s in picked if s.candidate.key == "mm-llm")
+    assert both.topics == ("multimodal", "llm")  # the topic that picked it leads
+    firsts = [s.topics[0] for s in picked]
+    assert all(firsts.count(t) <= 2 for t in set(firsts))
+
+
 def test_select_drops_excluded_and_ranks_by_relevance_then_signals_then_key() -> None:
     items = [
         scored("b", ("llm", 0.5)),
