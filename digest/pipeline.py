@@ -127,6 +127,8 @@ async def build_digest(
         f"selection: {len(candidates)} candidates, {len(scored)} on topic, "
         f"{len(shown)} shown before, {len(picked)} picked"
     )
+    for s in picked:  # why each item is in: what to tune when a pick looks wrong
+        progress.log(f"  {s.candidate.key}: {s.reason}")
 
     usage = LLMUsage(model=config.llm.model)
     entries = await summarize(
