@@ -241,11 +241,15 @@ def run_checks(config: Config, source: Path | None, *, timeout: float = DEFAULT_
     return asyncio.run(check_all(config, source, timeout=timeout))
 
 
+def every_source_failed(probes: list[Probe]) -> bool:
+    sources = [p for p in probes if p.source]
+    return bool(sources) and all(p.ok is False for p in sources)
+
+
 def essential_failures(probes: list[Probe]) -> list[Probe]:
     failed = [p for p in probes if p.ok is False and p.essential]
-    sources = [p for p in probes if p.source]
-    if sources and all(p.ok is False for p in sources):
-        failed += [p for p in sources if not p.essential]
+    if every_source_failed(probes):  # then no digest can be built: the optional ones count too
+        failed += [p for p in probes if p.source and not p.essential]
     return failed
 
 
@@ -260,10 +264,13 @@ def format_table(probes: list[Probe]) -> str:
         note = "" if p.ok is not False or p.essential else " (not essential)"
         target = f"  [{p.target}]" if p.target else ""
         lines.append(f"{p.mark} {p.name:<{width}}  {p.detail}{note}{target}")
-    failed = essential_failures(probes)
-    if failed:
-        lines.append(f"\n✗ {len(failed)} essential check(s) failed: {', '.join(p.name for p in failed)}")
-    else:
+    essential = [p for p in probes if p.ok is False and p.essential]
+    if essential:
+        names = ", ".join(p.name for p in essential)
+        lines.append(f"\n✗ {len(essential)} essential check(s) failed: {names}")
+    if every_source_failed(probes):
+        lines.append(f"{'' if essential else chr(10)}✗ every source failed: no digest could be built")
+    elif not essential:
         others = sum(1 for p in probes if p.ok is False)
         tail = f" ({others} optional source(s) failing; the digest ships without them)" if others else ""
         lines.append(f"\n✓ everything essential works{tail}")

@@ -6,6 +6,8 @@ import asyncio
 import functools
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -25,6 +27,14 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so a run in progress is marked abandoned and its lock released."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def handle_errors(fn: F) -> F:
     """Turn DigestError into ``Error: ...`` on stderr with its exit code (2 for config)."""
 
@@ -38,6 +48,9 @@ def handle_errors(fn: F) -> F:
             for line in lines[1:]:
                 click.echo(f"       {line}", err=True)
             sys.exit(e.exit_code)
+        except Terminated:
+            click.echo("Terminated.", err=True)
+            sys.exit(143)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
@@ -51,6 +64,24 @@ config_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Config file (default: $DIGEST_CONFIG, ./digest.toml, then the user config dir).",
 )
+
+
+def check_not_future(config: Config, day: date) -> None:
+    from .pipeline import today
+
+    # One day of slack: west of US Eastern, the listing dated tomorrow is out this evening.
+    if (day - today(config)).days > 1:
+        raise click.BadParameter(f"{day} is in the future", param_hint="--date")
+
+
+def prepare_out(out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        reason = e.strerror or e
+        raise click.BadParameter(f"cannot create {out.parent}: {reason}", param_hint="--out") from None
+    if not os.access(out if out.exists() else out.parent, os.W_OK) or out.is_dir():
+        raise click.BadParameter(f"cannot write {out}", param_hint="--out")
 
 
 def parse_day(value: str | None) -> date | None:
@@ -117,6 +148,10 @@ def now(
     if send or not demo:
         config, source = load_config(config_path)
         progress.log(f"config: {source or 'built-in defaults'}")
+        if day is not None and not demo:
+            check_not_future(config, day)
+    if out:
+        prepare_out(out)  # before the run: a bad path must not cost the fetching and the LLM
     if send and config is not None:
         from .delivery import check_sendable
 
@@ -125,11 +160,16 @@ def now(
     progress.done()
     _report(result, progress)
     body = _body(result, fmt)
-    if out:
-        out.write_text(body, encoding="utf-8")
     click.echo(body, nl=False)
     if send and config is not None:
         _send(config, result, force, progress)
+    if out:
+        # Last: the digest is archived, printed and sent whatever happens to this extra copy.
+        try:
+            out.write_text(body, encoding="utf-8")
+        except OSError as e:
+            reason = e.strerror or e
+            raise DigestError(f"cannot write {out}: {reason} (the digest was printed above)") from None
 
 
 def _build(config: Config | None, day: date | None, demo: bool, progress: Progress) -> RunResult:
@@ -237,8 +277,9 @@ def _report(result: RunResult, progress: Progress) -> None:
         f"{u.calls} LLM calls ({u.prompt_tokens}+{u.completion_tokens} tokens)"
         + ("" if d.sample else f", archived {result.archive_path}")
     )
-    for s in d.failed_sources:
-        progress.warn(f"{s.name} failed: {s.error or s.status} (the rest of the digest was delivered)")
+    for s in d.problem_sources:
+        what = "failed" if s.status.is_failure else "incomplete"
+        progress.warn(f"{s.name} {what}: {s.error or s.status} (the rest of the digest was delivered)")
 
 
 @cli.command("config")
@@ -513,6 +554,7 @@ def main() -> None:
     # Libraries log retries at WARNING; the run reports them itself, one plain line each.
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("stamina").setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, _terminate)  # `digest serve` installs its own
     cli()
 
 

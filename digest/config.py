@@ -137,7 +137,7 @@ class HTTP(_Section):
     max_bytes: Annotated[int, Field(ge=1024)] = 20_000_000
     retries: Annotated[int, Field(ge=0, le=10)] = 3
     concurrency: Annotated[int, Field(ge=1, le=64)] = 8
-    user_agent: str = "digest/0.1 (+https://github.com/; daily AI paper digest)"
+    user_agent: str = "digest/0.1 (daily AI paper digest; python-httpx2)"
 
 
 DEFAULT_TOPICS: dict[str, Topic] = {

@@ -49,9 +49,12 @@ from .models import Candidate, TopicMatch
 TermKind = Literal["acronym", "name", "phrase"]
 Where = Literal["title", "abstract"]
 
-# arXiv categories whose papers are ML work by construction. Other categories (and blog posts, which
-# have none) need ML words in their text instead.
-_ML_CATEGORY = re.compile(r"^(?:cs\.[A-Z]{2}|stat\.ML|eess\.[A-Z]{2}|q-bio\.QM|physics\.data-an)$")
+# arXiv categories whose papers are ML work by construction. Other categories need ML words in their
+# text instead, and so do blog posts (they have none): cs.CY (law, policy: "LLM" the degree, "DPO" the
+# officer), cs.SE (the "mamba" installer), eess.SY and eess.SP (classical state-space models).
+_ML_CATEGORY = re.compile(
+    r"^(?:cs\.(?:AI|CL|CV|LG|NE|IR|MM|SD|RO|MA)|stat\.ML|eess\.(?:AS|IV))$"
+)
 
 # Generic ML vocabulary, topic-agnostic. Two different ones make a text ML text.
 _ML_WORDS = re.compile(
@@ -308,21 +311,48 @@ def _expansion_before(text: str, pos: int, acronym: str) -> list[str]:
     return []
 
 
+_FUNCTION_WORDS = frozenset({"of", "from", "for", "and", "the", "to", "in", "on", "with", "a", "an"})
+_NAME_RUN = re.compile(r"[A-Z][A-Za-z.'’-]*(?:\s+(?:[A-Z][A-Za-z.'’-]*|of|for|and|the|in|on))*")
+
+
+def _proper_name(words: str) -> bool:
+    """Two or more capitalised words (function words aside), nothing else: "Master of Laws"."""
+    tokens = words.split()
+    content = [t for t in tokens if t.lower() not in _FUNCTION_WORDS]
+    return len(content) >= 2 and all(t[:1].isupper() and re.fullmatch(r"[A-Za-z.'’-]+", t) for t in content)
+
+
+def _definitions(text: str, acronym: str) -> Iterator[str]:
+    """What the text spells an acronym out as: "Expansion (ACR)" with matching initials, and the forms
+    that name it without spelling it, "Master of Laws (LLM)", "LLM (Master of Laws)", "SSM: A Sparse
+    Subspace Method"."""
+    esc = re.escape(acronym)
+    for m in re.finditer(rf"\(\s*{esc}s?\s*\)", text):
+        words = _expansion_before(text, m.start(), acronym)
+        if words:
+            yield " ".join(words)
+            continue
+        before = _NAME_RUN.findall(text[max(0, m.start() - 80) : m.start()].rstrip())
+        if before and text[: m.start()].rstrip().endswith(before[-1]) and _proper_name(before[-1]):
+            yield before[-1]
+    for m in re.finditer(rf"(?<![A-Za-z0-9]){esc}s?\s*\(([^()]{{3,80}})\)", text):
+        if _proper_name(m.group(1)):
+            yield m.group(1)
+    for m in re.finditer(rf"(?<![A-Za-z0-9]){esc}:\s+((?:\S+\s+){{0,6}}\S+)", text):
+        initials = [w[0].upper() for w in m.group(1).split() if w.lower() not in _FUNCTION_WORDS]
+        if "".join(initials[: len(acronym)]) == acronym:
+            yield " ".join(m.group(1).split()[: len(acronym) + 2])
+
+
 def _foreign_acronyms(text: str, acronyms: set[str]) -> frozenset[str]:
-    """Acronyms among ``acronyms`` that the text defines with a non-ML expansion."""
+    """Acronyms among ``acronyms`` that the text defines only in a non-ML sense."""
     foreign: set[str] = set()
     ml: set[str] = set()
-    for m in _DEFINITION.finditer(text):
-        acro = m.group(1)
-        if acro not in acronyms:
+    for acro in acronyms:
+        if acro not in text:
             continue
-        words = _expansion_before(text, m.start(), acro)
-        if not words:
-            continue
-        if _ML_EXPANSION_WORDS.search(" ".join(words)):
-            ml.add(acro)
-        else:
-            foreign.add(acro)
+        for expansion in _definitions(text, acro):
+            (ml if _ML_EXPANSION_WORDS.search(expansion) else foreign).add(acro)
     return frozenset(foreign - ml)
 
 

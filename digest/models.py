@@ -127,6 +127,10 @@ class SourceStatus(StrEnum):
     def is_failure(self) -> bool:
         return self in (SourceStatus.FAILED, SourceStatus.STALE)
 
+    @property
+    def delivers(self) -> bool:
+        return self in (SourceStatus.OK, SourceStatus.NOT_MODIFIED)
+
 
 @dataclass(frozen=True)
 class SourceReport:
@@ -179,6 +183,11 @@ class Digest:
     @property
     def failed_sources(self) -> list[SourceReport]:
         return [s for s in self.sources if s.status.is_failure]
+
+    @property
+    def problem_sources(self) -> list[SourceReport]:
+        """Failed sources, and those that delivered only part of their data (a cut-off feed, say)."""
+        return [s for s in self.sources if s.status.is_failure or (s.error and s.status.delivers)]
 
     @property
     def fallback_count(self) -> int:

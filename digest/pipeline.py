@@ -78,6 +78,10 @@ def _notices(day: date, reports: list[SourceReport], has_entries: bool) -> list[
         notices.append("⚠️ arXiv 목록이 오늘 것이 아닙니다. 오늘 발표된 논문이 빠져 있을 수 있습니다.")
     elif listing and listing.status == SourceStatus.FAILED:
         notices.append("⚠️ arXiv 목록을 가져오지 못했습니다. 오늘 발표된 논문이 빠져 있을 수 있습니다.")
+    elif listing and listing.error:
+        notices.append(
+            f"⚠️ arXiv 목록이 깨져 있어 {listing.items}편만 읽었습니다. 빠진 논문이 있을 수 있습니다."
+        )
     if not has_entries:
         if any(r.status.is_failure for r in reports):
             notices.append("선정된 글이 없습니다. 일부 소스를 가져오지 못했으니 아래를 확인하세요.")
@@ -177,7 +181,7 @@ def _write_note(config: Config, day: date, markdown: str, progress: Progress) ->
 
 
 def _run_status(d: Digest) -> str:
-    return "partial" if d.failed_sources else "ok"
+    return "partial" if d.problem_sources else "ok"
 
 
 async def run_digest(

@@ -42,7 +42,10 @@ class Progress:
         self.stream.flush()
 
     def warn(self, message: str) -> None:
-        self.log(f"warning: {message}")
+        """A warning is shown even when quiet: -q silences progress, never problems."""
+        self._clear_status()
+        self.stream.write(f"warning: {message}\n")
+        self.stream.flush()
 
     def status(self, message: str) -> None:
         """A transient line, redrawn in place; shown only on a terminal."""
@@ -59,4 +62,4 @@ class Progress:
             self.stream.flush()
 
 
-QUIET = Progress(quiet=True)
+QUIET = Progress(quiet=True)  # for tests and library use; warnings still reach stderr

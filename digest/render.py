@@ -126,7 +126,7 @@ def context(d: Digest) -> dict[str, object]:
         reviewed.append(f"arXiv {_number(d.reviewed['arxiv'])}편")
     if d.reviewed.get("huggingface"):
         reviewed.append(f"Hugging Face {_number(d.reviewed['huggingface'])}편")
-    blogs = [s for s in d.sources if s.name.startswith("blog:") and s.status != SourceStatus.DISABLED]
+    blogs = [s for s in d.sources if s.name.startswith("blog:") and s.status.delivers]
     if blogs:
         reviewed.append(f"블로그 {len(blogs)}곳")
 
@@ -136,16 +136,19 @@ def context(d: Digest) -> dict[str, object]:
         llm = f"{one_line(u.model)} {u.calls}회 호출({tokens})"
     elif d.entries and all(e.takeaway.status == TakeawayStatus.CACHED for e in d.entries):
         llm = "LLM 호출 없음(저장된 요약)"
+    elif u.failures:
+        llm = "LLM 호출 실패"
     else:
         llm = "LLM 호출 없음"
 
     # A source that delivered only part of its data (one of Hugging Face's two days, say) is shown
     # too: never a silent substitute.
-    failed = [
-        f"{_source_label(s)} ({one_line(s.error) or s.status})"
-        for s in d.sources
-        if s.status.is_failure or (s.error and s.status != SourceStatus.DISABLED)
-    ]
+    def described(s: SourceReport) -> str:
+        return f"{_source_label(s)} ({one_line(s.error) or s.status})"
+
+    failed = [described(s) for s in d.failed_sources]
+    # Delivered, but only part of it (a cut-off feed, one of Hugging Face's two days): never silent.
+    partial = [described(s) for s in d.problem_sources if not s.status.is_failure]
     fallbacks = d.fallback_count
     return {
         "day": d.day,
@@ -160,6 +163,7 @@ def context(d: Digest) -> dict[str, object]:
         "selected": f"{len(entries)}편 선정",
         "llm": llm,
         "failed_sources": failed,
+        "partial_sources": partial,
         "checked_sources": [
             f"{_source_label(s)} {s.items}"
             for s in d.sources

@@ -514,6 +514,14 @@ class Service:
 def configure_logging(level: int = logging.INFO) -> None:
     # force: the CLI's main() has already set up plain, WARNING-only logging for one-shot commands;
     # a service wants every line timestamped.
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(message)s", force=True)
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S %z",  # the host's zone, said out loud: containers often run in UTC
+        force=True,
+    )
+    # One "HTTP Request: ..." line per fetch drowns the per-run lines.
+    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # APScheduler logs every job start at INFO; our own per-run line says more.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -407,9 +407,12 @@ class State:
 def run_lock(directory: str | Path) -> Iterator[None]:
     """Hold the state directory's run lock; a second run gets a clear StateBusyError."""
     directory = Path(directory).expanduser()
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StateError(f"{directory}: cannot create the state directory: {e.strerror or e}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -195,3 +195,37 @@ def test_fast_on_the_shared_corpus_size() -> None:
     for c in cands:
         DEFAULT.match(c)
     assert time.perf_counter() - start < 2.0  # about 0.3 s on a laptop; generous for slow CI
+
+
+# --- the words' other lives, as a user's day would bring them ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "categories"),
+    [
+        ("Assessment Design for Master of Laws (LLM) Programs",
+         "We review how law schools assess students in their LLM programs and bar preparation.", ("cs.CY",)),
+        ("Teaching Legal Writing in an LLM Program: Lessons from Master of Laws Students",
+         "Foreign-trained lawyers in an LLM (Master of Laws) program write memos.", ("cs.CY",)),
+        ("DPO Compliance Workflows for Cloud Providers",
+         "We describe how a DPO at a cloud provider audits processing records under the GDPR.", ("cs.CY",)),
+        ("Installing Mamba Environments on HPC Clusters",
+         "Mamba resolves package environments faster on shared clusters with module systems.", ("cs.SE",)),
+        ("Kalman Filtering in Linear State-Space Models for Power Grids",
+         "A linear state-space model of the grid is estimated with a Kalman filter.", ("eess.SY",)),
+        ("SSM: A Sparse Subspace Method for Clustering",
+         "We propose SSM, which recovers union-of-subspace structure by sparse self-expression.", ("cs.LG",)),
+    ],
+)  # fmt: skip
+def test_non_ml_senses_are_not_picked(title: str, summary: str, categories: tuple[str, ...]) -> None:
+    assert topics_of(DEFAULT, cand(title, summary, categories)) == []
+
+
+def test_ml_papers_outside_ml_categories_still_match_with_ml_words() -> None:
+    c = cand(
+        "Large Language Models in the Classroom",
+        "We evaluate large language models (LLMs) as tutors on a benchmark of 500 questions, "
+        "comparing fine-tuned and prompted models.",
+        ("cs.CY",),
+    )
+    assert topics_of(DEFAULT, c) == ["llm"]

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -139,7 +140,8 @@ def test_one_source_down_still_ships(servers):
     result = run(config)
     assert result.exit_code == 0, result.output
     assert items(result.stdout)
-    assert "가져오지 못한 소스: Hugging Face" in result.stdout
+    # yesterday's list came through, today's did not: reported, not hidden
+    assert "일부만 읽은 소스: Hugging Face (HTTP 503" in result.stdout
     assert "huggingface" in result.stderr and "503" in result.stderr
 
 
@@ -280,3 +282,35 @@ def test_two_runs_at_once_the_second_gets_a_clear_message(servers):
         out, _ = first.communicate(timeout=60)
     assert first.returncode == 0
     assert out.decode().startswith("## 데일리 트렌드")
+
+
+def test_cut_off_listing_is_used_but_reported(servers):
+    feed, llm, config = servers
+    whole = (SOURCES / "arxiv-listing-2026-02-05.xml").read_bytes()
+    feed.serve(LISTING, whole[: len(whole) // 2])
+    result = run(config)
+    assert result.exit_code == 0, result.output
+    assert "⚠️ arXiv 목록이 깨져 있어" in result.stdout
+    assert "일부만 읽은 소스: arXiv 목록 (malformed XML, only" in result.stdout
+    assert "warning: arxiv-listing incomplete" in result.stderr
+    assert items(result.stdout)
+
+
+def test_sigterm_during_a_run_marks_it_abandoned_and_frees_the_lock(servers, tmp_path):
+    feed, llm, config = servers
+    llm.default = llmserver.answer(llmserver.korean_line, delay=10)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    cmd = [sys.executable, "-m", "digest", "now", "--config", str(config), "--date", DAY, "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 20
+    while llm.calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.terminate()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert b"Terminated." in err and b"Traceback" not in err
+    assert out == b""
+    db = sqlite3.connect(tmp_path / "state" / "digest.sqlite3")
+    assert [r[0] for r in db.execute("select status from runs")] == ["abandoned"]
+    llm.default = "ok"
+    assert run(config).exit_code == 0  # the lock was released

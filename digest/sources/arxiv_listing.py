@@ -165,13 +165,20 @@ async def fetch_listing(
     if status != SourceStatus.OK:
         return Outcome(status=status, error=message if status.is_failure else "", detail=message)
 
-    feed_date = parsed.feed_date.isoformat() if parsed.feed_date else None
-    state.record_listing(day, fingerprint(parsed.ids), len(set(parsed.ids)), feed_date)
     items = kept(parsed.items, config.selection.include_replacements)
+    problem = ""
+    if parsed.malformed:
+        # What was read is used, but a cut-off listing must not pass for the whole day, and must not
+        # become the fingerprint tomorrow's listing is compared with.
+        problem = f"malformed XML, only {len(parsed.items)} entries could be read ({parsed.malformed})"
+    else:
+        feed_date = parsed.feed_date.isoformat() if parsed.feed_date else None
+        state.record_listing(day, fingerprint(parsed.ids), len(set(parsed.ids)), feed_date)
     return Outcome(
         items=items,
         status=SourceStatus.NOT_MODIFIED if result.not_modified else SourceStatus.OK,
         detail=_detail(parsed, items, result.not_modified, message),
+        error=problem,
     )
 
 

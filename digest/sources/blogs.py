@@ -138,9 +138,10 @@ async def fetch_blog(config: Config, feed: Feed, *, fetcher: Fetcher, now: datet
         notes.append(f"{parsed.undated} undated skipped")
     if parsed.unusable:
         notes.append(f"{parsed.unusable} without link or title")
+    problem = ""
     if parsed.malformed:
-        notes.append(f"recovered from malformed XML: {parsed.malformed}")
+        problem = f"malformed XML, {len(parsed.items)} posts read ({parsed.malformed})"
     if result.not_modified:
         notes.append("not modified")
     status = SourceStatus.NOT_MODIFIED if result.not_modified else SourceStatus.OK
-    return Outcome(items=parsed.items, status=status, detail=", ".join(notes))
+    return Outcome(items=parsed.items, status=status, detail=", ".join(notes), error=problem)
