@@ -1,0 +1,33 @@
+"""The README cannot drift: its sample is the demo's real output, and every command is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from digest.cli import cli
+
+README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_sample_is_the_demo_output():
+    result = CliRunner().invoke(cli, ["now", "--demo", "-q"])
+    assert result.exit_code == 0, result.output
+    sample = re.search(r"<!-- demo:start -->\n```markdown\n(.*?)```\n<!-- demo:end -->", README, re.S)
+    assert sample, "README lost its demo block"
+    assert sample.group(1) == result.stdout
+
+
+def test_every_command_has_help_and_is_in_the_readme():
+    for name, command in cli.commands.items():
+        assert command.help, f"digest {name} has no help text"
+        assert f"`digest {name}" in README, f"digest {name} is not documented in README.md"
+
+
+def test_quickstart_commands_are_the_ci_commands():
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = ci.strip().splitlines()[-1]
+    assert test_command in README
+    assert "pip install . && digest now --demo" in README
