@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -181,7 +182,7 @@ class Config(_Section):
     huggingface: HuggingFace = HuggingFace()
     feeds: list[Feed] = DEFAULT_FEEDS
     llm: LLM = LLM()
-    email: Email = Email()
+    email: Email = Email.model_validate({})
     markdown: Markdown = Markdown()
     http: HTTP = HTTP()
 
@@ -243,7 +244,7 @@ def find_config_file(explicit: str | Path | None = None) -> Path | None:
     return None
 
 
-def _format_error(source: str, err: dict[str, Any]) -> str:
+def _format_error(source: str, err: Mapping[str, Any]) -> str:
     loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after",))
     msg = err["msg"]
     if err["type"] == "extra_forbidden":

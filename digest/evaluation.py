@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import Config
 from .matching import TopicMatcher
@@ -134,11 +135,11 @@ def load_labels(path: Path) -> dict[str, frozenset[str]]:
     return labels
 
 
-def paper_candidate(rec: dict[str, object]) -> Candidate:
+def paper_candidate(rec: dict[str, Any]) -> Candidate:
     """A corpus record as the arXiv listing source would have produced it."""
     pid = str(rec["id"])
     categories = tuple(c for c in (str(x).strip() for x in rec.get("categories") or ()) if _CATEGORY.match(c))
-    authors = tuple(str(a) for a in rec.get("authors") or ())  # type: ignore[union-attr]
+    authors = tuple(str(a) for a in rec.get("authors") or ())
     return Candidate(
         key=f"arxiv:{pid}",
         kind="paper",
@@ -205,12 +206,12 @@ def evaluate(labels_path: Path, papers_paths: Sequence[Path], config: Config) ->
         pairs = correct_pairs = correct_papers = 0
         for s in picked:
             pid = s.candidate.arxiv_id or ""
-            gold = labels[pid]
-            hits = [t for t in s.topics if t in gold]
+            truth = labels[pid]
+            hits = [t for t in s.topics if t in truth]
             pairs += len(s.topics)
             correct_pairs += len(hits)
             correct_papers += bool(hits)
-            shown.extend(ShownPair(day, pid, s.candidate.title, t, t in gold) for t in s.topics)
+            shown.extend(ShownPair(day, pid, s.candidate.title, t, t in truth) for t in s.topics)
         days.append(DayStats(day, labelled_by_day[day], len(picked), pairs, correct_pairs, correct_papers))
     return EvalReport(
         labels_path=str(labels_path),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from .config import Selection
 from .matching import TopicMatcher
@@ -117,6 +118,10 @@ def rank_key(s: Scored) -> tuple[float, int, int, str]:
     return (-s.relevance, -(c.upvotes or 0), -len(c.sources), c.key)
 
 
+def _topic_key(s: Scored, *, topic: str) -> tuple[float, tuple[float, int, int, str]]:
+    return topic_rank_key(s, topic)
+
+
 def topic_rank_key(s: Scored, topic: str) -> tuple[float, tuple[float, int, int, str]]:
     """Order within one topic's list: how strongly it is about that topic, then the overall order."""
     own = next((m.score for m in s.matches if m.topic == topic), 0.0)
@@ -153,7 +158,7 @@ def select(scored: Iterable[Scored], cfg: Selection, *, exclude: Iterable[str] =
     items = sorted(pool.values(), key=rank_key)
     topics = sorted({t for s in items for t in s.topics})
     queues = [
-        _Queue(t, sorted((s for s in items if t in s.topics), key=lambda s, t=t: topic_rank_key(s, t)))
+        _Queue(t, sorted((s for s in items if t in s.topics), key=partial(_topic_key, topic=t)))
         for t in topics
     ]
 

@@ -360,7 +360,7 @@ class State:
         return self._delivery(row) if row else None
 
     def deliveries(self, *, status: str | None = None, day: date | None = None) -> list[Delivery]:
-        sql, args = "select * from deliveries where 1=1", []
+        sql, args = "select * from deliveries where 1=1", list[str]()
         if status:
             sql, args = sql + " and status = ?", [*args, status]
         if day:

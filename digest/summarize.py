@@ -472,10 +472,12 @@ class _Summarizer:
             started = time.monotonic()
             self.progress.status(f"{label} …")
             try:
-                completion = await self.client.chat.completions.create(
+                # Plain dicts are the documented form of messages and response_format; the SDK's
+                # TypedDict overloads do not accept them as typed here.
+                completion = await self.client.chat.completions.create(  # type: ignore[call-overload]
                     model=self.llm.model,
-                    messages=messages,  # type: ignore[arg-type]  # plain dicts are the documented form
-                    response_format=response_format(self.llm.response_format),  # type: ignore[arg-type]
+                    messages=messages,
+                    response_format=response_format(self.llm.response_format),
                     **({} if self.llm.temperature is None else {"temperature": self.llm.temperature}),
                 )
             except openai.OpenAIError as e:

@@ -21,9 +21,10 @@ from digest.sources import collect
 from digest.sources.arxiv_listing import fingerprint, judge_listing, kept, parse_listing
 from digest.sources.arxiv_search import MAX_QUERIES, build_queries
 from digest.sources.blogs import canonical_url, parse_blog_feed
-from digest.sources.common import html_to_text, truncate
+from digest.sources.common import html_to_text
 from digest.sources.huggingface import parse_daily_papers
 from digest.state import Listing, State
+from digest.text import truncate
 from tests import feedserver
 from tests.feedserver import FeedServer, Reply
 from tests.fixtures.sources.build import CROSS_IDS, build_arxiv_api_atom, build_arxiv_rss, read_records

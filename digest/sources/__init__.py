@@ -21,7 +21,7 @@ from ..models import Item, SourceReport, SourceStatus
 from ..progress import Progress
 from ..state import State
 from . import arxiv_listing, arxiv_search, blogs, huggingface
-from .common import Outcome, one_line
+from .common import Outcome, error_line
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ async def _run(
         # Logged at debug level: the user sees the one-line report, not a traceback.
         log.debug("source %s crashed", name, exc_info=True)
         outcome = Outcome(
-            status=SourceStatus.FAILED, error=f"internal error: {type(e).__name__}: {one_line(e)}"
+            status=SourceStatus.FAILED, error=f"internal error: {type(e).__name__}: {error_line(e)}"
         )
     seconds = round(time.monotonic() - started, 2)
     count = fetcher.requests[name] if requests is None else requests

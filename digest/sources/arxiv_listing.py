@@ -21,7 +21,7 @@ from ..errors import SourceError
 from ..http import Fetcher
 from ..models import Item, SourceStatus
 from ..state import Listing, State
-from .common import Outcome, clean_text, one_line, paper_item, split_arxiv_id, struct_to_datetime
+from .common import Outcome, clean_text, error_line, paper_item, split_arxiv_id, struct_to_datetime
 
 NAME = "arxiv-listing"
 KEPT_TYPES = ("new", "cross")
@@ -54,9 +54,9 @@ def parse_listing(body: bytes, *, url: str) -> ParsedListing:
     parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
     if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
         exc = parsed.get("bozo_exception")
-        reason = one_line(exc) if exc else "not an RSS or Atom feed"
+        reason = error_line(exc) if exc else "not an RSS or Atom feed"
         raise SourceError(NAME, f"malformed XML from {url}: {reason}")
-    malformed = one_line(parsed["bozo_exception"]) if parsed.get("bozo") else ""
+    malformed = error_line(parsed["bozo_exception"]) if parsed.get("bozo") else ""
 
     items: list[Item] = []
     incomplete = 0

@@ -20,7 +20,7 @@ import requests
 
 from ..config import Arxiv, Config
 from ..models import Item, SourceStatus
-from .common import Outcome, clean_text, one_line, paper_item, split_arxiv_id
+from .common import Outcome, clean_text, error_line, paper_item, split_arxiv_id
 
 NAME = "arxiv-search"
 MAX_QUERIES = 3
@@ -40,7 +40,7 @@ class TimeoutSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         self.count += 1
-        return super().request(method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]  # as requests types it
 
 
 _clients: dict[tuple[str, float], arxiv.Client] = {}
@@ -205,7 +205,7 @@ def describe_error(e: Exception) -> str:
         return "cannot connect"
     if isinstance(e, arxiv.UnexpectedEmptyPageError):
         return "empty page from the API"
-    return one_line(e)[:200] or type(e).__name__
+    return error_line(e)[:200] or type(e).__name__
 
 
 def _count(session: object, before: int) -> int:

@@ -13,14 +13,14 @@ from ..config import Config, Feed
 from ..errors import SourceError
 from ..http import Fetcher
 from ..models import Item, SourceStatus
+from ..text import truncate
 from .common import (
     ARXIV_ABS_LINK,
     Outcome,
     clean_text,
+    error_line,
     html_to_text,
-    one_line,
     struct_to_datetime,
-    truncate,
 )
 
 SUMMARY_CHARS = 1000
@@ -64,9 +64,9 @@ def parse_blog_feed(body: bytes, *, feed: Feed, url: str, now: datetime, lookbac
     parsed = feedparser.parse(body)
     if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
         exc = parsed.get("bozo_exception")
-        reason = one_line(exc) if exc else "not an RSS or Atom feed"
+        reason = error_line(exc) if exc else "not an RSS or Atom feed"
         raise SourceError(name, f"malformed XML from {url}: {reason}")
-    malformed = one_line(parsed["bozo_exception"]) if parsed.get("bozo") else ""
+    malformed = error_line(parsed["bozo_exception"]) if parsed.get("bozo") else ""
 
     items: list[Item] = []
     undated = old = unusable = 0

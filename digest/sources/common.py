@@ -15,10 +15,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from ..models import Item, SourceStatus
-from ..text import one_line, strip_controls, truncate
-
-__all__ = ["clean_text", "strip_controls", "truncate"]
-
+from ..text import one_line
 
 # New-style ids (2602.04271) and old-style ones (cs/0112017, math.AG/0601001), with an
 # optional version; anchored after "arXiv:", "abs/", "oai:arXiv.org:" or the start.
@@ -110,8 +107,9 @@ def struct_to_datetime(value: time.struct_time | None) -> datetime | None:
         return None
 
 
-def one_line(e: BaseException) -> str:
-    return clean_text(str(e)) or type(e).__name__
+def error_line(e: BaseException) -> str:
+    """An exception as one line of text, for a source's report."""
+    return one_line(str(e)) or type(e).__name__
 
 
 @dataclass

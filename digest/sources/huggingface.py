@@ -12,7 +12,7 @@ from ..config import Config
 from ..errors import SourceError
 from ..http import Fetcher, FetchError
 from ..models import Item, SourceStatus
-from .common import Outcome, clean_text, one_line, paper_item, split_arxiv_id
+from .common import Outcome, clean_text, error_line, paper_item, split_arxiv_id
 
 NAME = "huggingface"
 
@@ -28,7 +28,7 @@ def parse_daily_papers(body: bytes, *, url: str) -> ParsedDay:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SourceError(NAME, f"not valid JSON from {url}: {one_line(e)}") from None
+        raise SourceError(NAME, f"not valid JSON from {url}: {error_line(e)}") from None
     if not isinstance(data, list):
         raise SourceError(NAME, f"unexpected JSON from {url}: a list was expected, got {type(data).__name__}")
     items: list[Item] = []

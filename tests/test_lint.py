@@ -1,0 +1,33 @@
+"""The code stays ruff-clean and type-checks: run as part of the suite so CI enforces both."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install '.[test]')")
+    result = subprocess.run(
+        [ruff, "check", "digest", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    pytest.importorskip("mypy", reason="mypy is not installed (pip install '.[test]')")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "-p", "digest", "--ignore-missing-imports"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
