@@ -63,8 +63,8 @@ def sample_takeaways() -> dict[str, str]:
 
 
 def seed_cache(state: State, config: Config) -> None:
-    # Listing items are v1; papers seen only on Hugging Face carry no version (0 in the cache).
-    rows = [(f"arxiv:{i}", v, text) for i, text in sample_takeaways().items() for v in (0, 1)]
+    # Version 0 ("not known") serves the listing's v1 and the versions Hugging Face leaves out alike.
+    rows = [(f"arxiv:{i}", 0, text) for i, text in sample_takeaways().items()]
     state.store_takeaways(rows, config.llm.model, PROMPT_VERSION)
 
 

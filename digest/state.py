@@ -230,12 +230,16 @@ class State:
     def cached_takeaways(
         self, keys: list[tuple[str, int]], model: str, prompt_version: str
     ) -> dict[str, str]:
+        """Cached lines by key. Version 0 means "not known" (a paper seen only on Hugging Face): it
+        matches the paper's first version, and asking with 0 takes the newest version cached, so
+        the same paper is never paid for twice just because one source omits its version."""
         out: dict[str, str] = {}
         for key, version in keys:
             row = self.conn.execute(
-                "select text from takeaways"
-                " where key = ? and version = ? and model = ? and prompt_version = ?",
-                (key, version, model, prompt_version),
+                "select text from takeaways where key = ? and model = ? and prompt_version = ?"
+                " and (version = ? or (version = 0 and ? <= 1) or ? = 0)"
+                " order by version desc limit 1",
+                (key, model, prompt_version, version, version, version),
             ).fetchone()
             if row:
                 out[key] = row[0]

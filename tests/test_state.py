@@ -83,3 +83,13 @@ def test_delivery_attempts_accumulate(tmp_path):
         assert d is not None
         assert (d.status, d.attempts, d.message_id) == ("sent", 2, "<m@x>")
         assert [x.recipient for x in state.deliveries(status="sent")] == ["a@example.com"]
+
+
+def test_takeaway_cache_bridges_an_unknown_version(tmp_path):
+    with State.open(tmp_path) as state:
+        state.store_takeaways([("arxiv:1", 0, "허깅페이스에서 본 줄"), ("arxiv:2", 2, "v2의 줄")], "m", "p1")
+        assert state.cached_takeaways([("arxiv:1", 1)], "m", "p1") == {"arxiv:1": "허깅페이스에서 본 줄"}
+        assert state.cached_takeaways([("arxiv:1", 2)], "m", "p1") == {}  # a real new version is new
+        assert state.cached_takeaways([("arxiv:2", 0)], "m", "p1") == {"arxiv:2": "v2의 줄"}
+        assert state.cached_takeaways([("arxiv:2", 3)], "m", "p1") == {}
+        assert state.cached_takeaways([("arxiv:2", 2)], "m", "p2") == {}  # another prompt version
