@@ -119,6 +119,7 @@ class SourceStatus(StrEnum):
     OK = "ok"
     NOT_MODIFIED = "not_modified"  # 304: items came from the stored copy
     NO_ANNOUNCEMENT = "no_announcement"  # arXiv did not announce on this day (weekend, holiday)
+    PAST = "past"  # a past day's listing is no longer served: not an error, the API search covers it
     STALE = "stale"  # the listing is not today's: reported as an error
     FAILED = "failed"
     DISABLED = "disabled"

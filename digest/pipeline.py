@@ -74,6 +74,10 @@ def _notices(day: date, reports: list[SourceReport], has_entries: bool) -> list[
     listing = next((r for r in reports if r.name == "arxiv-listing"), None)
     if listing and listing.status == SourceStatus.NO_ANNOUNCEMENT:
         notices.append(f"오늘은 arXiv 발표가 없는 날입니다({calendar.reason(day)}).")
+    elif listing and listing.status == SourceStatus.PAST:
+        search = next((r for r in reports if r.name == "arxiv-search" and r.status.delivers), None)
+        how = "arXiv 검색 결과로" if search else "arXiv 목록 없이"
+        notices.append(f"지난 날짜라 그날의 arXiv 목록은 더 이상 받을 수 없어 {how} 골랐습니다.")
     elif listing and listing.status == SourceStatus.STALE:
         notices.append("⚠️ arXiv 목록이 오늘 것이 아닙니다. 오늘 발표된 논문이 빠져 있을 수 있습니다.")
     elif listing and listing.status == SourceStatus.FAILED:

@@ -314,3 +314,14 @@ def test_sigterm_during_a_run_marks_it_abandoned_and_frees_the_lock(servers, tmp
     assert [r[0] for r in db.execute("select status from runs")] == ["abandoned"]
     llm.default = "ok"
     assert run(config).exit_code == 0  # the lock was released
+
+
+def test_past_date_uses_the_api_search_and_says_so(servers):
+    feed, llm, config = servers
+    result = CliRunner().invoke(cli, ["now", "--config", str(config), "--date", "2026-02-04"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("## 데일리 트렌드 — 2026-02-04 (수)")
+    notice = "지난 날짜라 그날의 arXiv 목록은 더 이상 받을 수 없어 arXiv 검색 결과로 골랐습니다."
+    assert notice in result.stdout
+    assert "가져오지 못한 소스" not in result.stdout  # not an error: the feed has moved on
+    assert "arxiv-listing: the RSS feed now serves the listing of 2026-02-05" in result.stderr

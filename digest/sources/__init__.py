@@ -105,7 +105,7 @@ async def _run(
     seconds = round(time.monotonic() - started, 2)
     count = fetcher.requests[name] if requests is None else requests
     items = (
-        [] if outcome.status.is_failure or outcome.status == SourceStatus.NO_ANNOUNCEMENT else outcome.items
+        outcome.items if outcome.status.delivers else []
     )
     report = SourceReport(
         name=name,
@@ -128,7 +128,7 @@ def log_line(report: SourceReport, detail: str = "") -> str:
         return f"{report.name}: failed — {report.error} (the rest of the digest still ships)"
     if report.status == SourceStatus.STALE:
         return f"{report.name}: stale — {report.error} (the rest of the digest still ships)"
-    if report.status == SourceStatus.NO_ANNOUNCEMENT:
-        return f"{report.name}: {detail or 'no announcement'}, {seconds}"
+    if report.status in (SourceStatus.NO_ANNOUNCEMENT, SourceStatus.PAST):
+        return f"{report.name}: {detail or report.status}, {seconds}"
     extra = "; ".join(p for p in (detail, f"problem: {report.error}" if report.error else "") if p)
     return f"{report.name}: {report.items} items{f' ({extra})' if extra else ''}, {seconds}"

@@ -138,6 +138,11 @@ def judge_listing(
             return SourceStatus.OK, f"arXiv announced on {day} although the calendar lists no announcement"
         return SourceStatus.NO_ANNOUNCEMENT, f"no arXiv announcement for {day} ({calendar.reason(day)})"
 
+    if parsed.feed_date is not None and parsed.feed_date > day:
+        return SourceStatus.PAST, (
+            f"the RSS feed now serves the listing of {parsed.feed_date}; the listing of {day} is no longer"
+            " served (the arXiv API search covers that day)"
+        )
     early = ""
     if now is not None and now < calendar.announcement_time(day):
         at = calendar.announcement_time(day).astimezone(now.tzinfo)
