@@ -104,9 +104,7 @@ async def _run(
         )
     seconds = round(time.monotonic() - started, 2)
     count = fetcher.requests[name] if requests is None else requests
-    items = (
-        outcome.items if outcome.status.delivers else []
-    )
+    items = outcome.items if outcome.status.delivers else []
     report = SourceReport(
         name=name,
         status=outcome.status,

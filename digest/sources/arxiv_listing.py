@@ -13,15 +13,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import feedparser
-
 from .. import calendar
 from ..config import Config
 from ..errors import SourceError
 from ..http import Fetcher
 from ..models import Item, SourceStatus
 from ..state import Listing, State
-from .common import Outcome, clean_text, error_line, paper_item, split_arxiv_id, struct_to_datetime
+from .common import (
+    Outcome,
+    clean_text,
+    paper_item,
+    parse_feed,
+    split_arxiv_id,
+    struct_to_datetime,
+)
 
 NAME = "arxiv-listing"
 KEPT_TYPES = ("new", "cross")
@@ -51,12 +56,9 @@ def fingerprint(ids: list[str]) -> str:
 def parse_listing(body: bytes, *, url: str) -> ParsedListing:
     """Parse a listing body. Raises SourceError when nothing usable is in it."""
     # The arXiv listing is plain text in XML: sanitizing and URI resolving only cost time.
-    parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
-    if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
-        exc = parsed.get("bozo_exception")
-        reason = error_line(exc) if exc else "not an RSS or Atom feed"
-        raise SourceError(NAME, f"malformed XML from {url}: {reason}")
-    malformed = error_line(parsed["bozo_exception"]) if parsed.get("bozo") else ""
+    parsed, malformed = parse_feed(
+        body, source=NAME, url=url, sanitize_html=False, resolve_relative_uris=False
+    )
 
     items: list[Item] = []
     incomplete = 0

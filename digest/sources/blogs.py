@@ -7,8 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import feedparser
-
 from ..config import Config, Feed
 from ..errors import SourceError
 from ..http import Fetcher
@@ -18,8 +16,8 @@ from .common import (
     ARXIV_ABS_LINK,
     Outcome,
     clean_text,
-    error_line,
     html_to_text,
+    parse_feed,
     struct_to_datetime,
 )
 
@@ -61,12 +59,7 @@ def parse_blog_feed(body: bytes, *, feed: Feed, url: str, now: datetime, lookbac
     """Parse one blog feed and keep the posts published within ``lookback`` of ``now``."""
     name = source_name(feed)
     # Blog feeds carry arbitrary HTML: feedparser's default sanitizing stays on.
-    parsed = feedparser.parse(body)
-    if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
-        exc = parsed.get("bozo_exception")
-        reason = error_line(exc) if exc else "not an RSS or Atom feed"
-        raise SourceError(name, f"malformed XML from {url}: {reason}")
-    malformed = error_line(parsed["bozo_exception"]) if parsed.get("bozo") else ""
+    parsed, malformed = parse_feed(body, source=name, url=url)
 
     items: list[Item] = []
     undated = old = unusable = 0

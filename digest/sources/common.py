@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
+import feedparser
+
+from ..errors import SourceError
 from ..models import Item, SourceStatus
 from ..text import one_line
 
@@ -105,6 +108,18 @@ def struct_to_datetime(value: time.struct_time | None) -> datetime | None:
         return datetime(*value[:6], tzinfo=UTC)
     except (TypeError, ValueError):
         return None
+
+
+def parse_feed(body: bytes, *, source: str, url: str, **flags: bool) -> tuple[Any, str]:
+    """feedparser's result and, when entries were recovered from broken XML, what was broken.
+
+    Raises SourceError when nothing usable is in the body."""
+    parsed = feedparser.parse(body, **flags)
+    if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
+        exc = parsed.get("bozo_exception")
+        reason = error_line(exc) if exc else "not an RSS or Atom feed"
+        raise SourceError(source, f"malformed XML from {url}: {reason}")
+    return parsed, error_line(parsed["bozo_exception"]) if parsed.get("bozo") else ""
 
 
 def error_line(e: BaseException) -> str:
