@@ -197,8 +197,9 @@ def test_llm_garbage_then_good_and_429(servers):
 
 def test_no_key_marks_fallbacks_and_warns_once(servers, tmp_path):
     feed, llm, config = servers
-    # OpenAI's own endpoint with no key: no client is built, so nothing is ever sent there.
-    text = config.read_text().replace(f'base_url = "{llm.url}"', 'base_url = "https://api.openai.com/v1"')
+    # Without base_url the built-in default (OpenAI's endpoint) applies; with no key for it no
+    # client is built, so nothing is ever sent anywhere.
+    text = config.read_text().replace(f'base_url = "{llm.url}"\n', "")
     config.write_text(text)
     os.environ.pop("TEST_LLM_KEY")
     result = run(config)
