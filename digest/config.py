@@ -8,7 +8,6 @@ Secrets never live in the file: it names the environment variables that hold the
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ._compat import tomllib
 from .errors import ConfigError
 
 ENV_CONFIG = "DIGEST_CONFIG"

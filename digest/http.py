@@ -12,11 +12,12 @@ import email.utils
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx2
 import stamina
 
+from ._compat import UTC
 from .config import HTTP
 from .errors import SourceError
 from .state import State
@@ -189,9 +190,8 @@ class Fetcher:
             self.requests[source] += 1
             try:
                 # The client's timeout is per read; this deadline also stops a server that drips.
-                async with asyncio.timeout(self.config.timeout_seconds):
-                    return await self._stream(url, headers, source)
-            except TimeoutError:
+                return await asyncio.wait_for(self._stream(url, headers, source), self.config.timeout_seconds)
+            except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
                 raise _Retryable(f"timed out after {self.config.timeout_seconds:g}s") from None
             except httpx2.TimeoutException:
                 raise _Retryable(f"timed out after {self.config.timeout_seconds:g}s") from None

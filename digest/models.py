@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Literal
+
+from ._compat import StrEnum
 
 Kind = Literal["paper", "post"]
 

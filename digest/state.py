@@ -15,10 +15,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from ._compat import UTC
 from .errors import StateBusyError, StateError
 
 DB_NAME = "digest.sqlite3"

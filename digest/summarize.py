@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
-import importlib.resources
 import json
 import re
 import time
@@ -25,7 +24,6 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources.abc import Traversable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,18 +45,10 @@ SYSTEM_PROMPT_FILE = "takeaway.system.txt"
 USER_PROMPT_FILE = "takeaway.user.txt"
 
 
-def _prompt_dir() -> Traversable:
-    try:
-        return importlib.resources.files("digest._prompts")
-    except (ModuleNotFoundError, NotADirectoryError):
-        # Python 3.11's namespace-package reader chokes on the placeholder path entry that setuptools'
-        # editable finder adds ("MultiplexedPath only supports directories"); fixed in 3.12. The
-        # repository/wheel layout is still known, so look there.
-        return resource_dir("prompts")
-
-
 def _read_prompt(name: str) -> str:
-    return _prompt_dir().joinpath(name).read_text(encoding="utf-8")
+    # resource_dir knows both layouts (wheel and repository); importlib.resources does not cope with
+    # setuptools' editable installs on every supported Python.
+    return (resource_dir("prompts") / name).read_text(encoding="utf-8")
 
 
 SYSTEM_PROMPT = _read_prompt(SYSTEM_PROMPT_FILE).strip()
@@ -563,9 +553,7 @@ async def summarize(
         usage.failures += len(batches)
     else:
         run = _Summarizer(client, llm, state, usage, progress, len(batches))
-        async with asyncio.TaskGroup() as tg:
-            for number, batch in enumerate(batches, start=1):
-                tg.create_task(run.batch(number, batch))
+        await asyncio.gather(*(run.batch(number, batch) for number, batch in enumerate(batches, start=1)))
         results.update(run.results)
         reasons = run.reasons
     if reasons:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest import calendar
+from digest._compat import UTC
 
 SEOUL = ZoneInfo("Asia/Seoul")
 

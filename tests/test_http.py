@@ -4,12 +4,13 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from digest._compat import UTC
 from digest.config import HTTP
 from digest.http import (
     FAST_BACKOFF,

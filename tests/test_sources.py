@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import arxiv
 import pytest
 
+from digest._compat import UTC
 from digest.config import HTTP, Arxiv, Config, Feed, HuggingFace, Selection, Topic
 from digest.errors import SourceError
 from digest.http import FAST_BACKOFF, Fetcher, make_http_client

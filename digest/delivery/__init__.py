@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
+from .._compat import UTC
 from ..config import Config, check_secrets
 from ..errors import ConfigError, DeliveryError
 from ..models import Digest

@@ -12,8 +12,8 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from enum import StrEnum
 
+from .._compat import StrEnum
 from ..config import Email
 from .email import envelope_address
 

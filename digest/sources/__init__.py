@@ -10,10 +10,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import arxiv
 
+from .._compat import UTC
 from ..config import Config, Feed
 from ..errors import SourceError
 from ..http import Fetcher

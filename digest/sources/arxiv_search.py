@@ -12,12 +12,13 @@ import asyncio
 import math
 import threading
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import arxiv
 import requests
 
+from .._compat import UTC
 from ..config import Arxiv, Config
 from ..models import Item, SourceStatus
 from .common import Outcome, clean_text, error_line, paper_item, split_arxiv_id
@@ -183,7 +184,7 @@ async def search_arxiv(
         items = await asyncio.wait_for(
             asyncio.to_thread(_run_searches, client, queries, config.arxiv.api_max_results, budget), budget
         )
-    except TimeoutError:
+    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
         error = f"arXiv API search timed out after {budget:g}s ({config.arxiv.api_url})"
         return Outcome(status=SourceStatus.FAILED, error=error), _count(session, before)
     except Exception as e:  # noqa: BLE001 - the package raises requests/lxml/its own errors alike

@@ -10,12 +10,13 @@ import html
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 
 import feedparser
 
+from .._compat import UTC
 from ..errors import SourceError
 from ..models import Item, SourceStatus
 from ..text import one_line
