@@ -17,6 +17,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._compat import tomllib
+from .cron import crontab_trigger
 from .errors import ConfigError
 
 ENV_CONFIG = "DIGEST_CONFIG"
@@ -35,8 +36,6 @@ class Schedule(_Section):
     @classmethod
     def _cron(cls, v: str) -> str:
         # The scheduler's own parser: APScheduler's from_crontab numbers weekdays from Monday.
-        from .scheduler import crontab_trigger
-
         try:
             crontab_trigger(v, ZoneInfo("UTC"))
         except ValueError as e:

@@ -155,6 +155,9 @@ class LLMUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     failures: int = 0
+    # Set when the endpoint could not be reached at all (connection refused, model not found, timeouts):
+    # waiting may fix it, so a scheduled run keeps the digest pending instead of sending fallbacks.
+    unreachable: str = ""
 
     def add(self, prompt_tokens: int, completion_tokens: int) -> None:
         self.calls += 1

@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ._compat import UTC
 from .config import Config
+from .cron import crontab_trigger
 from .errors import DigestError, StateBusyError
 from .progress import Progress
 from .state import State, run_lock
@@ -84,54 +85,6 @@ Job = Callable[[datetime], Awaitable[RunSummary | None]]
 
 
 # -- schedule arithmetic (pure) ---------------------------------------------------------------
-
-
-_WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]  # crontab numbering: 0 (and 7) = Sunday
-
-
-def _weekday(token: str) -> int:
-    t = token.strip().lower()
-    if t.isdigit() and int(t) <= 7:
-        return int(t)
-    if t in _WEEKDAYS:
-        return _WEEKDAYS.index(t)
-    raise ValueError(f"{token!r} is not a day of the week (0-7 or sun-sat)")
-
-
-def crontab_weekdays(field: str) -> str:
-    """A crontab day-of-week field as APScheduler 3 weekday names.
-
-    APScheduler 3 counts 0 as Monday, also in ``CronTrigger.from_crontab`` (its issue #286), so
-    the default "1-5" would mean Tuesday to Saturday. Names mean the same in both.
-    """
-    if field == "*":
-        return field
-    days: set[int] = set()
-    for part in field.split(","):
-        span, _, step = part.partition("/")
-        if span == "*":
-            lo, hi = 0, 6
-        elif "-" in span:
-            first, last = span.split("-", 1)
-            lo, hi = _weekday(first), _weekday(last)
-        else:
-            lo = _weekday(span)
-            hi = 6 if step else lo  # "1/2": from Monday to the end of the week, every other day
-        if lo > hi or (step and not step.isdigit()) or step == "0":
-            raise ValueError(f"{part!r} is not a valid day-of-week range")
-        days.update(n % 7 for n in range(lo, hi + 1, int(step or 1)))
-    return ",".join(_WEEKDAYS[n] for n in sorted(days, key=lambda n: (n - 1) % 7))
-
-
-def crontab_trigger(expr: str, tz: Any) -> CronTrigger:
-    """A standard 5-field crontab expression, with standard weekday numbers, as a CronTrigger."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"a crontab expression has 5 fields, not {len(fields)}: {expr!r}")
-    minute, hour, day, month, weekdays = fields
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=crontab_weekdays(weekdays), timezone=tz
-    )
 
 
 def make_trigger(config: Config) -> CronTrigger:

@@ -474,6 +474,8 @@ class _Summarizer:
                 reason, fatal = describe_error(e, self.llm)
                 if fatal and self.fatal is None:
                     self.fatal = reason
+                if isinstance(e, openai.APIConnectionError | openai.NotFoundError):  # timeouts included
+                    self.usage.unreachable = self.usage.unreachable or reason
                 self.progress.log(f"{label} failed: {reason}, {time.monotonic() - started:.1f}s")
                 raise _CallFailed(reason) from None
             except json.JSONDecodeError:

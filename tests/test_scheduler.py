@@ -25,11 +25,11 @@ from click.testing import CliRunner
 from digest._compat import UTC
 from digest.cli import cli
 from digest.config import Config, Email, Schedule
+from digest.cron import crontab_weekdays
 from digest.scheduler import (
     HEARTBEAT_NAME,
     RunSummary,
     Service,
-    crontab_weekdays,
     heartbeat_problem,
     needs_catch_up,
     next_run_time,
