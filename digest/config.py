@@ -172,7 +172,7 @@ DEFAULT_TOPICS: dict[str, Topic] = {
         label="DPO·정렬",
         keywords=[
             "direct preference optimization", "DPO", "preference optimization", "RLHF", "RLAIF",
-            "human feedback", "reward model", "preference alignment", "preference learning",
+            "learning from human feedback", "reward model", "preference alignment",
             "preference tuning", "preference fine-tuning", "preference data", "preference dataset",
             "preference pair",
         ],
