@@ -352,7 +352,8 @@ def _as_toml(data: dict[str, Any]) -> str:
 def eval_cmd(
     labels: Path, papers: tuple[Path, ...], more_papers: tuple[Path, ...], config_path: Path | None
 ) -> None:
-    """Measure the topic matcher against hand labels: precision and recall per topic.
+    """Measure the topic matcher against hand labels: precision and recall per topic, and for each day
+    whose papers are all labelled, the count per topic against the hand count.
 
     \b
     Example:

@@ -140,21 +140,54 @@ class HTTP(_Section):
     user_agent: str = "digest/0.1 (daily AI paper digest; python-httpx2)"
 
 
+# Each keyword follows from the topic's definition (README, "주제"): what the topic is, its acronyms and
+# its standard tasks. Acronyms a text defines itself ("automatic speech recognition (ASR)") are picked
+# up by the matcher, so only unambiguous acronyms are listed.
 DEFAULT_TOPICS: dict[str, Topic] = {
-    "llm": Topic(label="LLM", keywords=["large language model", "LLM", "language model"]),
+    # Large language models, including multimodal LLMs (MLLM, LVLM) and reasoning LLMs.
+    "llm": Topic(
+        label="LLM",
+        keywords=[
+            "large language model", "LLM", "language model", "MLLM", "LVLM",
+            "large vision-language model", "large reasoning model",
+        ],
+    ),  # fmt: skip
+    # Language, audio or video paired with another modality: vision-language models and their tasks,
+    # text-to-image/video generation, speech recognition and spoken dialogue, audio-visual models.
+    # Sensor fusion inside vision (RGB + thermal/depth, camera + LiDAR) is not multimodal.
     "multimodal": Topic(
         label="멀티모달",
-        keywords=["multimodal", "vision-language", "VLM", "MLLM", "text-to-image", "audio-language"],
-    ),
+        keywords=[
+            "multimodal", "vision-language", "vision-and-language", "VLM", "MLLM", "LVLM",
+            "image-text", "video-language", "audio-language", "audio-visual", "visual question answering",
+            "VQA", "captioning", "visual grounding", "text-to-image", "text-to-video", "text-to-3d",
+            "text-to-motion", "text-to-audio", "text-to-speech", "speech recognition", "speech-to-text",
+            "spoken dialogue", "spoken language model", "speech language model", "audio-driven",
+        ],
+        exclude=["image fusion", "sensor fusion"],
+    ),  # fmt: skip
+    # Preference optimisation: DPO and its variants, RLHF/RLAIF, preference-trained reward models and
+    # preference data. Process reward models (step verifiers for reasoning) are not preference models.
     "dpo": Topic(
         label="DPO·정렬",
-        keywords=["direct preference optimization", "DPO", "preference optimization", "RLHF", "reward model"],
-    ),
+        keywords=[
+            "direct preference optimization", "DPO", "preference optimization", "RLHF", "RLAIF",
+            "learning from human feedback", "reward model", "preference alignment",
+            "preference tuning", "preference fine-tuning", "preference data", "preference dataset",
+            "preference pair",
+        ],
+        exclude=["process reward model"],
+    ),  # fmt: skip
+    # Selective/structured state-space sequence models (Mamba, S4) and linear-recurrent models like them.
+    # Classical state-space models (control, statistics) and the RL "state space" are not this topic.
     "mamba": Topic(
         label="Mamba·SSM",
-        keywords=["Mamba", "SAMBA", "state space model", "state-space model", "SSM"],
+        keywords=[
+            "Mamba", "SAMBA", "state space model", "state-space model", "SSM", "selective state space",
+            "structured state space", "linear recurrent", "RWKV",
+        ],
         exclude=["conda", "micromamba", "Samba server", "SMB"],
-    ),
+    ),  # fmt: skip
 }
 
 # Research blogs with real RSS/Atom feeds.

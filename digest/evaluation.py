@@ -6,7 +6,10 @@ Two questions, answered separately because they fail differently:
 * the digest: per announcement day, ``select`` runs over that day's labelled papers with the
   configured limits, and every (paper, shown topic) pair that would reach the reader is checked
   against the labels. This is the precision that matters: a wrong label in the digest is seen, a
-  missed paper mostly is not.
+  missed paper mostly is not;
+* the counts: for each day whose papers are all labelled (every paper of that day in the papers
+  files has a label), the number of papers the matcher puts in each topic -- the "멀티모달 57편" the
+  trend block states -- against the hand count. Here a missed paper is an error as much as a wrong one.
 
 Input formats are the shared corpus's: labels are JSON lines ``{"id", "topics", ...}``; papers are
 JSON lines ``{"id", "title", "summary", "authors", "categories", "announce_day", ...}``.
@@ -32,6 +35,10 @@ from .selection import score, select
 _CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")
 
 
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
 @dataclass(frozen=True)
 class Paper:
     candidate: Candidate
@@ -49,11 +56,11 @@ class TopicStats:
 
     @property
     def precision(self) -> float | None:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+        return _ratio(self.tp, self.tp + self.fp)
 
     @property
     def recall(self) -> float | None:
-        return self.tp / self.support if self.support else None
+        return _ratio(self.tp, self.support)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,54 @@ class DayStats:
     correct_papers: int
 
 
+# How far a stated count may be from the hand count: a quarter of it, but never less than a few papers
+# (a topic with 8 papers a day cannot be held to +-2).
+COUNT_TOLERANCE = 0.25
+COUNT_TOLERANCE_MIN = 4
+
+
+@dataclass(frozen=True)
+class TopicCount:
+    """One topic on one fully labelled day: the stated count against the hand count."""
+
+    topic: str
+    label: str
+    hand: int  # papers labelled with the topic
+    counted: int  # papers the matcher puts in the topic
+    tp: int
+
+    @property
+    def error(self) -> int:
+        return self.counted - self.hand
+
+    @property
+    def error_pct(self) -> float | None:
+        return _ratio(self.error, self.hand)
+
+    @property
+    def tolerance(self) -> float:
+        return max(COUNT_TOLERANCE * self.hand, COUNT_TOLERANCE_MIN)
+
+    @property
+    def within(self) -> bool:
+        return abs(self.error) <= self.tolerance
+
+    @property
+    def precision(self) -> float | None:
+        return _ratio(self.tp, self.counted)
+
+    @property
+    def recall(self) -> float | None:
+        return _ratio(self.tp, self.hand)
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    day: str
+    papers: int  # every paper of the day, all labelled
+    topics: tuple[TopicCount, ...]
+
+
 @dataclass(frozen=True)
 class EvalReport:
     labels_path: str
@@ -85,6 +140,7 @@ class EvalReport:
     shown: tuple[ShownPair, ...] = field(default=())
     max_items: int = 0
     max_per_topic: int = 0
+    full_days: tuple[DayCounts, ...] = field(default=())
 
     @property
     def pairs(self) -> int:
@@ -154,7 +210,10 @@ def paper_candidate(rec: dict[str, Any]) -> Candidate:
     )
 
 
-def load_papers(paths: Iterable[Path], wanted: set[str] | None = None) -> dict[str, Paper]:
+def load_papers(
+    paths: Iterable[Path], wanted: set[str] | None = None, day_ids: dict[str, set[str]] | None = None
+) -> dict[str, Paper]:
+    """The papers (only the ``wanted`` ids, if given); ``day_ids`` is filled with every id of each day."""
     papers: dict[str, Paper] = {}
     for path in paths:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -165,16 +224,20 @@ def load_papers(paths: Iterable[Path], wanted: set[str] | None = None) -> dict[s
                 pid = str(rec["id"])
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise ValueError(f"{path}:{n}: not a paper record ({e})") from None
+            day = str(rec.get("announce_day") or path.stem)
+            if day_ids is not None and pid not in papers:
+                day_ids.setdefault(day, set()).add(pid)
             if wanted is not None and pid not in wanted:
                 continue
-            papers.setdefault(pid, Paper(paper_candidate(rec), str(rec.get("announce_day") or path.stem)))
+            papers.setdefault(pid, Paper(paper_candidate(rec), day))
     return papers
 
 
 def evaluate(labels_path: Path, papers_paths: Sequence[Path], config: Config) -> EvalReport:
     labels_path = Path(labels_path)
     labels = load_labels(labels_path)
-    papers = load_papers((Path(p) for p in papers_paths), set(labels))
+    day_ids: dict[str, set[str]] = {}
+    papers = load_papers((Path(p) for p in papers_paths), set(labels), day_ids)
     missing = tuple(sorted(set(labels) - set(papers)))
     matcher = TopicMatcher(config.topics)
 
@@ -213,6 +276,11 @@ def evaluate(labels_path: Path, papers_paths: Sequence[Path], config: Config) ->
             correct_papers += bool(hits)
             shown.extend(ShownPair(day, pid, s.candidate.title, t, t in truth) for t in s.topics)
         days.append(DayStats(day, labelled_by_day[day], len(picked), pairs, correct_pairs, correct_papers))
+    full_days = tuple(
+        _day_counts(day, sorted(ids), labels, scored, config)
+        for day, ids in sorted(day_ids.items())
+        if ids <= labels.keys()
+    )
     return EvalReport(
         labels_path=str(labels_path),
         labelled=len(labels),
@@ -222,7 +290,21 @@ def evaluate(labels_path: Path, papers_paths: Sequence[Path], config: Config) ->
         shown=tuple(shown),
         max_items=config.selection.max_items,
         max_per_topic=config.selection.max_per_topic,
+        full_days=full_days,
     )
+
+
+def _day_counts(
+    day: str, ids: Sequence[str], labels: dict[str, frozenset[str]], scored: dict[str, Scored], config: Config
+) -> DayCounts:
+    """Per topic, the day's count as the digest states it (papers whose matches include the topic)."""
+    counts = []
+    for key, topic in config.topics.items():
+        hand = sum(key in labels[pid] for pid in ids)
+        predicted = [pid for pid in ids if pid in scored and key in scored[pid].topics]
+        tp = sum(key in labels[pid] for pid in predicted)
+        counts.append(TopicCount(key, topic.label, hand, len(predicted), tp))
+    return DayCounts(day, len(ids), tuple(counts))
 
 
 def _pct(x: float | None) -> str:
@@ -266,6 +348,29 @@ def format_report(report: EvalReport) -> str:
     out += _table(
         ["topic", "label", "support", "TP", "FP", "FN", "precision", "recall"], rows, {2, 3, 4, 5, 6, 7}
     )
+    for d in report.full_days:
+        out += ["", f"Counts, {d.day} (all {d.papers} papers labelled)"]
+        rows = [
+            [
+                t.topic,
+                t.label,
+                str(t.hand),
+                str(t.counted),
+                f"{t.error:+d}",
+                "-" if t.error_pct is None else f"{t.error_pct:+.0%}",
+                f"±{t.tolerance:.0f}",
+                "yes" if t.within else "NO",
+                _pct(t.precision),
+                _pct(t.recall),
+            ]
+            for t in d.topics
+        ]
+        out += _table(
+            ["topic", "label", "hand", "counted", "error", "error %", "tolerance", "within", "precision",
+             "recall"],
+            rows,
+            {2, 3, 4, 5, 6, 8, 9},
+        )  # fmt: skip
     out += [
         "",
         f"Digest (max_items {report.max_items}, max_per_topic {report.max_per_topic}), per announce_day",

@@ -18,7 +18,12 @@ How a keyword is matched depends on how it is written:
   and not as the tail of a hyphenated compound (``vision-language model`` is not a ``language model``).
 
 Overlapping hits name one thing: the one that starts first wins, across topics too ("vision language
-model" is a vision-language model, not a language model; "large language model" is counted once).
+model" is a vision-language model, not a language model; "large language model" is counted once); a hit
+wholly inside another topic's longer hit counts for both ("large vision-language model": LLM and
+multimodal). An acronym the text defines for a phrase that holds a keyword ("Large Vision-Language Models
+(LVLMs)", "Simple Preference Optimization (SimPO)") is that keyword's topic's term in that text: the
+text says what it means. An exclude term that covers a hit ("process reward model" over "reward model")
+removes that hit; one that stands apart ("conda") vetoes the topic.
 
 A keyword hit only counts when it is used in its ML sense and is about the paper itself:
 
@@ -28,16 +33,20 @@ A keyword hit only counts when it is used in its ML sense and is about the paper
 * text inside URLs is ignored (user names and repositories are not topics);
 * abstract hits that come after a comparison/negation cue in the same sentence (``unlike``,
   ``compared with``, ``outperforms``, ``without``, ``baselines such as``...) are mentions of other work;
-* a topic needs a hit in the title or in the abstract's first sentence. Everywhere else a mention can
-  be in passing ("... and could be combined with LLMs"); on the labelled corpus, papers whose only
-  evidence was two or more later abstract sentences were on-topic about a third of the time, while
-  title and opening-sentence hits were right about 95% of the time. Later sentences still raise the
-  score of a topic that passes.
+* a topic needs a hit in the title, in the abstract's opening (its first two sentences: the first often
+  only sets the field, the second names the technology), or in three or more later sentences. One or two
+  later mentions can be in passing ("... and could be combined with LLMs"): on the development half of
+  the labelled corpus such papers were on-topic about half of the time, while title and opening hits
+  were right about 95% of the time. Later sentences still raise the score of a topic that passes.
+
+The counts the trend block states are the number of papers whose ``match`` includes the topic: there is
+one rule set, for what the digest shows and for what it counts.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -76,8 +85,9 @@ _ML_EXPANSION_WORDS = re.compile(
 
 # Cues that what follows in the sentence is someone else's method: a baseline, a comparison, a
 # contrast, an absence. Hits after them are not about the paper itself.
+# (Not after a hyphen: "working-memory-like behaviour" and "GPT-style" compare nothing.)
 _CUE = re.compile(
-    r"(?i)\b(?:unlike|compared (?:with|to)|in comparison|comparisons? (?:with|to|against)|"
+    r"(?i)(?<![-‐‑])\b(?:unlike|compared (?:with|to)|in comparison|comparisons? (?:with|to|against)|"
     r"outperform\w*|surpass\w*|beat(?:s|ing)?|than|versus|vs\.?|baselines?|"
     r"instead of|rather than|without|alternatives? to|beyond|related work|prior work|previous work|"
     r"such as|e\.g\.|including|like|inspired by)\b"
@@ -111,12 +121,17 @@ class Term:
     # Phrases only: the same pattern without IGNORECASE, for the lower-cased text, where the engine can
     # scan for a literal first letter (several times faster than a case-insensitive scan).
     lower_pattern: re.Pattern[str] | None
-    # Lower-case letters every match contains once the text is lower-cased and its hyphens removed: a
-    # substring test that skips the regex for most texts.
+    # What every match contains once the text is squashed (lower case, no hyphens, no spaces) -- or,
+    # for an acronym, as written: a substring test that skips the regex for most texts. For a phrase it
+    # is the whole phrase, so the regex runs only where the phrase most likely is.
     anchor: str
+    cased: bool = False  # the anchor is looked up in the text as written
+
+    def present(self, text: str, squashed: str) -> bool:
+        return self.anchor in (text if self.cased else squashed)
 
     def finditer(self, text: str, lowered: str, squashed: str) -> Iterator[re.Match[str]]:
-        if self.anchor not in squashed:
+        if not self.present(text, squashed):
             return
         # lower() keeps offsets except for a few non-ASCII letters; then the slow pattern is used.
         if self.lower_pattern is not None and len(lowered) == len(text):
@@ -142,16 +157,18 @@ def classify(keyword: str) -> TermKind:
     return "phrase"
 
 
-def _lead(first: str, not_before: Sequence[str], rest: str) -> str:
-    """``first`` (one literal character), then left-boundary checks that look back past it, then ``rest``.
+def _lead(literal: str, not_before: Sequence[str], rest: str) -> str:
+    """``literal``, then left-boundary checks that look back past it, then ``rest``.
 
-    Same matches as putting the look-behinds first, but the engine can scan for the literal character
-    instead of testing the look-behinds at every position of the text.
+    Same matches as putting the look-behinds first, but the engine can scan for the literal text
+    (the whole first word where it can) instead of testing the look-behinds at every position.
     """
-    checks = "".join(f"(?<!{cls}.)" for cls in not_before)
-    return f"{re.escape(first)}{checks}{rest}"
+    width = len(literal)
+    checks = "".join(f"(?<!{cls}[\\s\\S]{{{width}}})" for cls in not_before)
+    return f"{re.escape(literal)}{checks}{rest}"
 
 
+@functools.lru_cache(maxsize=1024)
 def compile_term(keyword: str) -> Term:
     keyword = keyword.strip()
     kind = classify(keyword)
@@ -159,7 +176,7 @@ def compile_term(keyword: str) -> Term:
     if kind == "acronym":
         # A lower-case letter before it is a camel-case boundary (PersoDPO); an upper-case one is a
         # different acronym (MLLM is not LLM).
-        pattern = re.compile(_lead(keyword[0], ["[A-Z0-9]"], re.escape(keyword[1:]) + _PLURAL + _RIGHT))
+        pattern = re.compile(_lead(keyword, ["[A-Z0-9]"], _PLURAL + _RIGHT))
     elif kind == "name":
         # After the name an upper-case letter, a digit or a hyphenated version may follow (MambaVF,
         # Mamba2, Mamba-2); before a capitalised name any letter may stand in a camel-case compound
@@ -176,20 +193,36 @@ def compile_term(keyword: str) -> Term:
         # Not the tail of a hyphenated compound: "vision-language model" is no "language model".
         # The last word may be inflected: plural, or the -ing noun ("reward modeling", "modelling").
         tail = rf"(?:s|es|l?ing)?{_RIGHT}"
-        if words[0][:1].isalnum():
-            source = _lead(words[0][0], ["[A-Za-z0-9]", "[A-Za-z][-‐‑]"], body[1:] + tail)
+        head = _literal_head(words[0], inner_hyphen=len(words) == 1)
+        if head and body.startswith(re.escape(head)):
+            rest = body[len(re.escape(head)) :]
+            source = _lead(head, ["[A-Za-z0-9]", "[A-Za-z][-‐‑]"], rest + tail)
         else:
             source = rf"{_LEFT}(?<![A-Za-z][-‐‑])(?:{body}){tail}"
         pattern = re.compile(source, re.IGNORECASE)
         lower_pattern = re.compile(source)
         # Spelling variants (-ize/-ise) start at "iz", so the anchor stops before it.
-        longest = max(words, key=len)
-        anchor = longest.split("iz", 1)[0] + ("i" if "iz" in longest else "")
+        joined = squash(keyword)
+        anchor = joined.split("iz", 1)[0] + ("i" if "iz" in joined else "")
         return Term(keyword, kind, pattern, lower_pattern, anchor=anchor)
+    if kind == "acronym":
+        return Term(keyword, kind, pattern, lower_pattern, anchor=keyword, cased=True)
     return Term(keyword, kind, pattern, lower_pattern, anchor=squash(keyword))
 
 
 _FIXED_HEAD = 3  # letters at the start of a phrase that are always written as configured
+
+
+def _literal_head(word: str, *, inner_hyphen: bool) -> str:
+    """The start of a phrase's first word that ``_word_pattern`` keeps literal ("" if it does not
+    start with a letter or digit)."""
+    end = len(word)
+    if "iz" in word:
+        end = word.index("iz") + 1
+    if inner_hyphen and len(word) >= 8 and word.isalpha():
+        end = min(end, _FIXED_HEAD)
+    head = word[:end]
+    return head if head[:1].isalnum() else ""
 
 
 def _word_pattern(word: str, *, inner_hyphen: bool) -> str:
@@ -241,7 +274,7 @@ class _Field:
         text = clean(raw)
         lowered = text.lower()
         starts = sentence_starts(text) if where == "abstract" else (0,)  # a title is one sentence
-        return cls(where, text, lowered, lowered.translate(_HYPHENS), starts)
+        return cls(where, text, lowered, lowered.translate(_SQUASH), starts)
 
 
 @dataclass(frozen=True)
@@ -250,19 +283,25 @@ class _Text:
     abstract: _Field
     ml_context: bool
     foreign_acronyms: frozenset[str]  # acronyms the text spells out in a non-ML sense
+    # Acronyms the text defines for a phrase that holds a topic's keyword ("Large Vision-Language
+    # Models (LVLMs)"), per topic: in this text they are that topic's keyword.
+    defined: Mapping[str, tuple[Term, ...]]
+    anchors: tuple[frozenset[str], frozenset[str]]  # the terms' anchors present in title, abstract
 
 
-_HYPHENS = str.maketrans("", "", "-‐‑–")
+# Everything a phrase's words may be separated by (hyphens, dashes, white space; clean() leaves only
+# single spaces), so that "state-space model" and "state space models" squash to the same letters.
+_SQUASH = str.maketrans("", "", "-‐‑– \t\n\r\f\v")
 
 
 def squash(text: str) -> str:
-    """Lower case without hyphens: what term anchors are looked up in."""
-    return text.lower().translate(_HYPHENS)
+    """Lower case without hyphens and spaces: what term anchors are looked up in."""
+    return text.lower().translate(_SQUASH)
 
 
 def clean(text: str) -> str:
     """Plain text for matching: no URLs, no LaTeX markup, single spaces."""
-    if _URL_HINT.search(text):
+    if ("/" in text or "www." in text) and _URL_HINT.search(text):  # the test first: it is cheaper
         text = _URL.sub(" ", text)
     if "\\" in text or "$" in text or "{" in text:
         text = _LATEX_CMD.sub(" ", text)
@@ -286,9 +325,13 @@ def _has_ml_context(categories: Iterable[str], text: str) -> bool:
     return len(found) >= _ML_WORDS_NEEDED
 
 
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-‐][A-Za-z0-9]+)*")
+_SKIPPED_IN_EXPANSIONS = frozenset({"of", "from", "for", "and", "the", "to", "in", "on", "with", "a"})
+
+
 def _expansion_before(text: str, pos: int, acronym: str) -> list[str]:
     """The words before a "(ACRONYM)" definition whose initials spell it, or [] when none do."""
-    words = re.findall(r"[A-Za-z][A-Za-z0-9]*(?:[-‐][A-Za-z0-9]+)*", text[max(0, pos - 150) : pos])
+    words = _WORD.findall(text, max(0, pos - 150), pos)
     letters = [c for c in acronym if c.isupper()]
     if not letters or not words:
         return []
@@ -297,12 +340,12 @@ def _expansion_before(text: str, pos: int, acronym: str) -> list[str]:
     need = list(letters)
     taken: list[str] = []
     for word in reversed(words[-(len(letters) + 4) :]):
-        parts = [p for p in re.split(r"[-‐]", word) if p]
+        parts = [p for p in word.replace("‐", "-").split("-") if p]
         initials = [p[0].upper() for p in parts]
         if need and initials and need[-len(initials) :] == initials:
             del need[-len(initials) :]
             taken.append(word)
-        elif word.lower() in {"of", "from", "for", "and", "the", "to", "in", "on", "with", "a"} and need:
+        elif word.lower() in _SKIPPED_IN_EXPANSIONS and need:
             taken.append(word)
         else:
             break
@@ -322,12 +365,23 @@ def _proper_name(words: str) -> bool:
     return len(content) >= 2 and all(t[:1].isupper() and re.fullmatch(r"[A-Za-z.'’-]+", t) for t in content)
 
 
+@functools.lru_cache(maxsize=256)
+def _definition_patterns(acronym: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """ "Expansion (ACR)", "ACR (Expansion)" and "ACR: Expansion"."""
+    esc = re.escape(acronym)
+    return (
+        re.compile(rf"\(\s*{esc}s?\s*\)"),
+        re.compile(rf"{esc}(?<![A-Za-z0-9]{esc})s?\s*\(([^()]{{3,80}})\)"),
+        re.compile(rf"{esc}(?<![A-Za-z0-9]{esc}):\s+((?:\S+\s+){{0,6}}\S+)"),
+    )
+
+
 def _definitions(text: str, acronym: str) -> Iterator[str]:
     """What the text spells an acronym out as: "Expansion (ACR)" with matching initials, and the forms
     that name it without spelling it, "Master of Laws (LLM)", "LLM (Master of Laws)", "SSM: A Sparse
     Subspace Method"."""
-    esc = re.escape(acronym)
-    for m in re.finditer(rf"\(\s*{esc}s?\s*\)", text):
+    parenthesised, spelled_after, colon = _definition_patterns(acronym)
+    for m in parenthesised.finditer(text):
         words = _expansion_before(text, m.start(), acronym)
         if words:
             yield " ".join(words)
@@ -335,10 +389,12 @@ def _definitions(text: str, acronym: str) -> Iterator[str]:
         before = _NAME_RUN.findall(text[max(0, m.start() - 80) : m.start()].rstrip())
         if before and text[: m.start()].rstrip().endswith(before[-1]) and _proper_name(before[-1]):
             yield before[-1]
-    for m in re.finditer(rf"(?<![A-Za-z0-9]){esc}s?\s*\(([^()]{{3,80}})\)", text):
+    for m in spelled_after.finditer(text):
         if _proper_name(m.group(1)):
             yield m.group(1)
-    for m in re.finditer(rf"(?<![A-Za-z0-9]){esc}:\s+((?:\S+\s+){{0,6}}\S+)", text):
+    if acronym + ":" not in text:  # the regex would find nothing; this test is much cheaper
+        return
+    for m in colon.finditer(text):
         initials = [w[0].upper() for w in m.group(1).split() if w.lower() not in _FUNCTION_WORDS]
         if "".join(initials[: len(acronym)]) == acronym:
             yield " ".join(m.group(1).split()[: len(acronym) + 2])
@@ -382,50 +438,128 @@ class TopicMatcher:
         self._acronyms: set[str] = {
             t.keyword for terms in self._terms.values() for t in terms if t.kind == "acronym"
         }
+        self._configured = frozenset(t.keyword for terms in self._terms.values() for t in terms)
+        # Each distinct anchor is looked up once per field (an acronym's, as written, cannot be mistaken
+        # for a squashed one: those have no capitals).
+        self._anchors: tuple[tuple[str, bool], ...] = tuple(
+            dict.fromkeys((t.anchor, t.cased) for terms in self._terms.values() for t in terms)
+        )
+        self._expansion_topics: dict[str, tuple[str, ...]] = {}  # cache: "large language models" -> llm
 
     def _prepare(self, c: Candidate) -> _Text:
         title, abstract = _Field.of("title", c.title), _Field.of("abstract", c.summary)
         both = f"{title.text}. {abstract.text}"
+        anchors = (self._present(title), self._present(abstract))
         return _Text(
             title=title,
             abstract=abstract,
             ml_context=_has_ml_context(c.categories, both),
-            foreign_acronyms=_foreign_acronyms(both, self._acronyms),
+            foreign_acronyms=_foreign_acronyms(both, self._acronyms & (anchors[0] | anchors[1])),
+            defined=self._defined_terms(both),
+            anchors=anchors,
         )
+
+    def _present(self, f: _Field) -> frozenset[str]:
+        """The anchors found in a field: one cheap substring test each, and most fail."""
+        text, squashed = f.text, f.squashed
+        return frozenset(a for a, cased in self._anchors if a in (text if cased else squashed))
+
+    def _defined_terms(self, text: str) -> dict[str, tuple[Term, ...]]:
+        """Acronyms the text defines as a phrase that holds a keyword: "Large Vision-Language Models
+        (LVLMs)" makes LVLM a multimodal keyword in this text, "Simple Preference Optimization (SimPO)"
+        makes SimPO a DPO keyword. The text says what its acronym means, so this holds for any topic;
+        an acronym it does not define ("ASR" may be speech recognition or an attack success rate) is
+        only what the configuration says it is, and so is a configured acronym."""
+        if "(" not in text:
+            return {}
+        found: dict[str, list[Term]] = {}
+        for m in _DEFINITION.finditer(text):
+            acronym = m.group(1)
+            if acronym in self._configured:
+                continue
+            words = _expansion_before(text, m.start(), acronym)
+            if not words:
+                continue
+            for key in self._phrase_topics(" ".join(words)):
+                found.setdefault(key, []).append(compile_term(acronym))
+        return {key: tuple(dict.fromkeys(terms)) for key, terms in found.items()}
+
+    def _phrase_topics(self, phrase: str) -> tuple[str, ...]:
+        """The topics a short phrase names by the same rules as a title (overlaps, excludes)."""
+        topics = self._expansion_topics.get(phrase)
+        if topics is None:
+            f = _Field.of("title", phrase)
+            hits = _drop_overlaps(self._hits(f, self._present(f), frozenset(), {}))
+            kept = []
+            for key in dict.fromkeys(h.topic for h in hits):
+                own, vetoes = self._excluded(key, (f,), [h for h in hits if h.topic == key])
+                if own and not vetoes:
+                    kept.append(key)
+            topics = tuple(kept)
+            if len(self._expansion_topics) > 50_000:  # a long-lived matcher stays small
+                self._expansion_topics.clear()
+            self._expansion_topics[phrase] = topics
+        return topics
 
     def evidence(self, c: Candidate) -> list[TopicEvidence]:
         """Per-topic findings, passing or not: what the evaluation and debugging look at."""
         text = self._prepare(c)
         hits: list[Hit] = []
         if text.ml_context:
-            for key in self.topics:
-                hits.extend(self._field_hits(key, text.title, text.foreign_acronyms))
-                hits.extend(self._field_hits(key, text.abstract, text.foreign_acronyms))
+            for f, anchors in zip((text.title, text.abstract), text.anchors, strict=True):
+                hits.extend(self._hits(f, anchors, text.foreign_acronyms, text.defined))
         hits = _drop_overlaps(hits)
         return [self._topic_evidence(key, text, [h for h in hits if h.topic == key]) for key in self.topics]
 
+    def _excluded(self, key: str, fields: Iterable[_Field], hits: list[Hit]) -> tuple[list[Hit], list[str]]:
+        """The topic's hits without those an exclude term covers, and the exclude terms that veto it.
+
+        An exclude term that covers a hit says what that phrase is instead ("process reward model" is no
+        "reward model"): the hit goes. One that stands apart ("conda") vetoes the topic.
+        """
+        vetoes: list[str] = []
+        for term in self._excludes[key]:
+            for f in fields:
+                for m in term.finditer(f.text, f.lowered, f.squashed):
+                    covered = {
+                        h for h in hits if h.where == f.where and h.start < m.end() and m.start() < h.end
+                    }
+                    if covered:
+                        hits = [h for h in hits if h not in covered]
+                    elif term.keyword not in vetoes:
+                        vetoes.append(term.keyword)
+        return hits, vetoes
+
     def _topic_evidence(self, key: str, text: _Text, hits: list[Hit]) -> TopicEvidence:
-        vetoes = tuple(
-            t.keyword
-            for t in self._excludes[key]
-            if any(t.search(f.text, f.lowered, f.squashed) for f in (text.title, text.abstract))
-        )
+        # Without hits there is nothing to exclude or veto (and most topics of most texts have none).
+        hits, vetoes = self._excluded(key, (text.title, text.abstract), hits) if hits else (hits, [])
         title_hits = sum(1 for h in hits if h.where == "title")
         # Sentences, not hits: "large language models (LLMs)" is one mention, not two.
         abstract_sentences = {h.sentence for h in hits if h.where == "abstract" and not h.cued}
-        passes = not vetoes and (title_hits > 0 or 0 in abstract_sentences)
+        passes = not vetoes and _passes(title_hits, abstract_sentences)
         score = _score(title_hits, abstract_sentences) if passes else 0.0
-        return TopicEvidence(topic=key, hits=tuple(hits), vetoed_by=vetoes, passes=passes, score=score)
+        return TopicEvidence(topic=key, hits=tuple(hits), vetoed_by=tuple(vetoes), passes=passes, score=score)
 
-    def _field_hits(self, key: str, f: _Field, foreign_acronyms: frozenset[str]) -> Iterable[Hit]:
-        for term in self._terms[key]:
-            if term.kind == "acronym" and term.keyword in foreign_acronyms:
-                continue
-            for m in term.finditer(f.text, f.lowered, f.squashed):
-                sentence = _sentence_of(f.sentence_starts, m.start())
-                # Titles are not cue-checked: a title names what the paper is about.
-                cued = f.where == "abstract" and _cued(f.text, f.sentence_starts, sentence, m.start())
-                yield Hit(key, term.keyword, f.where, m.start(), m.end(), sentence, cued)
+    def _hits(
+        self,
+        f: _Field,
+        present: frozenset[str],
+        foreign_acronyms: frozenset[str],
+        defined: Mapping[str, tuple[Term, ...]],
+    ) -> list[Hit]:
+        """Every topic's keyword hits in one field (``present``: its anchors), overlaps not yet resolved."""
+        squashed = f.squashed
+        hits: list[Hit] = []
+        for key, terms in self._terms.items():
+            for term in (*(t for t in terms if t.anchor in present), *defined.get(key, ())):
+                if term.kind == "acronym" and term.keyword in foreign_acronyms:
+                    continue
+                for m in term.finditer(f.text, f.lowered, squashed):
+                    sentence = _sentence_of(f.sentence_starts, m.start())
+                    # Titles are not cue-checked: a title names what the paper is about.
+                    cued = f.where == "abstract" and _cued(f.text, f.sentence_starts, sentence, m.start())
+                    hits.append(Hit(key, term.keyword, f.where, m.start(), m.end(), sentence, cued))
+        return hits
 
     def match(self, c: Candidate) -> tuple[TopicMatch, ...]:
         """The topics ``c`` is about, in configuration order, each with its score and evidence."""
@@ -465,16 +599,35 @@ def _drop_overlaps(hits: list[Hit]) -> list[Hit]:
 
     Within a topic "large language model" and "language model" count once. Across topics the text's
     term is the compound that starts first: "vision language model" is a vision-language model, not a
-    language model. The same span matched for two topics (one keyword configured twice) counts for both.
+    language model. A hit that lies wholly inside another topic's longer hit names a part of it and
+    counts for its own topic too: a "large vision-language model" (LLM) is also "vision-language"
+    (multimodal). So does the same span matched for two topics (one keyword configured twice).
     """
     kept: list[Hit] = []
     for h in sorted(hits, key=lambda h: (h.where, h.start, -(h.end - h.start))):
-        last = kept[-1] if kept else None
-        if last and last.where == h.where and h.start < last.end:
-            if (h.start, h.end) != (last.start, last.end) or h.topic == last.topic:
-                continue
-        kept.append(h)
+        if not any(
+            k.where == h.where and h.start < k.end and (k.topic == h.topic or h.end > k.end) for k in kept
+        ):
+            kept.append(h)
     return kept
+
+
+# The abstract's opening: its first two sentences. Abstracts often spend the first sentence on the
+# field ("Segmentation based on language has been a popular topic") and name the technology the paper
+# is about in the second ("While recent advances in multimodal large language models ...").
+_OPENING = 2
+# Later sentences are weak evidence one by one ("... and could be combined with LLMs"); a topic that
+# comes back in this many of them is a subject of the paper, not a passing mention.
+_LATER_NEEDED = 3
+
+
+def _passes(title_hits: int, abstract_sentences: set[int]) -> bool:
+    """A title hit, an uncued hit in the abstract's opening, or uncued hits in several later sentences."""
+    return (
+        title_hits > 0
+        or any(s < _OPENING for s in abstract_sentences)
+        or len(abstract_sentences) >= _LATER_NEEDED
+    )
 
 
 def _score(title_hits: int, abstract_sentences: set[int]) -> float:

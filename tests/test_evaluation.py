@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from digest.config import DEFAULT_TOPICS, Config
-from digest.evaluation import evaluate, format_report, paper_candidate
+from digest.evaluation import TopicCount, evaluate, format_report, paper_candidate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "selection"
 
@@ -104,6 +104,47 @@ def test_format_report_is_an_aligned_table(small: tuple[Path, Path, Config]) -> 
     assert "1 not found in the papers files" in text
     assert "0.60" in text and "0.75" in text  # pair and paper precision of the digest
     assert "p2" in text and "Mamba in the zoo" in text  # the wrong labels are listed
+
+
+def test_counts_for_each_fully_labelled_day(small: tuple[Path, Path, Config]) -> None:
+    report = evaluate(small[0], [small[1]], small[2])
+    # 2026-02-05 has a paper without a label, so only 2026-02-04 is a fully labelled day
+    (day,) = report.full_days
+    assert (day.day, day.papers) == ("2026-02-04", 4)
+    ssm, rl = day.topics
+    assert (ssm.hand, ssm.counted, ssm.tp, ssm.error) == (2, 2, 1, 0)  # p1 right, p2 wrong, p3 missed
+    assert (rl.hand, rl.counted, rl.tp, rl.error) == (1, 2, 1, 1)
+    assert ssm.precision == 0.5 and ssm.recall == 0.5 and rl.recall == 1.0
+    text = format_report(report)
+    assert "Counts, 2026-02-04 (all 4 papers labelled)" in text
+    assert "Counts, 2026-02-05" not in text
+    row = next(line for line in text.splitlines() if line.startswith("rl ") and "+1" in line)
+    assert row.split() == ["rl", "RL", "1", "2", "+1", "+100%", "±4", "yes", "0.50", "1.00"]
+
+
+def test_a_day_labelled_in_full_across_papers_files(tmp_path: Path) -> None:
+    """Every paper of the day in any of the files must be labelled; a paper repeated in two files
+    counts once."""
+    first = write_jsonl(tmp_path / "a.jsonl", [paper("q1", "Mamba layers", "2026-02-06")])
+    second = write_jsonl(
+        tmp_path / "b.jsonl",
+        [paper("q1", "Mamba layers", "2026-02-06"), paper("q2", "Graph coloring", "2026-02-06")],
+    )
+    labels = write_jsonl(tmp_path / "l.jsonl", [{"id": "q1", "topics": ["ssm"]}, {"id": "q2", "topics": []}])
+    config = Config.model_validate({"topics": {"ssm": {"label": "SSM", "keywords": ["Mamba"]}}})
+    (day,) = evaluate(labels, [first, second], config).full_days
+    assert day.papers == 2 and (day.topics[0].hand, day.topics[0].counted) == (1, 1)
+    partial = write_jsonl(tmp_path / "l2.jsonl", [{"id": "q1", "topics": ["ssm"]}])
+    assert evaluate(partial, [first, second], config).full_days == ()
+
+
+@pytest.mark.parametrize(
+    ("hand", "counted", "within"),
+    [(129, 97, True), (129, 96, False), (57, 43, True), (57, 42, False), (8, 4, True), (8, 13, False),
+     (0, 4, True), (0, 5, False)],
+)  # fmt: skip
+def test_count_tolerance_is_a_quarter_but_at_least_four(hand: int, counted: int, within: bool) -> None:
+    assert TopicCount("t", "T", hand=hand, counted=counted, tp=0).within is within
 
 
 def test_paper_candidate_drops_class_strings_and_keeps_primary_first() -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from digest._compat import tomllib
 from digest.config import DEFAULT_TOPICS, Topic
-from digest.matching import TopicMatcher, classify, compile_term
+from digest.matching import TopicMatcher, classify, compile_term, squash
 from digest.models import Candidate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "selection"
@@ -50,7 +51,7 @@ def test_classify(keyword: str, kind: str) -> None:
 def _finds(keyword: str, text: str) -> bool:
     term = compile_term(keyword)
     lowered = text.lower()
-    return term.search(text, lowered, lowered.replace("-", ""))
+    return term.search(text, lowered, squash(text))
 
 
 @pytest.mark.parametrize(
@@ -150,12 +151,41 @@ def test_passing_mention_is_not_enough_but_title_or_opening_is() -> None:
     assert topics_of(SNAKES, cand("Point cloud segmentation", opening)) == ["ssm"]
 
 
+def test_the_opening_is_two_sentences() -> None:
+    # the first sentence sets the field, the second names the technology the paper is about
+    second = "Point clouds are everywhere. Recent state space models read them in linear time. We go on."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", second)) == ["ssm"]
+    third = "Point clouds are everywhere. They are hard. Recent state space models read them. We go on."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", third)) == []
+    # a cued mention in the second sentence is still someone else's method
+    cued = "Point clouds are everywhere. Unlike state space models, our kernel is exact. We go on."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", cued)) == []
+
+
+def test_later_sentences_count_when_the_topic_keeps_coming_back() -> None:
+    opening = "Point clouds are everywhere. They are hard to segment. "
+    twice = opening + "Our SSM reads them. It is fast. SSM layers are small."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", twice)) == []
+    thrice = twice + " Each SSM is trained once."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", thrice)) == ["ssm"]
+    # one sentence that repeats it is still one mention
+    repeated = opening + "Our SSM, a Mamba-style SSM with SSM gates, reads them. It is fast."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", repeated)) == []
+
+
 def test_mentions_after_comparison_cues_do_not_count() -> None:
     body = "Unlike Mamba, our recurrent model is exact. It outperforms Mamba and S4 baselines."
     assert topics_of(SNAKES, cand("Exact recurrences", body)) == []
     # the cue's reach is short: the later mention in the same sentence is the paper's own
     own = "Style cues such as politeness or brevity are widely used in prompts to steer our Mamba model."
     assert topics_of(SNAKES, cand("Prompt styles", own)) == ["ssm"]
+
+
+def test_a_hyphenated_like_is_no_comparison() -> None:
+    suffix = "We probe working-memory-like behaviour in Mamba models on n-back tasks."
+    assert topics_of(SNAKES, cand("Working memory probes", suffix)) == ["ssm"]
+    word = "We probe working memory in recurrent models like Mamba on n-back tasks."
+    assert topics_of(SNAKES, cand("Working memory probes", word)) == []
 
 
 def test_title_counts_more_than_abstract() -> None:
@@ -229,3 +259,103 @@ def test_ml_papers_outside_ml_categories_still_match_with_ml_words() -> None:
         ("cs.CY",),
     )
     assert topics_of(DEFAULT, c) == ["llm"]
+
+
+# --- what the text itself says: acronyms it defines, compounds, excludes ------------------------------
+
+
+PREFS = TopicMatcher(
+    {
+        "pref": Topic(label="Pref", keywords=["preference optimization", "reward model"],
+                      exclude=["process reward model"]),
+        "vl": Topic(label="VL", keywords=["vision-language"]),
+        "lm": Topic(label="LM", keywords=["large language model", "large vision-language model"]),
+    }
+)  # fmt: skip
+
+
+def test_an_acronym_the_text_defines_for_a_keyword_phrase_is_that_keyword() -> None:
+    text = "We revisit Simple Preference Optimization (SimPO) for chat models. SimPO needs no reference."
+    assert topics_of(PREFS, cand("Length bias in SimPO", text)) == ["pref"]
+    m = PREFS.match(cand("Length bias in SimPO", text))[0]
+    assert m.where == ("title", "abstract") and "SimPO" in m.terms
+    # plural definition, acronym used in the title only
+    lvlm = "Large vision-language models (LVLMs) hallucinate objects. We measure it."
+    assert sorted(topics_of(PREFS, cand("Why LVLMs hallucinate", lvlm))) == ["lm", "vl"]
+
+
+def test_an_acronym_means_nothing_the_text_does_not_define() -> None:
+    # not defined: "SimPO" in a title is not a keyword by itself
+    assert topics_of(PREFS, cand("Length bias in SimPO", "We study chat models and their lengths.")) == []
+    # defined, but as a phrase without a keyword: policy optimisation is not preference optimisation
+    grpo = "Group Relative Policy Optimization (GRPO) trains reasoners. GRPO is cheap."
+    assert topics_of(PREFS, cand("GRPO for maths", grpo)) == []
+    # defined as an excluded phrase: a process reward model is no reward model
+    prm = "Process Reward Models (PRMs) score reasoning steps. PRMs are costly to train."
+    assert topics_of(PREFS, cand("Cheaper PRMs", prm)) == []
+
+
+def test_a_configured_acronym_keeps_its_configured_meaning() -> None:
+    asr = TopicMatcher({"speech": Topic(label="Speech", keywords=["speech recognition", "ASR"])})
+    attack = "Jailbreaks raise the attack success rate (ASR) of chat models. ASR doubles under our attack."
+    assert topics_of(asr, cand("ASR of jailbreaks", attack, ("cs.CR",))) == []
+    speech = "Automatic speech recognition (ASR) for low-resource languages. We fine-tune Whisper."
+    assert topics_of(asr, cand("ASR for Bashkir", speech, ("cs.CL",))) == ["speech"]
+
+
+def test_a_term_inside_a_longer_term_of_another_topic_counts_for_both() -> None:
+    inside = cand("Decoding in large vision-language models", "We study decoding.")
+    assert sorted(topics_of(PREFS, inside)) == ["lm", "vl"]
+    # partial overlap: the compound that starts first wins ("vision language model" is no LLM)
+    lm = TopicMatcher({"vl": Topic(label="VL", keywords=["vision-language"]),
+                       "lm": Topic(label="LM", keywords=["language model"])})  # fmt: skip
+    assert topics_of(lm, cand("Probing vision language models", "We probe them.")) == ["vl"]
+
+
+def test_an_exclude_term_over_a_hit_drops_that_hit_only() -> None:
+    both = "We train a process reward model and a pairwise reward model on preference data. It helps."
+    m = PREFS.match(cand("Reward models for dialogue", both))
+    assert [x.topic for x in m] == ["pref"]  # the title's "reward models" is no process reward model
+    only_prm = "We train a process reward model for maths. It verifies each step."
+    assert topics_of(PREFS, cand("Step verifiers for maths", only_prm)) == []
+    ev = PREFS.evidence(cand("Step verifiers for maths", only_prm))[0]
+    assert ev.vetoed_by == () and ev.hits == ()  # dropped, not a veto
+
+
+# --- the default topics follow their definitions (README, "주제") -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "summary", "expected"),
+    [
+        ("Grounded reasoning in multimodal large language models",
+         "We probe MLLMs on charts.", ["llm", "multimodal"]),
+        ("Hallucination in LVLMs", "Large vision-language models (LVLMs) describe absent objects.",
+         ["llm", "multimodal"]),
+        ("Prompting vision-language models for retrieval", "We prompt VLMs with captions.", ["multimodal"]),
+        ("Whisper for Bashkir", "We fine-tune a speech recognition model on 30 h of audio.", ["multimodal"]),
+        ("Fast text-to-video diffusion", "We distil a video generator into four steps.", ["multimodal"]),
+        ("Text-to-SQL with small models", "We translate questions into SQL queries on a benchmark.", []),
+        ("Infrared and visible image fusion",
+         "Multi-modal image fusion combines thermal and RGB images into one image.", []),
+        ("Steering chat models with RLHF", "We study reward hacking in RLHF pipelines.", ["dpo"]),
+        ("Process reward models for maths", "A process reward model scores each reasoning step.", []),
+        ("Aligning chat models", "Reinforcement learning from human feedback tunes chat models.", ["dpo"]),
+        ("Annotation tools that listen", "Our interface collects human feedback on dataset labels.", []),
+        ("Preference learning for news recommendation", "We model user preferences for ranking news.", []),
+        ("RWKV for speech", "We train RWKV layers on spoken utterances.", ["mamba"]),
+        ("Linear recurrent units for long sequences", "Linear recurrent layers scan in parallel.", ["mamba"]),
+        ("Counting with linear recurrences",
+         "We solve linear recurrence relations with integer coefficients in closed form.", []),
+    ],
+)  # fmt: skip
+def test_default_topics(title: str, summary: str, expected: list[str]) -> None:
+    assert sorted(topics_of(DEFAULT, cand(title, summary, ("cs.LG",)))) == expected
+
+
+def test_readme_documents_the_default_topics() -> None:
+    """The README's config example is the documented interface: its topics are the built-in ones."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## 설정", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    documented = {key: Topic(**topic) for key, topic in tomllib.loads(block)["topics"].items()}
+    assert documented == DEFAULT_TOPICS
