@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
@@ -20,7 +20,7 @@ import httpx2
 from openai import AsyncOpenAI
 
 from . import calendar, selection
-from .config import Config
+from .config import Config, Render
 from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
@@ -48,6 +48,7 @@ class RunResult:
     markdown: str
     archive_path: Path
     run_id: int
+    render: Render = field(default_factory=Render)  # how it was rendered: the email bodies follow it
 
 
 @asynccontextmanager
@@ -212,7 +213,7 @@ async def run_digest(
             status = "abandoned" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
             state.finish_run(run_id, status=status, seconds=round(time.monotonic() - started, 2))
             raise
-        markdown = render_markdown(d)
+        markdown = render_markdown(d, config.render)
         path = archive(state, d, f"{day.isoformat()}.md", markdown)
         if config.notes_dir and config.markdown.enabled and not sample:
             _write_note(config, day, markdown, progress)
@@ -230,4 +231,4 @@ async def run_digest(
                 r.name: {"status": str(r.status), "items": r.items, "error": r.error} for r in d.sources
             },
         )
-    return RunResult(digest=d, markdown=markdown, archive_path=path, run_id=run_id)
+    return RunResult(digest=d, markdown=markdown, archive_path=path, run_id=run_id, render=config.render)

@@ -107,7 +107,8 @@ def test_happy_path_prints_only_markdown_and_archives(servers, tmp_path):
         assert re.search(r"[가-힣]", line.split(" — ", 1)[1]), line
         assert "⚠️" not in line, "no fallbacks on the happy path"
     footer = md.strip().splitlines()[-1]
-    assert footer.startswith("<sub>arXiv ") and "fake-model" in footer and "토큰" in footer
+    assert footer.startswith("arXiv ") and "fake-model" in footer and "토큰" in footer
+    assert not re.search(r"(?<!\\)<[A-Za-z/!]", md), "no raw HTML in the Markdown"
     # progress went to stderr only
     assert "arxiv-listing:" in result.stderr and "huggingface:" in result.stderr
     assert "arxiv-listing" not in md
@@ -127,7 +128,10 @@ def test_second_run_same_day_costs_nothing(servers):
     second = run(config)
     assert second.exit_code == 0, second.output
     assert llm.calls == calls, "takeaways come from the cache"
-    assert second.stdout.replace("저장된 요약", "").split("<sub>")[0] == first.stdout.split("<sub>")[0]
+    def items_part(md: str) -> str:  # everything above the footer line
+        return md[: md.rindex("\n\narXiv ")]
+
+    assert items_part(second.stdout) == items_part(first.stdout)
     again = feed.requests(LISTING)[listing_fetches:]
     assert [r.status for r in again] == [304]
     assert again[0].headers["if-none-match"] == '"listing-0205"'
