@@ -177,10 +177,12 @@ def archive(state: State, d: Digest, name: str, text: str) -> Path:
     return path
 
 
-def _write_note(config: Config, day: date, markdown: str, progress: Progress) -> None:
+def _write_note(
+    config: Config, day: date, markdown: str, progress: Progress, now: datetime | None = None
+) -> None:
     # The digest is archived already: a note that cannot be written is a warning, not a failed run.
     try:
-        progress.log(f"note: {write_note(config.markdown, day, markdown)}")
+        progress.log(f"note: {write_note(config.markdown, day, markdown, tz=config.tz, now=now)}")
     except (OSError, DigestError) as e:
         progress.warn(f"note not written: {e}")
 
@@ -216,7 +218,7 @@ async def run_digest(
         markdown = render_markdown(d, config.render)
         path = archive(state, d, f"{day.isoformat()}.md", markdown)
         if config.notes_dir and config.markdown.enabled and not sample:
-            _write_note(config, day, markdown, progress)
+            _write_note(config, day, markdown, progress, now)
         state.mark_shown([(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day)
         state.finish_run(
             run_id,
