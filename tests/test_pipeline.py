@@ -331,3 +331,32 @@ def test_past_date_uses_the_api_search_and_says_so(servers):
     assert notice in result.stdout
     assert "가져오지 못한 소스" not in result.stdout  # not an error: the feed has moved on
     assert "arxiv-listing: the RSS feed now serves the listing of 2026-02-05" in result.stderr
+
+
+def test_render_section_switches_reason_lines_and_the_flat_list_in_every_format(servers):
+    feed, llm, config = servers
+    grouped = run(config)
+    assert grouped.exit_code == 0, grouped.output
+    assert re.search(r"^### LLM · \d+편$", grouped.stdout, re.M) and "선정 이유" not in grouped.stdout
+    with config.open("a", encoding="utf-8") as f:
+        f.write('[render]\nshow_reason = true\nmarkdown_layout = "flat"\n')
+    flat = run(config)
+    assert flat.exit_code == 0, flat.output
+    assert "\n### " not in flat.stdout and items(flat.stdout)  # one list, no topic headings
+    assert items(flat.stdout) == items(grouped.stdout)  # the same items in the same order
+    reasons = re.findall(r"^  - 선정 이유: (.+)$", flat.stdout, re.M)
+    assert len(reasons) == len(items(grouped.stdout)) and all(" — " in r for r in reasons)
+    # The email bodies say why too (the grouping of the email itself does not change).
+    html = run(config, "--format", "html")
+    assert html.exit_code == 0 and html.stdout.count('<p class="reason"') == len(reasons)
+    text = run(config, "--format", "text")
+    assert text.exit_code == 0 and text.stdout.count("  선정 이유: ") == len(reasons)
+
+
+def test_a_bad_render_value_names_the_key(servers):
+    feed, llm, config = servers
+    with config.open("a", encoding="utf-8") as f:
+        f.write('[render]\nmarkdown_layout = "columns"\n')
+    result = run(config)
+    assert result.exit_code == 2
+    assert "render.markdown_layout" in result.output
