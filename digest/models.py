@@ -86,6 +86,8 @@ class Scored:
     @property
     def reason(self) -> str:
         parts = [f"{m.label}: {', '.join(m.terms)} ({'/'.join(m.where)})" for m in self.matches]
+        if self.popularity:
+            parts.append(f"Hugging Face ▲{self.candidate.upvotes} (+{self.popularity:g})")
         return "; ".join(parts)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.config import Render
 from digest.models import Digest
 from digest.render import render_html
 
@@ -226,11 +227,12 @@ def sample_digest() -> Digest:
 
 
 def test_the_sample_day_fits_and_reads_in_both_palettes(browser, tmp_path):
-    email = render_html(sample_digest())
+    email = render_html(sample_digest(), Render(show_reason=True))
     for flags in ((), DARK):
         result = measure(browser, tmp_path, email, *flags)
         check_layout(result)
         check_text(result)
+        assert any(t["what"] == "P.reason" for t in result["texts"])
 
 
 def main() -> None:
