@@ -15,23 +15,26 @@ from dataclasses import dataclass
 
 from .models import Candidate
 
-# A path segment as GitHub, GitLab and the Hugging Face Hub allow it (letters, digits, - _ .).
-_SEG = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?"
+# A path segment as GitHub, GitLab and the Hugging Face Hub allow it (letters, digits, - _ .; "_x" too).
+_SEG = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?"
+# Where a URL starts: its scheme (also as PDF-to-text leaves it, "https: //github.com/..."), or the
+# bare host at a word boundary ("github.com/...", but not "notgithub.com/" or "gist.github.com/").
+_START = r"(?:(?<![A-Za-z0-9])https?:\s?//|(?<![\w.@/-]))"
 
 # LaTeX escapes authors leave inside URLs (\_ \# \% \&, \~{}), undone before matching.
 _LATEX_ESCAPE = re.compile(r"\\([_#%&~$])(?:\{\})?")
 
 _GITHUB = re.compile(
-    rf"(?<![\w.@/-])(?:https?://)?(?:www\.)?github\.com/(?P<owner>{_SEG})/(?P<repo>{_SEG})"
+    rf"{_START}(?:www\.)?github\.com/(?P<owner>{_SEG})/(?P<repo>{_SEG})"
     rf"(?P<rest>/(?:tree|blob)/{_SEG}(?:/{_SEG})*)?",
     re.IGNORECASE,
 )
 _GITLAB = re.compile(
-    rf"(?<![\w.@/-])(?:https?://)?(?:www\.)?gitlab\.com/(?P<path>{_SEG}(?:/{_SEG}){{1,4}})",
+    rf"{_START}(?:www\.)?gitlab\.com/(?P<path>{_SEG}(?:/{_SEG}){{1,4}})",
     re.IGNORECASE,
 )
 _HUGGINGFACE = re.compile(
-    rf"(?<![\w.@/-])(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/"
+    rf"{_START}(?:www\.)?(?:huggingface\.co|hf\.co)/"
     rf"(?:(?P<kind>datasets|spaces)/)?(?P<owner>{_SEG})/(?P<name>{_SEG})",
     re.IGNORECASE,
 )

@@ -25,6 +25,8 @@ from digest.models import Candidate
         ("https://github.com/jushengzhang/Rational-ANOVA-Networks.git.", "https://github.com/jushengzhang/Rational-ANOVA-Networks"),
         ("see github.com/naturenurtureelite/ADVOSYNTH-500.", "https://github.com/naturenurtureelite/ADVOSYNTH-500"),
         ("http://www.github.com/a/b", "https://github.com/a/b"),
+        ("at this link-https: //github.com/naturenurtureelite/ADVOSYNTH-500.", "https://github.com/naturenurtureelite/ADVOSYNTH-500"),
+        ("https://github.com/liuyaguo/_CoGenCast.", "https://github.com/liuyaguo/_CoGenCast"),
         ("https://github.com/BlueDyee/VecSet-Edit/tree/main", "https://github.com/BlueDyee/VecSet-Edit/tree/main"),
         # GitLab (nested groups, stopping at /-/) and the Hub.
         ("https://gitlab.com/grp/sub/proj/-/tree/main.", "https://gitlab.com/grp/sub/proj"),
