@@ -84,7 +84,7 @@ class EntryView:
 
 # A name longer than this is not a name (a feed stuffing text into dc:creator): it is cut. Likewise
 # a category (the longest arXiv has is cond-mat.stat-mech, 18 characters), which never wraps.
-_NAME_LIMIT = 40
+_NAME_LIMIT = 50
 _CATEGORY_LIMIT = 24
 
 
