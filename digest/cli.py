@@ -184,9 +184,9 @@ def _body(result: RunResult, fmt: str) -> str:
     from .render import render_html, render_text
 
     if fmt == "html":
-        return render_html(result.digest)
+        return render_html(result.digest, result.render)
     if fmt == "text":
-        return render_text(result.digest)
+        return render_text(result.digest, result.render)
     return result.markdown
 
 
@@ -227,7 +227,7 @@ def preview(
     progress.done()
     _report(result, progress)
     state_dir = config.state_path if config else Path(".")
-    click.echo(write_preview(state_dir, result.digest, out).resolve().as_uri())
+    click.echo(write_preview(state_dir, result.digest, out, result.render).resolve().as_uri())
 
 
 @cli.command()

@@ -132,6 +132,14 @@ class Markdown(_Section):
     filename: str = "{date}.md"
 
 
+class Render(_Section):
+    """What every item shows, in the Markdown and the email alike."""
+
+    show_reason: bool = False  # a short line with the topic terms that picked the item
+    # "grouped": under a small heading per topic, as in the email; "flat": one list, the same order.
+    markdown_layout: Literal["grouped", "flat"] = "grouped"
+
+
 class HTTP(_Section):
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     max_bytes: Annotated[int, Field(ge=1024)] = 20_000_000
@@ -216,6 +224,7 @@ class Config(_Section):
     llm: LLM = LLM()
     email: Email = Email.model_validate({})
     markdown: Markdown = Markdown()
+    render: Render = Render()
     http: HTTP = HTTP()
 
     @field_validator("timezone")

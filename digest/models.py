@@ -29,6 +29,8 @@ class Item:
     announce_type: str | None = None  # new | cross | replace | replace-cross (arXiv listing only)
     upvotes: int | None = None  # Hugging Face daily papers
     feed_name: str | None = None  # blog feed's configured name
+    comment: str = ""  # the arXiv comment ("Code: https://github.com/..."; arXiv API only)
+    repository: str = ""  # the code repository a source names (Hugging Face's githubRepo)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Candidate:
     upvotes: int | None = None
     published: datetime | None = None
     feed_name: str | None = None
+    comment: str = ""
+    repository: str = ""
 
     @property
     def primary_category(self) -> str | None:
@@ -73,6 +77,7 @@ class Scored:
     candidate: Candidate
     matches: tuple[TopicMatch, ...]
     relevance: float
+    popularity: float = 0.0  # the ranking bonus from Hugging Face upvotes (selection.popularity)
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -81,6 +86,8 @@ class Scored:
     @property
     def reason(self) -> str:
         parts = [f"{m.label}: {', '.join(m.terms)} ({'/'.join(m.where)})" for m in self.matches]
+        if self.popularity:
+            parts.append(f"Hugging Face ▲{self.candidate.upvotes} (+{self.popularity:g})")
         return "; ".join(parts)
 
 

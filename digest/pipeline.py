@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
@@ -20,7 +20,7 @@ import httpx2
 from openai import AsyncOpenAI
 
 from . import calendar, selection
-from .config import Config
+from .config import Config, Render
 from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
@@ -48,6 +48,7 @@ class RunResult:
     markdown: str
     archive_path: Path
     run_id: int
+    render: Render = field(default_factory=Render)  # how it was rendered: the email bodies follow it
 
 
 @asynccontextmanager
@@ -176,10 +177,12 @@ def archive(state: State, d: Digest, name: str, text: str) -> Path:
     return path
 
 
-def _write_note(config: Config, day: date, markdown: str, progress: Progress) -> None:
+def _write_note(
+    config: Config, day: date, markdown: str, progress: Progress, now: datetime | None = None
+) -> None:
     # The digest is archived already: a note that cannot be written is a warning, not a failed run.
     try:
-        progress.log(f"note: {write_note(config.markdown, day, markdown)}")
+        progress.log(f"note: {write_note(config.markdown, day, markdown, tz=config.tz, now=now)}")
     except (OSError, DigestError) as e:
         progress.warn(f"note not written: {e}")
 
@@ -212,10 +215,10 @@ async def run_digest(
             status = "abandoned" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
             state.finish_run(run_id, status=status, seconds=round(time.monotonic() - started, 2))
             raise
-        markdown = render_markdown(d)
+        markdown = render_markdown(d, config.render)
         path = archive(state, d, f"{day.isoformat()}.md", markdown)
         if config.notes_dir and config.markdown.enabled and not sample:
-            _write_note(config, day, markdown, progress)
+            _write_note(config, day, markdown, progress, now)
         state.mark_shown([(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day)
         state.finish_run(
             run_id,
@@ -230,4 +233,4 @@ async def run_digest(
                 r.name: {"status": str(r.status), "items": r.items, "error": r.error} for r in d.sources
             },
         )
-    return RunResult(digest=d, markdown=markdown, archive_path=path, run_id=run_id)
+    return RunResult(digest=d, markdown=markdown, archive_path=path, run_id=run_id, render=config.render)

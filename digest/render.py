@@ -14,9 +14,11 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from .models import Digest, Entry, SourceReport, SourceStatus, TakeawayStatus
+from .config import Render
+from .links import huggingface_url, pdf_url, repository
+from .models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus
 from .resources import resource_dir
-from .text import one_line
+from .text import one_line, truncate
 
 WEEKDAYS = "월화수목금토일"
 FALLBACK_MARK = "⚠️ 요약 대체"
@@ -51,6 +53,21 @@ def _number(n: int) -> str:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One piece of an item's meta line: plain text, a link, or a code span (arXiv categories)."""
+
+    text: str
+    url: str | None = None
+    prefix: str = ""  # plain text before it: "arXiv " before the category, "Hugging Face " before ▲12
+    code: bool = False
+
+    @property
+    def name(self) -> str:
+        """What the text email calls the link: "PDF", "코드", "Hugging Face"."""
+        return self.prefix.strip() or self.text
+
+
+@dataclass(frozen=True)
 class EntryView:
     """One item as every template shows it."""
 
@@ -61,23 +78,71 @@ class EntryView:
     is_fallback: bool
     fallback_note: str
     topics: tuple[str, ...]  # display labels
-    origin: str  # "arXiv cs.CL · Hugging Face ▲123"
-    reason: str
+    meta: tuple[Part, ...]  # authors · arXiv cs.CL · Hugging Face ▲123 · PDF · 코드
+    reason: str  # "" unless [render] show_reason
 
 
-def _origin(entry: Entry) -> str:
+# A name longer than this is not a name (a feed stuffing text into dc:creator): it is cut. Likewise
+# a category (the longest arXiv has is cond-mat.stat-mech, 18 characters), which never wraps.
+_NAME_LIMIT = 50
+_CATEGORY_LIMIT = 24
+
+
+def byline(authors: tuple[str, ...]) -> str:
+    """``Minjun Kim``, ``Minjun Kim, Wei Zhang``, ``Minjun Kim et al.``: full names, as written.
+
+    Not surnames only: whether "Zhang Wei" is given-first or family-first cannot be told from the
+    string, and "Kim et al." or "Wang et al." on a day of 300 papers names nobody.
+    """
+    names = [truncate(n, _NAME_LIMIT) for n in (one_line(a) for a in authors) if n]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return names[0]
+    if len(names) == 2:
+        return f"{names[0]}, {names[1]}"
+    return f"{names[0]} et al."
+
+
+def _meta(entry: Entry) -> tuple[Part, ...]:
     c = entry.candidate
-    parts: list[str] = []
+    parts: list[Part] = []
+    if c.authors:
+        parts.append(Part(byline(c.authors)))
     if any(s.startswith("arxiv") for s in c.sources):
-        parts.append(f"arXiv {c.primary_category}" if c.primary_category else "arXiv")
+        category = truncate(one_line(c.primary_category), _CATEGORY_LIMIT)
+        parts.append(Part(category, prefix="arXiv ", code=True) if category else Part("arXiv"))
     if c.upvotes is not None or "huggingface" in c.sources:
-        parts.append(f"Hugging Face ▲{c.upvotes or 0}")
+        hf = huggingface_url(c)
+        parts.append(Part(f"▲{c.upvotes or 0}", url=safe_url(hf) if hf else None, prefix="Hugging Face "))
     if c.kind == "post":
-        parts.append(f"블로그 {c.feed_name}" if c.feed_name else "블로그")
-    return " · ".join(one_line(p) for p in parts)
+        parts.append(Part(f"블로그 {one_line(c.feed_name)}" if c.feed_name else "블로그"))
+    pdf = pdf_url(c)
+    if pdf and safe_url(pdf):
+        parts.append(Part("PDF", url=safe_url(pdf)))
+    repo = repository(c)
+    if repo and safe_url(repo.url):
+        parts.append(Part(repo.label, url=safe_url(repo.url)))
+    return tuple(p for p in parts if p.text)
 
 
-def entry_view(entry: Entry) -> EntryView:
+_WHERE = {"title": "제목", "abstract": "초록"}
+
+
+def reason_line(s: Scored) -> str:
+    """``LLM — large language model, LLM (초록) · Hugging Face ▲637 반영``: why the item is in."""
+    where = _WHERE if s.candidate.kind == "paper" else {**_WHERE, "abstract": "요약"}
+    parts = [
+        f"{one_line(m.label)} — {', '.join(one_line(t) for t in m.terms)}"
+        + (f" ({', '.join(where.get(w, w) for w in m.where)})" if m.where else "")
+        for m in s.matches
+    ]
+    if s.popularity > 0:
+        parts.append(f"Hugging Face ▲{s.candidate.upvotes} 반영")
+    return " · ".join(parts)
+
+
+def entry_view(entry: Entry, options: Render | None = None) -> EntryView:
     t = entry.takeaway
     return EntryView(
         title=one_line(entry.candidate.title),
@@ -87,8 +152,8 @@ def entry_view(entry: Entry) -> EntryView:
         is_fallback=t.is_fallback,
         fallback_note=one_line(t.note),
         topics=tuple(one_line(m.label) for m in entry.scored.matches),
-        origin=_origin(entry),
-        reason=one_line(entry.scored.reason),
+        meta=_meta(entry),
+        reason=reason_line(entry.scored) if options and options.show_reason else "",
     )
 
 
@@ -103,23 +168,47 @@ def _source_label(report: SourceReport) -> str:
     }.get(name, name)
 
 
-def context(d: Digest) -> dict[str, object]:
-    """Everything the Markdown, HTML and text templates show, computed once."""
-    entries = [entry_view(e) for e in d.entries]
+def _groups(d: Digest, views: list[EntryView]) -> list[tuple[str, list[EntryView]]]:
+    """Runs of consecutive entries with the same first topic: the sections of the email and the grouped
+    Markdown, in the entries' order (an entry with no topic still gets a group)."""
     labels = {t.key: t.label for t in d.topics}
-    counts = d.count_by_topic()
-    topic_summary = " · ".join(f"{labels[k]} {n}" for k, n in counts.items() if n and k in labels)
-
-    # Runs of consecutive entries with the same first topic, so the grouped email keeps exactly the
-    # Markdown's order and items (an entry with no topic still gets a group).
     groups: list[tuple[str, list[EntryView]]] = []
-    for e, v in zip(d.entries, entries, strict=True):
+    for e, v in zip(d.entries, views, strict=True):
         first = e.scored.topics[:1]
         label = one_line(labels.get(first[0], first[0])) if first else "기타"
         if groups and groups[-1][0] == label:
             groups[-1][1].append(v)
         else:
             groups.append((label, [v]))
+    return groups
+
+
+def _topic_summary(groups: list[tuple[str, list[EntryView]]]) -> str:
+    """``멀티모달 3 · LLM 3 · …`` in the sections' order, so the header reads like the body below it."""
+    counts: dict[str, int] = {}
+    for label, members in groups:
+        counts[label] = counts.get(label, 0) + len(members)
+    return " · ".join(f"{label} {n}" for label, n in counts.items())
+
+
+# Inbox previews show about 90–140 characters of the preheader.
+_PREHEADER_TITLE = 90
+
+
+def _preheader(views: list[EntryView], notices: list[str]) -> str:
+    """What the inbox shows under the subject: the day's top item, or why there is none."""
+    if not views:
+        return notices[0] if notices else "새 글 없음"
+    top = truncate(views[0].title, _PREHEADER_TITLE)
+    return f"{top} 외 {len(views) - 1}편" if len(views) > 1 else top
+
+
+def context(d: Digest, options: Render | None = None) -> dict[str, object]:
+    """Everything the Markdown, HTML and text templates show, computed once."""
+    options = options or Render()
+    entries = [entry_view(e, options) for e in d.entries]
+    groups = _groups(d, entries)
+    notices = [one_line(n) for n in d.notices]
 
     reviewed: list[str] = []
     if d.reviewed.get("arxiv"):
@@ -157,8 +246,10 @@ def context(d: Digest) -> dict[str, object]:
         "sample": d.sample,
         "entries": entries,
         "groups": groups,
-        "topic_summary": topic_summary,
-        "notices": [one_line(n) for n in d.notices],
+        "grouped_markdown": options.markdown_layout == "grouped",
+        "topic_summary": _topic_summary(groups),
+        "preheader": _preheader(entries, notices),
+        "notices": notices,
         "reviewed": " · ".join(reviewed) + " 검토" if reviewed else "검토한 글 없음",
         "selected": f"{len(entries)}편 선정",
         "llm": llm,
@@ -190,11 +281,15 @@ def _environment(autoescape: bool) -> jinja2.Environment:
 _MD_ENV: jinja2.Environment | None = None
 
 
-def render_markdown(d: Digest) -> str:
+def _md_environment() -> jinja2.Environment:
     global _MD_ENV
     if _MD_ENV is None:
         _MD_ENV = _environment(autoescape=False)
-    return _MD_ENV.get_template("digest.md.j2").render(context(d))
+    return _MD_ENV
+
+
+def render_markdown(d: Digest, options: Render | None = None) -> str:
+    return _md_environment().get_template("digest.md.j2").render(context(d, options))
 
 
 # -- email bodies -----------------------------------------------------------------------------
@@ -218,17 +313,14 @@ def subject(d: Digest) -> str:
     return one_line(f"{tag} {ctx['day_label']} · {summary}")
 
 
-def render_html(d: Digest) -> str:
+def render_html(d: Digest, options: Render | None = None) -> str:
     """The HTML body with its CSS inlined into ``style=`` attributes (``@media`` rules kept)."""
     import css_inline
 
-    html = _html_environment().get_template("email.html.j2").render(context(d))
+    html = _html_environment().get_template("email.html.j2").render(context(d, options))
     # No remote stylesheets: rendering must never touch the network.
     return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False).inline(html)
 
 
-def render_text(d: Digest) -> str:
-    global _MD_ENV
-    if _MD_ENV is None:
-        _MD_ENV = _environment(autoescape=False)
-    return _MD_ENV.get_template("email.txt.j2").render(context(d))
+def render_text(d: Digest, options: Render | None = None) -> str:
+    return _md_environment().get_template("email.txt.j2").render(context(d, options))

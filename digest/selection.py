@@ -6,10 +6,15 @@ only to the topic whose turn picked it: a DPO paper about LLMs uses a DPO slot, 
 Charging it to every topic it matches would let the broad topic's quota, filled early by such
 overlapping items, block the narrow topics' best papers. So ``max_per_topic`` bounds how many items
 each topic *picks*; an item still shows every topic it matches, so a label may appear on more items.
+
+Hugging Face upvotes weigh in as a bonus on the topic scores (:func:`popularity`): log-scaled, zero for
+a handful of upvotes and capped, and only ever added to a candidate that already matched a topic, so
+no number of upvotes brings in a paper off the reader's topics.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -90,6 +95,8 @@ def _merge_group(key: str, items: Sequence[Item]) -> Candidate:
         upvotes=max(upvotes) if upvotes else None,
         published=next((i.published for i in by_rank if i.published), None),
         feed_name=next((i.feed_name for i in by_rank if i.feed_name), None),
+        comment=next((i.comment for i in by_rank if i.comment), ""),
+        repository=next((i.repository for i in by_rank if i.repository), ""),
     )
 
 
@@ -101,21 +108,47 @@ def merge(items: Iterable[Item]) -> list[Candidate]:
     return [_merge_group(key, group) for key, group in groups.items()]
 
 
+# Hugging Face upvotes → ranking bonus. Up to POPULARITY_FLOOR upvotes a paper gets nothing (a few
+# colleagues clicking; the count still breaks ties), POPULARITY_CAP or more gets the whole
+# POPULARITY_WEIGHT, and in between it grows with the logarithm: 30 upvotes is a small nudge, 300 a
+# lot. The weight is on the topic-score scale (0.3 = one opening-sentence mention ... 1.0 = title and
+# abstract), so the day's most-discussed paper that passes a topic on its abstract alone ranks with the
+# papers that name the topic in their title, and a paper with a few dozen upvotes does not.
+POPULARITY_FLOOR = 10
+POPULARITY_CAP = 500
+POPULARITY_WEIGHT = 0.8
+
+
+def popularity(upvotes: int | None) -> float:
+    """The ranking bonus for ``upvotes``: 0 up to the floor, POPULARITY_WEIGHT from the cap on."""
+    if not upvotes or upvotes <= POPULARITY_FLOOR:
+        return 0.0
+    share = math.log(upvotes / POPULARITY_FLOOR) / math.log(POPULARITY_CAP / POPULARITY_FLOOR)
+    return round(POPULARITY_WEIGHT * min(1.0, share), 4)
+
+
 def score(candidates: Iterable[Candidate], matcher: TopicMatcher) -> list[Scored]:
-    """The candidates that match at least one topic, with their matches and relevance."""
+    """The candidates that match at least one topic, with their matches, relevance and popularity."""
     out: list[Scored] = []
     for c in candidates:
         matches = matcher.match(c)
-        if matches:
-            out.append(Scored(candidate=c, matches=matches, relevance=matcher.relevance(matches)))
+        if matches:  # only here: upvotes never make an off-topic paper a candidate
+            out.append(
+                Scored(
+                    candidate=c,
+                    matches=matches,
+                    relevance=matcher.relevance(matches),
+                    popularity=popularity(c.upvotes),
+                )
+            )
     return out
 
 
 def rank_key(s: Scored) -> tuple[float, int, int, str]:
-    """Most important first: relevance, then Hugging Face upvotes, then how many sources saw it;
-    the key makes the order total, so equal items always come out the same way."""
+    """Most important first: relevance plus popularity, then Hugging Face upvotes, then how many sources
+    saw it; the key makes the order total, so equal items always come out the same way."""
     c = s.candidate
-    return (-s.relevance, -(c.upvotes or 0), -len(c.sources), c.key)
+    return (-(s.relevance + s.popularity), -(c.upvotes or 0), -len(c.sources), c.key)
 
 
 def _topic_key(s: Scored, *, topic: str) -> tuple[float, tuple[float, int, int, str]]:
@@ -125,7 +158,7 @@ def _topic_key(s: Scored, *, topic: str) -> tuple[float, tuple[float, int, int, 
 def topic_rank_key(s: Scored, topic: str) -> tuple[float, tuple[float, int, int, str]]:
     """Order within one topic's list: how strongly it is about that topic, then the overall order."""
     own = next((m.score for m in s.matches if m.topic == topic), 0.0)
-    return (-own, rank_key(s))
+    return (-(own + s.popularity), rank_key(s))
 
 
 @dataclass

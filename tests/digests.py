@@ -40,6 +40,9 @@ def entry(
     status: TakeawayStatus = TakeawayStatus.LLM,
     category: str = "cs.CL",
     upvotes: int | None = None,
+    authors: tuple[str, ...] = ("A. Author",),
+    summary: str = "An abstract.",
+    comment: str = "",
 ) -> Entry:
     sources = ("arxiv-listing", "huggingface") if upvotes is not None else ("arxiv-listing",)
     cand = Candidate(
@@ -47,14 +50,15 @@ def entry(
         kind="paper",
         title=title,
         url=url if url is not None else f"https://arxiv.org/abs/{arxiv_id}",
-        summary="An abstract.",
-        authors=("A. Author",),
+        summary=summary,
+        authors=authors,
         categories=(category,),
         sources=sources,
         version=1,
         arxiv_id=arxiv_id,
         announce_type="new",
         upvotes=upvotes,
+        comment=comment,
     )
     matches = tuple(TopicMatch(t, LABELS[t], 1.0, (t,), ("title",)) for t in topics)
     note = "LLM 응답 없음" if status == TakeawayStatus.FALLBACK else ""
@@ -70,6 +74,8 @@ def fixed_digest() -> Digest:
             "컨텍스트에 남은 실패한 풀이가 다음 추론을 비슷한 오류로 끌고 가는 현상을 11개 모델에서 확인.",
             ("llm",),
             upvotes=42,
+            authors=("Yun Cheng", "Xingyu Zhu", "Haoyu Zhao"),
+            summary="We study contextual drag. Code: https://github.com/yuncheng/contextual-drag.",
         ),
         entry(
             "2510.00002",
@@ -77,6 +83,8 @@ def fixed_digest() -> Digest:
             "제목에 <b>태그</b>와 & 기호가 있어도 그대로 글자로 보여야 한다.",
             ("llm",),
             url="javascript:alert(document.cookie)",
+            authors=("<b>Eve</b> [x](data:text/html,1)",),
+            summary='See https://github.com/eve/x"><script>alert(4)</script> and javascript:alert(5).',
         ),
         entry(
             "2510.00003",
@@ -86,6 +94,7 @@ def fixed_digest() -> Digest:
             url="https://example.org/" + "very-long-path-segment-" * 12 + "?q=" + "x" * 80,
             status=TakeawayStatus.FALLBACK,
             category="cs.CV",
+            authors=("김민준", "Wei Zhang"),
         ),
         entry(
             "2510.00004",
@@ -93,6 +102,7 @@ def fixed_digest() -> Digest:
             "여러 LLM의 자동 평가로 persona 선호쌍을 사람 라벨 없이 만들고 DPO로 학습한다.",
             ("dpo",),
             status=TakeawayStatus.CACHED,
+            authors=(),
         ),
         entry(
             "2510.00005",
@@ -100,6 +110,8 @@ def fixed_digest() -> Digest:
             "vision SSM의 성능이 scan 순서에 크게 좌우됨을 보이고 동심원 ring 단위 scan을 제안했다.",
             ("mamba",),
             category="cs.CV",
+            authors=("Yi-Kuan Hsieh",),
+            comment=r"Code is at \url{https://github.com/prism-ssm/partial\_ring\_scan}.",
         ),
     ]
     return Digest(

@@ -101,6 +101,8 @@ def test_sends_one_message_per_recipient_and_archives_first(tmp_path):
     assert msg["Reply-To"] == "owner@example.com"
     assert msg["Subject"].startswith("[데일리 트렌드] 2025-10-14 (화)")
     assert msg["Message-ID"] == outcomes[0].message_id
+    # The client's unsubscribe button writes to the sender, who runs the digest.
+    assert msg["List-Unsubscribe"] == "<mailto:digest@example.com?subject=unsubscribe>"
 
     archive = config.state_path / "archive"
     meta = json.loads((archive / "2025-10-14.json").read_text(encoding="utf-8"))

@@ -111,6 +111,7 @@ def test_message_is_multipart_alternative_text_then_html():
     assert all(p.get_content_charset() == "utf-8" for p in parts)
     assert "데일리 트렌드 — 2025-10-14 (화)" in parts[0].get_content()
     assert '<html lang="ko">' in parts[1].get_content()
+    assert "Yun Cheng et al." in parts[0].get_content() and "Yun Cheng et al." in parts[1].get_content()
 
 
 def test_headers_are_present_and_korean_is_rfc2047_encoded():
@@ -126,6 +127,7 @@ def test_headers_are_present_and_korean_is_rfc2047_encoded():
     assert msg["Reply-To"] == "owner@example.com"
     assert msg["Date"].datetime == SENT_AT
     assert re.fullmatch(r"<digest\.2025-10-14\.[0-9a-f]{16}@example\.com>", msg["Message-ID"])
+    assert msg["List-Unsubscribe"] == "<mailto:digest@example.com?subject=unsubscribe>"
 
 
 def test_subject_marks_samples_and_empty_days():
@@ -158,6 +160,38 @@ def test_items_are_grouped_by_topic_in_markdown_order():
     headings = re.findall(r'<h2 class="topic"[^>]*>([^<]+)<', render_html(d))
     assert [h.strip() for h in headings] == ["DPO·정렬", "LLM", "Mamba·SSM", "LLM"]
     assert re.findall(r"^■ (\S+)", render_text(d), re.M) == ["DPO·정렬", "LLM", "Mamba·SSM", "LLM"]
+    assert re.findall(r"^### (\S+)", render_markdown(d), re.M) == ["DPO·정렬", "LLM", "Mamba·SSM", "LLM"]
+
+
+def test_the_headers_topic_order_is_the_sections_order():
+    d = fixed_digest()
+    d.entries = [d.entries[4], d.entries[3], d.entries[0], d.entries[1]]  # Mamba, DPO, LLM, LLM
+    summary = "Mamba·SSM 1 · DPO·정렬 1 · LLM 2 · 4편 선정"
+    html, text = render_html(d), render_text(d)
+    assert re.search(r'<p class="summary"[^>]*>' + re.escape(summary) + "</p>", html)
+    assert text.splitlines()[1] == summary
+    assert subject(d).endswith("· Mamba·SSM 1 · DPO·정렬 1 · LLM 2")
+    sections = [h.strip() for h in re.findall(r'<h2 class="topic"[^>]*>([^<]+)<', html)]
+    assert sections == ["Mamba·SSM", "DPO·정렬", "LLM"]
+
+
+def test_the_preheader_names_the_top_item():
+    d = fixed_digest()
+    preheader = re.search(r'<div class="preheader"[^>]*>(.*?)</div>', render_html(d), re.S)
+    assert preheader
+    shown = preheader.group(1).split("\u034f")[0]  # then invisible padding
+    assert shown == "Contextual Drag: How Errors in the Context Affect LLM Reasoning 외 4편"
+    d.entries, d.notices = [], ["오늘은 관심 주제에 해당하는 새 글이 없습니다."]
+    preheader = re.search(r'<div class="preheader"[^>]*>(.*?)</div>', render_html(d), re.S)
+    assert preheader and preheader.group(1).startswith("오늘은 관심 주제에 해당하는 새 글이 없습니다.")
+
+
+def test_no_text_is_smaller_than_13px_and_both_palettes_are_declared():
+    html = render_html(fixed_digest())
+    sizes = [int(px) for px in re.findall(r"font-size: (\d+)px", html)]
+    assert sizes and min(sizes) >= 13
+    assert '<meta name="color-scheme" content="light dark">' in html
+    assert "@media (prefers-color-scheme: dark)" in html  # kept in <style>, overriding with !important
 
 
 def test_header_and_footer_report_counts_sources_and_llm_cost():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+import shutil
+import subprocess
+from dataclasses import replace
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -56,16 +60,86 @@ def test_crlf_notes_keep_their_line_endings_outside_the_section(tmp_path):
     assert note.read_bytes().startswith(b"line one\r\nline two\r\n")
 
 
-def test_jekyll_posts_filename_and_front_matter(tmp_path):
-    cfg = Markdown(dir=str(tmp_path / "_posts"), filename="{date}-daily-trend.md")
-    path = write_note(cfg, DAY, section())
+SEOUL = ZoneInfo("Asia/Seoul")
+RUN_AT = datetime(2025, 10, 14, 8, 5, tzinfo=SEOUL)  # before 09:00 in Seoul: still the 13th in UTC
+
+
+def test_jekyll_posts_get_a_name_jekyll_builds_and_dated_front_matter(tmp_path):
+    cfg = Markdown(dir=str(tmp_path / "blog" / "_posts"))  # filename not set: {date}.md would be skipped
+    path = write_note(cfg, DAY, section(), tz=SEOUL, now=RUN_AT)
     assert path.name == "2025-10-14-daily-trend.md"
     text = path.read_text(encoding="utf-8")
     assert text.startswith(
-        '---\ntitle: "데일리 트렌드 2025-10-14"\ndate: 2025-10-14\n---\n\n<!-- digest:start'
+        '---\nlayout: post\ntitle: "데일리 트렌드 2025-10-14"\ndate: 2025-10-14 08:05:00 +0900\n---\n\n'
+        "<!-- digest:start 2025-10-14 -->\n## 데일리 트렌드 — 2025-10-14 (화)\n\n{% raw %}\n"
     )
-    write_note(cfg, DAY, section())
-    assert path.read_text(encoding="utf-8") == text  # idempotent: front matter not added twice
+    assert text.endswith("{% endraw %}\n<!-- digest:end -->\n")
+    write_note(cfg, DAY, section(), tz=SEOUL, now=RUN_AT.replace(hour=11))
+    assert path.read_text(encoding="utf-8") == text  # idempotent: the front matter is written once
+
+
+def test_a_past_days_post_is_dated_noon_of_that_day(tmp_path):
+    cfg = Markdown(dir=str(tmp_path / "_posts"), filename="{date}-trend.md")
+    path = write_note(cfg, DAY, "## s\n", tz=SEOUL, now=datetime(2025, 11, 2, 9, 0, tzinfo=SEOUL))
+    assert "date: 2025-10-14 12:00:00 +0900\n" in path.read_text(encoding="utf-8")
+
+
+def test_a_name_jekyll_would_skip_is_refused(tmp_path):
+    with pytest.raises(DeliveryError, match=r"markdown.filename: '2025-10-14.md' .* would be skipped"):
+        write_note(Markdown(dir=str(tmp_path / "_posts"), filename="{date}.md"), DAY, "## s\n")
+    assert not (tmp_path / "_posts" / "2025-10-14.md").exists()
+
+
+def test_an_empty_post_file_still_gets_front_matter(tmp_path):
+    posts = tmp_path / "_posts"
+    posts.mkdir()
+    (posts / "2025-10-14-daily-trend.md").write_text("", encoding="utf-8")
+    path = write_note(Markdown(dir=str(posts)), DAY, "## s\n", tz=SEOUL, now=RUN_AT)
+    assert path.read_text(encoding="utf-8").startswith("---\nlayout: post\n")
+
+
+def test_obsidian_and_plain_folders_get_the_section_as_it_is(tmp_path):
+    md = section()
+    for folder in ("vault/Daily", "notes"):
+        path = write_note(Markdown(dir=str(tmp_path / folder)), DAY, md)
+        assert path.name == "2025-10-14.md"
+        assert path.read_text(encoding="utf-8") == f"{start_marker(DAY)}\n{md.rstrip()}\n{END}\n"
+
+
+def test_a_real_jekyll_site_builds_the_post_with_feed_text_as_text(tmp_path):
+    jekyll = shutil.which("jekyll")
+    if jekyll is None:
+        pytest.skip("jekyll is not installed (Debian: apt-get install jekyll)")
+    site = tmp_path / "site"
+    (site / "_layouts").mkdir(parents=True)
+    (site / "_config.yml").write_text("title: my study log\ntimezone: Asia/Seoul\n", encoding="utf-8")
+    (site / "_layouts" / "post.html").write_text("<article>{{ content }}</article>\n", encoding="utf-8")
+    (site / "index.html").write_text(
+        "---\n---\n{% for p in site.posts %}<li>{{ p.title }}|{{ p.excerpt }}</li>{% endfor %}\n",
+        encoding="utf-8",
+    )
+    d = fixed_digest()
+    liquid = "{% include secrets.html %} {{ site.title }} {% endraw %} Tricky"
+    first = d.entries[0]
+    hostile = replace(first.candidate, title=liquid)
+    d.entries[0] = replace(first, scored=replace(first.scored, candidate=hostile))
+    write_note(Markdown(dir=str(site / "_posts")), DAY, render_markdown(d), tz=SEOUL, now=RUN_AT)
+
+    built = subprocess.run(
+        [jekyll, "build", "--source", str(site), "--destination", str(site / "_site")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "Warning" not in built.stdout + built.stderr and "Skipping" not in built.stdout
+    post = (site / "_site" / "2025" / "10" / "14" / "daily-trend.html").read_text(encoding="utf-8")
+    assert post.startswith("<article>") and "<h3" in post and "데일리 트렌드 — 2025-10-14 (화)" in post
+    # The feed's Liquid is text, not run: no include, no site title, no early end of the raw block.
+    assert "{% include secrets.html %} {{ site.title }} {% endraw %} Tricky" in post
+    assert "my study log" not in post
+    assert '<code class="language-plaintext highlighter-rouge">cs.CL</code>' in post
+    assert '<a href="https://arxiv.org/pdf/2510.00001">PDF</a>' in post
+    index = (site / "_site" / "index.html").read_text(encoding="utf-8")
+    assert "<li>데일리 트렌드 2025-10-14|" in index
 
 
 def test_year_and_month_folders(tmp_path):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from digest.config import DEFAULT_TOPICS, Selection, Topic
 from digest.matching import TopicMatcher
@@ -51,6 +52,17 @@ def test_merge_one_candidate_per_paper_with_merged_signals() -> None:
     assert c.arxiv_id == "2602.04288"
     assert c.title == listing.title and c.summary == listing.summary
     assert c.announce_type == "new"
+
+
+def test_merge_keeps_the_comment_and_the_repository_from_whichever_source_had_them() -> None:
+    [c] = merge(
+        [
+            item("arxiv-listing"),
+            item("huggingface", repository="https://github.com/a/b", upvotes=3),
+            item("arxiv-search", comment="Code: https://github.com/a/c"),
+        ]
+    )
+    assert (c.comment, c.repository) == ("Code: https://github.com/a/c", "https://github.com/a/b")
 
 
 def test_merge_skips_a_cut_short_or_empty_text() -> None:
@@ -197,3 +209,71 @@ def test_select_end_to_end_with_the_matcher() -> None:
     ] + [Candidate("r", "paper", "Offline RL", "u", "", (), ("cs.LG",), ("arxiv-listing",))]
     picked = select(score(cands, matcher), Selection(max_items=3, max_per_topic=2))
     assert keys(picked) == ["m0", "m1", "r"]
+
+
+# --- Hugging Face upvotes in the ranking: the sample day, served over its HTTP transport ----------------
+
+
+def sample_day_picks(tmp_path: Path, upvotes: dict[str, int] | None = None) -> list[str]:
+    """The arXiv ids the sample day picks, with Hugging Face serving ``upvotes`` for some papers."""
+    import asyncio
+    import json
+
+    import httpx2
+
+    from digest import demo
+    from digest.pipeline import default_clients, run_digest
+    from digest.progress import Progress
+    from digest.state import State
+
+    def serve(request: httpx2.Request) -> httpx2.Response:
+        response = demo._serve(request)
+        if response.status_code != 200 or "daily_papers" not in request.url.path or not upvotes:
+            return response
+        papers = json.loads(response.content)
+        for p in papers:
+            if p["paper"]["id"] in upvotes:
+                p["paper"]["upvotes"] = upvotes[p["paper"]["id"]]
+        return httpx2.Response(200, json=papers)
+
+    config = demo.sample_config(tmp_path)
+    with State.open(config.state_path) as state:
+        demo.seed_cache(state, config)
+
+    async def go():
+        async with default_clients(config, transport=httpx2.MockTransport(serve), llm=False) as clients:
+            return await run_digest(
+                config, demo.SAMPLE_DAY, clients=clients, progress=Progress(quiet=True), now=demo.SAMPLE_NOW
+            )
+
+    return [e.candidate.arxiv_id or "" for e in asyncio.run(go()).digest.entries]
+
+
+SUBLIMINAL = "2602.04863"  # ▲637, LLM training data: "large language models" only in its abstract
+DEXPOSURE = "2602.03981"  # ▲42, credit exposure on DeFi networks: labelled off-topic
+CPMOBIUS = "2602.02979"  # ▲44, passes LLM on one opening-sentence mention
+
+
+def test_the_most_upvoted_on_topic_paper_gets_in(tmp_path: Path) -> None:
+    picks = sample_day_picks(tmp_path)
+    assert SUBLIMINAL in picks
+    # ...because of its upvotes: with a handful it is one of many abstract-only mentions, and out.
+    assert SUBLIMINAL not in sample_day_picks(tmp_path / "few", {SUBLIMINAL: 5})
+    # A few dozen upvotes do not lift an abstract-only mention over the title matches.
+    assert CPMOBIUS not in picks
+
+
+def test_no_number_of_upvotes_brings_in_a_paper_off_the_readers_topics(tmp_path: Path) -> None:
+    picks = sample_day_picks(tmp_path, {DEXPOSURE: 1_000_000})
+    assert DEXPOSURE not in picks and len(picks) == 10
+
+
+def test_the_upvote_bonus_is_log_scaled_and_bounded() -> None:
+    from digest.selection import POPULARITY_CAP, POPULARITY_FLOOR, POPULARITY_WEIGHT, popularity
+
+    assert popularity(None) == popularity(0) == popularity(POPULARITY_FLOOR) == 0.0
+    steps = [popularity(n) for n in (20, 40, 80, 160)]
+    assert steps == sorted(steps) and len(set(steps)) == 4
+    # Each doubling adds the same amount: log-scaled, not linear.
+    assert abs((steps[1] - steps[0]) - (steps[3] - steps[2])) < 1e-3
+    assert popularity(POPULARITY_CAP) == popularity(10**9) == POPULARITY_WEIGHT

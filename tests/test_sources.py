@@ -514,6 +514,25 @@ def test_huggingface_missing_day_is_fine_and_days_merge(feed_server: FeedServer,
     )
 
 
+def test_huggingface_carries_the_repository_the_authors_linked(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    papers = json.loads((FIX / "hf-2026-02-05.json").read_bytes())[:3]
+    papers[0]["paper"]["githubRepo"] = "https://github.com/ishaqadenali/logit-linear-selection"
+    papers[1]["paper"]["githubRepo"] = None  # what the API sends for a paper without one
+    papers[2]["paper"]["githubRepo"] = "https://github.com/a/b\u202e<script>"  # cleaned, checked when shown
+    feed_server.serve(f"/api/daily_papers?date={DAY}", json.dumps(papers).encode())
+    feed_server.serve(f"/api/daily_papers?date={DAY - timedelta(days=1)}", b"[]")
+    config = make_config(feed_server, tmp_path, arxiv=Arxiv(enabled=False))
+    items, reports, _, _ = run_collect(config, DAY)
+    assert reports["huggingface"].status == SourceStatus.OK
+    assert [i.repository for i in items] == [
+        "https://github.com/ishaqadenali/logit-linear-selection",
+        "",
+        "https://github.com/a/b<script>",
+    ]
+
+
 def test_oversize_body_fails_the_source(feed_server: FeedServer, tmp_path: Path) -> None:
     feed_server.serve("/api/daily_papers", FIX / "hf-2026-02-05.json")
     config = make_config(
@@ -543,6 +562,12 @@ def test_arxiv_search_queries_the_loopback_api(feed_server: FeedServer, tmp_path
     first = next(i for i in items if i.source == "arxiv-search")
     assert (first.arxiv_id, first.version, first.categories) == ("2602.04271", 1, ("cs.CV", "cs.AI", "cs.GR"))
     assert first.published == datetime(2026, 2, 4, 18, 0, tzinfo=UTC)
+    # The arXiv comment is carried: it is where authors put "Code: https://github.com/...".
+    comments = {i.arxiv_id: i.comment for i in items if i.source == "arxiv-search"}
+    assert comments["2602.03878"] == (
+        "A collection of relevant papers is summarized and will be continuously updated at "
+        "\\url{https://github.com/tmllab/Awesome-3DGS-IP-Protection}"
+    )
     query = parse_qs(feed_server.requests("/api/query")[0].query)
     assert query["sortBy"] == ["submittedDate"] and query["sortOrder"] == ["descending"]
     assert 'ti:"DPO" OR abs:"DPO" OR ti:"preference optimization"' in query["search_query"][0]

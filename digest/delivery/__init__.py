@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from .._compat import UTC
-from ..config import Config, check_secrets
+from ..config import Config, Render, check_secrets
 from ..errors import ConfigError, DeliveryError
 from ..models import Digest
 from ..progress import Progress
@@ -87,9 +87,9 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def archive_email(state: State, d: Digest) -> ArchivedEmail:
+def archive_email(state: State, d: Digest, options: Render | None = None) -> ArchivedEmail:
     """Render and archive the HTML, text and subject of ``d`` (meta last: it marks a complete set)."""
-    email = ArchivedEmail(d.day, subject(d), render_html(d), render_text(d), d.sample)
+    email = ArchivedEmail(d.day, subject(d), render_html(d, options), render_text(d, options), d.sample)
     state.archive_dir.mkdir(parents=True, exist_ok=True)
     stem = _stem(d.day, d.sample)
     _write_atomic(state.archive_dir / f"{stem}.html", email.html)
@@ -198,7 +198,7 @@ async def send_digest(
 ) -> list[DeliveryOutcome]:
     """Archive ``d``'s email, then send it to every ``[email].to`` recipient not yet sent it."""
     with run_lock(state.directory):
-        email = archive_email(state, d)
+        email = archive_email(state, d, config.render)
         progress.log(f"email: archived {state.archive_dir / _stem(d.day, d.sample)}.html")
         return await _send(
             config,
@@ -263,9 +263,11 @@ def check_outcomes(outcomes: list[DeliveryOutcome]) -> None:
         raise DeliveryError("\n".join(lines))
 
 
-def write_preview(state_dir: Path, d: Digest, out: Path | None = None) -> Path:
+def write_preview(
+    state_dir: Path, d: Digest, out: Path | None = None, options: Render | None = None
+) -> Path:
     """The email's HTML in a file a browser can open: ``out``, or next to the day's archive."""
     path = out or state_dir.expanduser() / "archive" / f"{_stem(d.day, d.sample)}.preview.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, render_html(d))
+    _write_atomic(path, render_html(d, options))
     return path

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from urllib.parse import quote
 
 
 class _Policy(email.policy.EmailPolicy):
@@ -49,6 +50,12 @@ def envelope_address(address: str) -> str:
     return parseaddr(address)[1] or address
 
 
+def list_unsubscribe(sender: str) -> str:
+    """``<mailto:sender?subject=unsubscribe>``: the reader's client offers "unsubscribe", which writes
+    to whoever runs the digest (it is their [email].to list; there is no list server to do it)."""
+    return f"<mailto:{quote(envelope_address(sender), safe='@')}?subject=unsubscribe>"
+
+
 def new_message_id(day: date, sender: str) -> str:
     # Shorter than make_msgid()'s, so the header is not folded (some parsers keep the fold's space).
     return f"<digest.{day.isoformat()}.{secrets.token_hex(8)}@{address_domain(sender)}>"
@@ -76,6 +83,8 @@ def build_message(
     msg["Message-ID"] = message_id
     # RFC 3834: vacation responders and the like must not answer a generated message.
     msg["Auto-Submitted"] = "auto-generated"
+    # RFC 2369. Gmail and Yahoo ask senders of regular mail for it, and show an unsubscribe link.
+    msg["List-Unsubscribe"] = list_unsubscribe(sender)
     msg.set_content(text, subtype="plain", charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
     return msg

@@ -3,29 +3,50 @@
 The section sits between its own HTML-comment markers, which Obsidian, Jekyll and GitHub do not
 show. A re-run replaces only that span, so the reader's own lines in the same file stay as
 they are and the section never appears twice.
+
+A note inside a Jekyll ``_posts`` folder is made a post Jekyll builds: named ``YYYY-MM-DD-slug.md``
+(Jekyll skips any other name without a word), with front matter, dated with the run's time and
+offset (a bare date is midnight in the site's zone, which can still be "the future" when the site
+runs on UTC, and Jekyll skips future posts), and with the feed text inside ``{% raw %}``: Jekyll
+runs Liquid over posts, and a title with ``{% ... %}`` in it would otherwise break the whole build.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
-from datetime import date
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
+from .._compat import UTC
 from ..config import Markdown
 from ..errors import DeliveryError
 
 END = "<!-- digest:end -->"
+JEKYLL_FOLDER = "_posts"
+JEKYLL_FILENAME = "{date}-daily-trend.md"  # used in _posts when markdown.filename is not set
+# What Jekyll reads as a post's name (its Document::DATE_FILENAME_MATCHER, for Markdown files).
+_JEKYLL_NAME = re.compile(r"^\d{2,4}-\d{1,2}-\d{1,2}-.+\.(?:md|markdown|mkdown|mkdn|mkd)$")
 
 
 def start_marker(day: date) -> str:
     return f"<!-- digest:start {day.isoformat()} -->"
 
 
+def _in_jekyll_posts(cfg: Markdown) -> bool:
+    return JEKYLL_FOLDER in Path(cfg.dir).expanduser().parts
+
+
 def note_path(cfg: Markdown, day: date) -> Path:
     """``dir/filename`` with ``{date}``, ``{year}``, ``{month}``, ``{day}`` filled in."""
+    jekyll = _in_jekyll_posts(cfg) or JEKYLL_FOLDER in Path(cfg.filename).parts
+    pattern = cfg.filename
+    if jekyll and "filename" not in cfg.model_fields_set:
+        pattern = JEKYLL_FILENAME
     try:
-        name = cfg.filename.format(
+        name = pattern.format(
             date=day.isoformat(), year=f"{day.year:04d}", month=f"{day.month:02d}", day=f"{day.day:02d}"
         )
     except (KeyError, IndexError, ValueError) as e:
@@ -33,14 +54,40 @@ def note_path(cfg: Markdown, day: date) -> Path:
             f"markdown.filename: {cfg.filename!r} is not a valid pattern "
             "(use {date}, {year}, {month}, {day}): " + str(e)
         ) from None
-    return Path(cfg.dir).expanduser() / name
+    path = Path(cfg.dir).expanduser() / name
+    if jekyll and not _JEKYLL_NAME.match(path.name):
+        raise DeliveryError(
+            f"markdown.filename: {path.name!r} in a Jekyll {JEKYLL_FOLDER} folder would be skipped by "
+            f"Jekyll, which builds only YYYY-MM-DD-title.md; use filename = {JEKYLL_FILENAME!r}"
+        )
+    return path
 
 
-def _front_matter(day: date, path: Path) -> str:
-    # Jekyll only publishes files in _posts that start with front matter.
-    if path.parent.name != "_posts":
-        return ""
-    return f'---\ntitle: "데일리 트렌드 {day.isoformat()}"\ndate: {day.isoformat()}\n---\n\n'
+def is_jekyll_post(path: Path) -> bool:
+    return JEKYLL_FOLDER in path.parts
+
+
+def front_matter(day: date, stamp: datetime) -> str:
+    """A Jekyll post's front matter, as ``jekyll new`` writes it (layout, title, date with offset)."""
+    title = json.dumps(f"데일리 트렌드 {day.isoformat()}", ensure_ascii=False)  # a YAML double-quoted string
+    return f"---\nlayout: post\ntitle: {title}\ndate: {stamp:%Y-%m-%d %H:%M:%S %z}\n---\n\n"
+
+
+def post_time(day: date, tz: tzinfo, now: datetime | None = None) -> datetime:
+    """When the post is dated: now, when the digest is today's; noon of ``day`` for a past day."""
+    now = (now or datetime.now(UTC)).astimezone(tz)
+    return now if now.date() == day else datetime.combine(day, time(12), tzinfo=tz)
+
+
+def liquid_safe(markdown: str) -> str:
+    """The section with everything below its heading inside ``{% raw %}``, so Liquid never reads feed
+    text. Escaped Markdown has no ``%}`` to end the block early; any that slipped in is made ``%\\}``.
+    The heading stays outside: Jekyll's excerpt (the first paragraph) must not cut a raw block."""
+    head, sep, rest = markdown.partition("\n\n")
+    if not head.startswith("#") or "\n" in head:
+        head, sep, rest = "", "", markdown
+    body = rest.replace("%}", "%\\}").rstrip("\n")
+    return f"{head}{sep}{{% raw %}}\n{body}\n{{% endraw %}}\n"
 
 
 def merge_section(existing: str | None, day: date, markdown: str, *, front_matter: str = "") -> str:
@@ -51,7 +98,7 @@ def merge_section(existing: str | None, day: date, markdown: str, *, front_matte
     start = existing.find(start_marker(day))
     if start < 0:
         if not existing.strip():
-            return section
+            return front_matter + section
         sep = "" if existing.endswith("\n\n") else "\n" if existing.endswith("\n") else "\n\n"
         return existing + sep + section
     end = existing.find(END, start)
@@ -70,16 +117,24 @@ def _umask() -> int:
     return mask
 
 
-def write_note(cfg: Markdown, day: date, markdown: str) -> Path:
-    """Write the day's section into its note file atomically; returns the file's path."""
+def write_note(
+    cfg: Markdown, day: date, markdown: str, *, tz: tzinfo = UTC, now: datetime | None = None
+) -> Path:
+    """Write the day's section into its note file atomically; returns the file's path.
+
+    ``tz`` and ``now`` date a Jekyll post (the configured timezone, the run's clock)."""
     path = note_path(cfg, day)
+    jekyll = is_jekyll_post(path)
+    if jekyll:
+        markdown = liquid_safe(markdown)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         # Bytes, not read_text(): the reader's line endings must come back exactly as they were.
         existing: str | None = path.read_bytes().decode("utf-8") if path.exists() else None
     except (OSError, UnicodeDecodeError) as e:
         raise DeliveryError(f"{path}: cannot read the note: {e}") from None
-    text = merge_section(existing, day, markdown, front_matter=_front_matter(day, path))
+    header = front_matter(day, post_time(day, tz, now)) if jekyll else ""
+    text = merge_section(existing, day, markdown, front_matter=header)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

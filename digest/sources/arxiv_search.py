@@ -134,6 +134,7 @@ def result_to_item(result: arxiv.Result) -> Item | None:
         categories=tuple(clean_text(c) for c in categories if clean_text(c)),
         published=result.published,
         version=version,
+        comment=clean_text(result.comment or ""),
     )
 
 

@@ -63,6 +63,8 @@ def _element_to_item(element: Any) -> Item | None:
         authors=_authors(paper.get("authors")),
         published=_iso(_str(paper.get("publishedAt")) or _str(element.get("publishedAt"))),
         upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) else None,
+        # The repository the authors linked on the paper page (rendering checks it is one).
+        repository=clean_text(_str(paper.get("githubRepo")) or _str(element.get("githubRepo"))),
     )
 
 
