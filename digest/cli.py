@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .config import Config, load_config, masked_dump
+from .config import Config, dump_toml, load_config, masked_dump
 from .errors import DigestError
 from .progress import Progress
 from .state import State
@@ -287,49 +287,18 @@ def _report(result: RunResult, progress: Progress) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML-like text.")
 @handle_errors
 def config_cmd(config_path: Path | None, as_json: bool) -> None:
-    """Print the effective configuration, with secrets masked."""
+    """Print the effective configuration as TOML that loads back (`digest config > digest.toml`).
+
+    Secrets are never printed: whether each is set is a comment next to the variable that holds it.
+    """
     config, source = load_config(config_path)
-    data = masked_dump(config)
     if as_json:
+        data = masked_dump(config)
         click.echo(
             json.dumps({"source": str(source) if source else None, **data}, ensure_ascii=False, indent=2)
         )
         return
-    click.echo(f"# source: {source or 'built-in defaults'}")
-    click.echo(_as_toml(data))
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v), ensure_ascii=False)
-
-
-def _as_toml(data: dict[str, Any]) -> str:
-    """A readable TOML rendering of the effective config (secrets already masked)."""
-    lines: list[str] = []
-    tables: list[tuple[str, dict[str, Any]]] = []
-    arrays: list[tuple[str, list[dict[str, Any]]]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            if key == "topics":
-                tables.extend((f"topics.{k}", v) for k, v in value.items())
-            else:
-                tables.append((key, value))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            arrays.append((key, value))
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
-    for name, table in tables:
-        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-    for name, rows in arrays:
-        for row in rows:
-            lines += ["", f"[[{name}]]"] + [f"{k} = {_toml_value(v)}" for k, v in row.items()]
-    return "\n".join(lines)
+    click.echo(dump_toml(config, source), nl=False)
 
 
 @cli.command("eval")
