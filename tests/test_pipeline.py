@@ -327,3 +327,34 @@ def test_past_date_uses_the_api_search_and_says_so(servers):
     assert notice in result.stdout
     assert "가져오지 못한 소스" not in result.stdout  # not an error: the feed has moved on
     assert "arxiv-listing: the RSS feed now serves the listing of 2026-02-05" in result.stderr
+
+
+def test_offline_is_one_line_per_source_and_no_retry_lines(tmp_path):
+    # Every host unresolvable, as on a laptop with no network: the arXiv search included.
+    config = tmp_path / "offline.toml"
+    config.write_text(
+        f"""
+state_dir = "{tmp_path / "state"}"
+[arxiv]
+rss_url = "https://rss.arxiv.invalid/rss/"
+api_url = "https://export.arxiv.invalid/api/query"
+[huggingface]
+url = "https://hf.invalid/api/daily_papers"
+[[feeds]]
+name = "Blog A"
+url = "https://a.invalid/feed.xml"
+[[feeds]]
+name = "Blog B"
+url = "https://b.invalid/feed.xml"
+""",
+        encoding="utf-8",
+    )
+    result = run(config)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert not [line for line in lines if "retrying" in line]
+    failed = [line for line in lines if ": failed — " in line]
+    names = ["arxiv-listing", "arxiv-search", "huggingface", "blog:Blog A", "blog:Blog B"]
+    assert sorted(line.split(": failed")[0] for line in failed) == sorted(names)
+    assert all("offline or a DNS failure" in line for line in failed), failed
+    assert "Error: every source failed" in result.stderr
