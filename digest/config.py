@@ -342,6 +342,9 @@ def _suggestion(loc: tuple[Any, ...]) -> str:
         close = difflib.get_close_matches(key, _keys(model), n=1, cutoff=0.75)
         if close:
             return f"; did you mean `{close[0]}`?"
+    if parents and key in Config.model_fields:
+        # TOML puts every key after a [table] header into that table.
+        return f"; `{key}` is a top-level key: move it above the first [table] header"
     if not parents:  # a section's key at the top level, e.g. max_items outside [selection]
         for name, field in Config.model_fields.items():
             section = field.annotation

@@ -62,6 +62,10 @@ def test_precedence_env_then_cwd(tmp_path, monkeypatch):
         ('[email]\nsmtp_hots = "x"\n', "email.smtp_hots: unknown key; did you mean `smtp_host`?"),
         ('[[feeds]]\nname = "a"\nurl = "https://a.example/"\nenable = false\n', "did you mean `enabled`?"),
         ('[topics.x]\nlabel = "X"\nkeywords = ["x"]\nexclued = []\n', "did you mean `exclude`?"),
+        (
+            "[huggingface]\nenabled = false\nfeeds = []\n",
+            "huggingface.feeds: unknown key; `feeds` is a top-level key: move it above the first [table]",
+        ),
         ('[schedule]\ncron = "@reboot"\n', "'@reboot' is not a crontab nickname"),
         ('[schedule]\nllm_wait = "soon"\n', "schedule.llm_wait: 'soon' is not a duration"),
         ("[schedule]\nllm_wait = -5\n", "schedule.llm_wait: must not be negative"),
