@@ -13,7 +13,7 @@ import os
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -524,19 +524,29 @@ def ensure_directory(directory: Path) -> Path:
     return directory
 
 
+# What a second holder is told; {holder} is "pid N", {path} the lock file, {directory} the state_dir.
+_RUN_BUSY = "another digest run is in progress ({holder}, lock {path}); try again when it has finished"
+_SERVICE_BUSY = (
+    "another `digest serve` is already running on {directory} ({holder}, lock {path}); "
+    "stop it first, or give this one its own state_dir"
+)
+
+
 @contextmanager
-def _exclusive(path: Path, busy: Callable[[str], str]) -> Iterator[None]:
-    """Hold an flock on ``path`` (pid written in it); ``busy(holder)`` is the message when taken."""
+def _exclusive(directory: str | Path, name: str, busy: str) -> Iterator[None]:
+    """Hold an flock on ``directory/name`` with our pid written in it; ``busy`` is the message when taken."""
+    directory = ensure_directory(Path(directory).expanduser())
+    path = directory / name
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise directory_error(path.parent, e) from None
+        raise directory_error(directory, e) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise StateBusyError(busy(holder)) from None
+            raise StateBusyError(busy.format(holder=holder, path=path, directory=directory)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         yield
@@ -544,28 +554,11 @@ def _exclusive(path: Path, busy: Callable[[str], str]) -> Iterator[None]:
         os.close(fd)
 
 
-@contextmanager
-def run_lock(directory: str | Path) -> Iterator[None]:
+def run_lock(directory: str | Path) -> AbstractContextManager[None]:
     """Hold the state directory's run lock; a second run gets a clear StateBusyError."""
-    path = ensure_directory(Path(directory).expanduser()) / LOCK_NAME
-    with _exclusive(
-        path,
-        lambda holder: (
-            f"another digest run is in progress ({holder}, lock {path}); try again when it has finished"
-        ),
-    ):
-        yield
+    return _exclusive(directory, LOCK_NAME, _RUN_BUSY)
 
 
-@contextmanager
-def service_lock(directory: str | Path) -> Iterator[None]:
+def service_lock(directory: str | Path) -> AbstractContextManager[None]:
     """Held by `digest serve` while it runs: two services on one state would each send the digest."""
-    path = ensure_directory(Path(directory).expanduser()) / SERVICE_LOCK_NAME
-    with _exclusive(
-        path,
-        lambda holder: (
-            f"another `digest serve` is already running on {path.parent} ({holder}, lock {path}); "
-            "stop it first, or give this one its own state_dir"
-        ),
-    ):
-        yield
+    return _exclusive(directory, SERVICE_LOCK_NAME, _SERVICE_BUSY)
