@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .config import Config, load_config, masked_dump
+from .config import Config, dump_toml, load_config, masked_dump
 from .errors import DigestError
 from .progress import Progress
 from .state import State
@@ -144,15 +144,14 @@ def now(
         raise click.UsageError("--force only makes sense with --send")
     progress = Progress(quiet=quiet)
     day = parse_day(day_text)
-    config: Config | None = None
-    if send or not demo:
-        config, source = load_config(config_path)
-        progress.log(f"config: {source or 'built-in defaults'}")
-        if day is not None and not demo:
-            check_not_future(config, day)
+    # The demo reads the config too: one's own topics, selection and rendering on the sample day.
+    config, source = load_config(config_path)
+    progress.log(f"config: {source or 'built-in defaults'}")
+    if day is not None and not demo:
+        check_not_future(config, day)
     if out:
         prepare_out(out)  # before the run: a bad path must not cost the fetching and the LLM
-    if send and config is not None:
+    if send:
         from .delivery import check_sendable
 
         check_sendable(config)  # before the run, so a bad setup costs no fetching and no LLM
@@ -161,7 +160,7 @@ def now(
     _report(result, progress)
     body = _body(result, fmt)
     click.echo(body, nl=False)
-    if send and config is not None:
+    if send:
         _send(config, result, force, progress)
     if out:
         # Last: the digest is archived, printed and sent whatever happens to this extra copy.
@@ -172,9 +171,9 @@ def now(
             raise DigestError(f"cannot write {out}: {reason} (the digest was printed above)") from None
 
 
-def _build(config: Config | None, day: date | None, demo: bool, progress: Progress) -> RunResult:
-    if demo or config is None:
-        return asyncio.run(_demo_run(progress))
+def _build(config: Config, day: date | None, demo: bool, progress: Progress) -> RunResult:
+    if demo:
+        return asyncio.run(_demo_run(config, progress))
     from .pipeline import today
 
     return asyncio.run(_run(config, day or today(config), progress))
@@ -191,10 +190,12 @@ def _body(result: RunResult, fmt: str) -> str:
 
 
 def _send(config: Config, result: RunResult, force: bool, progress: Progress) -> None:
-    from .delivery import check_outcomes, send_digest
+    from .delivery import check_outcomes, outcome_counts, send_digest
 
     with State.open(config.state_path) as state:
         outcomes = asyncio.run(send_digest(config, state, result.digest, force=force, progress=progress))
+        if not result.digest.sample:
+            state.record_run_delivery(result.run_id, outcome_counts(outcomes))
     check_outcomes(outcomes)
 
 
@@ -219,15 +220,19 @@ def preview(
     from .delivery import write_preview
 
     progress = Progress(quiet=quiet)
-    config: Config | None = None
-    if not demo or out is None:
-        config, source = load_config(config_path)
-        progress.log(f"config: {source or 'built-in defaults'}")
-    result = _build(None if demo else config, parse_day(day_text), demo, progress)
+    config, source = load_config(config_path)
+    progress.log(f"config: {source or 'built-in defaults'}")
+    if out:
+        prepare_out(out)
+    elif demo:
+        # The run itself (in a temporary directory) would not notice an unusable state_dir.
+        from .state import ensure_directory
+
+        ensure_directory(config.state_path)
+    result = _build(config, parse_day(day_text), demo, progress)
     progress.done()
     _report(result, progress)
-    state_dir = config.state_path if config else Path(".")
-    click.echo(write_preview(state_dir, result.digest, out, result.render).resolve().as_uri())
+    click.echo(write_preview(config.state_path, result.digest, out, result.render).resolve().as_uri())
 
 
 @cli.command()
@@ -263,10 +268,10 @@ async def _run(config: Config, day: date, progress: Progress) -> RunResult:
         return await run_digest(config, day, clients=clients, progress=progress)
 
 
-async def _demo_run(progress: Progress) -> RunResult:
+async def _demo_run(config: Config, progress: Progress) -> RunResult:
     from . import demo
 
-    return await demo.run(progress)
+    return await demo.run(progress, config)
 
 
 def _report(result: RunResult, progress: Progress) -> None:
@@ -287,49 +292,18 @@ def _report(result: RunResult, progress: Progress) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML-like text.")
 @handle_errors
 def config_cmd(config_path: Path | None, as_json: bool) -> None:
-    """Print the effective configuration, with secrets masked."""
+    """Print the effective configuration as TOML that loads back (`digest config > digest.toml`).
+
+    Secrets are never printed: whether each is set is a comment next to the variable that holds it.
+    """
     config, source = load_config(config_path)
-    data = masked_dump(config)
     if as_json:
+        data = masked_dump(config)
         click.echo(
             json.dumps({"source": str(source) if source else None, **data}, ensure_ascii=False, indent=2)
         )
         return
-    click.echo(f"# source: {source or 'built-in defaults'}")
-    click.echo(_as_toml(data))
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v), ensure_ascii=False)
-
-
-def _as_toml(data: dict[str, Any]) -> str:
-    """A readable TOML rendering of the effective config (secrets already masked)."""
-    lines: list[str] = []
-    tables: list[tuple[str, dict[str, Any]]] = []
-    arrays: list[tuple[str, list[dict[str, Any]]]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            if key == "topics":
-                tables.extend((f"topics.{k}", v) for k, v in value.items())
-            else:
-                tables.append((key, value))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            arrays.append((key, value))
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
-    for name, table in tables:
-        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-    for name, rows in arrays:
-        for row in rows:
-            lines += ["", f"[[{name}]]"] + [f"{k} = {_toml_value(v)}" for k, v in row.items()]
-    return "\n".join(lines)
+    click.echo(dump_toml(config, source), nl=False)
 
 
 @cli.command("eval")
@@ -378,7 +352,7 @@ def eval_cmd(
 @handle_errors
 def status(config_path: Path | None, limit: int, health: bool) -> None:
     """Last runs (date, items, tokens, deliveries), the next scheduled run and the service's state."""
-    from .scheduler import delivery_counts, format_when, heartbeat_problem, next_run_time, read_heartbeat
+    from .scheduler import heartbeat_problem, status_report
 
     config, _ = load_config(config_path)
     current = datetime.now(config.tz)
@@ -390,34 +364,7 @@ def status(config_path: Path | None, limit: int, health: bool) -> None:
         click.echo("healthy")
         return
     with State.open(config.state_path) as state:
-        runs = state.recent_runs(limit)
-        sent = {r.day: delivery_counts(state, r.day) for r in runs}
-    if not runs:
-        click.echo("No runs yet. Try `digest now`.")
-    else:
-        click.echo(
-            f"{'day':<12}{'status':<10}{'items':>6}{'fallb.':>7}{'calls':>6}{'tokens':>9}"
-            f"{'sent':>6}{'pend.':>6}{'fail':>6}  started"
-        )
-    for r in runs:
-        started = datetime.fromisoformat(r.started_at).astimezone(config.tz).strftime("%m-%d %H:%M")
-        c = sent[r.day]
-        click.echo(
-            f"{r.day.isoformat():<12}{r.status:<10}{r.items:>6}{r.fallbacks:>7}{r.llm_calls:>6}"
-            f"{r.prompt_tokens + r.completion_tokens:>9}"
-            f"{c['sent']:>6}{c['pending']:>6}{c['failed']:>6}  {started}"
-        )
-    click.echo(
-        f"\nnext run: {format_when(next_run_time(config, current), config.tz)} "
-        f"(schedule {config.schedule.cron!r}, {config.timezone})"
-    )
-    beat = read_heartbeat(config.state_path)
-    problem = heartbeat_problem(config.state_path, current)
-    if beat is None:
-        click.echo("service: not running (start it with `digest serve`)")
-    else:
-        age = (current - beat.at).total_seconds()
-        click.echo(f"service: {problem or 'running'} (pid {beat.pid}, last heartbeat {age:.0f}s ago)")
+        click.echo(status_report(config, state, current, limit))
 
 
 @cli.command()

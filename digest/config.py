@@ -7,14 +7,28 @@ Secrets never live in the file: it names the environment variables that hold the
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ._compat import tomllib
 from .cron import crontab_trigger
@@ -27,10 +41,56 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+def _http_url(v: str) -> str:
+    # Checked at load so a typo is named by its key, not found at 10:30 as a source failure.
+    parts = urlsplit(v.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {v!r}")
+    return v.strip()
+
+
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+
+_DURATION = re.compile(r"(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?")
+
+
+def parse_duration(v: object) -> int:
+    """Seconds from ``7200``, ``"2h"``, ``"90m"``, ``"1h30m"`` or ``"45s"``."""
+    if isinstance(v, bool):
+        raise ValueError('a duration like "2h", "30m" or a number of seconds')
+    if isinstance(v, int):
+        if v < 0:
+            raise ValueError("must not be negative")
+        return v
+    if isinstance(v, str):
+        text = v.strip().lower()
+        if text.isdigit():
+            return int(text)
+        m = _DURATION.fullmatch(text)
+        if text and m and any(m.groups()):
+            return int(m["h"] or 0) * 3600 + int(m["m"] or 0) * 60 + int(m["s"] or 0)
+    raise ValueError(f'{v!r} is not a duration like "2h", "30m", "1h30m" or a number of seconds')
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest spelling :func:`parse_duration` reads back: 7200 → "2h", 5400 → "1h30m"."""
+    if seconds == 0:
+        return "0"
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((h, "h"), (m, "m"), (s, "s")) if n)
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+
+
 class Schedule(_Section):
     cron: str = "30 10 * * 1-5"
     # APScheduler's own default is 1 s, which silently drops a run that starts late.
     misfire_grace_seconds: Annotated[int, Field(ge=1)] = 3600
+    # How long a scheduled run keeps the digest pending while the LLM cannot be reached (a local
+    # model still being pulled, a server restarting) before it sends with marked fallbacks. 0: never wait.
+    llm_wait: Duration = 2 * 3600
 
     @field_validator("cron")
     @classmethod
@@ -67,8 +127,8 @@ class Topic(_Section):
 class Arxiv(_Section):
     enabled: bool = True
     categories: list[str] = ["cs.CL", "cs.LG", "cs.CV", "cs.AI"]
-    rss_url: str = "https://rss.arxiv.org/rss/"
-    api_url: str = "https://export.arxiv.org/api/query"
+    rss_url: HttpURL = "https://rss.arxiv.org/rss/"
+    api_url: HttpURL = "https://export.arxiv.org/api/query"
     search: bool = True
     # arXiv asks for one API request every 3 s: less is refused, not silently raised.
     api_delay_seconds: Annotated[float, Field(ge=3.0)] = 3.1
@@ -81,17 +141,17 @@ class Arxiv(_Section):
 
 class HuggingFace(_Section):
     enabled: bool = True
-    url: str = "https://huggingface.co/api/daily_papers"
+    url: HttpURL = "https://huggingface.co/api/daily_papers"
 
 
 class Feed(_Section):
     name: str
-    url: str
+    url: HttpURL
     enabled: bool = True
 
 
 class LLM(_Section):
-    base_url: str = "https://api.openai.com/v1"
+    base_url: HttpURL = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
     api_key_env: str = "OPENAI_API_KEY"
     batch_size: Annotated[int, Field(ge=1, le=50)] = 8
@@ -266,30 +326,80 @@ def user_config_path() -> Path:
     return platformdirs.user_config_path("digest") / "digest.toml"
 
 
+def _config_file(path: Path, what: str) -> Path:
+    if path.is_dir():
+        # `docker run -v ./digest.toml:/config/digest.toml` with no such file on the host creates an
+        # empty directory there (and in the container): say so instead of "not found" in a restart loop.
+        raise ConfigError(
+            f"{path}: {what} is a directory, not a file (a container bind mount of a host file that "
+            "does not exist creates a directory: create the file on the host, remove the directory, restart)"
+        )
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} not found")
+    return path
+
+
 def find_config_file(explicit: str | Path | None = None) -> Path | None:
     """The file to load, by the documented precedence; None means built-in defaults."""
     if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        return path
+        return _config_file(Path(explicit).expanduser(), "config file")
     env = os.environ.get(ENV_CONFIG)
     if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file named by ${ENV_CONFIG} not found")
-        return path
+        return _config_file(Path(env).expanduser(), f"config file named by ${ENV_CONFIG}")
     for path in (Path("digest.toml"), user_config_path()):
         if path.is_file():
             return path
     return None
 
 
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The section model that holds the key at ``loc``: ("topics", "x") is a Topic, ("feeds", 2) a Feed."""
+    model: Any = Config
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        model = model.model_fields[part].annotation
+        while get_origin(model) is not None:  # list[Feed], dict[str, Topic], X | None: the model inside
+            if get_origin(model) in (list, dict) and parts:
+                parts.pop(0)  # the index or table name
+            inner = [a for a in get_args(model) if isinstance(a, type) and issubclass(a, BaseModel)]
+            if not inner:
+                return None
+            model = inner[0]
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _suggestion(loc: tuple[Any, ...]) -> str:
+    """`did you mean ...?` for a misspelled key: the closest key of its table, or the table it belongs in."""
+    key = str(loc[-1])
+    parents = loc[:-1]
+    model = _model_at(parents)
+    if model is not None:
+        close = difflib.get_close_matches(key, _keys(model), n=1, cutoff=0.75)
+        if close:
+            return f"; did you mean `{close[0]}`?"
+    if parents and key in Config.model_fields:
+        # TOML puts every key after a [table] header into that table.
+        return f"; `{key}` is a top-level key: move it above the first [table] header"
+    if not parents:  # a section's key at the top level, e.g. max_items outside [selection]
+        for name, field in Config.model_fields.items():
+            section = field.annotation
+            if isinstance(section, type) and issubclass(section, BaseModel) and key in _keys(section):
+                return f"; did you mean `{key}` under [{name}]?"
+    return ""
+
+
 def _format_error(source: str, err: Mapping[str, Any]) -> str:
     loc = ".".join(str(p) for p in err["loc"] if p not in ("function-after",))
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
-        msg = "unknown key"
+        msg = "unknown key" + _suggestion(tuple(err["loc"]))
     elif msg.startswith("Value error, "):
         msg = msg.removeprefix("Value error, ")
     where = f"{source}: {loc}" if loc else source
@@ -342,3 +452,73 @@ def masked_dump(config: Config) -> dict[str, Any]:
         "set (masked)" if config.email.password else f"not set (${config.email.password_env})"
     )
     return data
+
+
+# -- `digest config` as a file that loads back ---------------------------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_string(v: str) -> str:
+    # JSON's escapes are TOML's, except that TOML also forbids a raw DEL.
+    return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    return _toml_string(str(v))
+
+
+def _is_table_array(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+def _toml_table(table: Mapping[str, Any], path: list[str], notes: Mapping[str, list[str]]) -> list[str]:
+    """``table``'s own keys first, then its sub-tables and arrays of tables, each under its header."""
+    lines: list[str] = []
+    for k, v in table.items():
+        if v is None:  # TOML has no null: the key is left out, which means its default
+            lines.append(f"# {k}: not set")
+        elif not isinstance(v, dict) and not _is_table_array(v):
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    lines += [f"# {note}" for note in notes.get(".".join(path), [])]
+    for k, v in table.items():
+        sub = [*path, _toml_key(k)]
+        if isinstance(v, dict):
+            body = _toml_table(v, sub, notes)
+            # A table of tables only ([topics]) needs no header of its own.
+            own = not body or not body[0].startswith("\n[")
+            lines += [f"\n[{'.'.join(sub)}]", *body] if own else body
+        elif _is_table_array(v):
+            for row in v:
+                lines += [f"\n[[{'.'.join(sub)}]]", *_toml_table(row, sub, notes)]
+    return lines
+
+
+def dump_toml(config: Config, source: Path | None = None) -> str:
+    """The effective configuration as a TOML file that loads back unchanged.
+
+    Secrets never appear: whether each one is set is a comment next to the variable that holds it.
+    """
+    data = config.model_dump(by_alias=True, mode="json")
+    notes = {
+        "llm": [f"api_key: {_secret_state(config.llm.api_key)} (${config.llm.api_key_env})"],
+        "email": [f"password: {_secret_state(config.email.password)} (${config.email.password_env})"],
+    }
+    head = [f"# source: {source or 'built-in defaults'}"]
+    return "\n".join(head + _toml_table(data, [], notes)) + "\n"
+
+
+def _secret_state(value: str | None) -> str:
+    return "set (masked)" if value else "not set"

@@ -12,6 +12,17 @@ from apscheduler.triggers.cron import CronTrigger
 
 _WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]  # crontab numbering: 0 (and 7) = Sunday
 
+# The nicknames of Vixie cron (crontab(5)). @reboot is left out: a service has no "boot" to run at.
+ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
 
 def _weekday(token: str) -> int:
     t = token.strip().lower()
@@ -47,9 +58,21 @@ def crontab_weekdays(field: str) -> str:
     return ",".join(_WEEKDAYS[n] for n in sorted(days, key=lambda n: (n - 1) % 7))
 
 
+def expand_alias(expr: str) -> str:
+    """``@daily`` and the other crontab nicknames as their 5 fields; anything else unchanged."""
+    text = expr.strip()
+    if not text.startswith("@"):
+        return expr
+    fields = ALIASES.get(text.lower())
+    if fields is None:
+        known = ", ".join(ALIASES)
+        raise ValueError(f"{text!r} is not a crontab nickname this scheduler knows ({known})")
+    return fields
+
+
 def crontab_trigger(expr: str, tz: Any) -> CronTrigger:
-    """A standard 5-field crontab expression, with standard weekday numbers, as a CronTrigger."""
-    fields = expr.split()
+    """A 5-field crontab expression (or nickname), with crontab weekday numbers, as a CronTrigger."""
+    fields = expand_alias(expr).split()
     if len(fields) != 5:
         raise ValueError(f"a crontab expression has 5 fields, not {len(fields)}: {expr!r}")
     minute, hour, day, month, weekdays = fields

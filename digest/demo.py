@@ -4,6 +4,10 @@ The sample is the arXiv listing of 2026-02-05 (real metadata, rebuilt in the rss
 format) and that day's Hugging Face daily papers, served to the normal pipeline by an
 in-process transport, plus Korean takeaways written in advance and loaded as the LLM cache.
 Nothing is patched: the same sources, selection, cache and renderer run as on any day.
+
+With a config file, its topics, selection and rendering apply to the sample day; what would
+reach the network (sources, LLM, state) is always the sample's. An item the reader's own topics
+pick that has no takeaway written in advance gets a marked fallback line: there is no LLM here.
 """
 
 from __future__ import annotations
@@ -46,14 +50,20 @@ def _serve(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(200, content=body, headers={"content-type": content_type})
 
 
-def sample_config(state_dir: Path) -> Config:
-    return Config(
-        state_dir=str(state_dir),
-        arxiv=Arxiv(rss_url=f"{BASE}/rss/", search=False),
-        huggingface=HuggingFace(url=f"{BASE}/api/daily_papers"),
-        feeds=[],
-        # The takeaways come from the shipped cache; an uncached item gets a marked fallback.
-        llm=LLM(api_key_env="DIGEST_SAMPLE_HAS_NO_KEY"),
+def sample_config(state_dir: Path, base: Config | None = None) -> Config:
+    """``base`` (the reader's config) with everything that would reach out replaced by the sample."""
+    base = base or Config()
+    return base.model_copy(
+        update={
+            "state_dir": str(state_dir),
+            "timezone": "Asia/Seoul",  # the sample's day and "now" are Seoul's
+            # The sample is one listing of these four categories; the API search needs the network.
+            "arxiv": Arxiv(rss_url=f"{BASE}/rss/", search=False),
+            "huggingface": HuggingFace(url=f"{BASE}/api/daily_papers"),
+            "feeds": [],
+            # The takeaways come from the shipped cache; an uncached item gets a marked fallback.
+            "llm": LLM(model=base.llm.model, api_key_env="DIGEST_SAMPLE_HAS_NO_KEY"),
+        }
     )
 
 
@@ -68,15 +78,21 @@ def seed_cache(state: State, config: Config) -> None:
     state.store_takeaways(rows, config.llm.model, PROMPT_VERSION)
 
 
-async def run(progress: Progress) -> RunResult:
+async def run(progress: Progress, base: Config | None = None) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="digest-sample-") as tmp:
-        config = sample_config(Path(tmp))
+        config = sample_config(Path(tmp), base)
         with State.open(config.state_path) as state:
             seed_cache(state, config)
         progress.log(
             f"sample day {SAMPLE_DAY}: bundled arXiv listing and Hugging Face papers, cached takeaways"
         )
         async with default_clients(config, transport=httpx2.MockTransport(_serve), llm=False) as clients:
-            return await run_digest(
+            result = await run_digest(
                 config, SAMPLE_DAY, clients=clients, progress=progress, now=SAMPLE_NOW, sample=True
             )
+    if result.digest.fallback_count:
+        progress.log(
+            f"sample day: {result.digest.fallback_count} picked items have no takeaway written in advance "
+            "and the sample runs without an LLM, so they show a marked fallback line"
+        )
+    return result

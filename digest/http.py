@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
+import socket
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -196,6 +198,9 @@ class Fetcher:
             except httpx2.TimeoutException:
                 raise _Retryable(f"timed out after {self.config.timeout_seconds:g}s") from None
             except (httpx2.ConnectError, httpx2.RemoteProtocolError, httpx2.ReadError) as e:
+                down = network_down(e, url)
+                if down:  # offline: every retry would fail the same way, each with its own log line
+                    raise FetchError(source, down, url=url) from None
                 raise _Retryable(f"connection failed ({_one_line(e) or type(e).__name__})") from None
             except httpx2.HTTPError as e:
                 raise FetchError(
@@ -240,6 +245,26 @@ class Fetcher:
         if last.status is not None:
             return FetchError(source, f"HTTP {last.status} from {url}{after}", url=url, status=last.status)
         return FetchError(source, f"{last.reason} fetching {url}{after}", url=url)
+
+
+def network_down(exc: BaseException, url: str) -> str | None:
+    """Why no retry can help now: the host name does not resolve, or there is no network at all.
+
+    A refused connection or a reset is left to the retries (a server restarting); these two mean
+    the machine is offline or its DNS is broken, which seconds of backoff do not fix.
+    """
+    host = httpx2.URL(url).host or url
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:  # httpx2 → httpcore2 → socket; requests → urllib3
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            why = cause.strerror or "name resolution failed"
+            return f"cannot resolve {host} ({why}; offline or a DNS failure)"
+        if isinstance(cause, OSError) and cause.errno == errno.ENETUNREACH:
+            return f"cannot reach {host}: the network is unreachable (offline?)"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _one_line(e: BaseException) -> str:

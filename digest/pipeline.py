@@ -21,6 +21,7 @@ from openai import AsyncOpenAI
 
 from . import calendar, selection
 from .config import Config, Render
+from .delivery import archive_email
 from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
@@ -217,6 +218,8 @@ async def run_digest(
             raise
         markdown = render_markdown(d, config.render)
         path = archive(state, d, f"{day.isoformat()}.md", markdown)
+        # The email's bodies too, sent or not: `digest show DATE --format html|text` works for any day.
+        archive_email(state, d, config.render)
         if config.notes_dir and config.markdown.enabled and not sample:
             _write_note(config, day, markdown, progress, now)
         state.mark_shown([(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day)

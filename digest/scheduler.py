@@ -7,6 +7,12 @@ starts late catches up once and a restart after a sent digest does nothing.
 
 Shutdown (SIGTERM from Docker, SIGINT from a terminal) cancels the run in progress: the
 pipeline marks its run 'abandoned' and its ``run_lock`` is released as the task unwinds.
+
+A scheduled run never mails a digest whose LLM could not be reached (a local model still being
+pulled, a server restarting): the run is recorded 'held', and the service tries again with
+backoff until ``[schedule].llm_wait`` after the first such run (at the latest the end of the day),
+then sends what it has, with its fallback lines marked. The hold lives in SQLite, so a restart
+keeps the same deadline.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -29,14 +35,16 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ._compat import UTC
 from .config import Config
 from .cron import crontab_trigger
 from .errors import DigestError, StateBusyError
+from .models import Digest
 from .progress import Progress
-from .state import State, run_lock
+from .state import State, run_lock, service_lock
 
 if TYPE_CHECKING:
     import httpx2
@@ -48,6 +56,19 @@ HEARTBEAT_SECONDS = 60
 # Several missed beats, so a short host sleep or a busy disk does not mark the service unhealthy.
 HEARTBEAT_MAX_AGE = 300
 DAILY_JOB_ID = "daily"
+RETRY_JOB_ID = "llm-retry"
+
+
+@dataclass(frozen=True)
+class LLMBackoff:
+    """Waits between held runs: 2, 4, 8, 16 min, then every 20 min, never past the deadline."""
+
+    first: float = 120.0
+    factor: float = 2.0
+    max: float = 1200.0
+
+    def wait(self, attempt: int) -> timedelta:
+        return timedelta(seconds=min(self.first * self.factor ** max(0, attempt - 1), self.max))
 
 
 @dataclass
@@ -66,12 +87,21 @@ class RunSummary:
     sent: int = 0
     pending: int = 0
     failed: int = 0
+    held: str = ""  # why the digest was kept back (the LLM could not be reached)
+    retry_at: datetime | None = None  # when the held digest is tried again
+    deadline: datetime | None = None  # when it is sent even without the LLM
 
     def line(self, seconds: float) -> str:
         delivery = f"sent {self.sent} / pending {self.pending} / failed {self.failed}"
         retried = f", retried {self.retried} pending" if self.retried else ""
         if self.skipped:
             return f"run {self.day}: skipped ({self.skipped}); {delivery}{retried}; {seconds:.1f}s"
+        if self.held:
+            return (
+                f"run {self.day}: held, {self.items} items, not sent: {self.held}; trying again at "
+                f"{_hhmm(self.retry_at)}, sending with marked fallbacks at {_hhmm(self.deadline)} at the "
+                f"latest ([schedule] llm_wait); {seconds:.1f}s"
+            )
         return (
             f"run {self.day}: {self.status or 'done'}, {self.items} items, "
             f"{self.failed_sources} failed sources, {self.fallbacks} fallbacks, "
@@ -82,6 +112,10 @@ class RunSummary:
 
 # A job gets the tick's time and returns what it did (None: nothing worth a summary).
 Job = Callable[[datetime], Awaitable[RunSummary | None]]
+
+
+def _hhmm(when: datetime | None) -> str:
+    return when.strftime("%H:%M") if when else "?"
 
 
 # -- schedule arithmetic (pure) ---------------------------------------------------------------
@@ -144,6 +178,62 @@ def format_when(when: datetime | None, tz: Any) -> str:
     if when is None:
         return "never (the cron expression matches no future time)"
     return when.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+# -- `digest status` -----------------------------------------------------------------------------
+
+
+def _run_email(delivery: dict[str, int] | None) -> tuple[str, str, str]:
+    """The sent / pending / failed cells of one run: empty unless that run emailed someone."""
+    if not delivery or not any(delivery.get(k) for k in ("sent", "pending", "failed")):
+        return "", "", ""
+    return str(delivery.get("sent", 0)), str(delivery.get("pending", 0)), str(delivery.get("failed", 0))
+
+
+def status_report(config: Config, state: State, now: datetime, limit: int = 10) -> str:
+    """Last runs, what waits (held digests, pending mail), the next run and the service's state."""
+    runs = state.recent_runs(limit)
+    lines: list[str] = []
+    if not runs:
+        lines.append("No runs yet. Try `digest now`.")
+    else:
+        lines.append(
+            f"{'day':<12}{'status':<10}{'items':>6}{'fallb.':>7}{'calls':>6}{'tokens':>9}"
+            f"{'sent':>6}{'pend.':>6}{'fail':>6}  started"
+        )
+    for r in runs:
+        started = datetime.fromisoformat(r.started_at).astimezone(config.tz).strftime("%m-%d %H:%M")
+        sent, pending, failed = _run_email(r.delivery)
+        lines.append(
+            f"{r.day.isoformat():<12}{r.status:<10}{r.items:>6}{r.fallbacks:>7}{r.llm_calls:>6}"
+            f"{r.prompt_tokens + r.completion_tokens:>9}{sent:>6}{pending:>6}{failed:>6}  {started}"
+        )
+    if runs:
+        lines.append("(sent / pend. / fail: what that run's email did; empty when it sent none)")
+    lines.append("")
+    hold = state.llm_hold(now.astimezone(config.tz).date())
+    if hold and hold.outcome == "waiting":
+        lines.append(
+            f"held: {hold.day} is kept back while the LLM is unreachable ({hold.reason}); "
+            f"{hold.attempts} tries since {hold.since.astimezone(config.tz):%H:%M}, sent with marked "
+            f"fallbacks at {hold_deadline(config, hold.since):%H:%M} at the latest"
+        )
+    pending_now = state.deliveries(status="pending")
+    if pending_now:
+        days = ", ".join(sorted({d.day.isoformat() for d in pending_now}))
+        lines.append(f"pending: {len(pending_now)} email(s) of {days} (`digest send --pending`)")
+    lines.append(
+        f"next run: {format_when(next_run_time(config, now), config.tz)} "
+        f"(schedule {config.schedule.cron!r}, {config.timezone})"
+    )
+    beat = read_heartbeat(config.state_path)
+    if beat is None:
+        lines.append("service: not running (start it with `digest serve`)")
+    else:
+        problem = heartbeat_problem(config.state_path, now)
+        age = (now - beat.at).total_seconds()
+        lines.append(f"service: {problem or 'running'} (pid {beat.pid}, last heartbeat {age:.0f}s ago)")
+    return "\n".join(lines)
 
 
 # -- heartbeat (what the container healthcheck reads) ----------------------------------------
@@ -210,12 +300,26 @@ class LoggingProgress(Progress):
             log.info(message)
 
 
+def hold_deadline(config: Config, since: datetime) -> datetime:
+    """When a held digest goes out anyway: ``llm_wait`` after the first held run, within its day."""
+    local = since.astimezone(config.tz)
+    end_of_day = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=config.tz)
+    return min(local + timedelta(seconds=config.schedule.llm_wait), end_of_day - timedelta(minutes=1))
+
+
 async def daily_run(
-    config: Config, now: datetime, *, progress: Progress, transport: httpx2.AsyncBaseTransport | None = None
+    config: Config,
+    now: datetime,
+    *,
+    progress: Progress,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    backoff: LLMBackoff = LLMBackoff(),  # noqa: B008 - frozen dataclass, safe as a default
 ) -> RunSummary:
     """One tick, the code path of ``digest now --send``: retry pending mail, build, send.
 
-    ``transport`` replaces the network under the HTTP client (the sample day, tests).
+    Unlike ``digest now --send``, a digest built while the LLM was unreachable is held back (see the
+    module docstring) and the summary says when to try again. ``transport`` replaces the network
+    under the HTTP client (the sample day, tests).
     """
     # Imported here so `digest status` and the healthcheck do not load the whole pipeline.
     from . import delivery
@@ -243,10 +347,56 @@ async def daily_run(
     summary.failed_sources = len(d.failed_sources)
 
     with State.open(config.state_path) as state:
+        if _hold(config, state, result.run_id, d, now, backoff, summary):
+            return summary
         if config.email.enabled:
-            await delivery.send_digest(config, state, d, progress=progress)
+            outcomes = await delivery.send_digest(config, state, d, progress=progress)
+            state.record_run_delivery(result.run_id, delivery.outcome_counts(outcomes))
         _fill_deliveries(summary, state)
     return summary
+
+
+def _hold(
+    config: Config,
+    state: State,
+    run_id: int,
+    d: Digest,
+    now: datetime,
+    backoff: LLMBackoff,
+    summary: RunSummary,
+) -> bool:
+    """Keep the digest back when its LLM was unreachable and the wait is not over; True when held."""
+    earlier = state.llm_hold(d.day)
+    if not d.usage.unreachable:
+        if earlier and earlier.outcome == "waiting":
+            state.end_llm_hold(d.day, "recovered")
+            log.info("the LLM answers again after %d held run(s): sending the full digest", earlier.attempts)
+        return False
+    since = earlier.since if earlier else now
+    deadline = hold_deadline(config, since)
+    if config.schedule.llm_wait <= 0 or not d.entries or now >= deadline:
+        if earlier and earlier.outcome == "waiting":
+            state.end_llm_hold(d.day, "sent with fallbacks")
+        if config.schedule.llm_wait > 0 and d.entries:
+            log.warning(
+                "the LLM is still unreachable %s after the first try (%s): sending with %d marked fallbacks",
+                format_duration_short(now - since),
+                d.usage.unreachable,
+                d.fallback_count,
+            )
+        return False
+    hold = state.hold_for_llm(d.day, since, d.usage.unreachable)
+    state.set_run_status(run_id, "held")
+    summary.status = "held"
+    summary.held = f"the LLM is unreachable ({d.usage.unreachable})"
+    summary.deadline = deadline
+    summary.retry_at = min(now + backoff.wait(hold.attempts), deadline)
+    return True
+
+
+def format_duration_short(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
 def _fill_deliveries(summary: RunSummary, state: State) -> None:
@@ -307,7 +457,11 @@ class Service:
     # -- lifecycle --------------------------------------------------------------------------
 
     def run(self, *, install_signals: bool = True) -> int:
-        """Block until stopped; 0 after a clean stop."""
+        """Block until stopped; 0 after a clean stop. A second service on the same state is refused."""
+        with service_lock(self.directory):
+            return self._run(install_signals)
+
+    def _run(self, install_signals: bool) -> int:
         if install_signals:
             threading.Thread(target=self._stopper, name="digest-stopper", daemon=True).start()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -410,11 +564,15 @@ class Service:
     # -- jobs -------------------------------------------------------------------------------
 
     def next_scheduled(self) -> datetime | None:
-        job = self.scheduler.get_job(DAILY_JOB_ID)
-        # A job added before start() has no next_run_time attribute yet.
-        scheduled = getattr(job, "next_run_time", None)
-        if scheduled is not None:
-            return scheduled
+        """The next run: the daily schedule's, or a held digest's retry when that comes first."""
+        times = []
+        for job_id in (DAILY_JOB_ID, RETRY_JOB_ID):
+            # A job added before start() has no next_run_time attribute yet.
+            when = getattr(self.scheduler.get_job(job_id), "next_run_time", None)
+            if when is not None:
+                times.append(when)
+        if times:
+            return min(times)
         return self.trigger.get_next_fire_time(None, self.clock())
 
     def _beat(self) -> None:
@@ -445,11 +603,20 @@ class Service:
         else:
             if summary is not None:
                 log.info(summary.line(time.monotonic() - started))
+                if summary.retry_at is not None and not self._stopping:
+                    self._schedule_retry(summary.retry_at - now)
         finally:
             self._idle.set()
         if not self._stopping:
             self._beat()
             log.info("next run %s", format_when(self.next_scheduled(), self.config.tz))
+
+    def _schedule_retry(self, wait: timedelta) -> None:
+        # The injected clock decides what is due; APScheduler itself lives in real time.
+        when = datetime.now(self.config.tz) + max(wait, timedelta(0))
+        self.scheduler.add_job(
+            self._tick, DateTrigger(run_date=when), id=RETRY_JOB_ID, name="held digest", replace_existing=True
+        )
 
     async def _guarded(self, now: datetime) -> RunSummary | None:
         task = asyncio.current_task()

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from .errors import StateBusyError, StateError
 
 DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
+SERVICE_LOCK_NAME = "serve.lock"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 
@@ -95,7 +96,26 @@ def m001_initial(db: sqlite3.Connection) -> None:
             updated_at text not null,
             primary key (day, recipient)
         );
+        """,
+    )
+
+
+@migration
+def m005_llm_holds_and_delivery_records(db: sqlite3.Connection) -> None:
+    _script(
+        db,
         """
+        create table llm_holds (
+            day text primary key,          -- the digest date held back
+            since text not null,           -- when a scheduled run first found the LLM unreachable
+            attempts integer not null default 0,
+            reason text not null default '',
+            outcome text not null default 'waiting'   -- waiting | recovered | sent with fallbacks
+        );
+        alter table deliveries add column fallbacks integer not null default 0;  -- marked lines in it
+        alter table deliveries add column replaces text not null default '';     -- Message-ID it replaced
+        alter table runs add column delivery text;  -- json counts when the run sent email, else null
+        """,
     )
 
 
@@ -134,6 +154,7 @@ class RunRecord:
     completion_tokens: int
     fallbacks: int
     seconds: float | None
+    delivery: dict[str, int] | None = None  # what this run's email did; None: it sent none
 
 
 @dataclass(frozen=True)
@@ -145,6 +166,19 @@ class Delivery:
     last_error: str
     message_id: str
     updated_at: str
+    fallbacks: int = 0  # marked fallback lines in the email last sent (or tried)
+    replaces: str = ""  # the Message-ID of the earlier email a forced resend replaced
+
+
+@dataclass(frozen=True)
+class LLMHold:
+    """A day whose digest scheduled runs keep back while the LLM cannot be reached."""
+
+    day: date
+    since: datetime
+    attempts: int
+    reason: str
+    outcome: str  # waiting | recovered | sent with fallbacks
 
 
 class State:
@@ -156,9 +190,8 @@ class State:
 
     @classmethod
     def open(cls, directory: str | Path) -> State:
-        directory = Path(directory).expanduser()
+        directory = ensure_directory(Path(directory).expanduser())
         try:
-            directory.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(directory / DB_NAME, timeout=30, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("pragma journal_mode=wal")
@@ -167,8 +200,6 @@ class State:
             state._migrate()
         except sqlite3.DatabaseError as e:
             raise StateError(f"{directory / DB_NAME}: cannot use the state database: {e}") from None
-        except OSError as e:
-            raise StateError(f"{directory}: cannot create the state directory: {e}") from None
         return state
 
     def close(self) -> None:
@@ -352,9 +383,50 @@ class State:
                 completion_tokens=r["completion_tokens"],
                 fallbacks=r["fallbacks"],
                 seconds=r["seconds"],
+                delivery=json.loads(r["delivery"]) if r["delivery"] else None,
             )
             for r in rows
         ]
+
+    def record_run_delivery(self, run_id: int, counts: dict[str, int]) -> None:
+        """What the email of run ``run_id`` did (sent, pending, failed, skipped per recipient)."""
+        with self.transaction() as db:
+            db.execute("update runs set delivery = ? where id = ?", (json.dumps(counts), run_id))
+
+    def set_run_status(self, run_id: int, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("update runs set status = ? where id = ?", (status, run_id))
+
+    # -- LLM holds (scheduled runs waiting for the LLM) ---------------------------------------
+
+    def llm_hold(self, day: date) -> LLMHold | None:
+        row = self.conn.execute("select * from llm_holds where day = ?", (day.isoformat(),)).fetchone()
+        if row is None:
+            return None
+        return LLMHold(
+            day=date.fromisoformat(row["day"]),
+            since=datetime.fromisoformat(row["since"]),
+            attempts=row["attempts"],
+            reason=row["reason"],
+            outcome=row["outcome"],
+        )
+
+    def hold_for_llm(self, day: date, since: datetime, reason: str) -> LLMHold:
+        """Count one more held attempt for ``day`` (the first one sets ``since``); returns the hold."""
+        with self.transaction() as db:
+            db.execute(
+                """insert into llm_holds (day, since, attempts, reason) values (?, ?, 1, ?)
+                   on conflict(day) do update set attempts = attempts + 1, reason = excluded.reason,
+                   outcome = 'waiting'""",
+                (day.isoformat(), since.isoformat(), reason),
+            )
+        hold = self.llm_hold(day)
+        assert hold is not None
+        return hold
+
+    def end_llm_hold(self, day: date, outcome: str) -> None:
+        with self.transaction() as db:
+            db.execute("update llm_holds set outcome = ? where day = ?", (outcome, day.isoformat()))
 
     # -- deliveries -------------------------------------------------------------------------
 
@@ -382,6 +454,8 @@ class State:
             last_error=row["last_error"],
             message_id=row["message_id"],
             updated_at=row["updated_at"],
+            fallbacks=row["fallbacks"],
+            replaces=row["replaces"],
         )
 
     def record_delivery(
@@ -393,41 +467,98 @@ class State:
         error: str = "",
         message_id: str = "",
         attempt: bool = True,
+        fallbacks: int | None = None,
+        replaces: str | None = None,
     ) -> None:
-        """Record a send's outcome; ``attempt=False`` claims the send before trying it."""
+        """Record a send's outcome; ``attempt=False`` claims the send before trying it.
+
+        ``fallbacks`` and ``replaces`` are kept as they are when not given.
+        """
         step = 1 if attempt else 0
         with self.transaction() as db:
             db.execute(
-                """insert into deliveries values (?, ?, ?, ?, ?, ?, ?)
+                """insert into deliveries
+                       (day, recipient, status, attempts, last_error, message_id, updated_at,
+                        fallbacks, replaces)
+                   values (?, ?, ?, ?, ?, ?, ?, coalesce(?, 0), coalesce(?, ''))
                    on conflict(day, recipient) do update set status = excluded.status,
                    attempts = attempts + excluded.attempts, last_error = excluded.last_error,
                    message_id = case when excluded.message_id != ''
                                      then excluded.message_id else message_id end,
-                   updated_at = excluded.updated_at""",
-                (day.isoformat(), recipient, status, step, error, message_id, _now()),
+                   updated_at = excluded.updated_at,
+                   fallbacks = coalesce(?, fallbacks), replaces = coalesce(?, replaces)""",
+                (
+                    day.isoformat(),
+                    recipient,
+                    status,
+                    step,
+                    error,
+                    message_id,
+                    _now(),
+                    fallbacks,
+                    replaces,
+                    fallbacks,
+                    replaces,
+                ),
             )
 
 
-@contextmanager
-def run_lock(directory: str | Path) -> Iterator[None]:
-    """Hold the state directory's run lock; a second run gets a clear StateBusyError."""
-    directory = Path(directory).expanduser()
-    path = directory / LOCK_NAME
+def directory_error(directory: Path, e: OSError) -> StateError:
+    """The one wording every command uses for a state_dir it cannot use."""
+    reason = e.strerror or str(e)
+    if directory.exists() and not directory.is_dir():
+        return StateError(f"{directory}: the state directory is not a directory (state_dir)")
+    if not directory.exists():
+        return StateError(f"{directory}: cannot create the state directory: {reason}")
+    return StateError(f"{directory}: cannot write in the state directory: {reason}")
+
+
+def ensure_directory(directory: Path) -> Path:
+    """``directory``, created if needed and writable, or a StateError in the shared wording."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise directory_error(directory, e) from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise directory_error(directory, PermissionError(13, "Permission denied"))
+    return directory
+
+
+# What a second holder is told; {holder} is "pid N", {path} the lock file, {directory} the state_dir.
+_RUN_BUSY = "another digest run is in progress ({holder}, lock {path}); try again when it has finished"
+_SERVICE_BUSY = (
+    "another `digest serve` is already running on {directory} ({holder}, lock {path}); "
+    "stop it first, or give this one its own state_dir"
+)
+
+
+@contextmanager
+def _exclusive(directory: str | Path, name: str, busy: str) -> Iterator[None]:
+    """Hold an flock on ``directory/name`` with our pid written in it; ``busy`` is the message when taken."""
+    directory = ensure_directory(Path(directory).expanduser())
+    path = directory / name
+    try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise StateError(f"{directory}: cannot create the state directory: {e.strerror or e}") from None
+        raise directory_error(directory, e) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise StateBusyError(
-                f"another digest run is in progress ({holder}, lock {path}); try again when it has finished"
-            ) from None
+            raise StateBusyError(busy.format(holder=holder, path=path, directory=directory)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         yield
     finally:
         os.close(fd)
+
+
+def run_lock(directory: str | Path) -> AbstractContextManager[None]:
+    """Hold the state directory's run lock; a second run gets a clear StateBusyError."""
+    return _exclusive(directory, LOCK_NAME, _RUN_BUSY)
+
+
+def service_lock(directory: str | Path) -> AbstractContextManager[None]:
+    """Held by `digest serve` while it runs: two services on one state would each send the digest."""
+    return _exclusive(directory, SERVICE_LOCK_NAME, _SERVICE_BUSY)

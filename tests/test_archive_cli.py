@@ -38,9 +38,9 @@ def filled(config_file: Path, tmp_path: Path) -> Path:
         (archive / "2026-02-03.md.tmp").write_text("half", encoding="utf-8")
         state.finish_run(state.start_run(WED), status="failed")
         state.finish_run(state.start_run(WED), status="ok", items=3)
-        state.finish_run(
-            state.start_run(THU), status="partial", items=7, prompt_tokens=900, completion_tokens=100
-        )
+        thursday = state.start_run(THU)
+        state.finish_run(thursday, status="partial", items=7, prompt_tokens=900, completion_tokens=100)
+        state.record_run_delivery(thursday, {"sent": 1, "pending": 1, "failed": 0, "skipped": 0})
         state.record_delivery(THU, "a@x.test", "sent", message_id="<1@x>")
         state.record_delivery(THU, "b@x.test", "pending", error="451 later")
     return config_file
@@ -115,6 +115,10 @@ def test_status_shows_deliveries_tokens_and_the_next_run(filled: Path) -> None:
     ]
     # newest run first: day, status, items, fallbacks, calls, tokens, sent, pending, failed
     assert lines[1].split()[:9] == ["2026-02-05", "partial", "7", "0", "0", "1000", "1", "1", "0"]
+    # Runs that sent no email have no delivery cells (not zeros, not the day's counts).
+    assert lines[2].split()[:6] == ["2026-02-04", "ok", "3", "0", "0", "0"]
+    assert len(lines[2].split()) == 8  # the six above, then the start's date and time: no delivery cells
     assert lines[3].split()[:2] == ["2026-02-04", "failed"]
+    assert "pending: 1 email(s) of 2026-02-05 (`digest send --pending`)" in result.output
     assert any(line.startswith("next run: ") and "10:30 KST" in line for line in lines)
     assert "service: not running" in result.output

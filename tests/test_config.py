@@ -47,9 +47,28 @@ def test_precedence_env_then_cwd(tmp_path, monkeypatch):
         ('timezone = "Mars/Olympus"\n', "timezone: unknown timezone 'Mars/Olympus'"),
         ('[email]\nsmtp_port = "587"\n', "email.smtp_port: Input should be a valid integer"),
         ('[email]\nsecurity = "tls"\n', "email.security: Input should be 'starttls', 'ssl' or 'none'"),
-        ("[topics.x]\nlabel = \"X\"\nkeywords = []\n", "topics.x.keywords: needs at least one keyword"),
+        ('[topics.x]\nlabel = "X"\nkeywords = []\n', "topics.x.keywords: needs at least one keyword"),
         ('[schedule]\ncron = "every morning"\n', "schedule.cron: not a valid crontab expression"),
         ("timezone = \n", "not valid TOML"),
+        (
+            '[[feeds]]\nname = "a"\nurl = "https://a.example/feed"\n[[feeds]]\nname = "b"\nurl = "ftp://b"\n',
+            "feeds.1.url: not an http(s) URL: 'ftp://b'",
+        ),
+        ('[llm]\nbase_url = "localhost:11434/v1"\n', "llm.base_url: not an http(s) URL"),
+        ('[arxiv]\nrss_url = "https:///rss/"\n', "arxiv.rss_url: not an http(s) URL"),
+        ('[huggingface]\nurl = ""\n', "huggingface.url: not an http(s) URL"),
+        ("[selection]\nmax_itemz = 3\n", "did you mean `max_items`?"),
+        ("max_items = 3\n", "max_items: unknown key; did you mean `max_items` under [selection]?"),
+        ('[email]\nsmtp_hots = "x"\n', "email.smtp_hots: unknown key; did you mean `smtp_host`?"),
+        ('[[feeds]]\nname = "a"\nurl = "https://a.example/"\nenable = false\n', "did you mean `enabled`?"),
+        ('[topics.x]\nlabel = "X"\nkeywords = ["x"]\nexclued = []\n', "did you mean `exclude`?"),
+        (
+            "[huggingface]\nenabled = false\nfeeds = []\n",
+            "huggingface.feeds: unknown key; `feeds` is a top-level key: move it above the first [table]",
+        ),
+        ('[schedule]\ncron = "@reboot"\n', "'@reboot' is not a crontab nickname"),
+        ('[schedule]\nllm_wait = "soon"\n', "schedule.llm_wait: 'soon' is not a duration"),
+        ("[schedule]\nllm_wait = -5\n", "schedule.llm_wait: must not be negative"),
     ],
 )
 def test_bad_config_exits_2_with_one_clear_message(tmp_path, text, message):
@@ -78,6 +97,122 @@ def test_config_command_masks_secrets(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "sk-very-secret-value" not in result.output
     assert "hunter2" not in result.output
-    assert 'api_key = "set (masked)"' in result.output
+    assert "# api_key: set (masked) ($OPENAI_API_KEY)" in result.output
+    assert "# password: set (masked) ($DIGEST_SMTP_PASSWORD)" in result.output
     assert "[topics.mamba]" in result.output
     assert 'model = "gpt-4o-mini"' in result.output
+
+
+def test_a_misspelled_key_without_a_close_match_gets_no_guess(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[selection]\ncolour = 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value).endswith("selection.colour: unknown key")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [('"2h"', 7200), ('"90m"', 5400), ('"1h30m"', 5400), ('"45s"', 45), ("600", 600), ('"0"', 0), ("0", 0)],
+)
+def test_llm_wait_reads_durations(tmp_path, text, seconds):
+    path = tmp_path / "d.toml"
+    path.write_text(f"[schedule]\nllm_wait = {text}\n")
+    assert load_config(path)[0].schedule.llm_wait == seconds
+    assert Config().schedule.llm_wait == 2 * 3600
+
+
+@pytest.mark.parametrize(
+    ("alias", "after", "expected"),
+    [
+        ("@daily", "2026-02-05T10:00", "2026-02-06T00:00"),
+        ("@midnight", "2026-02-05T10:00", "2026-02-06T00:00"),
+        ("@weekly", "2026-02-05T10:00", "2026-02-08T00:00"),  # Sunday, as in crontab(5)
+        ("@monthly", "2026-02-05T10:00", "2026-03-01T00:00"),
+        ("@yearly", "2026-02-05T10:00", "2027-01-01T00:00"),
+        ("@hourly", "2026-02-05T10:20", "2026-02-05T11:00"),
+    ],
+)
+def test_cron_nicknames(tmp_path, alias, after, expected):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from digest.scheduler import next_run_time
+
+    path = tmp_path / "d.toml"
+    path.write_text(f'[schedule]\ncron = "{alias}"\n')
+    config, _ = load_config(path)
+    seoul = ZoneInfo("Asia/Seoul")
+    fire = next_run_time(config, datetime.fromisoformat(after).replace(tzinfo=seoul))
+    assert fire == datetime.fromisoformat(expected).replace(tzinfo=seoul)
+
+
+def test_config_path_that_is_a_directory_is_named_as_such(tmp_path, monkeypatch):
+    # What `docker run -v ./digest.toml:/config/digest.toml` leaves when the host file is missing.
+    (tmp_path / "digest.toml").mkdir()
+    monkeypatch.setenv("DIGEST_CONFIG", str(tmp_path / "digest.toml"))
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"Error: {tmp_path / 'digest.toml'}: config file named by $DIGEST_CONFIG ")
+    assert "is a directory, not a file" in lines[0] and "bind mount" in lines[0]
+    assert "Traceback" not in result.output
+
+
+ROUND_TRIP = r"""
+timezone = "Europe/Berlin"
+state_dir = "~/digest-state"
+
+[schedule]
+cron = "@daily"
+llm_wait = "1h30m"
+
+[selection]
+max_items = 7
+
+[topics."diffusion models"]
+label = "Diffusion \\ \"확산\""
+keywords = ["diffusion", "score-based model"]
+exclude = ["diffusion MRI"]
+
+[[feeds]]
+name = "Lil'Log"
+url = "https://lilianweng.github.io/index.xml"
+
+[[feeds]]
+name = "Off"
+url = "http://example.org/feed?x=1&y=2"
+enabled = false
+
+[llm]
+base_url = "http://localhost:11434/v1"
+model = "qwen2.5:7b-instruct"
+api_key_env = "MY_KEY"
+
+[email]
+enabled = true
+from = "Digest <digest@example.org>"
+to = ["a@example.org", "b@example.org"]
+username = "me"
+password_env = "MY_SMTP"
+"""
+
+
+@pytest.mark.parametrize("text", ["", ROUND_TRIP])
+def test_config_output_loads_back_unchanged(tmp_path, monkeypatch, text):
+    monkeypatch.setenv("MY_KEY", "sk-secret-1")
+    monkeypatch.setenv("MY_SMTP", "pw-secret-2")
+    original = tmp_path / "original.toml"
+    original.write_text(text, encoding="utf-8")
+    first = CliRunner().invoke(cli, ["config", "--config", str(original)])
+    assert first.exit_code == 0, first.output
+    assert "sk-secret-1" not in first.output and "pw-secret-2" not in first.output
+    printed = tmp_path / "digest.toml"
+    printed.write_text(first.stdout, encoding="utf-8")  # digest config > digest.toml
+    assert load_config(printed)[0] == load_config(original)[0]
+    # ...and printing the printed file gives the same file, but for its source line.
+    second = CliRunner().invoke(cli, ["config", "--config", str(printed)])
+    assert second.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]
+    if text:
+        assert "# api_key: set (masked) ($MY_KEY)" in first.stdout
+        assert '[topics."diffusion models"]' in first.stdout

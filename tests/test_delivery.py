@@ -236,7 +236,9 @@ def test_bad_address_fails_for_that_recipient_only(tmp_path):
     assert "SMTP 550" in failed.error and "User unknown" in failed.error
     assert "FAILED" in failed.describe() and "nobody@example.com" in failed.describe()
     assert [r.rcpt_tos for r in server.received] == [["me@example.com"]]
-    assert statuses(rerun) == {"nobody@example.com": "skipped", "me@example.com": "skipped"}
+    # A later send does not try the bad address again, and does not pretend it was delivered either.
+    assert statuses(rerun) == {"nobody@example.com": "failed", "me@example.com": "skipped"}
+    assert "failed permanently earlier: SMTP 550" in rerun[0].error and "--force" in rerun[0].error
     with State.open(config.state_path) as state:
         assert state.delivery(DAY, "nobody@example.com").status == "failed"  # type: ignore[union-attr]
 
@@ -351,3 +353,71 @@ def test_cli_preview_demo_writes_an_html_file(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == out.resolve().as_uri()
     assert "데일리 트렌드 · 샘플" in out.read_text(encoding="utf-8")
+
+
+def without_fallbacks():
+    import dataclasses
+
+    from digest.models import Takeaway, TakeawayStatus
+
+    d = fixed_digest()
+    entries = [
+        dataclasses.replace(e, takeaway=Takeaway("LLM이 다시 쓴 요약 문장입니다.", TakeawayStatus.LLM))
+        if e.takeaway.is_fallback
+        else e
+        for e in d.entries
+    ]
+    return dataclasses.replace(d, entries=entries)
+
+
+def send_this(config: Config, d, *, force: bool = False, stream: io.StringIO | None = None):
+    with State.open(config.state_path) as state:
+        return asyncio.run(
+            send_digest(
+                config,
+                state,
+                d,
+                force=force,
+                progress=Progress(stream or io.StringIO(), quiet=True),
+                retry=Retry(attempts=1, sleep=Sleeps()),
+            )
+        )
+
+
+def test_force_replaces_a_fallback_email_and_says_what_it_replaces(tmp_path):
+    with smtp_server() as server:
+        config = make_config(tmp_path, server.port)
+        [first] = send_this(config, fixed_digest())  # one marked fallback line: the LLM was down
+        # Without --force, a better run is not sent, but even a quiet run says how to replace it.
+        warnings = io.StringIO()
+        [skipped] = send_this(config, without_fallbacks(), stream=warnings)
+        assert skipped.status == "skipped" and len(server.received) == 1
+        assert "with 1 marked fallbacks (this run has 0: `digest now --send --force` replaces it)" in (
+            warnings.getvalue()
+        )
+        [replaced] = send_this(config, without_fallbacks(), force=True)
+    assert replaced.status == "sent" and replaced.replaced == first.message_id
+    assert "sent as a replacement" in replaced.describe()
+    assert len(server.received) == 2
+    old, new = (r.message for r in server.received)
+    # The reader's client threads it with the first one, and the first line says what it is.
+    assert new["In-Reply-To"] == new["References"] == old["Message-ID"]
+    assert new["Message-ID"] != old["Message-ID"] and new["Subject"] == old["Subject"]
+    text = new.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "에 보낸 메일(⚠️ 요약 대체 1개)을 대신하는 메일입니다." in text
+    assert "대신하는" in new.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "대신하는" not in old.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    with State.open(config.state_path) as state:
+        row = state.delivery(DAY, "me@example.com")
+    assert row is not None
+    assert (row.status, row.message_id, row.replaces) == ("sent", new["Message-ID"], old["Message-ID"])
+    assert (row.fallbacks, row.attempts) == (0, 2)
+
+
+def test_force_resend_without_fallbacks_says_it_is_sent_again(tmp_path):
+    with smtp_server() as server:
+        config = make_config(tmp_path, server.port)
+        send_this(config, without_fallbacks())
+        send_this(config, without_fallbacks(), force=True)
+    text = server.received[1].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "에 보낸 메일을 다시 보냅니다." in text

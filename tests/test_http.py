@@ -211,3 +211,21 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Thu, 05 Feb 2026 11:00:00 GMT", now) == 0.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_a_name_that_does_not_resolve_fails_at_once_without_retries(state: State) -> None:
+    # .invalid never resolves (RFC 6761): what every host looks like on a machine that is offline.
+    url = "https://feeds.invalid/feed.xml"
+    events: list[RetryEvent] = []
+
+    async def use(f: Fetcher) -> tuple[str, int]:
+        try:
+            await f.get(url, source="t")
+        except FetchError as e:
+            return e.reason, f.requests["t"]
+        raise AssertionError("fetched a .invalid host")
+
+    reason, requests = fetch_with(state, HTTP(retries=3), use, events=events)
+    assert reason.startswith("cannot resolve feeds.invalid (")
+    assert reason.endswith("offline or a DNS failure)")
+    assert (requests, events) == (1, [])

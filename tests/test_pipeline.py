@@ -362,3 +362,77 @@ def test_a_bad_render_value_names_the_key(servers):
     result = run(config)
     assert result.exit_code == 2
     assert "render.markdown_layout" in result.output
+
+
+def test_offline_is_one_line_per_source_and_no_retry_lines(tmp_path):
+    # Every host unresolvable, as on a laptop with no network: the arXiv search included.
+    config = tmp_path / "offline.toml"
+    config.write_text(
+        f"""
+state_dir = "{tmp_path / "state"}"
+[arxiv]
+rss_url = "https://rss.arxiv.invalid/rss/"
+api_url = "https://export.arxiv.invalid/api/query"
+[huggingface]
+url = "https://hf.invalid/api/daily_papers"
+[[feeds]]
+name = "Blog A"
+url = "https://a.invalid/feed.xml"
+[[feeds]]
+name = "Blog B"
+url = "https://b.invalid/feed.xml"
+""",
+        encoding="utf-8",
+    )
+    result = run(config)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert not [line for line in lines if "retrying" in line]
+    failed = [line for line in lines if ": failed — " in line]
+    names = ["arxiv-listing", "arxiv-search", "huggingface", "blog:Blog A", "blog:Blog B"]
+    assert sorted(line.split(": failed")[0] for line in failed) == sorted(names)
+    assert all("offline or a DNS failure" in line for line in failed), failed
+    assert "Error: every source failed" in result.stderr
+
+
+def with_email(config: Path, port: int, *to: str) -> Path:
+    text = config.read_text(encoding="utf-8").replace("[http]\n", "")
+    text = text.replace("retries = 1\n", "")
+    text += (
+        f'[http]\nretries = 1\n[email]\nenabled = true\nfrom = "digest@example.com"\n'
+        f"to = {json.dumps(list(to))}\n"
+        f'smtp_host = "127.0.0.1"\nsmtp_port = {port}\nsecurity = "none"\ntimeout_seconds = 5.0\n'
+    )
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_a_recipient_that_failed_for_good_is_reported_by_every_later_send(servers):
+    from tests.smtpserver import Handler, smtp_server
+
+    feed, llm, config = servers
+    with smtp_server(Handler(bad={"nobody@example.com"})) as smtp:
+        with_email(config, smtp.port, "nobody@example.com", "me@example.com")
+        first = run(config, "--send", "-q")
+        again = run(config, "--send", "-q")
+    assert first.exit_code == 1 and "nobody@example.com: FAILED (SMTP 550" in first.stderr
+    # The later send neither retries the address nor passes over it in silence, even with -q.
+    assert again.exit_code == 1, again.output
+    assert "nobody@example.com: FAILED (failed permanently earlier: SMTP 550" in again.stderr
+    assert "Error: email not delivered to 1 of 2 recipient(s):" in again.stderr
+    assert again.stdout.startswith("## 데일리 트렌드")  # the digest itself was still printed
+    assert [r.rcpt_tos for r in smtp.received] == [["me@example.com"]]
+    assert smtp.handler.refusals == ["550 nobody@example.com"]
+
+
+def test_show_html_and_text_for_a_day_that_was_never_emailed(servers):
+    feed, llm, config = servers
+    html = run(config, "--format", "html")
+    assert html.exit_code == 0, html.output
+    shown = CliRunner().invoke(cli, ["show", DAY, "--format", "html", "--config", str(config)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout == html.stdout
+    text = CliRunner().invoke(cli, ["show", DAY, "--format", "text", "--config", str(config)])
+    assert text.exit_code == 0 and text.stdout.startswith("데일리 트렌드 — 2026-02-05 (목)")
+    history = CliRunner().invoke(cli, ["history", "--config", str(config)])
+    assert history.output.splitlines()[1].split()[-3:] == ["md", "html", "text"]

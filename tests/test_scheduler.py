@@ -38,6 +38,7 @@ from digest.scheduler import (
     write_heartbeat,
 )
 from digest.state import State, run_lock
+from tests import feedserver, llmserver
 from tests.test_check import Sink, free_port
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -438,3 +439,193 @@ def test_end_to_end_catch_up_builds_and_mails_the_day_once(
     assert sink.messages == 1
     with State.open(config.state_path) as state:
         assert len(state.recent_runs()) == 1
+
+
+# -- the LLM is unreachable: hold the digest, retry with backoff, send at the deadline ------------
+
+feed_server = feedserver.feed_server
+llm_server = llmserver.llm_server
+
+
+@pytest.fixture
+def held_setup(
+    tmp_path: Path, feed_server: feedserver.FeedServer, llm_server: llmserver.LLMServer, smtp_sink: Any
+) -> Iterator[tuple[Config, llmserver.LLMServer, Sink]]:
+    from digest.config import HTTP, LLM, Arxiv, Feed, HuggingFace
+
+    port, sink = smtp_sink
+    feed_server.serve("/feed.xml", FEED, content_type="application/rss+xml")
+    config = Config(
+        state_dir=str(tmp_path / "state"),
+        arxiv=Arxiv(enabled=False),
+        huggingface=HuggingFace(enabled=False),
+        feeds=[Feed(name="Lab", url=feed_server.url("/feed.xml"))],
+        llm=LLM(
+            base_url=llm_server.url, model="fake-model", api_key_env="DIGEST_TEST_LLM_KEY", max_retries=0
+        ),
+        email=Email(enabled=True, to=["me@x.test"], smtp_host="127.0.0.1", smtp_port=port, security="none"),
+        http=HTTP(retries=0),
+        schedule=Schedule(llm_wait=2 * 3600),
+    )
+    os.environ["DIGEST_TEST_LLM_KEY"] = "not-a-secret"
+    yield config, llm_server, sink
+    os.environ.pop("DIGEST_TEST_LLM_KEY", None)
+
+
+def tick(config: Config, now: datetime) -> RunSummary:
+    from digest.progress import QUIET
+    from digest.scheduler import daily_run
+
+    return asyncio.run(daily_run(config, now, progress=QUIET))
+
+
+def test_model_not_pulled_yet_holds_the_digest_then_sends_it_once_the_llm_answers(
+    held_setup: tuple[Config, llmserver.LLMServer, Sink],
+) -> None:
+    config, llm, sink = held_setup
+    llm.default = "404"  # Ollama's answer while the model is still being pulled
+    first = tick(config, at(THU, 11))
+    assert first.status == "held" and "LLM endpoint or model not found" in first.held
+    assert (first.retry_at, first.deadline) == (at(THU, 11, 2), at(THU, 13))
+    assert "trying again at 11:02" in first.line(1.0) and "at 13:00 at the latest" in first.line(1.0)
+    second = tick(config, at(THU, 11, 2))
+    assert second.retry_at == at(THU, 11, 6)  # backoff: 2, 4, 8, ... minutes
+    assert sink.messages == 0
+    with State.open(config.state_path) as state:
+        assert needs_catch_up(at(THU, 11, 3), config, state)  # a restart now tries again too
+        hold = state.llm_hold(THU)
+        assert hold is not None and (hold.attempts, hold.since, hold.outcome) == (2, at(THU, 11), "waiting")
+
+    llm.default = "ok"  # the pull finished
+    third = tick(config, at(THU, 11, 6))
+    assert third.status == "ok" and third.held == "" and third.retry_at is None
+    assert (third.fallbacks, third.sent) == (0, 1)
+    assert sink.messages == 1
+    with State.open(config.state_path) as state:
+        assert [r.status for r in reversed(state.recent_runs())] == ["held", "held", "ok"]
+        assert state.llm_hold(THU).outcome == "recovered"  # type: ignore[union-attr]
+    # Later ticks find the day done.
+    assert tick(config, at(THU, 12)).skipped
+    assert sink.messages == 1
+
+
+def test_llm_still_down_at_the_deadline_sends_with_the_marks(
+    held_setup: tuple[Config, llmserver.LLMServer, Sink], tmp_path: Path
+) -> None:
+    from digest.config import LLM
+
+    config, llm, sink = held_setup
+    # Nothing listens there: connection refused, as while a local server restarts.
+    down = config.model_copy(
+        update={"llm": LLM(base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0)}
+    )
+    assert tick(down, at(THU, 10, 30)).status == "held"
+    late = tick(down, at(THU, 11, 50))
+    assert late.retry_at == at(THU, 11, 54)
+    # At the deadline, from a fresh process (the hold is in SQLite), it goes out with the marks.
+    final = tick(down, at(THU, 12, 30))
+    assert final.status == "ok" and final.sent == 1 and final.fallbacks == 1
+    assert sink.messages == 1
+    with State.open(down.state_path) as state:
+        assert state.llm_hold(THU).outcome == "sent with fallbacks"  # type: ignore[union-attr]
+        row = state.delivery(THU, "me@x.test")
+        assert row is not None and row.fallbacks == 1  # so a later --force knows what it replaces
+
+
+def test_llm_wait_zero_sends_at_once(held_setup: tuple[Config, llmserver.LLMServer, Sink]) -> None:
+    config, llm, sink = held_setup
+    llm.default = "404"
+    now_config = config.model_copy(update={"schedule": Schedule(llm_wait=0)})
+    summary = tick(now_config, at(THU, 11))
+    assert summary.status == "ok" and summary.sent == 1 and summary.fallbacks == 1
+
+
+def test_the_deadline_never_passes_midnight() -> None:
+    from digest.scheduler import hold_deadline
+
+    config = Config(schedule=Schedule(llm_wait=3 * 3600))
+    assert hold_deadline(config, at(THU, 22, 30)) == at(THU, 23, 59)
+    assert hold_deadline(config, at(THU, 10, 30)) == at(THU, 13, 30)
+
+
+def test_the_service_retries_a_held_digest_on_its_own(
+    held_setup: tuple[Config, llmserver.LLMServer, Sink],
+) -> None:
+    """`docker compose up` before the model is pulled: the catch-up is held, the retry sends it."""
+    from digest.progress import QUIET
+    from digest.scheduler import LLMBackoff, daily_run
+
+    config, llm, sink = held_setup
+    llm.default = "404"
+    fast = LLMBackoff(first=0.3, max=0.3)
+    summaries: list[RunSummary] = []
+
+    async def job(now: datetime) -> RunSummary:
+        summary = await daily_run(config, now, progress=QUIET, backoff=fast)
+        summaries.append(summary)
+        if summary.status == "held" and len(summaries) == 2:
+            llm.default = "ok"  # pulled while the second try waited
+        return summary
+
+    service = Service(config, job=job, clock=lambda: at(THU, 11))
+    with Running(service):
+        wait_for(lambda: sink.messages == 1, timeout=30, what="the email after the LLM came back")
+        wait_for(service._idle.is_set, what="the run to end")
+    assert [s.status for s in summaries] == ["held", "held", "ok"]
+    assert summaries[-1].fallbacks == 0
+
+
+def test_status_says_a_digest_is_held(held_setup: tuple[Config, llmserver.LLMServer, Sink]) -> None:
+    from digest.scheduler import status_report
+
+    config, llm, sink = held_setup
+    llm.default = "404"
+    tick(config, at(THU, 11))
+    with State.open(config.state_path) as state:
+        report = status_report(config, state, at(THU, 11, 1))
+    assert "held: 2026-02-05 is kept back while the LLM is unreachable" in report
+    assert "1 tries since 11:00, sent with marked fallbacks at 13:00 at the latest" in report
+    assert report.splitlines()[1].split()[:2] == ["2026-02-05", "held"]
+
+
+# -- one service per state directory ------------------------------------------------------------
+
+
+def test_a_second_service_on_the_same_state_is_refused(config: Config) -> None:
+    from digest.errors import StateBusyError
+
+    first = Service(config, job=Recorder(), clock=lambda: at(date(2026, 2, 7), 12))
+    with Running(first):
+        second = Service(config, job=Recorder(), clock=lambda: at(date(2026, 2, 7), 12))
+        with pytest.raises(StateBusyError, match=r"another `digest serve` is already running on .*state"):
+            second.run(install_signals=False)
+    # Once the first has stopped, the state is free again.
+    third = Service(config, job=Recorder(), clock=lambda: at(date(2026, 2, 7), 12))
+    with Running(third):
+        pass
+
+
+def test_digest_serve_twice_the_second_exits_with_a_clear_message(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    config_file = tmp_path / "digest.toml"
+    config_file.write_text(f'state_dir = "{state_dir}"\n[schedule]\ncron = "59 23 31 12 *"\n')
+    cmd = [sys.executable, "-m", "digest", "serve", "--config", str(config_file)]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (state_dir / HEARTBEAT_NAME).exists() or first.poll() is not None, 15, "a heartbeat")
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1
+        errors = [line for line in second.stderr.splitlines() if line.startswith("Error: ")]
+        assert errors == [
+            f"Error: another `digest serve` is already running on {state_dir} (pid {first.pid}, lock "
+            f"{state_dir / 'serve.lock'}); stop it first, or give this one its own state_dir"
+        ]
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None  # the first one is untouched
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=15)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0

@@ -215,7 +215,7 @@ def test_parse_daily_papers_rejects_bad_bodies(body: bytes, message: str) -> Non
 
 
 def test_parse_blog_feed_keeps_recent_posts_as_plain_text() -> None:
-    feed = Feed(name="Lil'Log", url="u")
+    feed = Feed(name="Lil'Log", url="https://blog.example/feed")
     parsed = parse_blog_feed(
         (FIX / "blog-lilianweng.xml").read_bytes(),
         feed=feed,
@@ -240,14 +240,18 @@ def test_blog_entries_without_a_date_are_skipped_and_counted() -> None:
     <description>See https://arxiv.org/abs/2602.04271v2 for details</description></item>
     <item><title>Undated</title><link>https://b.example/2</link></item></channel></rss>"""
     parsed = parse_blog_feed(
-        body, feed=Feed(name="b", url="u"), url="u", now=BLOG_NOW, lookback=timedelta(days=2)
+        body,
+        feed=Feed(name="b", url="https://blog.example/feed"),
+        url="u",
+        now=BLOG_NOW,
+        lookback=timedelta(days=2),
     )
     assert [i.title for i in parsed.items] == ["Dated"] and parsed.undated == 1
     assert parsed.items[0].arxiv_id == "2602.04271"
 
 
 def test_malformed_blog_feed() -> None:
-    feed = Feed(name="Mistral", url="u")
+    feed = Feed(name="Mistral", url="https://blog.example/feed")
     with pytest.raises(SourceError, match=r"^blog:Mistral: malformed XML from u: "):
         parse_blog_feed(
             (FIX / "malformed.xml").read_bytes(),

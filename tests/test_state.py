@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from digest.errors import StateBusyError
-from digest.state import DB_NAME, State, run_lock
+from digest.state import DB_NAME, MIGRATIONS, State, run_lock
 
 
 def test_migrations_create_every_table_once(tmp_path):
@@ -16,7 +16,7 @@ def test_migrations_create_every_table_once(tmp_path):
     db = sqlite3.connect(tmp_path / DB_NAME)
     tables = {r[0] for r in db.execute("select name from sqlite_master where type = 'table'")}
     assert {"seen", "takeaways", "http_cache", "listings", "runs", "deliveries", "_migrations"} <= tables
-    assert db.execute("select count(*) from _migrations").fetchone()[0] == 1
+    assert db.execute("select count(*) from _migrations").fetchone()[0] == len(MIGRATIONS)
     cols = [r[1] for r in db.execute("pragma table_info(takeaways)")]
     assert cols == ["key", "version", "model", "prompt_version", "text", "created_at"]
 
@@ -93,3 +93,27 @@ def test_takeaway_cache_bridges_an_unknown_version(tmp_path):
         assert state.cached_takeaways([("arxiv:2", 0)], "m", "p1") == {"arxiv:2": "v2의 줄"}
         assert state.cached_takeaways([("arxiv:2", 3)], "m", "p1") == {}
         assert state.cached_takeaways([("arxiv:2", 2)], "m", "p2") == {}  # another prompt version
+
+
+def test_a_state_from_before_m005_upgrades_in_place(tmp_path):
+    """A database written by the previous release (m001 only) keeps its rows and gains m005's parts."""
+    db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    db.execute("create table _migrations (name text primary key, applied_at text)")
+    db.execute("begin")
+    MIGRATIONS[0](db)
+    db.execute("insert into _migrations values ('m001_initial', '2026-01-01T00:00:00+00:00')")
+    db.execute(
+        "insert into deliveries values "
+        "('2026-02-05', 'a@x.test', 'sent', 1, '', '<m@x>', '2026-02-05T02:00:00')"
+    )
+    db.execute(
+        "insert into runs (day, started_at, status, items) values ('2026-02-05', '2026-02-05T01:30', 'ok', 4)"
+    )
+    db.execute("commit")
+    db.close()
+    with State.open(tmp_path) as state:
+        d = state.delivery(date(2026, 2, 5), "a@x.test")
+        assert d is not None and (d.status, d.message_id, d.fallbacks, d.replaces) == ("sent", "<m@x>", 0, "")
+        [run] = state.recent_runs()
+        assert (run.items, run.delivery) == (4, None)
+        assert state.llm_hold(date(2026, 2, 5)) is None

@@ -6,10 +6,16 @@ the LLM again. The deliveries table makes a send idempotent per (day, recipient)
 
 Both entry points take the state directory's run lock, so a manual send and a scheduler tick
 never send the same digest twice; call them without holding that lock.
+
+``force`` replaces an email already sent (after a run whose LLM was down, say): the new one opens
+with a line saying which email it replaces and when that one went out, carries ``In-Reply-To`` /
+``References`` to it so mail clients thread the two, and the deliveries row keeps the replaced
+Message-ID (``replaces``) with the new one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import ssl
 from dataclasses import dataclass
@@ -23,7 +29,7 @@ from ..errors import ConfigError, DeliveryError
 from ..models import Digest
 from ..progress import Progress
 from ..render import render_html, render_text, subject
-from ..state import State, run_lock
+from ..state import Delivery, State, ensure_directory, run_lock
 from .email import build_message, new_message_id
 from .smtp import Failure, Retry, deliver
 
@@ -34,6 +40,7 @@ __all__ = [
     "archive_email",
     "check_outcomes",
     "check_sendable",
+    "outcome_counts",
     "send_digest",
     "send_pending",
     "write_preview",
@@ -50,6 +57,7 @@ class DeliveryOutcome:
     attempts: int = 0  # SMTP attempts in this call
     error: str = ""
     message_id: str = ""
+    replaced: str = ""  # the Message-ID of the email this one replaces (a forced resend)
 
     @property
     def ok(self) -> bool:
@@ -57,12 +65,20 @@ class DeliveryOutcome:
 
     def describe(self) -> str:
         what = {
-            "sent": "sent",
+            "sent": "sent as a replacement" if self.replaced else "sent",
             "skipped": "not sent again",
             "pending": "not sent yet, will retry (digest send --pending)",
             "failed": "FAILED",
         }[self.status]
         return f"{self.day} → {self.recipient}: {what}" + (f" ({self.error})" if self.error else "")
+
+
+def outcome_counts(outcomes: list[DeliveryOutcome]) -> dict[str, int]:
+    """Recipients per status, for the runs table."""
+    counts = {"sent": 0, "pending": 0, "failed": 0, "skipped": 0}
+    for o in outcomes:
+        counts[o.status] += 1
+    return counts
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,7 @@ class ArchivedEmail:
     html: str
     text: str
     sample: bool
+    fallbacks: int = 0  # marked fallback lines in it
 
 
 def _stem(day: date, sample: bool) -> str:
@@ -89,8 +106,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def archive_email(state: State, d: Digest, options: Render | None = None) -> ArchivedEmail:
     """Render and archive the HTML, text and subject of ``d`` (meta last: it marks a complete set)."""
-    email = ArchivedEmail(d.day, subject(d), render_html(d, options), render_text(d, options), d.sample)
-    state.archive_dir.mkdir(parents=True, exist_ok=True)
+    email = ArchivedEmail(
+        d.day, subject(d), render_html(d, options), render_text(d, options), d.sample, d.fallback_count
+    )
+    ensure_directory(state.archive_dir)
     stem = _stem(d.day, d.sample)
     _write_atomic(state.archive_dir / f"{stem}.html", email.html)
     _write_atomic(state.archive_dir / f"{stem}.txt", email.text)
@@ -102,6 +121,7 @@ def archive_email(state: State, d: Digest, options: Render | None = None) -> Arc
         "html": f"{stem}.html",
         "text": f"{stem}.txt",
         "items": len(d.entries),
+        "fallbacks": d.fallback_count,
         "archived_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _write_atomic(state.archive_dir / f"{stem}.json", json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
@@ -118,7 +138,42 @@ def load_archived(state: State, day: date) -> ArchivedEmail:
         raise DeliveryError(
             f"{meta_path}: cannot resend {day}, the archived email is unreadable: {e}"
         ) from None
-    return ArchivedEmail(day, meta["subject"], html, text, bool(meta.get("sample")))
+    return ArchivedEmail(
+        day, meta["subject"], html, text, bool(meta.get("sample")), int(meta.get("fallbacks", 0))
+    )
+
+
+def _local(stamp: str, config: Config) -> str:
+    try:
+        return datetime.fromisoformat(stamp).astimezone(config.tz).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return stamp
+
+
+def _skip_reason(earlier: Delivery, email: ArchivedEmail, config: Config) -> str:
+    if earlier.status == "failed":
+        return f"failed permanently earlier: {earlier.last_error}; not tried again without --force"
+    reason = f"already sent {_local(earlier.updated_at, config)}"
+    if earlier.fallbacks:
+        reason += f" with {earlier.fallbacks} marked fallbacks"
+        if email.fallbacks < earlier.fallbacks:
+            reason += f" (this run has {email.fallbacks}: `digest now --send --force` replaces it)"
+    return reason
+
+
+def _replacement(d: Digest, earlier: Delivery, config: Config) -> ArchivedEmail:
+    """``d``'s email for a recipient who has the earlier one: it says what it replaces."""
+    when = _local(earlier.updated_at, config)
+    marks = f"(⚠️ 요약 대체 {earlier.fallbacks}개)" if earlier.fallbacks else ""
+    notice = (
+        f"{when}에 보낸 메일{marks}을 대신하는 메일입니다."
+        if marks
+        else f"{when}에 보낸 메일을 다시 보냅니다."
+    )
+    fixed = dataclasses.replace(d, notices=[notice, *d.notices])
+    return ArchivedEmail(
+        d.day, subject(fixed), render_html(fixed), render_text(fixed), d.sample, d.fallback_count
+    )
 
 
 async def _send(
@@ -131,6 +186,7 @@ async def _send(
     progress: Progress,
     retry: Retry | None,
     tls_context: ssl.SSLContext | None,
+    digest: Digest | None = None,
 ) -> list[DeliveryOutcome]:
     cfg = config.email
     password = cfg.password
@@ -140,44 +196,77 @@ async def _send(
     for recipient in recipients:
         earlier = state.delivery(email.day, recipient) if record else None
         if earlier and not force and earlier.status in ("sent", "failed"):
-            reason = (
-                f"already sent {earlier.updated_at}"
-                if earlier.status == "sent"
-                else f"failed earlier: {earlier.last_error}; --force to try again"
-            )
+            # A permanent failure stays a failure: the recipient still does not have the digest.
+            status: Status = "skipped" if earlier.status == "sent" else "failed"
             outcome = DeliveryOutcome(
-                email.day, recipient, "skipped", error=reason, message_id=earlier.message_id
+                email.day,
+                recipient,
+                status,
+                error=_skip_reason(earlier, email, config),
+                message_id=earlier.message_id,
             )
             outcomes.append(outcome)
-            progress.log(f"email: {outcome.describe()}")
+            if outcome.ok and not (earlier.fallbacks > email.fallbacks):
+                progress.log(f"email: {outcome.describe()}")
+            else:
+                progress.warn(f"email: {outcome.describe()}")
             continue
         # A retry of an unconfirmed send keeps its Message-ID, so a client that did get the first
         # copy shows one message; a forced resend is a new message.
         reuse = earlier is not None and earlier.status == "pending" and earlier.message_id and not force
         message_id = earlier.message_id if reuse and earlier else new_message_id(email.day, cfg.from_)
-        if record and earlier is None:
+        # What this email replaces: the one sent before (--force), or, when a replacement is
+        # retried from pending, the one that replacement was for.
+        replaces = ""
+        body = email
+        if earlier is not None and earlier.status == "sent" and force:
+            replaces = earlier.message_id
+            if digest is not None:
+                body = _replacement(digest, earlier, config)
+        elif earlier is not None and earlier.status == "pending":
+            replaces = earlier.replaces
+        if record and (earlier is None or replaces):
             # Claimed before sending: if the process dies mid-send, send_pending still finds it.
             state.record_delivery(
-                email.day, recipient, "pending", error="not confirmed", message_id=message_id, attempt=False
+                email.day,
+                recipient,
+                "pending",
+                error="not confirmed",
+                message_id=message_id,
+                attempt=False,
+                fallbacks=body.fallbacks,
+                replaces=replaces,
             )
         msg = build_message(
-            subject=email.subject,
-            text=email.text,
-            html=email.html,
+            subject=body.subject,
+            text=body.text,
+            html=body.html,
             sender=cfg.from_,
             recipient=recipient,
             reply_to=cfg.reply_to,
             message_id=message_id,
             sent_at=datetime.now(config.tz),
         )
+        if replaces:
+            # Threads the replacement with the email it replaces in Gmail, Apple Mail, Outlook.
+            msg["In-Reply-To"] = replaces
+            msg["References"] = replaces
         progress.status(f"email: sending to {recipient}")
         result = await deliver(msg, recipient, cfg, password, retry=retry, tls_context=tls_context)
-        status: Status = (
-            "sent" if result.ok else "failed" if result.failure == Failure.PERMANENT else "pending"
-        )
+        status = "sent" if result.ok else "failed" if result.failure == Failure.PERMANENT else "pending"
         if record:
-            state.record_delivery(email.day, recipient, status, error=result.error, message_id=message_id)
-        outcome = DeliveryOutcome(email.day, recipient, status, result.attempts, result.error, message_id)
+            state.record_delivery(
+                email.day,
+                recipient,
+                status,
+                error=result.error,
+                message_id=message_id,
+                fallbacks=body.fallbacks,
+                replaces=replaces,
+            )
+        outcome = DeliveryOutcome(
+            email.day, recipient, status, result.attempts, result.error, message_id, replaced=replaces
+        )
         outcomes.append(outcome)
         if result.ok:
             progress.log(f"email: {outcome.describe()}")
@@ -209,6 +298,7 @@ async def send_digest(
             progress=progress,
             retry=retry,
             tls_context=tls_context,
+            digest=d,
         )
 
 
@@ -267,7 +357,12 @@ def write_preview(
     state_dir: Path, d: Digest, out: Path | None = None, options: Render | None = None
 ) -> Path:
     """The email's HTML in a file a browser can open: ``out``, or next to the day's archive."""
-    path = out or state_dir.expanduser() / "archive" / f"{_stem(d.day, d.sample)}.preview.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if out is None:
+        # The state directory's own wording when it cannot be used, as with every other command.
+        ensure_directory(state_dir.expanduser())
+        path = ensure_directory(state_dir.expanduser() / "archive") / f"{_stem(d.day, d.sample)}.preview.html"
+    else:
+        path = out
+        path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, render_html(d, options))
     return path

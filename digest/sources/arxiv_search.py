@@ -20,6 +20,7 @@ import requests
 
 from .._compat import UTC
 from ..config import Arxiv, Config
+from ..http import network_down
 from ..models import Item, SourceStatus
 from .common import Outcome, clean_text, error_line, paper_item, split_arxiv_id
 
@@ -28,6 +29,10 @@ MAX_QUERIES = 3
 # Long enough for a dozen or two keywords; arXiv answers very long query URLs with errors.
 MAX_QUERY_CHARS = 1200
 MAX_WAIT_SECONDS = 300.0
+
+
+class NetworkDown(Exception):
+    """Offline or DNS broken. Not a requests error, so the arxiv package does not retry it."""
 
 
 class TimeoutSession(requests.Session):
@@ -41,7 +46,13 @@ class TimeoutSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         self.count += 1
-        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]  # as requests types it
+        try:
+            return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]  # as requests types it
+        except requests.exceptions.ConnectionError as e:
+            down = network_down(e, url if isinstance(url, str) else url.decode())
+            if down:
+                raise NetworkDown(down) from None
+            raise
 
 
 _clients: dict[tuple[str, float], arxiv.Client] = {}
@@ -199,6 +210,8 @@ async def search_arxiv(
 
 def describe_error(e: Exception) -> str:
     """One short line: requests' messages repeat the whole query URL, which is kilobytes long."""
+    if isinstance(e, NetworkDown):
+        return str(e)
     if isinstance(e, arxiv.HTTPError):
         return f"HTTP {e.status}"
     if isinstance(e, requests.exceptions.Timeout):
