@@ -1,79 +1,41 @@
 """arXiv API search: every topic keyword in as few queries as possible, over the lookback window.
 
-The ``arxiv`` package is synchronous and sets no request timeout (lukasschwab/arxiv.py PR #213
-is still open), so its session gets a default timeout and every search runs in a thread under
-``asyncio.wait_for``. One Client is shared per endpoint: it spaces its requests by
-``api_delay_seconds``, which only holds when the same instance makes them all.
+The queries are one request each (the whole result set fits in one page), and their results are kept
+in the state for an hour: a run again within the hour (a re-run, a catch-up) does not ask the API
+again. The API only changes at the daily announcement, and a window moved by less than an hour holds
+the same announced papers. The ``arxiv`` package itself is in :mod:`.arxiv_client`, imported only when
+a search goes to the API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import json
 import math
-import threading
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
-
-import arxiv
-import requests
+from typing import TYPE_CHECKING
 
 from .._compat import UTC
-from ..config import Arxiv, Config
+from ..config import Config
 from ..models import Item, SourceStatus
-from .common import Outcome, clean_text, error_line, paper_item, split_arxiv_id
+from ..state import State
+from .common import Outcome, clean_text
+
+if TYPE_CHECKING:
+    import arxiv
 
 NAME = "arxiv-search"
 MAX_QUERIES = 3
 # Long enough for a dozen or two keywords; arXiv answers very long query URLs with errors.
 MAX_QUERY_CHARS = 1200
 MAX_WAIT_SECONDS = 300.0
-
-
-class TimeoutSession(requests.Session):
-    """A requests Session whose requests time out by default, and which counts them."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-        self.count = 0
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
-        self.count += 1
-        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]  # as requests types it
-
-
-_clients: dict[tuple[str, float], arxiv.Client] = {}
-_clients_lock = threading.Lock()
-# The arxiv Client keeps its last-request time unguarded: one search at a time.
-_search_lock = threading.Lock()
-
-
-def shared_client(cfg: Arxiv, timeout: float) -> arxiv.Client:
-    """The process's one Client for ``cfg.api_url`` (≥ 3 s between requests, few retries)."""
-    key = (cfg.api_url, cfg.api_delay_seconds)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = arxiv.Client(
-                page_size=min(100, cfg.api_max_results),
-                delay_seconds=cfg.api_delay_seconds,
-                num_retries=2,
-            )
-            _clients[key] = client
-    prepare_client(client, cfg, timeout)
-    return client
-
-
-def prepare_client(client: arxiv.Client, cfg: Arxiv, timeout: float) -> None:
-    """Point ``client`` at the configured endpoint and give its session a timeout."""
-    client.query_url_format = cfg.api_url + "?{}"
-    session = getattr(client, "_session", None)
-    if isinstance(session, TimeoutSession):
-        session.timeout = timeout
-    else:
-        client._session = TimeoutSession(timeout)  # private, but the only way to set a timeout
+# A search answered less than this long ago, for a window that ends within this much of the new one, is
+# used again instead of asking the API.
+CACHE_SECONDS = 3600.0
 
 
 def keywords(config: Config) -> list[str]:
@@ -117,45 +79,50 @@ def _query(clauses: list[str], tail: str) -> str:
     return f"({' OR '.join(clauses)}){tail}"
 
 
-def result_to_item(result: arxiv.Result) -> Item | None:
-    found = split_arxiv_id(result.entry_id)
-    title = clean_text(result.title)
-    if found is None or not title:
-        return None
-    arxiv_id, version = found
-    categories = [result.primary_category] if result.primary_category else []
-    categories += [c for c in result.categories if c not in categories]
-    return paper_item(
-        NAME,
-        arxiv_id,
-        title=title,
-        summary=clean_text(result.summary),
-        authors=tuple(n for n in (clean_text(a.name) for a in result.authors) if n),
-        categories=tuple(clean_text(c) for c in categories if clean_text(c)),
-        published=result.published,
-        version=version,
-    )
+def cache_key(api_url: str, queries: list[str], max_results: int) -> str:
+    """What makes two searches the same, apart from their submission-date window."""
+    windowless = [_WINDOW.sub("", q) for q in queries]
+    return hashlib.sha256(json.dumps([api_url, max_results, windowless]).encode()).hexdigest()
 
 
-def _run_searches(client: arxiv.Client, queries: list[str], max_results: int, wait: float) -> list[Item]:
-    if not _search_lock.acquire(timeout=wait):
-        raise TimeoutError("an earlier arXiv API search is still running")
+_WINDOW = re.compile(r"submittedDate:\[\d+ TO \d+\]")
+
+
+def items_to_json(items: list[Item]) -> bytes:
+    rows = []
+    for item in items:
+        row = dataclasses.asdict(item)
+        row["published"] = item.published.isoformat() if item.published else None
+        rows.append(row)
+    return json.dumps(rows, ensure_ascii=False).encode()
+
+
+def items_from_json(payload: bytes) -> list[Item] | None:
+    """The stored items; None when they were stored by a version of digest with other Item fields."""
     try:
-        items: dict[str, Item] = {}
-        for query in queries:
-            search = arxiv.Search(
-                query=query,
-                max_results=max_results,
-                sort_by=arxiv.SortCriterion.SubmittedDate,
-                sort_order=arxiv.SortOrder.Descending,
-            )
-            for result in client.results(search):
-                item = result_to_item(result)
-                if item is not None:
-                    items.setdefault(item.key, item)
-        return list(items.values())
-    finally:
-        _search_lock.release()
+        items = []
+        for row in json.loads(payload):
+            row["authors"], row["categories"] = tuple(row["authors"]), tuple(row["categories"])
+            row["published"] = datetime.fromisoformat(row["published"]) if row["published"] else None
+            items.append(Item(**row))
+        return items
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def cached_items(
+    state: State, key: str, end: datetime, clock: datetime
+) -> tuple[list[Item], datetime] | None:
+    """The items of a search made within the hour for a window ending within the hour of ``end``."""
+    cached = state.cached_search(key)
+    if cached is None:
+        return None
+    age = (clock - cached.fetched_at).total_seconds()
+    moved = abs((cached.window_end - end).total_seconds())
+    if not (0 <= age <= CACHE_SECONDS and moved <= CACHE_SECONDS):
+        return None
+    items = items_from_json(cached.payload)
+    return (items, cached.fetched_at) if items is not None else None
 
 
 async def search_arxiv(
@@ -163,51 +130,50 @@ async def search_arxiv(
     day: date,
     *,
     arxiv_client: arxiv.Client | None = None,
+    state: State | None = None,
     now: datetime | None = None,
+    clock: datetime | None = None,
 ) -> tuple[Outcome, int]:
-    """Run the searches; returns the outcome and the number of HTTP requests made."""
-    timeout = config.http.timeout_seconds
-    if arxiv_client is None:
-        client = shared_client(config.arxiv, timeout)
-    else:
-        client = arxiv_client
-        prepare_client(client, config.arxiv, timeout)
+    """Run the searches (or take them from the state's cache); returns the outcome and the HTTP requests made.
+
+    ``now`` is where the window ends (the run's anchor); ``clock`` is the real time, for the cache's age.
+    """
     start, end = window(now or datetime.now(UTC), config.selection.lookback_hours)
     queries, left_out = build_queries(keywords(config), config.arxiv.categories, start, end)
-
-    pages = math.ceil(config.arxiv.api_max_results / max(1, client.page_size))
-    attempts = len(queries) * pages * (client.num_retries + 1)
-    budget = min(MAX_WAIT_SECONDS, attempts * (timeout + client.delay_seconds) + 5)
-    session = client._session
-    before = session.count if isinstance(session, TimeoutSession) else 0
-    try:
-        items = await asyncio.wait_for(
-            asyncio.to_thread(_run_searches, client, queries, config.arxiv.api_max_results, budget), budget
-        )
-    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
-        error = f"arXiv API search timed out after {budget:g}s ({config.arxiv.api_url})"
-        return Outcome(status=SourceStatus.FAILED, error=error), _count(session, before)
-    except Exception as e:  # noqa: BLE001 - the package raises requests/lxml/its own errors alike
-        error = f"arXiv API search failed: {describe_error(e)} ({config.arxiv.api_url})"
-        return Outcome(status=SourceStatus.FAILED, error=error), _count(session, before)
+    max_results = config.arxiv.api_max_results
     detail = f"{len(queries)} {'query' if len(queries) == 1 else 'queries'}, since {start:%Y-%m-%d %H:%M} UTC"
     if left_out:
         detail += f"; {left_out} keywords did not fit in {MAX_QUERIES} queries"
-    return Outcome(items=items, detail=detail), _count(session, before)
+    key = cache_key(config.arxiv.api_url, queries, max_results)
+    clock = clock or datetime.now(UTC)
+    hit = cached_items(state, key, end, clock) if state is not None else None
+    if hit is not None:
+        items, fetched_at = hit
+        detail += f"; from the search of {fetched_at.astimezone(UTC):%H:%M} UTC, not repeated within the hour"
+        return Outcome(items=items, detail=detail), 0
 
+    from . import arxiv_client as api  # the arxiv package loads only for a search that goes out
 
-def describe_error(e: Exception) -> str:
-    """One short line: requests' messages repeat the whole query URL, which is kilobytes long."""
-    if isinstance(e, arxiv.HTTPError):
-        return f"HTTP {e.status}"
-    if isinstance(e, requests.exceptions.Timeout):
-        return "timed out"
-    if isinstance(e, requests.exceptions.ConnectionError):
-        return "cannot connect"
-    if isinstance(e, arxiv.UnexpectedEmptyPageError):
-        return "empty page from the API"
-    return error_line(e)[:200] or type(e).__name__
-
-
-def _count(session: object, before: int) -> int:
-    return session.count - before if isinstance(session, TimeoutSession) else 0
+    timeout = config.http.timeout_seconds
+    if arxiv_client is None:
+        client = api.shared_client(config.arxiv, timeout)
+    else:
+        client = arxiv_client
+        api.prepare_client(client, config.arxiv, timeout)
+    pages = math.ceil(max_results / max(1, client.page_size))
+    attempts = len(queries) * pages * (client.num_retries + 1)
+    budget = min(MAX_WAIT_SECONDS, attempts * (timeout + client.delay_seconds) + 5)
+    before = api.request_count(client)
+    try:
+        items = await asyncio.wait_for(
+            asyncio.to_thread(api.run_searches, client, queries, max_results, budget), budget
+        )
+    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
+        error = f"arXiv API search timed out after {budget:g}s ({config.arxiv.api_url})"
+        return Outcome(status=SourceStatus.FAILED, error=error), api.request_count(client) - before
+    except Exception as e:  # noqa: BLE001 - the package raises requests/lxml/its own errors alike
+        error = f"arXiv API search failed: {api.describe_error(e)} ({config.arxiv.api_url})"
+        return Outcome(status=SourceStatus.FAILED, error=error), api.request_count(client) - before
+    if state is not None:
+        state.store_search(key, start, end, items_to_json(items), clock)
+    return Outcome(items=items, detail=detail), api.request_count(client) - before
