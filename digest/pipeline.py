@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import arxiv
 import httpx2
 from openai import AsyncOpenAI
 
 from . import calendar, selection
 from .config import Config
-from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
 from .matching import TopicMatcher
@@ -31,6 +30,9 @@ from .render import render_markdown
 from .sources import collect
 from .state import State, run_lock
 from .summarize import make_llm_client, summarize
+
+if TYPE_CHECKING:
+    import arxiv  # loaded by the search itself, only when it asks the API
 
 
 @dataclass
@@ -178,6 +180,8 @@ def archive(state: State, d: Digest, name: str, text: str) -> Path:
 
 def _write_note(config: Config, day: date, markdown: str, progress: Progress) -> None:
     # The digest is archived already: a note that cannot be written is a warning, not a failed run.
+    from .delivery.notes import write_note  # not at the top: the delivery package loads smtplib and ssl
+
     try:
         progress.log(f"note: {write_note(config.markdown, day, markdown)}")
     except (OSError, DigestError) as e:
