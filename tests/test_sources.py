@@ -18,7 +18,7 @@ from digest.errors import SourceError
 from digest.http import FAST_BACKOFF, Fetcher, make_http_client
 from digest.models import Item, SourceReport, SourceStatus
 from digest.progress import Progress
-from digest.sources import collect
+from digest.sources import arxiv_listing, collect
 from digest.sources.arxiv_listing import fingerprint, judge_listing, kept, parse_listing
 from digest.sources.arxiv_search import MAX_QUERIES, build_queries
 from digest.sources.blogs import canonical_url, parse_blog_feed
@@ -137,6 +137,38 @@ def test_parse_truncated_atom_listing_recovers_complete_entries() -> None:
     assert first.categories == ("cs.AI", "cs.CL")
     assert first.summary.startswith("Recent advances in large language models")
     assert first.authors[:2] == ("Weizhen Li", "Jianbo Lin")
+
+
+def _atom_listing() -> bytes:
+    # The real Atom capture, cut at its last complete entry and closed: well-formed again.
+    raw = (FIX / "arxiv-atom-cs.AI-2025-08-20-cut.xml").read_text(encoding="utf-8")
+    return (raw[: raw.rindex("</entry>") + len("</entry>")] + "\n</feed>\n").encode()
+
+
+@pytest.mark.parametrize("shape", ["rss", "atom", "empty", "odd"])
+def test_streamed_listing_reads_exactly_as_feedparser_does(shape: str) -> None:
+    odd = [
+        dict(RECORDS[0], title="Tags &amp; <b>markup</b> stay text", summary="  <p>x &lt; y</p>\n and z  "),
+        dict(RECORDS[1], authors=["Ana Li and Bo Chen", "C. Déjà"], categories=[]),
+    ]
+    body = {
+        "rss": LISTING.read_bytes(),
+        "atom": _atom_listing(),
+        "empty": (FIX / "arxiv-listing-empty.xml").read_bytes(),
+        "odd": build_arxiv_rss(odd, DAY, replace_ids=[RECORDS[1]["id"]]).encode(),
+    }[shape]
+    streamed = arxiv_listing._parse_stream(body)
+    assert streamed is not None  # well-formed: read as a stream, not by feedparser
+    assert streamed == arxiv_listing.parse_listing_tolerantly(body, url="u")
+    assert streamed.feed_date is not None and (streamed.items or shape == "empty")
+
+
+def test_listing_feedparser_must_repair_is_left_to_feedparser() -> None:
+    cut = (FIX / "arxiv-atom-cs.AI-2025-08-20-cut.xml").read_bytes()
+    assert arxiv_listing._parse_stream(cut) is None
+    assert arxiv_listing._parse_stream(b"<html><body>502</body></html>") is None
+    zone_less = LISTING.read_bytes().replace(b"00:00:00 -0500</pubDate>", b"00:00:00</pubDate>", 1)
+    assert arxiv_listing._parse_stream(zone_less) is None  # feedparser's reading of it is its own
 
 
 def test_malformed_listing_without_entries_is_an_error() -> None:
@@ -548,6 +580,51 @@ def test_arxiv_search_queries_the_loopback_api(feed_server: FeedServer, tmp_path
     assert 'ti:"DPO" OR abs:"DPO" OR ti:"preference optimization"' in query["search_query"][0]
     assert "submittedDate:[202602031030 TO 202602051030]" in query["search_query"][0]
     assert client.query_url_format == feed_server.url("/api/query") + "?{}"
+
+
+def _search_config(server: FeedServer, tmp_path: Path, **changes: object) -> Config:
+    server.serve("/api/query", FIX / "arxiv-api-2026-02-05.xml", content_type="application/atom+xml")
+    arxiv_cfg = Arxiv(rss_url=server.url("/rss/"), api_url=server.url("/api/query"), api_max_results=200)
+    return make_config(server, tmp_path, arxiv=arxiv_cfg, huggingface=HuggingFace(enabled=False), **changes)
+
+
+def test_arxiv_search_is_one_request_and_not_repeated_within_the_hour(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config = _search_config(feed_server, tmp_path)
+    # The shared client, as a run uses it: the whole result set in one page, so no 3 s wait for a second.
+    items, reports, _, _ = run_collect(config, DAY)
+    assert reports["arxiv-search"].status == SourceStatus.OK and reports["arxiv-search"].requests == 1
+    assert parse_qs(feed_server.requests("/api/query")[0].query)["max_results"] == ["200"]
+
+    def found(items: list[Item]) -> list[tuple[object, ...]]:
+        searched = [i for i in items if i.source == "arxiv-search"]
+        return sorted((i.key, i.version, i.published, i.categories) for i in searched)
+
+    again, reports, log, _ = run_collect(config, DAY)
+    assert feed_server.count("/api/query") == 1  # answered from the state
+    assert reports["arxiv-search"].status == SourceStatus.OK and reports["arxiv-search"].requests == 0
+    assert "not repeated within the hour" in log
+    assert len(found(again)) == 3 and found(again) == found(items)
+
+
+def test_arxiv_search_asks_again_after_the_hour_or_for_other_keywords(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config = _search_config(feed_server, tmp_path)
+    run_collect(config, DAY)
+    with State.open(config.state_path) as state:
+        stale = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+        state.conn.execute("update search_cache set fetched_at = ?", (stale,))
+    run_collect(config, DAY)
+    assert feed_server.count("/api/query") == 2
+
+    topics = {"dpo": Topic(label="DPO", keywords=["DPO"])}
+    run_collect(config.model_copy(update={"topics": topics}), DAY)
+    assert feed_server.count("/api/query") == 3
+    # A window that moved by more than the hour (a later run for another day) is not the same search.
+    run_collect(config, DAY, now=NOW + timedelta(hours=3))
+    assert feed_server.count("/api/query") == 4
 
 
 def test_arxiv_search_failure_is_isolated(feed_server: FeedServer, tmp_path: Path) -> None:
