@@ -439,6 +439,26 @@ def targets(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def serve(args: argparse.Namespace, work: Path) -> None:
+    """The upstreams of one scale until Ctrl-C, e.g. to run ``py-spy record -- digest now ...`` against."""
+    llm = up.start_llm(args.llm_latency)
+    server = up.Upstreams(up.build_day(args.corpus, args.serve, args.feeds), args.latency)
+    server.start()
+    config = work / "digest.toml"
+    write_config(config, work / "state", server, llm.url)
+    print(f"serving {args.serve:,} papers/day; state in {work / 'state'} (delete it for a first run)")
+    print(f"{KEY_ENV}=x digest now --config {config} --date {server.scaled.day}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        llm.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None, *, emit: Callable[[str], None] = print) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -451,12 +471,21 @@ def main(argv: Sequence[str] | None = None, *, emit: Callable[[str], None] = pri
     parser.add_argument("--corpus", type=Path, default=up.CORPUS, help="the shared corpus (../shared/corpus)")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     parser.add_argument("--keep", type=Path, help="keep the work directory (configs, states, logs) here")
+    parser.add_argument(
+        "--serve",
+        type=int,
+        metavar="PAPERS",
+        help="only start the upstreams for one scale and print a config to run digest against (to profile)",
+    )
     args = parser.parse_args(argv)
     if not (args.corpus / "arxiv").is_dir():
         sys.exit(f"benchmark: no corpus at {args.corpus} (pass --corpus)")
     scales = [int(s.replace(",", "").replace("_", "")) for s in args.scales.split(",") if s.strip()]
 
     work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    if args.serve:
+        serve(args, work)
+        return []
     bench = Bench(args, work)
     results = []
     try:
