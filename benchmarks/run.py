@@ -72,14 +72,13 @@ class DigestRun:
 
 
 def measure(cmd: Sequence[str], *, env: dict[str, str], stdout: Path, stderr: Path) -> Measured:
-    """Run ``cmd`` to its end: wall time, CPU time (user + system) and peak RSS of that process."""
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
+    """Run ``cmd`` to its end: wall time, CPU time (user + system) and peak RSS of that process, as
+    benchmarks/launch.py (a small process of its own, see there why) measures them."""
+    launcher = [sys.executable, "-S", str(BENCH / "launch.py"), str(stdout), str(stderr), "--", *cmd]
+    done = subprocess.run(launcher, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"benchmark: could not run {cmd[0]}: {done.stderr.strip()}")
+    return Measured(**json.loads(done.stdout))
 
 
 def declared_modules() -> list[str]:
@@ -106,13 +105,13 @@ def digest_command() -> str:
 
 def write_config(path: Path, state: Path, server: up.Upstreams, llm_url: str) -> None:
     feeds = "".join(
-        f'\n[[feeds]]\nname = "{name}"\nurl = "{server.url(server.blog_path(n))}"\n'
+        f'\n[[feeds]]\nname = "{name}"\nurl = "{server.blog_url(n)}"\n'
         for n, (name, _) in enumerate(server.scaled.blogs)
     )
     path.write_text(
         f'state_dir = "{state}"\n'
-        f'[arxiv]\nrss_url = "{server.url("/rss/")}"\napi_url = "{server.url(up.API_PATH)}"\n'
-        f'[huggingface]\nurl = "{server.url(up.HF_PATH)}"\n'
+        f'[arxiv]\nrss_url = "{server.rss_url}"\napi_url = "{server.api_url}"\n'
+        f'[huggingface]\nurl = "{server.hf_url}"\n'
         f'[llm]\nbase_url = "{llm_url}"\nmodel = "{MODEL}"\napi_key_env = "{KEY_ENV}"\n' + feeds,
         encoding="utf-8",
     )
@@ -148,7 +147,7 @@ class Bench:
 
     def digest_run(self, server: up.Upstreams, config: Path, state: Path) -> DigestRun:
         self.runs += 1
-        seen, calls = len(server.requests()), self.llm.calls
+        seen, calls = server.mark(), self.llm.calls
         cmd = [self.digest, "now", "--config", str(config), "--date", server.scaled.day.isoformat()]
         err = self.work / f"run{self.runs}.err"
         m = measure(cmd, env=self.env, stdout=self.work / f"run{self.runs}.md", stderr=err)
@@ -208,12 +207,10 @@ class Bench:
 
 def fetch_plan(server: up.Upstreams, *, max_results: int) -> list[dict[str, str]]:
     """Every distinct download of a first run, once: what the floor and the naive way fetch."""
-    api = f"{server.url(up.API_PATH)}?search_query=all&start=0&max_results={max_results}"
-    fetch = [{"url": server.url(up.LISTING_PATH), "kind": "listing"}, {"url": api, "kind": "api"}]
-    fetch += [{"url": server.url(f"{up.HF_PATH}?date={d}"), "kind": "json"} for d in server.scaled.hf]
-    fetch += [
-        {"url": server.url(server.blog_path(n)), "kind": "blog"} for n in range(len(server.scaled.blogs))
-    ]
+    api = f"{server.api_url}?search_query=all&start=0&max_results={max_results}"
+    fetch = [{"url": server.listing_url, "kind": "listing"}, {"url": api, "kind": "api"}]
+    fetch += [{"url": f"{server.hf_url}?date={d}", "kind": "json"} for d in server.scaled.hf]
+    fetch += [{"url": server.blog_url(n), "kind": "blog"} for n in range(len(server.scaled.blogs))]
     return fetch
 
 

@@ -70,8 +70,7 @@ YESTERDAY_FIRST_ID = 10000
 LISTING_PATH = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
 API_PATH = "/api/query"
 HF_PATH = "/api/daily_papers"
-BLOG_PREFIX = "/blog/"
-UPSTREAMS = ("arXiv listing", "arXiv API", "Hugging Face", "blogs")
+BLOG_PATH = "/feed.xml"
 
 
 @dataclass
@@ -170,27 +169,24 @@ def _etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
 
 
-class Upstreams(FeedServer):
-    """Every upstream but the LLM on one loopback server, with ``latency`` before each answer."""
+class _Server(FeedServer):
+    """One upstream host on its own loopback port, answering after ``latency`` seconds."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__()
+        # socketserver listens with a backlog of 5: a run's simultaneous connections could overflow it,
+        # and each dropped SYN costs the client a 1-second retransmission.
+        self._httpd.socket.listen(256)
+        self.latency = latency
+
+
+class _ApiServer(_Server):
+    """export.arxiv.org/api/query: the matching papers, newest first, paged by start and max_results."""
 
     def __init__(self, scaled: ScaledDay, latency: float) -> None:
-        super().__init__()
-        # socketserver listens with a backlog of 5: a run's two dozen simultaneous connections would
-        # overflow it, and each dropped SYN costs the client a 1-second retransmission.
-        self._httpd.socket.listen(256)
+        super().__init__(latency)
         self.scaled = scaled
-        self.latency = latency
         self._pages: dict[tuple[int, int], bytes] = {}
-        rss, js = "application/rss+xml", "application/json"
-        self.serve(LISTING_PATH, scaled.listing, content_type=rss, etag=_etag(scaled.listing), delay=latency)
-        for d, body in scaled.hf.items():
-            self.serve(f"{HF_PATH}?date={d}", body, content_type=js, etag=_etag(body), delay=latency)
-        for n, (_, body) in enumerate(scaled.blogs):
-            self.serve(self.blog_path(n), body, content_type=rss, etag=_etag(body), delay=latency)
-
-    @staticmethod
-    def blog_path(n: int) -> str:
-        return f"{BLOG_PREFIX}{n + 1:02d}.xml"
 
     def _pick(self, path: str, target: str, headers: dict[str, str]) -> Reply:
         if path != API_PATH:
@@ -198,17 +194,16 @@ class Upstreams(FeedServer):
         query = parse_qs(urlsplit(target).query)
         start = int(query.get("start", ["0"])[0])
         size = int(query.get("max_results", ["10"])[0])
-        return Reply(200, self.api_page(start, size), {"Content-Type": "application/atom+xml"}, self.latency)
+        return Reply(200, self.page(start, size), {"Content-Type": "application/atom+xml"}, self.latency)
 
-    def api_page(self, start: int, size: int) -> bytes:
+    def page(self, start: int, size: int) -> bytes:
         """One page of the API's answer, as export.arxiv.org pages it (totalResults is the whole set)."""
         key = (start, size)
         if key not in self._pages:
             matches = self.scaled.api_matches
             submitted = anchor(self.scaled.day) - timedelta(hours=20)
             page = build_arxiv_api_atom(matches[start : start + size], query="bench", submitted=submitted)
-            # Spread the submission times over the day rather than an hour apiece.
-            page = _spread_times(page, submitted)
+            page = _spread_times(page, submitted)  # minutes apart rather than an hour apiece
             page = page.replace(
                 f"<opensearch:totalResults>{len(matches[start : start + size])}<",
                 f"<opensearch:totalResults>{len(matches)}<",
@@ -216,22 +211,79 @@ class Upstreams(FeedServer):
             self._pages[key] = page.encode()
         return self._pages[key]
 
-    def counts(self, since: int = 0) -> dict[str, Counter[int]]:
-        """HTTP requests per upstream since request number ``since``: status → how many."""
-        out: dict[str, Counter[int]] = {name: Counter() for name in UPSTREAMS}
-        for seen in self.requests()[since:]:
-            out[upstream_of(seen.path)][seen.status] += 1
+
+class Upstreams:
+    """Every upstream but the LLM, each on its own port (its own host, as on the internet, where a run's
+    two dozen sources are two dozen servers)."""
+
+    def __init__(self, scaled: ScaledDay, latency: float) -> None:
+        self.scaled = scaled
+        rss, js = "application/rss+xml", "application/json"
+        self.listing = _Server(latency)
+        etag = _etag(scaled.listing)
+        self.listing.serve(LISTING_PATH, scaled.listing, content_type=rss, etag=etag, delay=latency)
+        self.api = _ApiServer(scaled, latency)
+        self.hf = _Server(latency)
+        for d, body in scaled.hf.items():
+            self.hf.serve(f"{HF_PATH}?date={d}", body, content_type=js, etag=_etag(body), delay=latency)
+        self.blogs = []
+        for _, body in scaled.blogs:
+            server = _Server(latency)
+            server.serve(BLOG_PATH, body, content_type=rss, etag=_etag(body), delay=latency)
+            self.blogs.append(server)
+        self.servers: dict[str, list[_Server]] = {
+            "arXiv listing": [self.listing],
+            "arXiv API": [self.api],
+            "Hugging Face": [self.hf],
+            "blogs": self.blogs,
+        }
+
+    def start(self) -> None:
+        for group in self.servers.values():
+            for server in group:
+                server.start()
+
+    def stop(self) -> None:
+        for group in self.servers.values():
+            for server in group:
+                server.stop()
+
+    # -- where things are ------------------------------------------------------------------------
+
+    @property
+    def rss_url(self) -> str:
+        return self.listing.url("/rss/")
+
+    @property
+    def listing_url(self) -> str:
+        return self.listing.url(LISTING_PATH)
+
+    @property
+    def api_url(self) -> str:
+        return self.api.url(API_PATH)
+
+    @property
+    def hf_url(self) -> str:
+        return self.hf.url(HF_PATH)
+
+    def blog_url(self, n: int) -> str:
+        return self.blogs[n].url(BLOG_PATH)
+
+    # -- what they saw -------------------------------------------------------------------------------
+
+    def mark(self) -> dict[str, list[int]]:
+        """Where each server's request log stands now, for :meth:`counts`."""
+        return {name: [len(s.requests()) for s in group] for name, group in self.servers.items()}
+
+    def counts(self, since: dict[str, list[int]] | None = None) -> dict[str, Counter[int]]:
+        """HTTP requests per upstream since ``since`` (a :meth:`mark`): status → how many."""
+        out: dict[str, Counter[int]] = {}
+        for name, group in self.servers.items():
+            out[name] = Counter()
+            for n, server in enumerate(group):
+                start = since[name][n] if since else 0
+                out[name].update(seen.status for seen in server.requests()[start:])
         return out
-
-
-def upstream_of(path: str) -> str:
-    if path.startswith("/rss/"):
-        return "arXiv listing"
-    if path == API_PATH:
-        return "arXiv API"
-    if path == HF_PATH:
-        return "Hugging Face"
-    return "blogs"
 
 
 _STAMP = re.compile(r"(<(updated|published)>)(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(</\2>)")
