@@ -62,9 +62,7 @@ class Measured:
 class DigestRun:
     measured: Measured
     http: dict[str, dict[int, int]]  # upstream → status → requests
-    llm_requests: int
-    prompt_tokens: int
-    completion_tokens: int
+    llm: list[up.LLMCall]  # every LLM request of the run, with its tokens
     items: int
     fallbacks: int
     llm_bodies: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -132,7 +130,7 @@ class Bench:
         self.args = args
         self.work = work
         self.digest = digest_command()
-        self.llm = up.start_llm(args.llm_latency)
+        self.llm = up.BenchLLM(args.llm_latency)
         self.env = dict(
             os.environ,
             **{KEY_ENV: "bench-key", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"},
@@ -147,11 +145,10 @@ class Bench:
 
     def digest_run(self, server: up.Upstreams, config: Path, state: Path) -> DigestRun:
         self.runs += 1
-        seen, calls = server.mark(), self.llm.calls
+        seen, calls, ledger = server.mark(), self.llm.calls, len(self.llm.ledger)
         cmd = [self.digest, "now", "--config", str(config), "--date", server.scaled.day.isoformat()]
         err = self.work / f"run{self.runs}.err"
         m = measure(cmd, env=self.env, stdout=self.work / f"run{self.runs}.md", stderr=err)
-        usage = [u or {} for u in self.llm.usage[calls:]]
         record = last_run(state)
         log = err.read_text(encoding="utf-8", errors="replace")
         if m.returncode != 0:
@@ -159,9 +156,7 @@ class Bench:
         return DigestRun(
             measured=m,
             http={k: dict(v) for k, v in server.counts(seen).items()},
-            llm_requests=self.llm.calls - calls,
-            prompt_tokens=sum(u.get("prompt_tokens", 0) for u in usage),
-            completion_tokens=sum(u.get("completion_tokens", 0) for u in usage),
+            llm=list(self.llm.ledger[ledger:]),
             items=int(record.get("items", 0)),
             fallbacks=int(record.get("fallbacks", 0)),
             llm_bodies=list(self.llm.requests[calls:]),
@@ -289,29 +284,26 @@ def summarize(
             "prompt_tokens": naive_out["prompt_tokens"],
             "completion_tokens": naive_out["completion_tokens"],
             "items": naive_out["llm_requests"],
+            "summarized": naive_out["llm_requests"],
         },
         "ok": all(r.measured.returncode == 0 for r in firsts + seconds),
     }
 
 
 def _run_facts(run: DigestRun) -> dict[str, Any]:
-    summarized = sum(len(up_items(b)) for b in run.llm_bodies)
+    takeaways = [c for c in run.llm if c.items]
     return {
         "http": run.http,
-        "llm_requests": run.llm_requests,
-        "prompt_tokens": run.prompt_tokens,
-        "completion_tokens": run.completion_tokens,
+        "llm_requests": len(run.llm),
+        "takeaway_requests": len(takeaways),
+        "prompt_tokens": sum(c.prompt_tokens for c in run.llm),
+        "completion_tokens": sum(c.completion_tokens for c in run.llm),
+        "takeaway_prompt_tokens": sum(c.prompt_tokens for c in takeaways),
         "items": run.items,
-        "summarized": summarized,
+        "summarized": sum(c.items for c in takeaways),
         "fallbacks": run.fallbacks,
         "returncode": run.measured.returncode,
     }
-
-
-def up_items(body: dict[str, Any]) -> list[dict[str, Any]]:
-    from tests.llmserver import request_items
-
-    return request_items(body)
 
 
 # -- the table ------------------------------------------------------------------------------------------
@@ -325,6 +317,17 @@ def _http_cell(counts: dict[Any, int]) -> str:
     if set(by) == {200}:
         return str(total)
     return f"{total} (" + ", ".join(f"{v}×{k}" for k, v in sorted(by.items())) + ")"
+
+
+def _llm_cell(run: dict[str, Any]) -> str:
+    other = run["llm_requests"] - run["takeaway_requests"]
+    return f"{run['takeaway_requests']}" + (f" + {other} other" if other else "")
+
+
+def _per_item(run: dict[str, Any]) -> float:
+    """Prompt tokens of the takeaway requests per item they summarized (other requests left out)."""
+    items = run.get("summarized", run.get("items", 0))
+    return run.get("takeaway_prompt_tokens", run["prompt_tokens"]) / items if items else 0.0
 
 
 def _ratio(a: float, b: float) -> str:
@@ -358,12 +361,11 @@ def table(r: dict[str, Any]) -> str:
     per_upstream = {"arXiv listing": 1, "arXiv API": 1, "Hugging Face": 2, "blogs": r["feeds"]}
     for name, once in per_upstream.items():
         row(f"HTTP {name}", _http_cell(f["http"][name]), _http_cell(s["http"][name]), once, once)
-    row("LLM requests", f["llm_requests"], s["llm_requests"], fl["llm_rounds"], nv["llm_requests"])
+    row("LLM requests", _llm_cell(f), _llm_cell(s), f"{fl['llm_rounds']} round", nv["llm_requests"])
     row("prompt tokens", f["prompt_tokens"], s["prompt_tokens"], "", nv["prompt_tokens"])
     row("completion tokens", f["completion_tokens"], s["completion_tokens"], "", nv["completion_tokens"])
-    per_item = f["prompt_tokens"] / f["summarized"] if f["summarized"] else 0
-    naive_item = nv["prompt_tokens"] / nv["items"] if nv["items"] else 0
-    row("prompt tokens per item", f"{per_item:.0f}", "—", "", f"{naive_item:.0f}")
+    per_item, naive_item = _per_item(f), _per_item(nv)
+    row("takeaway prompt tokens/item", f"{per_item:.0f}", "—", "", f"{naive_item:.0f}")
     row(
         "items (summarized)",
         f"{f['items']} ({f['summarized']})",
@@ -412,8 +414,7 @@ def targets(results: list[dict[str, Any]]) -> str:
         api = sum(s["http"]["arXiv API"].values())
         check("re-run: no repeated API search", api == 0, f"{api} requests")
         check("re-run wall ≤ 1.5 s", s["wall"] <= 1.5, f"{s['wall']:.2f} s")
-        per_item = f["prompt_tokens"] / f["summarized"] if f["summarized"] else 0
-        naive_item = nv["prompt_tokens"] / nv["items"] if nv["items"] else 0
+        per_item, naive_item = _per_item(f), _per_item(nv)
         check(
             "prompt tokens per item ≤ 0.5 × naive", per_item <= 0.5 * naive_item, _ratio(per_item, naive_item)
         )
@@ -438,7 +439,7 @@ def targets(results: list[dict[str, Any]]) -> str:
 
 def serve(args: argparse.Namespace, work: Path) -> None:
     """The upstreams of one scale until Ctrl-C, e.g. to run ``py-spy record -- digest now ...`` against."""
-    llm = up.start_llm(args.llm_latency)
+    llm = up.BenchLLM(args.llm_latency)
     server = up.Upstreams(up.build_day(args.corpus, args.serve, args.feeds), args.latency)
     server.start()
     config = work / "digest.toml"

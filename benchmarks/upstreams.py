@@ -48,7 +48,7 @@ from tests.fixtures.sources.build import (  # noqa: E402
     guess_cross_ids,
     read_records,
 )
-from tests.llmserver import LLMServer, answer, korean_line  # noqa: E402
+from tests.llmserver import LLMServer, answer, korean_line, request_items  # noqa: E402
 from tests.llmserver import Reply as LLMReply  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -87,9 +87,14 @@ class ScaledDay:
 
 
 def corpus_records(corpus: Path) -> list[dict[str, Any]]:
+    """The corpus's papers, day by day (a smaller corpus, such as the test suite's, may lack some days)."""
     records: list[dict[str, Any]] = []
     for day in CORPUS_DAYS:
-        records += read_records(corpus / "arxiv" / f"arxiv-{day}.jsonl")
+        path = corpus / "arxiv" / f"arxiv-{day}.jsonl"
+        if path.exists():
+            records += read_records(path)
+    if not records:
+        raise FileNotFoundError(f"no arXiv papers in {corpus / 'arxiv'}")
     return records
 
 
@@ -116,9 +121,12 @@ def build_day(corpus: Path, papers: int, feeds: int, day: date = DAY) -> ScaledD
         day: _hf_day(corpus / "hf" / f"hf-{day}.json", fresh_of, day, TODAY_FIRST_ID + papers),
         yesterday: _hf_day(corpus / "hf" / f"hf-{yesterday}.json", {}, day, YESTERDAY_FIRST_ID),
     }
+    available = [
+        corpus / "blogs" / f"{n}.xml" for n in CORPUS_FEEDS if (corpus / "blogs" / f"{n}.xml").exists()
+    ]
     blogs = [
-        (f"Blog {k + 1:02d}", _blog(corpus / "blogs" / f"{CORPUS_FEEDS[k % len(CORPUS_FEEDS)]}.xml", k, day))
-        for k in range(feeds)
+        (f"Blog {k + 1:02d}", _blog(available[k % len(available)], k, day))
+        for k in range(feeds if available else 0)
     ]
     full_text = {one_line(r["title"]): one_line(r["summary"]) for r in records}
     return ScaledDay(day, records, listing, hf, api_matches(records), blogs, full_text)
@@ -126,7 +134,7 @@ def build_day(corpus: Path, papers: int, feeds: int, day: date = DAY) -> ScaledD
 
 def _hf_day(path: Path, fresh_of: dict[str, str], day: date, first_free: int) -> bytes:
     """A Hugging Face day with its ids mapped: to the listing's copy, else to a fresh id of its own."""
-    entries = json.loads(path.read_text(encoding="utf-8"))
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
     for n, entry in enumerate(entries):
         paper = entry["paper"]
         paper["id"] = fresh_of.get(paper["id"]) or f"{day:%y%m}.{first_free + n:05d}"
@@ -315,21 +323,34 @@ def message_tokens(messages: list[dict[str, Any]]) -> int:
     return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages) + 2
 
 
-def start_llm(latency: float) -> LLMServer:
-    """The OpenAI-compatible fake, answering each request after ``latency`` s with estimated usage."""
-    server = LLMServer()
-    write = answer(korean_line, delay=latency)
+@dataclass(frozen=True)
+class LLMCall:
+    items: int  # takeaway items asked for (0: another kind of request, e.g. a paragraph)
+    prompt_tokens: int
+    completion_tokens: int
 
-    def reply(body: dict[str, Any]) -> LLMReply:
-        out = write(body)
-        content = out.body["choices"][0]["message"]["content"] or ""
-        prompt, done = message_tokens(body.get("messages", [])), estimate_tokens(content)
-        out.body["usage"] = {
-            "prompt_tokens": prompt,
-            "completion_tokens": done,
-            "total_tokens": prompt + done,
-        }
-        return out
 
-    server.default = reply
-    return server
+class BenchLLM(LLMServer):
+    """The OpenAI-compatible fake (tests/llmserver.py's answers) after ``latency`` s, with estimated usage,
+    keeping a ledger of what each request asked for and cost."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__()
+        self._httpd.socket.listen(256)
+        self.ledger: list[LLMCall] = []
+        write = answer(korean_line, delay=latency)
+
+        def reply(body: dict[str, Any]) -> LLMReply:
+            out = write(body)
+            content = out.body["choices"][0]["message"]["content"] or ""
+            prompt, done = message_tokens(body.get("messages", [])), estimate_tokens(content)
+            out.body["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": done,
+                "total_tokens": prompt + done,
+            }
+            with self._lock:
+                self.ledger.append(LLMCall(len(request_items(body)), prompt, done))
+            return out
+
+        self.default = reply
