@@ -7,6 +7,7 @@ day (:func:`judge_listing`) are pure; :func:`fetch_listing` adds the fetch and t
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -189,6 +190,14 @@ def _entry_fields(elem: Any, dates: dict[str, str]) -> dict[str, Any]:
     return entry
 
 
+@functools.lru_cache(maxsize=1024)
+def _label(text: str | None) -> str:
+    """A category or announce type, cleaned once: a day repeats a few dozen of them thousands of times, and
+    every paper then shares the same string objects."""
+    return clean_text(text)
+
+
+@functools.lru_cache(maxsize=256)  # every entry of a listing carries the same stamp
 def _date(text: str | None, iso: bool) -> datetime | None:
     """A UTC datetime to the second, as feedparser's *_parsed values are; _Unexpected when unreadable."""
     if not text or not text.strip():
@@ -228,10 +237,10 @@ def _entry_to_item(entry: Any, *, cut_off_possible: bool) -> Item | None:
         title=title,
         summary=clean_text(summary),
         authors=_authors(entry),
-        categories=tuple(t for t in (clean_text(tag.get("term")) for tag in entry.get("tags", [])) if t),
+        categories=tuple(t for t in (_label(tag.get("term")) for tag in entry.get("tags", [])) if t),
         published=struct_to_datetime(entry.get("published_parsed")),
         version=version,
-        announce_type=clean_text(announce).lower() if announce else None,
+        announce_type=_label(announce.lower()) if announce else None,
     )
 
 
