@@ -116,6 +116,9 @@ def write_config(path: Path, state: Path, server: up.Upstreams, llm_url: str) ->
 
 
 def last_run(state: Path) -> dict[str, Any]:
+    """The run the state recorded last (empty when the run never got as far as the state)."""
+    if not (state / "digest.sqlite3").exists():
+        return {}
     db = sqlite3.connect(state / "digest.sqlite3")
     db.row_factory = sqlite3.Row
     try:
