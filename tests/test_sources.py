@@ -8,6 +8,7 @@ import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 import arxiv
 import pytest
@@ -20,7 +21,7 @@ from digest.models import Item, SourceReport, SourceStatus
 from digest.progress import Progress
 from digest.sources import arxiv_listing, collect
 from digest.sources.arxiv_listing import fingerprint, judge_listing, kept, parse_listing
-from digest.sources.arxiv_search import MAX_QUERIES, build_queries
+from digest.sources.arxiv_search import MAX_QUERIES, build_queries, cached_items
 from digest.sources.blogs import canonical_url, parse_blog_feed
 from digest.sources.common import html_to_text
 from digest.sources.huggingface import parse_daily_papers
@@ -625,6 +626,19 @@ def test_arxiv_search_asks_again_after_the_hour_or_for_other_keywords(
     # A window that moved by more than the hour (a later run for another day) is not the same search.
     run_collect(config, DAY, now=NOW + timedelta(hours=3))
     assert feed_server.count("/api/query") == 4
+
+
+def test_a_search_from_before_the_announcement_is_not_reused_after_it(tmp_path: Path) -> None:
+    eastern = ZoneInfo("America/New_York")
+    before = datetime(2026, 2, 4, 19, 50, tzinfo=eastern)  # Wednesday: arXiv announces at 20:00 Eastern
+    end = before.astimezone(UTC)
+    with State.open(tmp_path) as state:
+        state.store_search("k", end - timedelta(hours=48), end, b"[]", before)
+        assert cached_items(state, "k", end, before + timedelta(minutes=9)) == ([], before)
+        assert cached_items(state, "k", end, before + timedelta(minutes=20)) is None  # announced at 20:00
+        saturday = datetime(2026, 2, 7, 19, 50, tzinfo=eastern)  # no announcement on Saturday evening
+        state.store_search("k", end - timedelta(hours=48), end, b"[]", saturday)
+        assert cached_items(state, "k", end, saturday + timedelta(minutes=20)) == ([], saturday)
 
 
 def test_arxiv_search_failure_is_isolated(feed_server: FeedServer, tmp_path: Path) -> None:

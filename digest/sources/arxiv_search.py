@@ -2,9 +2,9 @@
 
 The queries are one request each (the whole result set fits in one page), and their results are kept
 in the state for an hour: a run again within the hour (a re-run, a catch-up) does not ask the API
-again. The API only changes at the daily announcement, and a window moved by less than an hour holds
-the same announced papers. The ``arxiv`` package itself is in :mod:`.arxiv_client`, imported only when
-a search goes to the API.
+again. The API only changes at the daily announcement (a search from before it is not reused after
+it), and a window moved by less than an hour holds the same announced papers. The ``arxiv`` package
+itself is in :mod:`.arxiv_client`, imported only when a search goes to the API.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .. import calendar
 from .._compat import UTC
 from ..config import Config
 from ..models import Item, SourceStatus
@@ -119,10 +120,18 @@ def cached_items(
         return None
     age = (clock - cached.fetched_at).total_seconds()
     moved = abs((cached.window_end - end).total_seconds())
-    if not (0 <= age <= CACHE_SECONDS and moved <= CACHE_SECONDS):
+    if not (0 <= age <= CACHE_SECONDS and moved <= CACHE_SECONDS) or announced_between(
+        cached.fetched_at, clock
+    ):
         return None
     items = items_from_json(cached.payload)
     return (items, cached.fetched_at) if items is not None else None
+
+
+def announced_between(start: datetime, end: datetime) -> bool:
+    """Whether arXiv announced new papers after ``start`` and by ``end`` (the API's answers change then)."""
+    latest = calendar.listing_date_of(end)  # its announcement is the latest 20:00 Eastern at or before end
+    return calendar.is_announcement_day(latest) and start < calendar.announcement_time(latest) <= end
 
 
 async def search_arxiv(
