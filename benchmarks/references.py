@@ -7,7 +7,8 @@
 project's runtime dependencies), downloads the same bytes as a first run, all at once, and parses them
 with feedparser (the arXiv listing and API answer with feedparser's fast flags, as digest does; blogs
 with its defaults; Hugging Face with json). One arXiv API request, so no 3-second spacing. The LLM
-rounds that cannot be avoided are added by the harness (rounds × latency): they cost waiting, not CPU.
+rounds that cannot be avoided are added by the harness (rounds × latency, see run.py's llm_rounds): they
+cost waiting, not CPU.
 
 ``naive``: the same downloads one after another, each parsed as it arrives, then one LLM request per
 summarized item, in turn, with the run's own system prompt and the item's whole abstract. Prints the

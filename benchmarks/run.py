@@ -245,6 +245,13 @@ def naive_messages(bodies: list[dict[str, Any]], full_text: dict[str, str]) -> l
     return out
 
 
+def llm_rounds(run: DigestRun) -> int:
+    """LLM rounds no implementation can avoid: one for the takeaways (every batch can go at once), and
+    one for a request written from them (the 오늘의 흐름 paragraph quotes the takeaways), if there is one."""
+    takeaways = any(c.items for c in run.llm)
+    return int(takeaways) + int(takeaways and any(not c.items for c in run.llm))
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -264,7 +271,7 @@ def summarize(
             "rss_mb": median([m.rss_mb for m in ms]),
         }
 
-    rounds = 1 if firsts[-1].items else 0  # every item of the day fits in one round of requests
+    rounds = llm_rounds(firsts[-1])
     floor = stats([m for m, _ in floors])
     floor["wall"] += rounds * args.llm_latency
     naive_m, naive_out = naive
@@ -364,7 +371,13 @@ def table(r: dict[str, Any]) -> str:
     per_upstream = {"arXiv listing": 1, "arXiv API": 1, "Hugging Face": 2, "blogs": r["feeds"]}
     for name, once in per_upstream.items():
         row(f"HTTP {name}", _http_cell(f["http"][name]), _http_cell(s["http"][name]), once, once)
-    row("LLM requests", _llm_cell(f), _llm_cell(s), f"{fl['llm_rounds']} round", nv["llm_requests"])
+    row(
+        "LLM requests",
+        _llm_cell(f),
+        _llm_cell(s),
+        f"{fl['llm_rounds']} round" + ("s" if fl["llm_rounds"] != 1 else ""),
+        nv["llm_requests"],
+    )
     row("prompt tokens", f["prompt_tokens"], s["prompt_tokens"], "", nv["prompt_tokens"])
     row("completion tokens", f["completion_tokens"], s["completion_tokens"], "", nv["completion_tokens"])
     per_item, naive_item = _per_item(f), _per_item(nv)
