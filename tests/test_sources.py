@@ -7,7 +7,7 @@ import io
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 import arxiv
@@ -21,7 +21,13 @@ from digest.models import Item, SourceReport, SourceStatus
 from digest.progress import Progress
 from digest.sources import arxiv_listing, collect
 from digest.sources.arxiv_listing import fingerprint, judge_listing, kept, parse_listing
-from digest.sources.arxiv_search import MAX_QUERIES, build_queries, cached_items
+from digest.sources.arxiv_search import (
+    MAX_QUERIES,
+    MAX_QUERY_URL_CHARS,
+    build_queries,
+    cached_items,
+    keywords,
+)
 from digest.sources.blogs import canonical_url, parse_blog_feed
 from digest.sources.common import html_to_text
 from digest.sources.huggingface import parse_daily_papers
@@ -330,12 +336,27 @@ def test_build_queries_combines_keywords_and_window() -> None:
 
 def test_build_queries_splits_long_keyword_lists_and_caps_the_count() -> None:
     start, end = datetime(2026, 2, 3, tzinfo=UTC), datetime(2026, 2, 5, tzinfo=UTC)
-    terms = [f"keyword number {n} with a long phrase" for n in range(100)]
+    terms = [f"keyword number {n} with a long phrase" for n in range(300)]
     queries, left_out = build_queries(terms, ["cs.CL"], start, end)
     assert len(queries) == MAX_QUERIES
-    assert all(len(q) <= 1200 for q in queries)
+    assert all(len(urlencode({"search_query": q})) <= MAX_QUERY_URL_CHARS for q in queries)
     assert left_out > 0
-    assert left_out + sum(q.count("ti:") for q in queries) == 100
+    assert left_out + sum(q.count("ti:") for q in queries) == 300
+
+
+def test_the_default_topics_are_one_search_query() -> None:
+    start, end = datetime(2026, 2, 3, tzinfo=UTC), datetime(2026, 2, 5, tzinfo=UTC)
+    queries, left_out = build_queries(keywords(Config()), Config().arxiv.categories, start, end)
+    assert len(queries) == 1 and left_out == 0
+
+
+def test_search_keywords_leave_out_what_a_shorter_keyword_finds_anyway() -> None:
+    topics = {
+        "a": Topic(label="A", keywords=["large language model", "LLM", "language model", "Language-Model"]),
+        "b": Topic(label="B", keywords=["state-space model", "state space model", "SSM", "modeling"]),
+    }
+    kept = ["LLM", "language model", "state-space model", "SSM", "modeling"]
+    assert keywords(Config(topics=topics)) == kept
 
 
 # -- collect() against the loopback server ---------------------------------------------------

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from .. import calendar
 from .._compat import UTC
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
 
 NAME = "arxiv-search"
 MAX_QUERIES = 3
-# Long enough for a dozen or two keywords; arXiv answers very long query URLs with errors.
-MAX_QUERY_CHARS = 1200
+# A query's length in the request URL (percent-encoded), for fifty-odd keywords in one query. Servers refuse
+# request lines past about 8 KB (arXiv answered a ~8 KB id_list with 414, lukasschwab/arxiv.py#15): half
+# of that leaves room for the rest of the URL.
+MAX_QUERY_URL_CHARS = 4000
 MAX_WAIT_SECONDS = 300.0
 # A search answered less than this long ago, for a window that ends within this much of the new one, is
 # used again instead of asking the API.
@@ -40,16 +43,33 @@ CACHE_SECONDS = 3600.0
 
 
 def keywords(config: Config) -> list[str]:
-    """Every topic's keywords, deduplicated case-insensitively, in config order."""
-    seen: set[str] = set()
-    out: list[str] = []
+    """Every topic's keywords as the search needs them, in config order.
+
+    arXiv's search matches words, in any case, with hyphens as spaces: a keyword whose words contain
+    another keyword's words in a row finds nothing that one does not ("large language model" within
+    "language model", "state-space model" within "state space model"), so it is left out of the query.
+    """
+    seen: set[tuple[str, ...]] = set()
+    unique: list[tuple[str, tuple[str, ...]]] = []
     for topic in config.topics.values():
         for keyword in topic.keywords:
             k = clean_text(keyword.replace('"', " "))
-            if k and k.lower() not in seen:
-                seen.add(k.lower())
-                out.append(k)
-    return out
+            words = _words(k)
+            if words and words not in seen:
+                seen.add(words)
+                unique.append((k, words))
+    return [
+        k for k, words in unique if not any(other != words and _within(other, words) for _, other in unique)
+    ]
+
+
+def _words(keyword: str) -> tuple[str, ...]:
+    return tuple(w for w in re.split(r"[^0-9a-z]+", keyword.lower()) if w)
+
+
+def _within(short: tuple[str, ...], long: tuple[str, ...]) -> bool:
+    n = len(short)
+    return any(long[i : i + n] == short for i in range(len(long) - n + 1))
 
 
 def window(now: datetime, lookback_hours: int) -> tuple[datetime, datetime]:
@@ -68,7 +88,7 @@ def build_queries(
     groups: list[list[str]] = []
     for term in terms:
         clause = f'ti:"{term}" OR abs:"{term}"'
-        if groups and len(_query(groups[-1] + [clause], tail)) <= MAX_QUERY_CHARS:
+        if groups and _url_length(_query(groups[-1] + [clause], tail)) <= MAX_QUERY_URL_CHARS:
             groups[-1].append(clause)
         else:
             groups.append([clause])
@@ -78,6 +98,10 @@ def build_queries(
 
 def _query(clauses: list[str], tail: str) -> str:
     return f"({' OR '.join(clauses)}){tail}"
+
+
+def _url_length(query: str) -> int:
+    return len(urlencode({"search_query": query}))
 
 
 def cache_key(api_url: str, queries: list[str], max_results: int) -> str:
