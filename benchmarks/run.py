@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -462,6 +463,7 @@ def serve(args: argparse.Namespace, work: Path) -> None:
     write_config(config, work / "state", server, llm.url)
     print(f"serving {args.serve:,} papers/day; state in {work / 'state'} (delete it for a first run)")
     print(f"{KEY_ENV}=x digest now --config {config} --date {server.scaled.day}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill PID` cleans up too
     try:
         while True:
             time.sleep(3600)
