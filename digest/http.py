@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import httpx2
 import stamina
@@ -103,7 +104,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 class Fetcher:
-    """GETs with the run's limits. One instance per run; it counts requests per source."""
+    """GETs with the run's limits. One instance per run; it counts requests per source.
+
+    ``http.concurrency`` bounds the requests in flight to one host: politeness is owed per server,
+    and a run's two dozen sources on as many hosts all go out at once.
+    """
 
     def __init__(
         self,
@@ -120,7 +125,7 @@ class Fetcher:
         self.backoff = backoff
         self.on_retry = on_retry
         self.requests: Counter[str] = Counter()
-        self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._per_host: dict[str, asyncio.Semaphore] = {}
 
     async def get(
         self,
@@ -188,7 +193,9 @@ class Fetcher:
     async def _attempt(
         self, url: str, headers: dict[str, str], source: str
     ) -> tuple[int, bytes, httpx2.Headers]:
-        async with self._semaphore:
+        host = urlsplit(url).netloc.lower()
+        limit = self._per_host.setdefault(host, asyncio.Semaphore(self.config.concurrency))
+        async with limit:
             self.requests[source] += 1
             try:
                 # The client's timeout is per read; this deadline also stops a server that drips.

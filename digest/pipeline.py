@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import arxiv
 import httpx2
 from openai import AsyncOpenAI
 
@@ -32,6 +32,9 @@ from .render import render_markdown
 from .sources import collect
 from .state import State, run_lock
 from .summarize import make_llm_client, summarize
+
+if TYPE_CHECKING:
+    import arxiv  # loaded by the search itself, only when it asks the API
 
 
 @dataclass

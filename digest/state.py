@@ -119,6 +119,23 @@ def m005_llm_holds_and_delivery_records(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m004_search_cache(db: sqlite3.Connection) -> None:
+    # The arXiv API search's results, so a run within the hour does not ask the API again.
+    _script(
+        db,
+        """
+        create table search_cache (
+            key text primary key,          -- hash: endpoint, queries without their window, max results
+            window_start text not null,    -- ISO UTC: the submittedDate window searched
+            window_end text not null,
+            fetched_at text not null,      -- ISO UTC: when the API answered
+            items blob not null            -- zlib-compressed JSON of the items found
+        );
+        """
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -130,6 +147,15 @@ class CachedResponse:
     last_modified: str | None
     body: bytes
     fetched_at: str
+
+
+@dataclass(frozen=True)
+class CachedSearch:
+    key: str
+    window_start: datetime
+    window_end: datetime
+    fetched_at: datetime
+    payload: bytes  # what the search stored (its items, serialized by the search)
 
 
 @dataclass(frozen=True)
@@ -300,7 +326,42 @@ class State:
         with self.transaction() as db:
             db.execute(
                 "insert or replace into http_cache values (?, ?, ?, ?, ?)",
-                (url, etag, last_modified, zlib.compress(body), _now()),
+                # Level 1: a 20 MB listing compresses in a tenth of the default level's time, and the
+                # stored copy is only read back on a 304.
+                (url, etag, last_modified, zlib.compress(body, 1), _now()),
+            )
+
+    # -- arXiv API search results -----------------------------------------------------------
+
+    def cached_search(self, key: str) -> CachedSearch | None:
+        row = self.conn.execute("select * from search_cache where key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            payload = zlib.decompress(row["items"])
+            return CachedSearch(
+                key,
+                datetime.fromisoformat(row["window_start"]),
+                datetime.fromisoformat(row["window_end"]),
+                datetime.fromisoformat(row["fetched_at"]),
+                payload,
+            )
+        except (zlib.error, ValueError):
+            return None
+
+    def store_search(
+        self, key: str, window_start: datetime, window_end: datetime, payload: bytes, fetched_at: datetime
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "insert or replace into search_cache values (?, ?, ?, ?, ?)",
+                (
+                    key,
+                    window_start.isoformat(),
+                    window_end.isoformat(),
+                    fetched_at.isoformat(),
+                    zlib.compress(payload, 1),
+                ),
             )
 
     # -- arXiv listings (stale detection) ---------------------------------------------------

@@ -20,7 +20,8 @@ def strip_controls(text: str) -> str:
 def one_line(text: str | None) -> str:
     """NFC-normalised text with controls dropped and whitespace collapsed: it cannot break a line."""
     text = unicodedata.normalize("NFC", text or "")
-    return SPACE.sub(" ", strip_controls(text)).strip()
+    # split() and SPACE agree on what whitespace is (str.isspace); split/join is twice as fast.
+    return " ".join(strip_controls(text).split())
 
 
 def truncate(text: str, limit: int) -> str:

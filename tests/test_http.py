@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
 
@@ -185,6 +187,42 @@ def test_concurrency_is_bounded_by_config(feed_server: FeedServer, state: State)
     bodies = fetch_with(state, HTTP(concurrency=2), all_four)
     assert bodies == [BODY] * 4
     assert time.monotonic() - started >= 0.4  # two waves of two
+
+
+def test_the_limit_is_per_host(state: State) -> None:
+    # Two servers whose answers wait for each other: with one request at a time per host, both are in
+    # flight together; with one at a time overall, the first would wait in vain and fail.
+    meeting = threading.Barrier(2, timeout=5)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+            try:
+                meeting.wait()
+                status = 200
+            except threading.BrokenBarrierError:
+                status = 500
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    urls = [f"http://127.0.0.1:{s.server_address[1]}/feed" for s in servers]
+
+    async def both(f: Fetcher) -> list[bytes]:
+        return [r.body for r in await asyncio.gather(*(f.get(u, source="t") for u in urls))]
+
+    try:
+        assert fetch_with(state, HTTP(concurrency=1, retries=0), both) == [BODY, BODY]
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 def test_requests_are_counted_per_source(feed_server: FeedServer, state: State) -> None:

@@ -7,7 +7,8 @@ import io
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo
 
 import arxiv
 import pytest
@@ -18,9 +19,15 @@ from digest.errors import SourceError
 from digest.http import FAST_BACKOFF, Fetcher, make_http_client
 from digest.models import Item, SourceReport, SourceStatus
 from digest.progress import Progress
-from digest.sources import collect
+from digest.sources import arxiv_listing, collect
 from digest.sources.arxiv_listing import fingerprint, judge_listing, kept, parse_listing
-from digest.sources.arxiv_search import MAX_QUERIES, build_queries
+from digest.sources.arxiv_search import (
+    MAX_QUERIES,
+    MAX_QUERY_URL_CHARS,
+    build_queries,
+    cached_items,
+    keywords,
+)
 from digest.sources.blogs import canonical_url, parse_blog_feed
 from digest.sources.common import html_to_text
 from digest.sources.huggingface import parse_daily_papers
@@ -137,6 +144,38 @@ def test_parse_truncated_atom_listing_recovers_complete_entries() -> None:
     assert first.categories == ("cs.AI", "cs.CL")
     assert first.summary.startswith("Recent advances in large language models")
     assert first.authors[:2] == ("Weizhen Li", "Jianbo Lin")
+
+
+def _atom_listing() -> bytes:
+    # The real Atom capture, cut at its last complete entry and closed: well-formed again.
+    raw = (FIX / "arxiv-atom-cs.AI-2025-08-20-cut.xml").read_text(encoding="utf-8")
+    return (raw[: raw.rindex("</entry>") + len("</entry>")] + "\n</feed>\n").encode()
+
+
+@pytest.mark.parametrize("shape", ["rss", "atom", "empty", "odd"])
+def test_streamed_listing_reads_exactly_as_feedparser_does(shape: str) -> None:
+    odd = [
+        dict(RECORDS[0], title="Tags &amp; <b>markup</b> stay text", summary="  <p>x &lt; y</p>\n and z  "),
+        dict(RECORDS[1], authors=["Ana Li and Bo Chen", "C. Déjà"], categories=[]),
+    ]
+    body = {
+        "rss": LISTING.read_bytes(),
+        "atom": _atom_listing(),
+        "empty": (FIX / "arxiv-listing-empty.xml").read_bytes(),
+        "odd": build_arxiv_rss(odd, DAY, replace_ids=[RECORDS[1]["id"]]).encode(),
+    }[shape]
+    streamed = arxiv_listing._parse_stream(body)
+    assert streamed is not None  # well-formed: read as a stream, not by feedparser
+    assert streamed == arxiv_listing.parse_listing_tolerantly(body, url="u")
+    assert streamed.feed_date is not None and (streamed.items or shape == "empty")
+
+
+def test_listing_feedparser_must_repair_is_left_to_feedparser() -> None:
+    cut = (FIX / "arxiv-atom-cs.AI-2025-08-20-cut.xml").read_bytes()
+    assert arxiv_listing._parse_stream(cut) is None
+    assert arxiv_listing._parse_stream(b"<html><body>502</body></html>") is None
+    zone_less = LISTING.read_bytes().replace(b"00:00:00 -0500</pubDate>", b"00:00:00</pubDate>", 1)
+    assert arxiv_listing._parse_stream(zone_less) is None  # feedparser's reading of it is its own
 
 
 def test_malformed_listing_without_entries_is_an_error() -> None:
@@ -301,12 +340,27 @@ def test_build_queries_combines_keywords_and_window() -> None:
 
 def test_build_queries_splits_long_keyword_lists_and_caps_the_count() -> None:
     start, end = datetime(2026, 2, 3, tzinfo=UTC), datetime(2026, 2, 5, tzinfo=UTC)
-    terms = [f"keyword number {n} with a long phrase" for n in range(100)]
+    terms = [f"keyword number {n} with a long phrase" for n in range(300)]
     queries, left_out = build_queries(terms, ["cs.CL"], start, end)
     assert len(queries) == MAX_QUERIES
-    assert all(len(q) <= 1200 for q in queries)
+    assert all(len(urlencode({"search_query": q})) <= MAX_QUERY_URL_CHARS for q in queries)
     assert left_out > 0
-    assert left_out + sum(q.count("ti:") for q in queries) == 100
+    assert left_out + sum(q.count("ti:") for q in queries) == 300
+
+
+def test_the_default_topics_are_one_search_query() -> None:
+    start, end = datetime(2026, 2, 3, tzinfo=UTC), datetime(2026, 2, 5, tzinfo=UTC)
+    queries, left_out = build_queries(keywords(Config()), Config().arxiv.categories, start, end)
+    assert len(queries) == 1 and left_out == 0
+
+
+def test_search_keywords_leave_out_what_a_shorter_keyword_finds_anyway() -> None:
+    topics = {
+        "a": Topic(label="A", keywords=["large language model", "LLM", "language model", "Language-Model"]),
+        "b": Topic(label="B", keywords=["state-space model", "state space model", "SSM", "modeling"]),
+    }
+    kept = ["LLM", "language model", "state-space model", "SSM", "modeling"]
+    assert keywords(Config(topics=topics)) == kept
 
 
 # -- collect() against the loopback server ---------------------------------------------------
@@ -577,6 +631,64 @@ def test_arxiv_search_queries_the_loopback_api(feed_server: FeedServer, tmp_path
     assert 'ti:"DPO" OR abs:"DPO" OR ti:"preference optimization"' in query["search_query"][0]
     assert "submittedDate:[202602031030 TO 202602051030]" in query["search_query"][0]
     assert client.query_url_format == feed_server.url("/api/query") + "?{}"
+
+
+def _search_config(server: FeedServer, tmp_path: Path, **changes: object) -> Config:
+    server.serve("/api/query", FIX / "arxiv-api-2026-02-05.xml", content_type="application/atom+xml")
+    arxiv_cfg = Arxiv(rss_url=server.url("/rss/"), api_url=server.url("/api/query"), api_max_results=200)
+    return make_config(server, tmp_path, arxiv=arxiv_cfg, huggingface=HuggingFace(enabled=False), **changes)
+
+
+def test_arxiv_search_is_one_request_and_not_repeated_within_the_hour(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config = _search_config(feed_server, tmp_path)
+    # The shared client, as a run uses it: the whole result set in one page, so no 3 s wait for a second.
+    items, reports, _, _ = run_collect(config, DAY)
+    assert reports["arxiv-search"].status == SourceStatus.OK and reports["arxiv-search"].requests == 1
+    assert parse_qs(feed_server.requests("/api/query")[0].query)["max_results"] == ["200"]
+
+    def found(items: list[Item]) -> list[tuple[object, ...]]:
+        searched = [i for i in items if i.source == "arxiv-search"]
+        return sorted((i.key, i.version, i.published, i.categories) for i in searched)
+
+    again, reports, log, _ = run_collect(config, DAY)
+    assert feed_server.count("/api/query") == 1  # answered from the state
+    assert reports["arxiv-search"].status == SourceStatus.OK and reports["arxiv-search"].requests == 0
+    assert "not repeated within the hour" in log
+    assert len(found(again)) == 3 and found(again) == found(items)
+
+
+def test_arxiv_search_asks_again_after_the_hour_or_for_other_keywords(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    config = _search_config(feed_server, tmp_path)
+    run_collect(config, DAY)
+    with State.open(config.state_path) as state:
+        stale = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+        state.conn.execute("update search_cache set fetched_at = ?", (stale,))
+    run_collect(config, DAY)
+    assert feed_server.count("/api/query") == 2
+
+    topics = {"dpo": Topic(label="DPO", keywords=["DPO"])}
+    run_collect(config.model_copy(update={"topics": topics}), DAY)
+    assert feed_server.count("/api/query") == 3
+    # A window that moved by more than the hour (a later run for another day) is not the same search.
+    run_collect(config, DAY, now=NOW + timedelta(hours=3))
+    assert feed_server.count("/api/query") == 4
+
+
+def test_a_search_from_before_the_announcement_is_not_reused_after_it(tmp_path: Path) -> None:
+    eastern = ZoneInfo("America/New_York")
+    before = datetime(2026, 2, 4, 19, 50, tzinfo=eastern)  # Wednesday: arXiv announces at 20:00 Eastern
+    end = before.astimezone(UTC)
+    with State.open(tmp_path) as state:
+        state.store_search("k", end - timedelta(hours=48), end, b"[]", before)
+        assert cached_items(state, "k", end, before + timedelta(minutes=9)) == ([], before)
+        assert cached_items(state, "k", end, before + timedelta(minutes=20)) is None  # announced at 20:00
+        saturday = datetime(2026, 2, 7, 19, 50, tzinfo=eastern)  # no announcement on Saturday evening
+        state.store_search("k", end - timedelta(hours=48), end, b"[]", saturday)
+        assert cached_items(state, "k", end, saturday + timedelta(minutes=20)) == ([], saturday)
 
 
 def test_arxiv_search_failure_is_isolated(feed_server: FeedServer, tmp_path: Path) -> None:

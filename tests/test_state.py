@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 
+from digest._compat import UTC
 from digest.errors import StateBusyError
 from digest.state import DB_NAME, MIGRATIONS, State, run_lock
 
@@ -16,6 +17,7 @@ def test_migrations_create_every_table_once(tmp_path):
     db = sqlite3.connect(tmp_path / DB_NAME)
     tables = {r[0] for r in db.execute("select name from sqlite_master where type = 'table'")}
     assert {"seen", "takeaways", "http_cache", "listings", "runs", "deliveries", "_migrations"} <= tables
+    assert "search_cache" in tables
     assert db.execute("select count(*) from _migrations").fetchone()[0] == len(MIGRATIONS)
     cols = [r[1] for r in db.execute("pragma table_info(takeaways)")]
     assert cols == ["key", "version", "model", "prompt_version", "text", "created_at"]
@@ -39,6 +41,23 @@ def test_http_cache_round_trips_the_body(tmp_path):
         assert cached is not None
         assert (cached.etag, cached.body) == ('"abc"', body)
         assert state.cached_response("http://x/other") is None
+
+
+def test_an_existing_database_gains_the_search_cache_in_place(tmp_path):
+    with State.open(tmp_path) as state:
+        state.store_response("http://x/feed", '"abc"', None, b"<rss/>")
+    db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    db.execute("drop table search_cache")  # as a database from before m004 was
+    db.execute("delete from _migrations where name = 'm004_search_cache'")
+    db.close()
+    with State.open(tmp_path) as state:
+        assert state.cached_response("http://x/feed").body == b"<rss/>"  # kept
+        start, end = datetime(2026, 2, 3, 10, tzinfo=UTC), datetime(2026, 2, 5, 10, tzinfo=UTC)
+        state.store_search("k", start, end, b"[]", end)
+        cached = state.cached_search("k")
+        assert cached is not None and cached.payload == b"[]"
+        assert (cached.window_start, cached.window_end) == (start, end)
+        assert state.cached_search("other") is None
 
 
 def _hold_lock(path, ready, release):

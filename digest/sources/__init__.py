@@ -11,8 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-
-import arxiv
+from typing import TYPE_CHECKING
 
 from .._compat import UTC
 from ..config import Config, Feed
@@ -23,6 +22,9 @@ from ..progress import Progress
 from ..state import State
 from . import arxiv_listing, arxiv_search, blogs, huggingface
 from .common import Outcome, error_line
+
+if TYPE_CHECKING:
+    import arxiv
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ async def collect(
         return await arxiv_listing.fetch_listing(config, day, fetcher=fetcher, state=state, now=now), None
 
     async def search() -> tuple[Outcome, int | None]:
-        return await arxiv_search.search_arxiv(config, day, arxiv_client=arxiv_client, now=now)
+        return await arxiv_search.search_arxiv(config, day, arxiv_client=arxiv_client, state=state, now=now)
 
     async def hf() -> tuple[Outcome, int | None]:
         return await huggingface.fetch_daily_papers(config, day, fetcher=fetcher), None

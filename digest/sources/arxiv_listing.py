@@ -6,6 +6,8 @@ day (:func:`judge_listing`) are pure; :func:`fetch_listing` adds the fetch and t
 
 from __future__ import annotations
 
+import email.utils
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -14,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .. import calendar
+from .._compat import UTC
 from ..config import Config
 from ..errors import SourceError
 from ..http import Fetcher
@@ -54,7 +57,18 @@ def fingerprint(ids: list[str]) -> str:
 
 
 def parse_listing(body: bytes, *, url: str) -> ParsedListing:
-    """Parse a listing body. Raises SourceError when nothing usable is in it."""
+    """Parse a listing body. Raises SourceError when nothing usable is in it.
+
+    A well-formed listing is read as a stream (:func:`_parse_stream`): one entry at a time, so a day of
+    10,000 papers never exists as a whole parsed tree, at a fraction of feedparser's time. Anything else
+    (broken XML, an unexpected shape) goes to feedparser, which recovers what can be read.
+    """
+    streamed = _parse_stream(body)
+    return streamed if streamed is not None else parse_listing_tolerantly(body, url=url)
+
+
+def parse_listing_tolerantly(body: bytes, *, url: str) -> ParsedListing:
+    """Parse a listing with feedparser, recovering entries from broken XML."""
     # The arXiv listing is plain text in XML: sanitizing and URI resolving only cost time.
     parsed, malformed = parse_feed(
         body, source=NAME, url=url, sanitize_html=False, resolve_relative_uris=False
@@ -71,6 +85,138 @@ def parse_listing(body: bytes, *, url: str) -> ParsedListing:
     if malformed and not items:
         raise SourceError(NAME, f"malformed XML from {url}: {malformed}")
     return ParsedListing(items, _feed_date(parsed), malformed, incomplete)
+
+
+# -- the streaming reader --------------------------------------------------------------------------
+
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_ARXIV = "{http://arxiv.org/schemas/atom}"
+_DC = "{http://purl.org/dc/elements/1.1/}"
+_TEXT = {  # element → the feedparser key _entry_to_item reads, for text elements
+    "title": "title",
+    "link": "link",
+    "description": "summary",
+    "guid": "id",
+    _ATOM + "title": "title",
+    _ATOM + "summary": "summary",
+    _ATOM + "id": "id",
+    _ARXIV + "announce_type": "arxiv_announce_type",
+}
+_RSS_DATES = {"pubDate": "published", "lastBuildDate": "updated"}
+_ATOM_DATES = {_ATOM + "published": "published", _ATOM + "updated": "updated"}
+
+
+class _Unexpected(Exception):
+    """Something the streaming reader does not read the way feedparser would: feedparser reads it."""
+
+
+def _parse_stream(body: bytes) -> ParsedListing | None:
+    """The listing read entry by entry with the stdlib's expat-based parser, each entry turned into an item
+    and dropped at once; None when the document is not a well-formed RSS 2.0 or Atom listing this reader
+    knows (then feedparser reads it). Items come out exactly as :func:`parse_listing_tolerantly` makes them.
+    """
+    import io
+    from xml.etree import ElementTree
+
+    items: list[Item] = []
+    incomplete = 0
+    feed_dates: dict[str, datetime | None] = {}
+    first_published: list[datetime | None] = []
+    try:
+        events = ElementTree.iterparse(io.BytesIO(body), events=("start", "end"))
+        _, root = next(events)
+        if root.tag not in ("rss", _ATOM + "feed"):
+            return None
+        atom = root.tag != "rss"
+        entry_tag = _ATOM + "entry" if atom else "item"
+        dates = _ATOM_DATES if atom else _RSS_DATES
+        container = root
+        depth = 0
+        for event, elem in events:
+            if event == "start":
+                depth += 1
+                if not atom and elem.tag == "channel" and depth == 1:
+                    container = elem
+                continue
+            depth -= 1
+            if elem.tag == entry_tag:
+                entry = _entry_fields(elem, dates)
+                if not first_published:
+                    first_published.append(_stamp(entry.get("published_parsed")))
+                item = _entry_to_item(entry, cut_off_possible=False)
+                if item is None:
+                    incomplete += 1
+                else:
+                    items.append(item)
+                container.remove(elem)  # the entry is an item now: its element can go
+            elif elem.tag in dates and depth == (0 if atom else 1):  # the feed's own dates
+                feed_dates[dates[elem.tag]] = _date(elem.text, atom)
+    except (ElementTree.ParseError, _Unexpected, StopIteration, ValueError):
+        return None
+    stamps = [feed_dates.get("published"), *first_published, feed_dates.get("updated")]
+    feed_date = next((calendar.listing_date_of(s) for s in stamps if s is not None), None)
+    return ParsedListing(items, feed_date, "", incomplete)
+
+
+def _entry_fields(elem: Any, dates: dict[str, str]) -> dict[str, Any]:
+    """One entry element as the feedparser-style dict that _entry_to_item reads."""
+    entry: dict[str, Any] = {}
+    tags: list[dict[str, str]] = []
+    authors: list[dict[str, str]] = []
+    for child in elem:
+        tag = child.tag
+        if tag in _TEXT:
+            if len(child):  # markup inside (XHTML content): feedparser's way of flattening it is its own
+                raise _Unexpected(tag)
+            entry.setdefault(_TEXT[tag], child.text or "")
+        elif tag == "category":
+            tags.append({"term": child.text or ""})
+        elif tag == _ATOM + "category":
+            tags.append({"term": child.get("term") or ""})
+        elif tag == _ATOM + "link":
+            if child.get("rel", "alternate") == "alternate":
+                entry.setdefault("link", child.get("href") or "")
+        elif tag == _DC + "creator":
+            authors.append({"name": child.text or ""})
+        elif tag == _ATOM + "author":
+            authors += [{"name": n.text or ""} for n in child if n.tag == _ATOM + "name"]
+        elif tag in dates and dates[tag] == "published":
+            published = _date(child.text, tag.startswith(_ATOM))
+            entry["published_parsed"] = published.timetuple() if published else None
+    if tags:
+        entry["tags"] = tags
+    if authors:
+        entry["authors"] = authors
+    return entry
+
+
+@functools.lru_cache(maxsize=1024)
+def _label(text: str | None) -> str:
+    """A category or announce type, cleaned once: a day repeats a few dozen of them thousands of times, and
+    every paper then shares the same string objects."""
+    return clean_text(text)
+
+
+@functools.lru_cache(maxsize=256)  # every entry of a listing carries the same stamp
+def _date(text: str | None, iso: bool) -> datetime | None:
+    """A UTC datetime to the second, as feedparser's *_parsed values are; _Unexpected when unreadable."""
+    if not text or not text.strip():
+        return None
+    text = text.strip()
+    try:
+        if iso:
+            when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        else:
+            when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        raise _Unexpected(text) from None
+    if when.tzinfo is None:  # feedparser's reading of a zone-less stamp is its own
+        raise _Unexpected(text)
+    return when.astimezone(UTC).replace(microsecond=0)
+
+
+def _stamp(value: Any) -> datetime | None:
+    return struct_to_datetime(value) if value else None
 
 
 def _entry_to_item(entry: Any, *, cut_off_possible: bool) -> Item | None:
@@ -91,10 +237,10 @@ def _entry_to_item(entry: Any, *, cut_off_possible: bool) -> Item | None:
         title=title,
         summary=clean_text(summary),
         authors=_authors(entry),
-        categories=tuple(t for t in (clean_text(tag.get("term")) for tag in entry.get("tags", [])) if t),
+        categories=tuple(t for t in (_label(tag.get("term")) for tag in entry.get("tags", [])) if t),
         published=struct_to_datetime(entry.get("published_parsed")),
         version=version,
-        announce_type=clean_text(announce).lower() if announce else None,
+        announce_type=_label(announce.lower()) if announce else None,
     )
 
 

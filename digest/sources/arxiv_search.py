@@ -1,103 +1,75 @@
 """arXiv API search: every topic keyword in as few queries as possible, over the lookback window.
 
-The ``arxiv`` package is synchronous and sets no request timeout (lukasschwab/arxiv.py PR #213
-is still open), so its session gets a default timeout and every search runs in a thread under
-``asyncio.wait_for``. One Client is shared per endpoint: it spaces its requests by
-``api_delay_seconds``, which only holds when the same instance makes them all.
+The queries are one request each (the whole result set fits in one page), and their results are kept
+in the state for an hour: a run again within the hour (a re-run, a catch-up) does not ask the API
+again. The API only changes at the daily announcement (a search from before it is not reused after
+it), and a window moved by less than an hour holds the same announced papers. The ``arxiv`` package
+itself is in :mod:`.arxiv_client`, imported only when a search goes to the API.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import json
 import math
-import threading
+import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
-import arxiv
-import requests
-
+from .. import calendar
 from .._compat import UTC
-from ..config import Arxiv, Config
-from ..http import network_down
+from ..config import Config
 from ..models import Item, SourceStatus
-from .common import Outcome, clean_text, error_line, paper_item, split_arxiv_id
+from ..state import State
+from .common import Outcome, clean_text
+
+if TYPE_CHECKING:
+    import arxiv
 
 NAME = "arxiv-search"
 MAX_QUERIES = 3
-# Long enough for a dozen or two keywords; arXiv answers very long query URLs with errors.
-MAX_QUERY_CHARS = 1200
+# A query's length in the request URL (percent-encoded), for fifty-odd keywords in one query. Servers refuse
+# request lines past about 8 KB (arXiv answered a ~8 KB id_list with 414, lukasschwab/arxiv.py#15): half
+# of that leaves room for the rest of the URL.
+MAX_QUERY_URL_CHARS = 4000
 MAX_WAIT_SECONDS = 300.0
-
-
-class NetworkDown(Exception):
-    """Offline or DNS broken. Not a requests error, so the arxiv package does not retry it."""
-
-
-class TimeoutSession(requests.Session):
-    """A requests Session whose requests time out by default, and which counts them."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-        self.count = 0
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
-        self.count += 1
-        try:
-            return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]  # as requests types it
-        except requests.exceptions.ConnectionError as e:
-            down = network_down(e, url if isinstance(url, str) else url.decode())
-            if down:
-                raise NetworkDown(down) from None
-            raise
-
-
-_clients: dict[tuple[str, float], arxiv.Client] = {}
-_clients_lock = threading.Lock()
-# The arxiv Client keeps its last-request time unguarded: one search at a time.
-_search_lock = threading.Lock()
-
-
-def shared_client(cfg: Arxiv, timeout: float) -> arxiv.Client:
-    """The process's one Client for ``cfg.api_url`` (≥ 3 s between requests, few retries)."""
-    key = (cfg.api_url, cfg.api_delay_seconds)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = arxiv.Client(
-                page_size=min(100, cfg.api_max_results),
-                delay_seconds=cfg.api_delay_seconds,
-                num_retries=2,
-            )
-            _clients[key] = client
-    prepare_client(client, cfg, timeout)
-    return client
-
-
-def prepare_client(client: arxiv.Client, cfg: Arxiv, timeout: float) -> None:
-    """Point ``client`` at the configured endpoint and give its session a timeout."""
-    client.query_url_format = cfg.api_url + "?{}"
-    session = getattr(client, "_session", None)
-    if isinstance(session, TimeoutSession):
-        session.timeout = timeout
-    else:
-        client._session = TimeoutSession(timeout)  # private, but the only way to set a timeout
+# A search answered less than this long ago, for a window that ends within this much of the new one, is
+# used again instead of asking the API.
+CACHE_SECONDS = 3600.0
 
 
 def keywords(config: Config) -> list[str]:
-    """Every topic's keywords, deduplicated case-insensitively, in config order."""
-    seen: set[str] = set()
-    out: list[str] = []
+    """Every topic's keywords as the search needs them, in config order.
+
+    arXiv's search matches words, in any case, with hyphens as spaces: a keyword whose words contain
+    another keyword's words in a row finds nothing that one does not ("large language model" within
+    "language model", "state-space model" within "state space model"), so it is left out of the query.
+    """
+    seen: set[tuple[str, ...]] = set()
+    unique: list[tuple[str, tuple[str, ...]]] = []
     for topic in config.topics.values():
         for keyword in topic.keywords:
             k = clean_text(keyword.replace('"', " "))
-            if k and k.lower() not in seen:
-                seen.add(k.lower())
-                out.append(k)
-    return out
+            words = _words(k)
+            if words and words not in seen:
+                seen.add(words)
+                unique.append((k, words))
+    return [
+        k for k, words in unique if not any(other != words and _within(other, words) for _, other in unique)
+    ]
+
+
+def _words(keyword: str) -> tuple[str, ...]:
+    return tuple(w for w in re.split(r"[^0-9a-z]+", keyword.lower()) if w)
+
+
+def _within(short: tuple[str, ...], long: tuple[str, ...]) -> bool:
+    n = len(short)
+    return any(long[i : i + n] == short for i in range(len(long) - n + 1))
 
 
 def window(now: datetime, lookback_hours: int) -> tuple[datetime, datetime]:
@@ -116,7 +88,7 @@ def build_queries(
     groups: list[list[str]] = []
     for term in terms:
         clause = f'ti:"{term}" OR abs:"{term}"'
-        if groups and len(_query(groups[-1] + [clause], tail)) <= MAX_QUERY_CHARS:
+        if groups and _url_length(_query(groups[-1] + [clause], tail)) <= MAX_QUERY_URL_CHARS:
             groups[-1].append(clause)
         else:
             groups.append([clause])
@@ -128,46 +100,62 @@ def _query(clauses: list[str], tail: str) -> str:
     return f"({' OR '.join(clauses)}){tail}"
 
 
-def result_to_item(result: arxiv.Result) -> Item | None:
-    found = split_arxiv_id(result.entry_id)
-    title = clean_text(result.title)
-    if found is None or not title:
-        return None
-    arxiv_id, version = found
-    categories = [result.primary_category] if result.primary_category else []
-    categories += [c for c in result.categories if c not in categories]
-    return paper_item(
-        NAME,
-        arxiv_id,
-        title=title,
-        summary=clean_text(result.summary),
-        authors=tuple(n for n in (clean_text(a.name) for a in result.authors) if n),
-        categories=tuple(clean_text(c) for c in categories if clean_text(c)),
-        published=result.published,
-        version=version,
-        comment=clean_text(result.comment or ""),
-    )
+def _url_length(query: str) -> int:
+    return len(urlencode({"search_query": query}))
 
 
-def _run_searches(client: arxiv.Client, queries: list[str], max_results: int, wait: float) -> list[Item]:
-    if not _search_lock.acquire(timeout=wait):
-        raise TimeoutError("an earlier arXiv API search is still running")
+def cache_key(api_url: str, queries: list[str], max_results: int) -> str:
+    """What makes two searches the same, apart from their submission-date window."""
+    windowless = [_WINDOW.sub("", q) for q in queries]
+    return hashlib.sha256(json.dumps([api_url, max_results, windowless]).encode()).hexdigest()
+
+
+_WINDOW = re.compile(r"submittedDate:\[\d+ TO \d+\]")
+
+
+def items_to_json(items: list[Item]) -> bytes:
+    rows = []
+    for item in items:
+        row = dataclasses.asdict(item)
+        row["published"] = item.published.isoformat() if item.published else None
+        rows.append(row)
+    return json.dumps(rows, ensure_ascii=False).encode()
+
+
+def items_from_json(payload: bytes) -> list[Item] | None:
+    """The stored items; None when they were stored by a version of digest with other Item fields."""
     try:
-        items: dict[str, Item] = {}
-        for query in queries:
-            search = arxiv.Search(
-                query=query,
-                max_results=max_results,
-                sort_by=arxiv.SortCriterion.SubmittedDate,
-                sort_order=arxiv.SortOrder.Descending,
-            )
-            for result in client.results(search):
-                item = result_to_item(result)
-                if item is not None:
-                    items.setdefault(item.key, item)
-        return list(items.values())
-    finally:
-        _search_lock.release()
+        items = []
+        for row in json.loads(payload):
+            row["authors"], row["categories"] = tuple(row["authors"]), tuple(row["categories"])
+            row["published"] = datetime.fromisoformat(row["published"]) if row["published"] else None
+            items.append(Item(**row))
+        return items
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def cached_items(
+    state: State, key: str, end: datetime, clock: datetime
+) -> tuple[list[Item], datetime] | None:
+    """The items of a search made within the hour for a window ending within the hour of ``end``."""
+    cached = state.cached_search(key)
+    if cached is None:
+        return None
+    age = (clock - cached.fetched_at).total_seconds()
+    moved = abs((cached.window_end - end).total_seconds())
+    if not (0 <= age <= CACHE_SECONDS and moved <= CACHE_SECONDS) or announced_between(
+        cached.fetched_at, clock
+    ):
+        return None
+    items = items_from_json(cached.payload)
+    return (items, cached.fetched_at) if items is not None else None
+
+
+def announced_between(start: datetime, end: datetime) -> bool:
+    """Whether arXiv announced new papers after ``start`` and by ``end`` (the API's answers change then)."""
+    latest = calendar.listing_date_of(end)  # its announcement is the latest 20:00 Eastern at or before end
+    return calendar.is_announcement_day(latest) and start < calendar.announcement_time(latest) <= end
 
 
 async def search_arxiv(
@@ -175,53 +163,50 @@ async def search_arxiv(
     day: date,
     *,
     arxiv_client: arxiv.Client | None = None,
+    state: State | None = None,
     now: datetime | None = None,
+    clock: datetime | None = None,
 ) -> tuple[Outcome, int]:
-    """Run the searches; returns the outcome and the number of HTTP requests made."""
-    timeout = config.http.timeout_seconds
-    if arxiv_client is None:
-        client = shared_client(config.arxiv, timeout)
-    else:
-        client = arxiv_client
-        prepare_client(client, config.arxiv, timeout)
+    """Run the searches (or take them from the state's cache); returns the outcome and the HTTP requests made.
+
+    ``now`` is where the window ends (the run's anchor); ``clock`` is the real time, for the cache's age.
+    """
     start, end = window(now or datetime.now(UTC), config.selection.lookback_hours)
     queries, left_out = build_queries(keywords(config), config.arxiv.categories, start, end)
-
-    pages = math.ceil(config.arxiv.api_max_results / max(1, client.page_size))
-    attempts = len(queries) * pages * (client.num_retries + 1)
-    budget = min(MAX_WAIT_SECONDS, attempts * (timeout + client.delay_seconds) + 5)
-    session = client._session
-    before = session.count if isinstance(session, TimeoutSession) else 0
-    try:
-        items = await asyncio.wait_for(
-            asyncio.to_thread(_run_searches, client, queries, config.arxiv.api_max_results, budget), budget
-        )
-    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
-        error = f"arXiv API search timed out after {budget:g}s ({config.arxiv.api_url})"
-        return Outcome(status=SourceStatus.FAILED, error=error), _count(session, before)
-    except Exception as e:  # noqa: BLE001 - the package raises requests/lxml/its own errors alike
-        error = f"arXiv API search failed: {describe_error(e)} ({config.arxiv.api_url})"
-        return Outcome(status=SourceStatus.FAILED, error=error), _count(session, before)
+    max_results = config.arxiv.api_max_results
     detail = f"{len(queries)} {'query' if len(queries) == 1 else 'queries'}, since {start:%Y-%m-%d %H:%M} UTC"
     if left_out:
         detail += f"; {left_out} keywords did not fit in {MAX_QUERIES} queries"
-    return Outcome(items=items, detail=detail), _count(session, before)
+    key = cache_key(config.arxiv.api_url, queries, max_results)
+    clock = clock or datetime.now(UTC)
+    hit = cached_items(state, key, end, clock) if state is not None else None
+    if hit is not None:
+        items, fetched_at = hit
+        detail += f"; from the search of {fetched_at.astimezone(UTC):%H:%M} UTC, not repeated within the hour"
+        return Outcome(items=items, detail=detail), 0
 
+    from . import arxiv_client as api  # the arxiv package loads only for a search that goes out
 
-def describe_error(e: Exception) -> str:
-    """One short line: requests' messages repeat the whole query URL, which is kilobytes long."""
-    if isinstance(e, NetworkDown):
-        return str(e)
-    if isinstance(e, arxiv.HTTPError):
-        return f"HTTP {e.status}"
-    if isinstance(e, requests.exceptions.Timeout):
-        return "timed out"
-    if isinstance(e, requests.exceptions.ConnectionError):
-        return "cannot connect"
-    if isinstance(e, arxiv.UnexpectedEmptyPageError):
-        return "empty page from the API"
-    return error_line(e)[:200] or type(e).__name__
-
-
-def _count(session: object, before: int) -> int:
-    return session.count - before if isinstance(session, TimeoutSession) else 0
+    timeout = config.http.timeout_seconds
+    if arxiv_client is None:
+        client = api.shared_client(config.arxiv, timeout)
+    else:
+        client = arxiv_client
+        api.prepare_client(client, config.arxiv, timeout)
+    pages = math.ceil(max_results / max(1, client.page_size))
+    attempts = len(queries) * pages * (client.num_retries + 1)
+    budget = min(MAX_WAIT_SECONDS, attempts * (timeout + client.delay_seconds) + 5)
+    before = api.request_count(client)
+    try:
+        items = await asyncio.wait_for(
+            asyncio.to_thread(api.run_searches, client, queries, max_results, budget), budget
+        )
+    except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
+        error = f"arXiv API search timed out after {budget:g}s ({config.arxiv.api_url})"
+        return Outcome(status=SourceStatus.FAILED, error=error), api.request_count(client) - before
+    except Exception as e:  # noqa: BLE001 - the package raises requests/lxml/its own errors alike
+        error = f"arXiv API search failed: {api.describe_error(e)} ({config.arxiv.api_url})"
+        return Outcome(status=SourceStatus.FAILED, error=error), api.request_count(client) - before
+    if state is not None:
+        state.store_search(key, start, end, items_to_json(items), clock)
+    return Outcome(items=items, detail=detail), api.request_count(client) - before
