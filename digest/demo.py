@@ -4,6 +4,13 @@ The sample is the arXiv listing of 2026-02-05 (real metadata, rebuilt in the rss
 format) and that day's Hugging Face daily papers, served to the normal pipeline by an
 in-process transport, plus Korean takeaways written in advance and loaded as the LLM cache.
 Nothing is patched: the same sources, selection, cache and renderer run as on any day.
+
+The trend block compares the day with the statistics of the corpus's earlier real days
+(2026-01-16, 01-19 and 02-04), counted by digest's own code from their listings
+(``trend-history.json``, built by tests/fixtures/sources/build.py --sample-history) and loaded
+into the sample's state: three days, so the block shows the cold start it would show a new user
+on their fourth day. The 흐름 paragraph needs the LLM, which the sample does not call: it is the
+marked template sentence.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx2
 
 from .config import LLM, Arxiv, Config, HuggingFace
+from .models import DayStats, DayStatus
 from .pipeline import RunResult, default_clients, run_digest
 from .progress import Progress
 from .state import State
@@ -62,10 +70,29 @@ def sample_takeaways() -> dict[str, str]:
     return json.loads((SAMPLE_DIR / "takeaways.json").read_text(encoding="utf-8"))
 
 
+def sample_history() -> list[DayStats]:
+    """The earlier real days' statistics the sample day's trend is compared with."""
+    rows = json.loads((SAMPLE_DIR / "trend-history.json").read_text(encoding="utf-8"))
+    return [
+        DayStats(
+            day=date.fromisoformat(r["day"]),
+            status=DayStatus.ANNOUNCED,
+            origin="sample",
+            pool=r["pool"],
+            topics=r["topics"],
+            topic_rules=r["topic_rules"],
+            sources=r["sources"],
+        )
+        for r in rows
+    ]
+
+
 def seed_cache(state: State, config: Config) -> None:
     # Version 0 ("not known") serves the listing's v1 and the versions Hugging Face leaves out alike.
     rows = [(f"arxiv:{i}", 0, text) for i, text in sample_takeaways().items()]
     state.store_takeaways(rows, config.llm.model, PROMPT_VERSION)
+    for stats in sample_history():
+        state.record_day_stats(stats)
 
 
 async def run(progress: Progress) -> RunResult:

@@ -192,7 +192,7 @@ def test_llm_garbage_then_good_and_429(servers):
     assert result.exit_code == 0, result.output
     lines = items(result.stdout)
     assert len(lines) == 7 and all("⚠️" not in line for line in lines), result.stderr
-    assert llm.calls == 6
+    assert llm.calls == 6 + 1  # and the one 오늘의 흐름 request
 
 
 def test_no_key_marks_fallbacks_and_warns_once(servers, tmp_path):

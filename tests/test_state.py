@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from digest.errors import StateBusyError
-from digest.state import DB_NAME, State, run_lock
+from digest.state import DB_NAME, MIGRATIONS, State, run_lock
 
 
 def test_migrations_create_every_table_once(tmp_path):
@@ -16,7 +16,8 @@ def test_migrations_create_every_table_once(tmp_path):
     db = sqlite3.connect(tmp_path / DB_NAME)
     tables = {r[0] for r in db.execute("select name from sqlite_master where type = 'table'")}
     assert {"seen", "takeaways", "http_cache", "listings", "runs", "deliveries", "_migrations"} <= tables
-    assert db.execute("select count(*) from _migrations").fetchone()[0] == 1
+    assert {"day_stats", "day_phrases", "flows"} <= tables
+    assert db.execute("select count(*) from _migrations").fetchone()[0] == len(MIGRATIONS)
     cols = [r[1] for r in db.execute("pragma table_info(takeaways)")]
     assert cols == ["key", "version", "model", "prompt_version", "text", "created_at"]
 
