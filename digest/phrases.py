@@ -15,7 +15,8 @@ frequencies: a phrase counts once per paper however often the paper repeats it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable
 
 from .models import PhraseCounts
 
@@ -106,14 +107,17 @@ _NOT_ADVERB = frozenset(
 )
 _NUMBER = re.compile(r"^[0-9][0-9.,x×%]*$")
 
-# Characters that end a chunk: everything that is not a letter, a digit, white space, a hyphen inside a
-# word, an apostrophe or a decimal point. Cut first with one C-level split, then split at white space.
-_BREAK = re.compile(r"[^\w\s\-‐‑'’.]|_|(?<![0-9])\.|\.(?![0-9])|(?<!\w)[-‐‑']|[-‐‑'](?!\w)|\s[-‐‑]+\s")
+# Punctuation ends a phrase; so does a period unless a letter or digit follows it (Qwen2.5, e.g.).
+_PUNCTUATION = re.compile(r'[!"#$%&()*+,/:;<=>?@\[\\\]^_`{|}~“”‘«»–—…·•→←≤≥±×÷§¶†‡]|\.(?!\w)')
+_ODD = re.compile(r"[^\w\-‐‑'’.]")  # left in a token after that: not a phrase word (≈, emoji, ...)
 _LATEX_MATH = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\[A-Za-z]+\*?(?:\{[^{}]*\})?")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|org|io|ai|net)/\S*")
 _HYPHEN = re.compile(r"[-‐‑]")
 _CAMEL_OR_ACRONYM = re.compile(r"[A-Z].*[A-Z]|[a-z0-9][A-Z]")
 _POSSESSIVE = re.compile(r"['’]s$")
+
+BREAK = "\n"  # what a breaker becomes in a run string
+_RUN = re.compile(r"(?<![^\n ])[^\n ]+(?: [^\n ]+)+")  # two or more words between breakers
 
 
 def _verb_forms(stems: Iterable[str]) -> frozenset[str]:
@@ -136,9 +140,9 @@ _BREAKERS = _STOP | _verb_forms(_VERB_STEMS) | _VERB_EXTRA | _GENERIC
 
 def is_breaker(word: str) -> bool:
     """Whether a lower-cased word ends a phrase instead of belonging to one."""
-    if word in _BREAKERS or _NUMBER.match(word):
+    if word in _BREAKERS or len(word) < 2 or _NUMBER.match(word):
         return True
-    if len(word) < 2 or (len(word) == 2 and not word.isalpha()):
+    if len(word) == 2 and not word.isalpha():
         return True
     return len(word) > 4 and word.endswith("ly") and "-" not in word and word not in _NOT_ADVERB
 
@@ -152,86 +156,129 @@ def normalize_word(word: str) -> str:
 _SINGULAR_KEEP = frozenset(
     """
     news series species means lens physics mathematics economics gas canvas atlas chaos ethos pathos plus
-    minus bus
+    minus bus bias alias
     """.split()
 )
 
 
 def singular(word: str) -> str:
-    """The singular of a phrase's last word (only the last word of an English term is plural)."""
-    head, sep, last = word.rpartition("-")
-    if len(last) >= 3 and last[-1] == "s" and last[:-1].isupper():  # LLMs, VLMs
-        return head + sep + last[:-1]
-    if len(last) > 3 and last.endswith("Es") and _CAMEL_OR_ACRONYM.search(last[:-1]):  # MoEs
-        return head + sep + last[:-1]
-    low = last.lower()
-    if (
-        low in _SINGULAR_KEEP
-        or len(low) <= 3
-        or low.endswith(("ss", "us", "is", "ics", "ous", "ws"))
-        or not low.endswith("s")
-    ):
+    """A plain word in the singular (``models`` → ``model``, ``LLMs`` → ``LLM``, ``policies`` → ``policy``).
+
+    Hyphenated words stay as written: ``mixture-of-experts`` is a name, not a plural.
+    """
+    if "-" in word or len(word) <= 3 or word[-1] != "s":
+        return word
+    if word[:-1].isupper() or (word.endswith("Es") and _CAMEL_OR_ACRONYM.search(word[:-1])):  # LLMs, MoEs
+        return word[:-1]
+    low = word.lower()
+    if low in _SINGULAR_KEEP or low.endswith(("ss", "us", "is", "ics", "ous", "ws")):
         return word
     if low.endswith("ies") and len(low) > 4:
-        return head + sep + last[:-3] + "y"
+        return word[:-3] + "y"
     if low.endswith(("sses", "xes", "zes", "ches", "shes")) and not low.endswith("aches"):
-        return head + sep + last[:-2]
-    return head + sep + last[:-1]
+        return word[:-2]
+    return word[:-1]
 
 
-def chunks(text: str) -> Iterator[list[str]]:
-    """Runs of phrase words in ``text``, normalised, in order."""
-    text = _URL.sub(" , ", text)
+def _word(raw: str) -> str:
+    """A token that is not a plain word (hyphens, digits, apostrophes): its phrase word, or BREAK."""
+    if "'" in raw or "’" in raw:
+        raw = _POSSESSIVE.sub("", raw)
+    raw = raw.strip("-‐‑'’.")
+    if not raw or _ODD.search(raw) or is_breaker(raw.lower()):
+        return BREAK
+    return singular(normalize_word(raw))
+
+
+def classify(token: str) -> str:
+    """A token (text cut at punctuation and white space) as it stands in a run string: its phrase word,
+    or BREAK."""
+    if not token.isalpha():
+        return BREAK if token == "|" else _word(token)
+    low = token if token.islower() else token.lower()  # most tokens: a plain word, the fast path
+    if low in _BREAKERS or len(low) < 2 or (len(low) > 4 and low.endswith("ly") and low not in _NOT_ADVERB):
+        return BREAK
+    return singular(token if low is not token and _CAMEL_OR_ACRONYM.search(token) else low)
+
+
+class WordCache(dict[str, str]):
+    """Token -> classify(token), filled on first use: a day's papers repeat the same few tens of thousands
+    of tokens, so each is classified once per count."""
+
+    def __missing__(self, token: str) -> str:
+        word = self[token] = classify(token)
+        return word
+
+
+def _tokens(text: str) -> list[str]:
+    if "/" in text or "www." in text:
+        text = _URL.sub(" | ", text)
     if "$" in text or "\\" in text:
-        text = _LATEX_MATH.sub(" , ", text)
-    letters = [c for c in text if c.isalpha()]
-    if letters and sum(c.isupper() for c in letters) > 0.7 * len(letters):  # an ALL-CAPS title
-        text = text.lower()
-    for segment in _BREAK.split(text):
-        run: list[str] = []
-        for raw in segment.split():
-            raw = _POSSESSIVE.sub("", raw).strip("-‐‑'’.")
-            if not raw or is_breaker(raw.lower()):
-                if len(run) >= MIN_WORDS:
-                    yield run
-                run = []
-                continue
-            run.append(normalize_word(raw))
-        if len(run) >= MIN_WORDS:
-            yield run
+        text = _LATEX_MATH.sub(" | ", text)
+    return _PUNCTUATION.sub(" | ", text).split()
 
 
-def _boilerplate(words: tuple[str, ...]) -> bool:
-    return all(w.lower() in _PAPER_NOUNS for w in words)
+def _runs(title: str, abstract: str, cache: WordCache) -> list[str]:
+    """The runs of two or more phrase words in a paper, words joined by spaces.
+
+    Every pass over the text is C-level (sub, split, map, join, findall); Python runs once per distinct
+    token and once per run. That is what keeps the statistics of a 2,000-paper pool cheap.
+    """
+    if title.isupper():  # an ALL-CAPS title
+        title = title.lower()
+    tokens = _tokens(f"{title} | {abstract}")
+    return _RUN.findall(" ".join(map(cache.__getitem__, tokens)))
 
 
-def document_phrases(title: str, abstract: str) -> set[str]:
-    """Every 2–4-word phrase of one paper (title and abstract), normalised, each once."""
+def chunks(text: str) -> list[list[str]]:
+    """Runs of phrase words in ``text``, normalised, in order."""
+    return [run.split(" ") for run in _runs(text, "", WordCache())]
+
+
+def document_phrases(title: str, abstract: str, cache: WordCache | None = None) -> set[str]:
+    """Every 2–4-word phrase of one paper (title and abstract), normalised, each once.
+
+    Boilerplate (phrases made only of papers' own nouns) is kept here and dropped where phrases are
+    judged (:func:`boilerplate`): checking it per paper would cost as much as the counting.
+    """
     found: set[str] = set()
-    for text in (title, abstract):
-        for run in chunks(text):
-            n = len(run)
-            for size in range(MIN_WORDS, min(MAX_WORDS, n) + 1):
-                for i in range(n - size + 1):
-                    words = tuple(run[i : i + size])
-                    if _boilerplate(words):
-                        continue
-                    found.add(" ".join(words[:-1] + (singular(words[-1]),)))
+    for run in _runs(title, abstract, WordCache() if cache is None else cache):
+        if run.count(" ") == 1:  # two words: the common case
+            found.add(run)
+            continue
+        words = run.split(" ")
+        n = len(words)
+        for i in range(n - 1):
+            for j in range(i + MIN_WORDS, min(i + MAX_WORDS, n) + 1):
+                found.add(" ".join(words[i:j]))
     return found
+
+
+def boilerplate(phrase: str) -> bool:
+    """Made only of papers' own nouns: "experimental result", "benchmark dataset", "proposed method"."""
+    return _PAPER_NOUNS.issuperset(phrase.split(" "))
 
 
 def count_phrases(papers: Iterable[tuple[str, str, str]]) -> PhraseCounts:
     """Counts over ``(first author, title, abstract)`` triples, one per paper."""
-    docs: dict[str, int] = {}
-    authors: dict[str, set[str]] = {}
+    docs: Counter[str] = Counter()
+    by_author: dict[str, set[str]] = {}  # first author -> the phrases of all their papers
+    cache = WordCache()
     n = 0
     for first_author, title, abstract in papers:
         n += 1
+        found = document_phrases(title, abstract, cache)
+        docs.update(found)  # Counter.update and set union run in C: this loop stays cheap
         who = " ".join(first_author.lower().split())
-        for phrase in document_phrases(title, abstract):
-            docs[phrase] = docs.get(phrase, 0) + 1
-            authors.setdefault(phrase, set()).add(who)
-    return PhraseCounts(n, docs, {p: len(a) for p, a in authors.items()})
+        mine = by_author.get(who)
+        if mine is None:
+            by_author[who] = found
+        else:
+            mine |= found
+    authors: Counter[str] = Counter()
+    for phrases in by_author.values():
+        authors.update(phrases)
+    return PhraseCounts(n, dict(docs), dict(authors))
 
 
 def contains(longer: str, shorter: str) -> bool:

@@ -434,14 +434,16 @@ class State:
             )
             for phrase, n in rows:
                 counts[phrase] += n
-        hashes = {p: crc(p) for p in phrases}
+        by_hash: dict[int, list[str]] = {}
+        for phrase, h in zip(phrases, map(zlib.crc32, map(str.encode, phrases)), strict=True):
+            by_hash.setdefault(h, []).append(phrase)
+        wanted = set(by_hash)
         for (blob,) in self.conn.execute(
             f"select single_phrases from day_stats where day in ({','.join('?' * len(day_args))})", day_args
         ):
-            singles = set(unpack_hashes(blob))
-            for p, h in hashes.items():
-                if h in singles:
-                    counts[p] += 1
+            for h in wanted.intersection(unpack_hashes(blob)):
+                for phrase in by_hash[h]:
+                    counts[phrase] += 1
         return counts
 
     def phrases_seen_before(self, phrases: list[str], day: date) -> set[str]:
@@ -596,7 +598,8 @@ def crc(phrase: str) -> int:
 
 def single_hashes(phrases: PhraseCounts) -> list[int]:
     """The sorted hashes of the phrases found in one paper (loaded counts carry them already)."""
-    return sorted({crc(p) for p, n in phrases.docs.items() if n == 1} | set(phrases.single))
+    singles = [p for p, n in phrases.docs.items() if n == 1]
+    return sorted(set(map(zlib.crc32, map(str.encode, singles))).union(phrases.single))
 
 
 def pack_hashes(hashes: list[int]) -> bytes:

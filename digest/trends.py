@@ -45,7 +45,7 @@ from .models import (
     TopicInfo,
     TopicTrend,
 )
-from .phrases import PHRASE_RULES, contains, count_phrases
+from .phrases import PHRASE_RULES, boilerplate, contains, count_phrases
 
 # How papers are counted into topics: part of each topic's fingerprint, so a day counted by other
 # rules is never compared with today. Bump it when digest/matching.py changes what a match is.
@@ -271,12 +271,11 @@ def topic_trends(
 
 
 def term_candidates(today: PhraseCounts) -> list[str]:
-    """Phrases in enough of today's papers, by enough different first authors, to be considered at all."""
-    return sorted(
-        p
-        for p, n in today.docs.items()
-        if n >= MIN_PAPERS and today.first_authors.get(p, 0) >= MIN_FIRST_AUTHORS
-    )
+    """Phrases in enough of today's papers, by enough different first authors, and not boilerplate, to be
+    considered at all."""
+    frequent = [p for p, n in today.docs.items() if n >= MIN_PAPERS]
+    authors = today.first_authors
+    return sorted(p for p in frequent if authors.get(p, 0) >= MIN_FIRST_AUTHORS and not boilerplate(p))
 
 
 def log_odds_z(y: int, n: int, y_past: int, n_past: int, alpha0: float) -> float:
@@ -292,7 +291,8 @@ def log_odds_z(y: int, n: int, y_past: int, n_past: int, alpha0: float) -> float
 def emerging_terms(
     today: PhraseCounts, past: Mapping[str, int], past_papers: int, past_days: int
 ) -> list[EmergingTerm]:
-    """Today's emerging terms, best first, at most MAX_TERMS; ``past`` maps candidates to baseline papers.
+    """Today's emerging terms, best first, at most MAX_TERMS; ``past`` maps the candidates
+    (:func:`term_candidates`) to their papers in the baseline.
 
     ``new`` is left False: whether a term was ever seen is a question for the whole stored history.
     """
@@ -300,8 +300,10 @@ def emerging_terms(
         return []
     n, alpha0 = today.papers, float(today.papers)
     passing: list[EmergingTerm] = []
-    for phrase in term_candidates(today):
-        y, y_past = today.docs[phrase], past.get(phrase, 0)
+    for phrase, y_past in past.items():
+        y = today.docs.get(phrase, 0)
+        if y < MIN_PAPERS or today.first_authors.get(phrase, 0) < MIN_FIRST_AUTHORS or boilerplate(phrase):
+            continue
         if y_past / past_papers > FLOOD_SHARE:
             continue
         ratio = (y / n) / (y_past / past_papers) if y_past else math.inf
