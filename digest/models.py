@@ -189,6 +189,7 @@ class PhraseCounts:
 
     Freshly counted, ``docs`` holds every phrase; loaded from the state it holds the phrases found in two
     or more papers, and ``single`` the CRC-32 hashes of those found in one (see digest/state.py).
+    ``first_authors`` is given for the phrases in two or more papers (in one paper it is 1).
     """
 
     papers: int = 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from itertools import accumulate, chain
 
 from .models import PhraseCounts
 
@@ -210,8 +211,11 @@ class WordCache(dict[str, str]):
         return word
 
 
+_URL_HINTS = ("://", "www.", ".com/", ".org/", ".io/", ".ai/", ".net/")
+
+
 def _tokens(text: str) -> list[str]:
-    if "/" in text or "www." in text:
+    if any(hint in text for hint in _URL_HINTS):
         text = _URL.sub(" | ", text)
     if "$" in text or "\\" in text:
         text = _LATEX_MATH.sub(" | ", text)
@@ -242,15 +246,27 @@ def document_phrases(title: str, abstract: str, cache: WordCache | None = None) 
     judged (:func:`boilerplate`): checking it per paper would cost as much as the counting.
     """
     found: set[str] = set()
+    add = found.add
     for run in _runs(title, abstract, WordCache() if cache is None else cache):
-        if run.count(" ") == 1:  # two words: the common case
-            found.add(run)
+        # n-grams as slices of the run string (cheaper than joining lists of words)
+        spaces = run.count(" ")
+        if spaces == 1:  # two words: the common case
+            add(run)
+            continue
+        if spaces == 2:
+            a = run.index(" ")
+            b = run.index(" ", a + 1)
+            add(run)
+            add(run[:b])
+            add(run[a + 1 :])
             continue
         words = run.split(" ")
+        ends = list(accumulate(map(len, words)))  # where word k ends, without the k spaces before it
         n = len(words)
         for i in range(n - 1):
-            for j in range(i + MIN_WORDS, min(i + MAX_WORDS, n) + 1):
-                found.add(" ".join(words[i:j]))
+            start = ends[i - 1] + i if i else 0
+            for j in range(i + MIN_WORDS - 1, min(i + MAX_WORDS, n)):
+                add(run[start : ends[j] + j])
     return found
 
 
@@ -260,25 +276,26 @@ def boilerplate(phrase: str) -> bool:
 
 
 def count_phrases(papers: Iterable[tuple[str, str, str]]) -> PhraseCounts:
-    """Counts over ``(first author, title, abstract)`` triples, one per paper."""
-    docs: Counter[str] = Counter()
-    by_author: dict[str, set[str]] = {}  # first author -> the phrases of all their papers
+    """Counts over ``(first author, title, abstract)`` triples, one per paper.
+
+    ``first_authors`` is given for the phrases in two or more papers (in one paper it is 1).
+    """
     cache = WordCache()
-    n = 0
+    found: list[set[str]] = []
+    by_author: dict[str, list[int]] = {}  # first author -> their papers
     for first_author, title, abstract in papers:
-        n += 1
-        found = document_phrases(title, abstract, cache)
-        docs.update(found)  # Counter.update and set union run in C: this loop stays cheap
-        who = " ".join(first_author.lower().split())
-        mine = by_author.get(who)
-        if mine is None:
-            by_author[who] = found
-        else:
-            mine |= found
-    authors: Counter[str] = Counter()
-    for phrases in by_author.values():
-        authors.update(phrases)
-    return PhraseCounts(n, dict(docs), dict(authors))
+        by_author.setdefault(" ".join(first_author.lower().split()), []).append(len(found))
+        found.append(document_phrases(title, abstract, cache))
+    docs = Counter(chain.from_iterable(found))  # one C-level count over every paper's phrases
+    # A phrase's different first authors: its papers, less the repeats by an author with several papers
+    # (few authors have two papers in a day, so this loop is short).
+    repeats: Counter[str] = Counter()
+    for papers_of in by_author.values():
+        if len(papers_of) > 1:
+            mine = Counter(chain.from_iterable(found[i] for i in papers_of))
+            repeats.update({p: k - 1 for p, k in mine.items() if k > 1})
+    authors = {p: n - repeats[p] for p, n in docs.items() if n > 1}
+    return PhraseCounts(len(found), dict(docs), authors)
 
 
 def contains(longer: str, shorter: str) -> bool:

@@ -149,7 +149,7 @@ async def build_digest(
     )
     trend = trend_stage.no_trend(day, trend_note)
     if today_stats is not None:
-        trend = trend_stage.build_trend(config, today_stats, state)
+        trend = trend_stage.build_trend(config, today_stats, state, progress)
         flow = await write_flow(
             trend, entries, client=clients.llm, llm=config.llm, state=state, usage=usage, progress=progress
         )

@@ -126,11 +126,11 @@ def m002_day_stats(db: sqlite3.Connection) -> None:
             updated_at text not null
         );
         create table day_phrases (
-            phrase text not null,          -- normalised (digest/phrases.py)
             day text not null,
+            phrase text not null,          -- normalised (digest/phrases.py)
             docs integer not null,         -- papers of the day's pool with it (2 or more)
             first_authors integer not null,  -- different first authors among them
-            primary key (phrase, day)
+            primary key (day, phrase)      -- every lookup names its days: no second index needed
         ) without rowid;
         create table flows (
             day text not null,
@@ -369,12 +369,13 @@ class State:
             if old and old[0] == DayStatus.ANNOUNCED and stats.status != DayStatus.ANNOUNCED:
                 return False
             db.execute("insert or replace into day_stats values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-            db.execute("delete from day_phrases where day = ?", (row[0],))
+            if old:
+                db.execute("delete from day_phrases where day = ?", (row[0],))
             if stats.phrases:
                 p = stats.phrases
                 db.executemany(
                     "insert into day_phrases values (?, ?, ?, ?)",
-                    [(k, row[0], n, p.first_authors.get(k, 0)) for k, n in p.docs.items() if n >= 2],
+                    [(row[0], k, p.docs[k], n) for k, n in p.first_authors.items() if p.docs.get(k, 0) >= 2],
                 )
         return True
 
@@ -385,6 +386,11 @@ class State:
             (start.isoformat(), end.isoformat()),
         )
         return [self._day_stats(r) for r in rows]
+
+    def first_stats_day(self) -> date | None:
+        """The earliest day with a row: before it this state has no history (not gaps)."""
+        row = self.conn.execute("select min(day) from day_stats").fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
 
     def load_day_stats(self, day: date) -> DayStats | None:
         """One stored day, with its phrases."""
@@ -427,13 +433,13 @@ class State:
         day_args = [d.isoformat() for d in days]
         for i in range(0, len(phrases), 400):
             chunk = phrases[i : i + 400]
-            rows = self.conn.execute(
-                f"select phrase, sum(docs) from day_phrases where phrase in ({','.join('?' * len(chunk))})"
-                f" and day in ({','.join('?' * len(day_args))}) group by phrase",
-                [*chunk, *day_args],
-            )
-            for phrase, n in rows:
-                counts[phrase] += n
+            marks = ",".join("?" * len(chunk))
+            for d in day_args:  # one primary-key range per day
+                rows = self.conn.execute(
+                    f"select phrase, docs from day_phrases where day = ? and phrase in ({marks})", [d, *chunk]
+                )
+                for phrase, n in rows:
+                    counts[phrase] += n
         by_hash: dict[int, list[str]] = {}
         for phrase, h in zip(phrases, map(zlib.crc32, map(str.encode, phrases)), strict=True):
             by_hash.setdefault(h, []).append(phrase)
@@ -452,9 +458,10 @@ class State:
         if not phrases:
             return seen
         rows = self.conn.execute(
-            f"select distinct phrase from day_phrases where phrase in ({','.join('?' * len(phrases))})"
-            " and day < ?",
-            [*phrases, day.isoformat()],
+            # CROSS JOIN keeps day_stats as the outer loop: one primary-key lookup per stored day.
+            "select distinct p.phrase from day_stats s cross join day_phrases p on p.day = s.day"
+            f" where s.day < ? and p.phrase in ({','.join('?' * len(phrases))})",
+            [day.isoformat(), *phrases],
         )
         seen.update(r[0] for r in rows)
         rest = {p: crc(p) for p in phrases if p not in seen}
@@ -598,7 +605,9 @@ def crc(phrase: str) -> int:
 
 def single_hashes(phrases: PhraseCounts) -> list[int]:
     """The sorted hashes of the phrases found in one paper (loaded counts carry them already)."""
-    singles = [p for p, n in phrases.docs.items() if n == 1]
+    # Counted phrases give first authors for those in two or more papers only: the rest are singles.
+    several = {p for p in phrases.first_authors if phrases.docs.get(p, 0) >= 2}
+    singles = phrases.docs.keys() - several
     return sorted(set(map(zlib.crc32, map(str.encode, singles))).union(phrases.single))
 
 

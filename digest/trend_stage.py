@@ -83,17 +83,27 @@ def history_note(days: Sequence[DayStats]) -> str:
     return " · ".join(notes)
 
 
-def build_trend(config: Config, today: DayStats, state: State) -> Trend:
+def build_trend(config: Config, today: DayStats, state: State, progress: Progress | None = None) -> Trend:
     """The block's numbers for a counted day, against the stored history before it."""
+    started = time.process_time()
+    trend = _build_trend(config, today, state)
+    if progress is not None:
+        progress.log(
+            f"trend: baseline {trend.baseline_days} days, {len(trend.emerging)} emerging terms, "
+            f"{time.process_time() - started:.2f}s CPU"
+        )
+    return trend
+
+
+def _build_trend(config: Config, today: DayStats, state: State) -> Trend:
     day = today.day
     spark_days = trends.announcement_days(day, trends.SPARK_DAYS)
     start = min(trends.window_start(day), spark_days[0])
     history = [h for h in state.day_stats(start, day) if h.day < day]
-    # A sparkline starts at the first day with numbers: days before this state's history began are not
-    # gaps (a day missed in between still is one).
-    counted = {h.day for h in history if h.counted} | {day}
-    while spark_days[0] not in counted:
-        spark_days.pop(0)
+    # Days before this state's history began are not gaps: a new user's sparkline starts on their first
+    # day. A day missed after that is a gap, a blank.
+    first = state.first_stats_day() or day
+    spark_days = [d for d in spark_days if d >= first]
     topics = [TopicInfo(k, t.label) for k, t in config.topics.items()]
     lines, baseline_days = trends.topic_trends(today, history, topics, spark_days)
     used = trends.baseline(history, day) + [h for h in history if h.day in spark_days]
