@@ -19,15 +19,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import jinja2
 import openai
 from openai import AsyncOpenAI
 
 from . import trends
 from .config import LLM
-from .models import Entry, Flow, LLMUsage, TakeawayStatus, Trend
+from .models import Entry, LLMUsage, Takeaway, TakeawayStatus, Trend
 from .progress import Progress
-from .resources import resource_dir
+from .resources import prompt_template, read_prompt
 from .state import State
 from .summarize import (
     HAS_ACTIVE_HTML,
@@ -49,15 +48,9 @@ SYSTEM_FILE = "flow.system.txt"
 USER_FILE = "flow.user.txt"
 
 
-def _read(name: str) -> str:
-    return (resource_dir("prompts") / name).read_text(encoding="utf-8")
-
-
-SYSTEM_PROMPT = _read(SYSTEM_FILE).strip()
-_USER_SOURCE = _read(USER_FILE)
-_USER_TEMPLATE = jinja2.Environment(
-    autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
-).from_string(_USER_SOURCE)
+SYSTEM_PROMPT = read_prompt(SYSTEM_FILE).strip()
+_USER_SOURCE = read_prompt(USER_FILE)
+_USER_TEMPLATE = prompt_template(_USER_SOURCE)
 PROMPT_VERSION = "f" + hashlib.sha256(f"{SYSTEM_PROMPT}\0{_USER_SOURCE}".encode()).hexdigest()[:12]
 
 MAX_TOKENS = 400  # two or three Korean sentences need about 200
@@ -189,8 +182,8 @@ def template_flow(trend: Trend) -> str:
     return " ".join(sentences)
 
 
-def _fallback(trend: Trend, reason: str) -> Flow:
-    return Flow(template_flow(trend), TakeawayStatus.FALLBACK, reason)
+def _fallback(trend: Trend, reason: str) -> Takeaway:
+    return Takeaway(template_flow(trend), TakeawayStatus.FALLBACK, reason)
 
 
 # -- the request ------------------------------------------------------------------------------------
@@ -243,7 +236,7 @@ async def write_flow(
     state: State,
     usage: LLMUsage,
     progress: Progress,
-) -> Flow | None:
+) -> Takeaway | None:
     """The day's 오늘의 흐름, or None when the day has no numbers to write about."""
     if trend.pool is None:
         return None
@@ -252,7 +245,7 @@ async def write_flow(
     cached = state.cached_flow(trend.day, key, llm.model, PROMPT_VERSION)
     allowed = numbers(input_text(data))
     if cached and check_flow(cached, allowed).text:
-        return Flow(cached, TakeawayStatus.CACHED)
+        return Takeaway(cached, TakeawayStatus.CACHED)
     if client is None:
         reason = f"no API key (${llm.api_key_env} is not set)" if not llm.api_key else "LLM off"
         return _fallback(trend, reason)
@@ -273,7 +266,7 @@ async def write_flow(
             progress.log(f"llm: flow{attempt} ok, {seconds:.1f}s")
             state.store_flow(trend.day, key, llm.model, PROMPT_VERSION, checked.text)
             note = f"accepted on re-ask (first answer: {problem})" if problem else ""
-            return Flow(checked.text, TakeawayStatus.LLM, note)
+            return Takeaway(checked.text, TakeawayStatus.LLM, note)
         problem = checked.problem
         progress.log(f"llm: flow{attempt} unusable ({problem}): {truncate(one_line(content), 80)!r}")
     progress.warn(f"llm: 오늘의 흐름 is a template sentence: unusable after one re-ask ({problem})")

@@ -247,19 +247,6 @@ class EmergingTerm:
 
 
 @dataclass(frozen=True)
-class Flow:
-    """오늘의 흐름: two or three Korean sentences, and where they came from."""
-
-    text: str
-    status: TakeawayStatus  # LLM, CACHED or FALLBACK (a template sentence built from the numbers)
-    note: str = ""  # why it is a fallback
-
-    @property
-    def is_fallback(self) -> bool:
-        return self.status in (TakeawayStatus.FALLBACK, TakeawayStatus.ERROR)
-
-
-@dataclass(frozen=True)
 class Trend:
     """The trend block of one digest: a plain value the renderers read."""
 
@@ -270,7 +257,7 @@ class Trend:
     baseline_days: int = 0  # announced days in the baseline (up to BASELINE_DAYS)
     needed_days: int = 5
     spark_days: tuple[date, ...] = ()  # the days the sparklines cover, oldest first
-    flow: Flow | None = None
+    flow: Takeaway | None = None  # 오늘의 흐름: LLM, CACHED or FALLBACK (a template built from the numbers)
     note: str = ""  # Korean, for the reader: why there are no numbers today
     history_note: str = ""  # Korean: where the history came from, when not from this state's runs
 

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from digest.models import EmergingTerm, Flow, TakeawayStatus, TopicTrend, Trend
+from digest.models import EmergingTerm, Takeaway, TakeawayStatus, TopicTrend, Trend
 from digest.render import render_html, render_markdown, render_text
 from digest.trend_view import code_span
 
@@ -42,7 +42,7 @@ def moving_trend(**kw) -> Trend:
         ),
         "baseline_days": 20,
         "spark_days": SPARK_DAYS,
-        "flow": Flow(
+        "flow": Takeaway(
             "멀티모달 논문이 평소보다 많았다(57편). test-time scaling 언급도 눈에 띄게 늘었다.",
             TakeawayStatus.LLM,
         ),
@@ -61,7 +61,7 @@ def cold_trend() -> Trend:
         ),
         baseline_days=2,
         spark_days=SPARK_DAYS[-2:],
-        flow=Flow(
+        flow=Takeaway(
             "오늘 arXiv 논문 322편 중 LLM 96편이 관심 주제에 해당했다.", TakeawayStatus.FALLBACK, "no key"
         ),
     )
@@ -143,7 +143,7 @@ def test_feed_and_llm_text_cannot_break_the_block():
     hostile = moving_trend(
         topics=(topic("x", "<b>Evil</b> | `label`", 5, 0.02, 0.02, 0.0, "→", "▁▁▁▁▁▁█", expected=6.0),),
         emerging=(EmergingTerm("evil`phrase", 4, 4, 0.1, 9.0, 3.0),),
-        flow=Flow(
+        flow=Takeaway(
             "<script>alert(1)</script> 오늘은 evil`phrase | 가 늘었다 [link](javascript:x)",
             TakeawayStatus.LLM,
         ),
