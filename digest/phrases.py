@@ -79,7 +79,8 @@ _GENERIC = frozenset(
     entire full complete total broad wide open-source publicly available able unable possible potential
     real-world practical empirical experimental theoretical extensive additional further final initial
     original resulting corresponding given underlying lightweight plug-and-play unified holistic systematic
-    principled rigorous detailed careful deep in-depth
+    principled rigorous detailed careful deep in-depth faster slower larger smaller longer shorter deeper
+    wider cheaper easier harder fewer greater stronger weaker simpler richer
     """.split()
 )
 
@@ -96,6 +97,7 @@ _PAPER_NOUNS = frozenset(
     domains application applications scenario scenarios way ways case cases number amount range variety set
     sets part parts aspect aspects issue issues challenge challenges limitation limitations impact role
     level levels term terms manner fashion process stage stages step steps end side terms paradigm version
+    gap gaps trade-off trade-offs tradeoff tradeoffs
     """.split()
 )
 
@@ -162,11 +164,22 @@ _SINGULAR_KEEP = frozenset(
 )
 
 
+# Plurals the rules below would get wrong.
+_IRREGULAR = {
+    "biases": "bias", "aliases": "alias", "analyses": "analysis", "hypotheses": "hypothesis",
+    "theses": "thesis", "axes": "axis", "indices": "index", "matrices": "matrix", "vertices": "vertex",
+    "lenses": "lens",
+    "criteria": "criterion", "phenomena": "phenomenon", "caches": "cache", "niches": "niche",
+}  # fmt: skip
+
+
 def singular(word: str) -> str:
     """A plain word in the singular (``models`` → ``model``, ``LLMs`` → ``LLM``, ``policies`` → ``policy``).
 
     Hyphenated words stay as written: ``mixture-of-experts`` is a name, not a plural.
     """
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if "-" in word or len(word) <= 3 or word[-1] != "s":
         return word
     if word[:-1].isupper() or (word.endswith("Es") and _CAMEL_OR_ACRONYM.search(word[:-1])):  # LLMs, MoEs
