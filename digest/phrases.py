@@ -25,6 +25,7 @@ from .models import PhraseCounts
 PHRASE_RULES = "phrases-1"
 
 MIN_WORDS, MAX_WORDS = 2, 4
+MAX_WORD = 40  # characters: longer tokens are no words
 
 # Function words: they end a phrase and never belong to one.
 _STOP = frozenset(
@@ -207,6 +208,8 @@ def _word(raw: str) -> str:
 def classify(token: str) -> str:
     """A token (text cut at punctuation and white space) as it stands in a run string: its phrase word,
     or BREAK."""
+    if len(token) > MAX_WORD:  # a blob, a formula, a run-together list: no phrase word
+        return BREAK
     if not token.isalpha():
         return BREAK if token == "|" else _word(token)
     low = token if token.islower() else token.lower()  # most tokens: a plain word, the fast path

@@ -349,7 +349,8 @@ class State:
         """Store one day's numbers, replacing that day's row (and phrases); returns whether it was stored.
 
         A counted day is never replaced by a day without numbers: a failed fetch on a re-run, a cut-off
-        listing, does not erase what an earlier run counted.
+        listing, does not erase what an earlier run counted. Nor is a day counted from its listing replaced
+        by one counted another way (the arXiv API's approximation of it, the sample's bundled numbers).
         """
         row = (
             stats.day.isoformat(),
@@ -365,9 +366,10 @@ class State:
             _now(),
         )
         with self.transaction() as db:
-            old = db.execute("select status from day_stats where day = ?", (row[0],)).fetchone()
-            if old and old[0] == DayStatus.ANNOUNCED and stats.status != DayStatus.ANNOUNCED:
-                return False
+            old = db.execute("select status, origin from day_stats where day = ?", (row[0],)).fetchone()
+            if old and old[0] == DayStatus.ANNOUNCED:
+                if stats.status != DayStatus.ANNOUNCED or (old[1] == "listing" and stats.origin != "listing"):
+                    return False
             db.execute("insert or replace into day_stats values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
             if old:
                 db.execute("delete from day_phrases where day = ?", (row[0],))

@@ -95,9 +95,12 @@ def listing_status(reports: Iterable[SourceReport]) -> DayStatus | None:
     return DayStatus.PARTIAL if report.error else DayStatus.ANNOUNCED
 
 
-def pool(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """The day's pool: the listing's new and cross announcements (one candidate per work already)."""
-    return [c for c in candidates if LISTING in c.sources and c.announce_type in _POOL_TYPES]
+def pool(candidates: Iterable[Candidate], source: str = LISTING) -> list[Candidate]:
+    """The day's pool: the new and cross announcements ``source`` saw (one candidate per work already).
+
+    A digest run counts the listing; a backfill counts the API's answer for the day's submission window.
+    """
+    return [c for c in candidates if source in c.sources and c.announce_type in _POOL_TYPES]
 
 
 def topic_fingerprint(topic: Topic) -> str:
@@ -126,6 +129,7 @@ def count_day(
     *,
     status: DayStatus = DayStatus.ANNOUNCED,
     origin: str = "listing",
+    pool_source: str = LISTING,
     with_phrases: bool = True,
 ) -> DayStats:
     """One day's statistics from its merged candidates and the topic matcher's results over all of them.
@@ -135,8 +139,8 @@ def count_day(
     if status not in (DayStatus.ANNOUNCED, DayStatus.PARTIAL):
         return DayStats(day=day, status=status, origin=origin)
     matched = {s.candidate.key: s for s in scored}
-    members = pool(candidates)
-    groups: dict[str, list[Candidate]] = {LISTING: members}
+    members = pool(candidates, pool_source)
+    groups: dict[str, list[Candidate]] = {pool_source: members}
     for c in candidates:
         if "huggingface" in c.sources:
             groups.setdefault("huggingface", []).append(c)

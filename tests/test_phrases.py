@@ -93,3 +93,14 @@ def test_contains_is_about_whole_words():
     assert contains("language model agent", "language model")
     assert not contains("language model", "language model")
     assert not contains("multilanguage model", "language model")
+
+
+def test_hostile_text_neither_breaks_nor_bloats_the_phrases():
+    blob = "A" * 5000
+    found = document_phrases(
+        "Graph Transformers <script>alert(1)</script>",
+        f"{blob} graph transformer ```code``` `evil` | table | cell \u202e reversed graph transformer "
+        "x.com/" + "a-" * 2000,
+    )
+    assert "graph transformer" in found
+    assert all(len(p) < 200 for p in found) and not any("<" in p or "`" in p or "|" in p for p in found)

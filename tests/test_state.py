@@ -206,3 +206,16 @@ def test_phrases_seen_before_looks_at_every_earlier_day_and_its_single_paper_phr
         state.record_day_stats(_stats(date(2026, 2, 5), 300, {"today phrase": 3}))
         asked = ["old phrase", "recent phrase", "today phrase", "never phrase"]
         assert state.phrases_seen_before(asked, date(2026, 2, 5)) == {"old phrase", "recent phrase"}
+
+
+def test_a_day_counted_from_its_listing_is_not_replaced_by_an_approximation(tmp_path):
+    day = date(2026, 2, 5)
+    with State.open(tmp_path) as state:
+        state.record_day_stats(_stats(day, 322, {}))
+        api = DayStats(day=day, status=DayStatus.ANNOUNCED, origin="api", pool=300, topics={"llm": 1})
+        assert not state.record_day_stats(api)
+        assert state.day_stats(day, day)[0].pool == 322
+        other = date(2026, 2, 4)
+        assert state.record_day_stats(DayStats(day=other, status=DayStatus.ANNOUNCED, origin="api", pool=500))
+        assert state.record_day_stats(_stats(other, 509, {}))  # the listing's own count wins
+        assert state.day_stats(other, other)[0].pool == 509

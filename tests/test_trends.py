@@ -226,3 +226,18 @@ def test_stated_numbers():
     assert trends.change_text(-0.121) == "-12%"
     assert trends.usual_text(0.4) == "1편 미만"
     assert trends.usual_text(1.4) == "1편"
+
+
+def test_the_bundled_sample_history_counts_the_way_today_counts():
+    """digest/sample/trend-history.json is compared with the sample day: if counting rules or the default
+    topics change, it must be rebuilt (python tests/fixtures/sources/build.py --sample-history ...), or the
+    demo would quietly compare with nothing."""
+    from digest.config import Config
+    from digest.demo import sample_history
+
+    rules = {k: trends.topic_fingerprint(t) for k, t in Config().topics.items()}
+    history = sample_history()
+    assert [h.day for h in history] == [date(2026, 1, 16), date(2026, 1, 19), date(2026, 2, 4)]
+    for h in history:
+        assert h.topic_rules == rules, "rebuild digest/sample/trend-history.json"
+        assert h.pool and sum(h.topics.values()) > 0 and h.origin == "sample"
