@@ -8,6 +8,13 @@ Nothing is patched: the same sources, selection, cache and renderer run as on an
 With a config file, its topics, selection and rendering apply to the sample day; what would
 reach the network (sources, LLM, state) is always the sample's. An item the reader's own topics
 pick that has no takeaway written in advance gets a marked fallback line: there is no LLM here.
+
+The trend block compares the day with the statistics of the corpus's earlier real days
+(2026-01-16, 01-19 and 02-04), counted by digest's own code from their listings
+(``trend-history.json``, built by tests/fixtures/sources/build.py --sample-history) and loaded
+into the sample's state: three days, so the block shows the cold start it would show a new user
+on their fourth day. The 흐름 paragraph needs the LLM, which the sample does not call: it is the
+marked template sentence.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from zoneinfo import ZoneInfo
 import httpx2
 
 from .config import LLM, Arxiv, Config, HuggingFace
+from .models import DayStats, DayStatus
 from .pipeline import RunResult, default_clients, run_digest
 from .progress import Progress
 from .state import State
@@ -72,10 +80,29 @@ def sample_takeaways() -> dict[str, str]:
     return json.loads((SAMPLE_DIR / "takeaways.json").read_text(encoding="utf-8"))
 
 
+def sample_history() -> list[DayStats]:
+    """The earlier real days' statistics the sample day's trend is compared with."""
+    rows = json.loads((SAMPLE_DIR / "trend-history.json").read_text(encoding="utf-8"))
+    return [
+        DayStats(
+            day=date.fromisoformat(r["day"]),
+            status=DayStatus.ANNOUNCED,
+            origin="sample",
+            pool=r["pool"],
+            topics=r["topics"],
+            topic_rules=r["topic_rules"],
+            sources=r["sources"],
+        )
+        for r in rows
+    ]
+
+
 def seed_cache(state: State, config: Config) -> None:
     # Version 0 ("not known") serves the listing's v1 and the versions Hugging Face leaves out alike.
     rows = [(f"arxiv:{i}", 0, text) for i, text in sample_takeaways().items()]
     state.store_takeaways(rows, config.llm.model, PROMPT_VERSION)
+    for stats in sample_history():
+        state.record_day_stats(stats)
 
 
 async def run(progress: Progress, base: Config | None = None) -> RunResult:

@@ -178,6 +178,105 @@ class TopicInfo:
     label: str
 
 
+# -- the trend: per-day statistics and what the block shows -----------------------------------------
+
+
+class DayStatus(StrEnum):
+    """What is known about one arXiv announcement day. Missing data is never a zero."""
+
+    ANNOUNCED = "announced"  # the whole day's pool was counted
+    NO_ANNOUNCEMENT = "no_announcement"  # arXiv announced nothing (weekend, holiday)
+    MISSING = "missing"  # the listing could not be fetched, or was not the day's
+    PARTIAL = "partial"  # only part of the listing could be read: counted, but never compared
+
+
+@dataclass
+class PhraseCounts:
+    """Phrases of one pool of papers: in how many papers each occurs, and by how many first authors.
+
+    Freshly counted, ``docs`` holds every phrase; loaded from the state it holds the phrases found in two
+    or more papers, and ``single`` the CRC-32 hashes of those found in one (see digest/state.py).
+    ``first_authors`` is given for the phrases in two or more papers (in one paper it is 1).
+    """
+
+    papers: int = 0
+    docs: dict[str, int] = field(default_factory=dict)
+    first_authors: dict[str, int] = field(default_factory=dict)
+    single: tuple[int, ...] = ()  # sorted CRC-32 of the phrases with docs == 1, when loaded
+
+
+@dataclass(frozen=True)
+class DayStats:
+    """One announcement day's numbers over the whole pool (new + cross, one per work), as stored."""
+
+    day: date  # the arXiv listing date
+    status: DayStatus
+    origin: str = ""  # "listing" (a digest run) or "api" (filled from the arXiv API)
+    pool: int | None = None  # papers in the pool; None unless counted
+    topics: dict[str, int] = field(default_factory=dict)  # topic key -> papers
+    topic_rules: dict[str, str] = field(default_factory=dict)  # topic key -> fingerprint of how it counted
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> {"items": n, topic: n}
+    phrase_rules: str = ""
+    phrases: PhraseCounts | None = None
+    note: str = ""
+
+    @property
+    def counted(self) -> bool:
+        return self.status == DayStatus.ANNOUNCED and self.pool is not None
+
+
+@dataclass(frozen=True)
+class TopicTrend:
+    """One topic's line: today's count, and (past the cold start) how it compares with the baseline."""
+
+    key: str
+    label: str
+    count: int
+    share: float  # count / today's pool
+    spark: str  # one block character per recent announcement day, oldest first; " " = no data
+    baseline_days: int = 0  # comparable days in this topic's baseline
+    baseline_share: float | None = None  # past count / past pool; None in the cold start
+    expected: float | None = None  # E = pool × (past count + 1) / (past pool + 1)
+    change: float | None = None  # (count − E) / E
+    z: float | None = None  # (count − E) / √(E + 1)
+    arrow: str = ""  # ▲ ▼ → ; "" in the cold start
+
+
+@dataclass(frozen=True)
+class EmergingTerm:
+    phrase: str
+    count: int  # today's papers with it
+    first_authors: int
+    usual: float  # papers per baseline day
+    ratio: float  # today's share / the baseline's share (inf when the baseline has none)
+    z: float  # the log-odds z-score (Monroe et al. 2008)
+    new: bool = False  # never seen in the stored history
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The trend block of one digest: a plain value the renderers read."""
+
+    day: date
+    pool: int | None  # today's papers; None when today has no counted pool (see ``note``)
+    topics: tuple[TopicTrend, ...] = ()
+    emerging: tuple[EmergingTerm, ...] = ()
+    baseline_days: int = 0  # announced days in the baseline (up to BASELINE_DAYS)
+    needed_days: int = 5
+    spark_days: tuple[date, ...] = ()  # the days the sparklines cover, oldest first
+    flow: Takeaway | None = None  # 오늘의 흐름: LLM, CACHED or FALLBACK (a template built from the numbers)
+    note: str = ""  # Korean, for the reader: why there are no numbers today
+    history_note: str = ""  # Korean: where the history came from, when not from this state's runs
+
+    @property
+    def cold_start(self) -> bool:
+        return self.baseline_days < self.needed_days
+
+    @property
+    def moved(self) -> bool:
+        return any(t.arrow in ("▲", "▼") for t in self.topics) or bool(self.emerging)
+
+
 @dataclass
 class Digest:
     """Everything rendering needs: a pure value."""
@@ -191,6 +290,7 @@ class Digest:
     notices: list[str] = field(default_factory=list)  # Korean lines for the reader (no announcement, ...)
     sample: bool = False  # built from the bundled sample day
     arxiv_announced: bool = True
+    trend: Trend | None = None  # the trend block; None renders none
 
     @property
     def failed_sources(self) -> list[SourceReport]:

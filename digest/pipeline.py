@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 import httpx2
 from openai import AsyncOpenAI
 
-from . import calendar, selection
+from . import calendar, selection, trend_stage
 from .config import Config, Render
 from .delivery import archive_email
 from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
+from .flow import write_flow
 from .http import Fetcher, make_http_client
 from .matching import TopicMatcher
 from .models import Digest, LLMUsage, SourceReport, SourceStatus, TopicInfo
@@ -134,6 +135,10 @@ async def build_digest(
 
     candidates = selection.merge(items)
     scored = selection.score(candidates, TopicMatcher(config.topics))
+    # The day's numbers over its whole pool are recorded before anything can go wrong with the LLM.
+    today_stats, trend_note = trend_stage.count_today(
+        config, day, candidates, scored, reports, state, progress
+    )
     shown = state.shown_before([s.candidate.key for s in scored], day)
     picked = selection.select(scored, config.selection, exclude=shown)
     progress.log(
@@ -147,6 +152,13 @@ async def build_digest(
     entries = await summarize(
         picked, client=clients.llm, llm=config.llm, state=state, usage=usage, progress=progress
     )
+    trend = trend_stage.no_trend(day, trend_note)
+    if today_stats is not None:
+        trend = trend_stage.build_trend(config, today_stats, state, progress)
+        flow = await write_flow(
+            trend, entries, client=clients.llm, llm=config.llm, state=state, usage=usage, progress=progress
+        )
+        trend = replace(trend, flow=flow)
     if usage.calls:
         progress.log(
             f"llm: {usage.calls} calls, "
@@ -168,6 +180,7 @@ async def build_digest(
         notices=_notices(day, reports, bool(entries)),
         sample=sample,
         arxiv_announced=calendar.is_announcement_day(day),
+        trend=trend,
     )
 
 

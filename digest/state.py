@@ -1,4 +1,4 @@
-"""The SQLite state: seen items, takeaway cache, HTTP validators, listings, runs and deliveries.
+"""The SQLite state: seen items, takeaway cache, HTTP validators, listings, runs, deliveries, day statistics.
 
 One file under ``state_dir``. Every write is its own transaction; SQLite's locking plus a
 busy timeout keeps concurrent readers safe, and :func:`run_lock` keeps two runs from
@@ -11,7 +11,10 @@ import fcntl
 import json
 import os
 import sqlite3
+import sys
 import zlib
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from typing import Any
 
 from ._compat import UTC
 from .errors import StateBusyError, StateError
+from .models import DayStats, DayStatus, PhraseCounts
 
 DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
@@ -133,6 +137,48 @@ def m004_search_cache(db: sqlite3.Connection) -> None:
             items blob not null            -- zlib-compressed JSON of the items found
         );
         """
+    )
+
+
+@migration
+def m002_day_stats(db: sqlite3.Connection) -> None:
+    # The trend's per-day numbers (digest/trends.py). Phrases found in two or more of a day's papers are
+    # rows; the far more numerous ones found in a single paper are kept as a sorted array of CRC-32
+    # hashes in day_stats.single_phrases (4 bytes each instead of a row each): enough to count them in
+    # a baseline and to know a phrase was seen, at a tenth of the size.
+    _script(
+        db,
+        """
+        create table day_stats (
+            day text primary key,          -- the arXiv listing date (announcement day), YYYY-MM-DD
+            status text not null,          -- announced | no_announcement | missing | partial
+            origin text not null default '',       -- listing (a digest run) | api (from the arXiv API)
+            pool integer,                  -- papers in the pool (new + cross, one per work), null: none
+            topics text not null default '{}',     -- json: topic key -> papers of the pool
+            topic_rules text not null default '{}',  -- json: topic key -> fingerprint of how it was counted
+            sources text not null default '{}',    -- json: source -> {"items": n, topic key: n}
+            phrase_rules text not null default '',
+            single_phrases blob,           -- sorted little-endian uint32 CRC-32s of phrases in one paper
+            note text not null default '',
+            updated_at text not null
+        );
+        create table day_phrases (
+            day text not null,
+            phrase text not null,          -- normalised (digest/phrases.py)
+            docs integer not null,         -- papers of the day's pool with it (2 or more)
+            first_authors integer not null,  -- different first authors among them
+            primary key (day, phrase)      -- every lookup names its days: no second index needed
+        ) without rowid;
+        create table flows (
+            day text not null,
+            input_hash text not null,      -- of the numbers and items the paragraph was written from
+            model text not null,
+            prompt_version text not null,
+            text text not null,
+            created_at text not null,
+            primary key (day, input_hash, model, prompt_version)
+        );
+        """,
     )
 
 
@@ -389,6 +435,153 @@ class State:
                 (day.isoformat(), fingerprint, count, feed_date),
             )
 
+    # -- day statistics (the trend) ---------------------------------------------------------
+
+    def record_day_stats(self, stats: DayStats) -> bool:
+        """Store one day's numbers, replacing that day's row (and phrases); returns whether it was stored.
+
+        A counted day is never replaced by a day without numbers: a failed fetch on a re-run, a cut-off
+        listing, does not erase what an earlier run counted. Nor is a day counted from its listing replaced
+        by one counted another way (the arXiv API's approximation of it, the sample's bundled numbers).
+        """
+        row = (
+            stats.day.isoformat(),
+            str(stats.status),
+            stats.origin,
+            stats.pool,
+            json.dumps(stats.topics, sort_keys=True),
+            json.dumps(stats.topic_rules, sort_keys=True),
+            json.dumps(stats.sources, sort_keys=True),
+            stats.phrase_rules,
+            pack_hashes(single_hashes(stats.phrases)) if stats.phrases else None,
+            stats.note,
+            _now(),
+        )
+        with self.transaction() as db:
+            old = db.execute("select status, origin from day_stats where day = ?", (row[0],)).fetchone()
+            if old and old[0] == DayStatus.ANNOUNCED:
+                if stats.status != DayStatus.ANNOUNCED or (old[1] == "listing" and stats.origin != "listing"):
+                    return False
+            db.execute("insert or replace into day_stats values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            if old:
+                db.execute("delete from day_phrases where day = ?", (row[0],))
+            if stats.phrases:
+                p = stats.phrases
+                db.executemany(
+                    "insert into day_phrases values (?, ?, ?, ?)",
+                    [(row[0], k, p.docs[k], n) for k, n in p.first_authors.items() if p.docs.get(k, 0) >= 2],
+                )
+        return True
+
+    def day_stats(self, start: date, end: date) -> list[DayStats]:
+        """The stored days from ``start`` to ``end`` (both included), oldest first, without their phrases."""
+        rows = self.conn.execute(
+            "select * from day_stats where day between ? and ? order by day",
+            (start.isoformat(), end.isoformat()),
+        )
+        return [self._day_stats(r) for r in rows]
+
+    def first_stats_day(self) -> date | None:
+        """The earliest day with a row: before it this state has no history (not gaps)."""
+        row = self.conn.execute("select min(day) from day_stats").fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
+    def load_day_stats(self, day: date) -> DayStats | None:
+        """One stored day, with its phrases."""
+        row = self.conn.execute("select * from day_stats where day = ?", (day.isoformat(),)).fetchone()
+        if row is None:
+            return None
+        stats = self._day_stats(row)
+        rows = self.conn.execute(
+            "select phrase, docs, first_authors from day_phrases where day = ?", (day.isoformat(),)
+        ).fetchall()
+        singles = unpack_hashes(row["single_phrases"])
+        phrases = PhraseCounts(
+            papers=stats.pool or 0,
+            docs={r[0]: r[1] for r in rows},
+            first_authors={r[0]: r[2] for r in rows},
+            single=tuple(singles),
+        )
+        return DayStats(**{**stats.__dict__, "phrases": phrases})
+
+    @staticmethod
+    def _day_stats(row: sqlite3.Row) -> DayStats:
+        return DayStats(
+            day=date.fromisoformat(row["day"]),
+            status=DayStatus(row["status"]),
+            origin=row["origin"],
+            pool=row["pool"],
+            topics=json.loads(row["topics"]),
+            topic_rules=json.loads(row["topic_rules"]),
+            sources=json.loads(row["sources"]),
+            phrase_rules=row["phrase_rules"],
+            note=row["note"],
+        )
+
+    def phrase_counts(self, phrases: list[str], days: list[date]) -> dict[str, int]:
+        """Papers with each phrase over ``days``: its rows, plus one for each day whose single-paper hashes
+        hold it."""
+        if not phrases or not days:
+            return {}
+        counts = dict.fromkeys(phrases, 0)
+        day_args = [d.isoformat() for d in days]
+        for i in range(0, len(phrases), 400):
+            chunk = phrases[i : i + 400]
+            marks = ",".join("?" * len(chunk))
+            for d in day_args:  # one primary-key range per day
+                rows = self.conn.execute(
+                    f"select phrase, docs from day_phrases where day = ? and phrase in ({marks})", [d, *chunk]
+                )
+                for phrase, n in rows:
+                    counts[phrase] += n
+        by_hash: dict[int, list[str]] = {}
+        for phrase, h in zip(phrases, map(zlib.crc32, map(str.encode, phrases)), strict=True):
+            by_hash.setdefault(h, []).append(phrase)
+        wanted = set(by_hash)
+        for (blob,) in self.conn.execute(
+            f"select single_phrases from day_stats where day in ({','.join('?' * len(day_args))})", day_args
+        ):
+            for h in wanted.intersection(unpack_hashes(blob)):
+                for phrase in by_hash[h]:
+                    counts[phrase] += 1
+        return counts
+
+    def phrases_seen_before(self, phrases: list[str], day: date) -> set[str]:
+        """Those of ``phrases`` found on any stored day before ``day``."""
+        seen: set[str] = set()
+        if not phrases:
+            return seen
+        rows = self.conn.execute(
+            # CROSS JOIN keeps day_stats as the outer loop: one primary-key lookup per stored day.
+            "select distinct p.phrase from day_stats s cross join day_phrases p on p.day = s.day"
+            f" where s.day < ? and p.phrase in ({','.join('?' * len(phrases))})",
+            [day.isoformat(), *phrases],
+        )
+        seen.update(r[0] for r in rows)
+        rest = {p: crc(p) for p in phrases if p not in seen}
+        if rest:
+            for (blob,) in self.conn.execute(
+                "select single_phrases from day_stats where day < ? and single_phrases is not null",
+                (day.isoformat(),),
+            ):
+                singles = unpack_hashes(blob)
+                seen.update(p for p, h in rest.items() if _sorted_contains(singles, h))
+        return seen
+
+    def cached_flow(self, day: date, input_hash: str, model: str, prompt_version: str) -> str | None:
+        row = self.conn.execute(
+            "select text from flows where day = ? and input_hash = ? and model = ? and prompt_version = ?",
+            (day.isoformat(), input_hash, model, prompt_version),
+        ).fetchone()
+        return row[0] if row else None
+
+    def store_flow(self, day: date, input_hash: str, model: str, prompt_version: str, text: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "insert or replace into flows values (?, ?, ?, ?, ?, ?)",
+                (day.isoformat(), input_hash, model, prompt_version, text, _now()),
+            )
+
     # -- runs -------------------------------------------------------------------------------
 
     def start_run(self, day: date) -> int:
@@ -562,6 +755,42 @@ class State:
                     replaces,
                 ),
             )
+
+
+def crc(phrase: str) -> int:
+    return zlib.crc32(phrase.encode("utf-8"))
+
+
+def single_hashes(phrases: PhraseCounts) -> list[int]:
+    """The sorted hashes of the phrases found in one paper (loaded counts carry them already)."""
+    # Counted phrases give first authors for those in two or more papers only: the rest are singles.
+    several = {p for p in phrases.first_authors if phrases.docs.get(p, 0) >= 2}
+    singles = phrases.docs.keys() - several
+    return sorted(set(map(zlib.crc32, map(str.encode, singles))).union(phrases.single))
+
+
+def pack_hashes(hashes: list[int]) -> bytes:
+    a = array("I", hashes)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tobytes()
+
+
+def unpack_hashes(blob: bytes | None) -> array[int]:
+    a = array("I")
+    if blob:
+        a.frombytes(blob)
+        if sys.byteorder == "big":
+            a.byteswap()
+    return a
+
+
+def _sorted_contains(values: array[int], x: int) -> bool:
+    i = bisect_left(values, x)
+    return i < len(values) and values[i] == x
+
+
+assert array("I").itemsize == 4, "the phrase hashes are stored as 4-byte integers"
 
 
 def directory_error(directory: Path, e: OSError) -> StateError:

@@ -8,6 +8,9 @@
         assert llm_server.calls == 2
         llm_server.requests[0]["response_format"]  # parsed request bodies
 
+The 오늘의 흐름 request (the day's numbers as one JSON object) is answered by every :func:`answer` with a
+valid Korean paragraph (:func:`flow_paragraph`).
+
 A behaviour is a name ("ok", "garbage", "broken", "wrong_ids", "empty", "no_usage", "401", "404", "429",
 "500"), a :class:`Reply`, or a function from the request body to a Reply (see :func:`answer`). Queued
 behaviours are used one per chat call; when the queue is empty, ``server.default`` answers.
@@ -65,6 +68,29 @@ def korean_line(item: dict[str, Any]) -> str:
     )
 
 
+def request_numbers(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object of a 오늘의 흐름 request (the day's numbers), or {} for any other request."""
+    text = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
+    start = text.find("{")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, start) if start >= 0 else ({}, 0)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) and "top_items" in value else {}
+
+
+def flow_paragraph(numbers: dict[str, Any]) -> str:
+    """A valid 오늘의 흐름 paragraph that only quotes numbers of its input."""
+    topics = sorted(numbers.get("topics", []), key=lambda t: -t.get("papers", 0))
+    busiest = "관심 주제 논문은 없었다"
+    if topics:
+        busiest = f"{topics[0]['topic']} 논문이 {topics[0]['papers']}편으로 가장 많았다"
+    return (
+        f"오늘 arXiv에는 논문 {numbers.get('papers')}편이 나왔고 {busiest}. "
+        "주요 논문들은 새로운 방법을 제안하고 여러 벤치마크에서 성능을 보고했다."
+    )
+
+
 def completion(content: str | None, body: dict[str, Any], *, usage: bool = True, delay: float = 0.0) -> Reply:
     """A chat.completion envelope around ``content``, with token counts derived from the sizes."""
     reply: dict[str, Any] = {
@@ -97,6 +123,9 @@ def answer(
     """Answer each requested item with ``write(item)`` under the id ``ids(its id)``; None leaves it out."""
 
     def reply(body: dict[str, Any]) -> Reply:
+        numbers = request_numbers(body)
+        if numbers:  # the one 오늘의 흐름 request of a run: plain text
+            return completion(flow_paragraph(numbers), body, usage=usage, delay=delay)
         items = [{"id": ids(it["id"]), "takeaway": write(it)} for it in request_items(body)]
         content = json.dumps(
             {"items": [it for it in items if it["takeaway"] is not None]}, ensure_ascii=False

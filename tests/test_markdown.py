@@ -89,7 +89,9 @@ def test_the_sample_day_renders_as_headings_items_and_its_own_links(render):
     md = demo_markdown()
     tree = Tree(render(md))
     # The structure is the digest's: h2 title, an h3 per topic with its count, list items, paragraphs.
-    assert set(tree.tags) <= {"h2", "h3", "ul", "li", "a", "strong", "code", "p", "blockquote"}, tree.tags
+    allowed = {"h2", "h3", "ul", "li", "a", "strong", "code", "p", "blockquote"}
+    allowed |= {"table", "thead", "tbody", "tr", "th", "td"}  # the trend block's table (GFM)
+    assert set(tree.tags) <= allowed, tree.tags
     assert tree.headings == ["LLM · 3편", "멀티모달 · 3편", "DPO·정렬 · 2편", "Mamba·SSM · 2편"]
     assert tree.tags.count("li") == 10
     # Every link is one the digest made: abs page, PDF, Hugging Face page, a code repository.

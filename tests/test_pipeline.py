@@ -197,7 +197,7 @@ def test_llm_garbage_then_good_and_429(servers):
     lines = items(result.stdout)
     # three batches of three: how many items the day's topics pick is the matcher's business
     assert 7 <= len(lines) <= 9 and all("⚠️" not in line for line in lines), result.stderr
-    assert llm.calls == 6
+    assert llm.calls == 6 + 1  # and the one 오늘의 흐름 request
 
 
 def test_no_key_marks_fallbacks_and_warns_once(servers, tmp_path):

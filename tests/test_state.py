@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import sqlite3
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
 from digest._compat import UTC
 from digest.errors import StateBusyError
+from digest.models import DayStats, DayStatus, PhraseCounts
 from digest.state import DB_NAME, MIGRATIONS, State, run_lock
 
 
@@ -18,6 +21,7 @@ def test_migrations_create_every_table_once(tmp_path):
     tables = {r[0] for r in db.execute("select name from sqlite_master where type = 'table'")}
     assert {"seen", "takeaways", "http_cache", "listings", "runs", "deliveries", "_migrations"} <= tables
     assert "search_cache" in tables
+    assert {"day_stats", "day_phrases", "flows"} <= tables
     assert db.execute("select count(*) from _migrations").fetchone()[0] == len(MIGRATIONS)
     cols = [r[1] for r in db.execute("pragma table_info(takeaways)")]
     assert cols == ["key", "version", "model", "prompt_version", "text", "created_at"]
@@ -136,3 +140,125 @@ def test_a_state_from_before_m005_upgrades_in_place(tmp_path):
         [run] = state.recent_runs()
         assert (run.items, run.delivery) == (4, None)
         assert state.llm_hold(date(2026, 2, 5)) is None
+
+
+# -- day statistics (the trend) ------------------------------------------------------------------------
+
+RELEASE_DB = Path(__file__).parent / "fixtures" / "state" / "release-b56a1ec.sqlite3"
+
+
+def _columns(db: sqlite3.Connection) -> dict[str, list[str]]:
+    tables = [r[0] for r in db.execute("select name from sqlite_master where type = 'table' order by name")]
+    return {t: [c[1] for c in db.execute(f"pragma table_info({t})")] for t in tables}
+
+
+def _rows(db: sqlite3.Connection, columns: dict[str, list[str]]) -> dict[str, list[tuple]]:
+    # Only the given columns: a later migration may add some, and that loses nothing.
+    return {
+        t: sorted(db.execute(f"select {', '.join(c)} from {t}").fetchall(), key=repr)
+        for t, c in columns.items()
+    }
+
+
+def test_a_release_state_database_upgrades_in_place_and_keeps_everything(tmp_path):
+    """The state file of digest as released (made by commit b56a1ec's own code: one real run of
+    2026-02-05, two deliveries) opens with today's code: every row is still there and still used."""
+    shutil.copy(RELEASE_DB, tmp_path / DB_NAME)
+    release = sqlite3.connect(tmp_path / DB_NAME)
+    columns = _columns(release)
+    before = _rows(release, columns)
+    release.close()
+    assert [r[0] for r in before["_migrations"]] == ["m001_initial"]
+    assert before["seen"] and before["takeaways"] and before["runs"] and before["deliveries"]
+
+    with State.open(tmp_path) as state:
+        day = date(2026, 2, 5)
+        key = before["seen"][0][0]
+        # What a reader has is still served: shown items, cached lines, deliveries, the listing.
+        assert state.shown_before([key], date(2026, 2, 6)) == {key}
+        t_key, t_version, t_model, t_prompt = before["takeaways"][0][:4]
+        assert state.cached_takeaways([(t_key, t_version)], t_model, t_prompt)
+        assert state.delivery(day, "me@example.com").status == "sent"
+        assert state.listing_for(day) is not None
+        assert state.recent_runs()[0].status == "ok"
+        assert state.day_stats(day, day) == []  # the new tables exist, empty
+        state.record_day_stats(DayStats(day=day, status=DayStatus.ANNOUNCED, pool=1, topics={"llm": 1}))
+
+    upgraded = sqlite3.connect(tmp_path / DB_NAME)
+    after = _rows(upgraded, columns)
+    assert {"day_stats", "day_phrases", "flows"} <= set(_columns(upgraded))
+    for table, rows in before.items():
+        if table != "_migrations":
+            assert after[table] == rows, f"{table} changed"
+    assert after["_migrations"][: len(before["_migrations"])] == before["_migrations"]
+    applied = [r[0] for r in upgraded.execute("select name from _migrations order by rowid")]
+    assert applied == [m.__name__ for m in MIGRATIONS]
+
+
+def _stats(day: date, pool: int, docs: dict[str, int], status=DayStatus.ANNOUNCED) -> DayStats:
+    phrases = PhraseCounts(papers=pool, docs=docs, first_authors=dict(docs))
+    return DayStats(
+        day=day,
+        status=status,
+        origin="listing",
+        pool=pool,
+        topics={"llm": pool // 2},
+        topic_rules={"llm": "r"},
+        phrase_rules="p",
+        phrases=phrases,
+    )
+
+
+def test_a_rerun_of_a_day_replaces_its_row_never_doubles_it(tmp_path):
+    day = date(2026, 2, 5)
+    with State.open(tmp_path) as state:
+        state.record_day_stats(_stats(day, 300, {"flow matching": 4, "rare phrase": 1}))
+        state.record_day_stats(_stats(day, 322, {"flow matching": 5, "other phrase": 1}))
+        [row] = state.day_stats(day, day)
+        assert (row.pool, row.topics, row.status) == (322, {"llm": 161}, DayStatus.ANNOUNCED)
+        assert state.phrase_counts(["flow matching", "rare phrase", "other phrase"], [day]) == {
+            "flow matching": 5,
+            "rare phrase": 0,
+            "other phrase": 1,
+        }
+        loaded = state.load_day_stats(day)
+        assert loaded is not None and loaded.phrases is not None
+        assert loaded.phrases.docs == {"flow matching": 5}  # single-paper phrases are kept as hashes
+        assert len(loaded.phrases.single) == 1
+
+
+def test_a_failed_fetch_never_erases_a_counted_day(tmp_path):
+    day = date(2026, 2, 5)
+    with State.open(tmp_path) as state:
+        assert state.record_day_stats(_stats(day, 322, {"flow matching": 5}))
+        assert not state.record_day_stats(DayStats(day=day, status=DayStatus.MISSING))
+        assert not state.record_day_stats(DayStats(day=day, status=DayStatus.PARTIAL, pool=100))
+        assert state.day_stats(day, day)[0].pool == 322
+        # The other way round a counted run replaces a missing day.
+        other = date(2026, 2, 6)
+        state.record_day_stats(DayStats(day=other, status=DayStatus.MISSING))
+        assert state.day_stats(other, other)[0].pool is None
+        state.record_day_stats(_stats(other, 399, {}))
+        assert state.day_stats(other, other)[0].pool == 399
+
+
+def test_phrases_seen_before_looks_at_every_earlier_day_and_its_single_paper_phrases(tmp_path):
+    with State.open(tmp_path) as state:
+        state.record_day_stats(_stats(date(2025, 6, 2), 300, {"old phrase": 1}))
+        state.record_day_stats(_stats(date(2026, 2, 4), 300, {"recent phrase": 3}))
+        state.record_day_stats(_stats(date(2026, 2, 5), 300, {"today phrase": 3}))
+        asked = ["old phrase", "recent phrase", "today phrase", "never phrase"]
+        assert state.phrases_seen_before(asked, date(2026, 2, 5)) == {"old phrase", "recent phrase"}
+
+
+def test_a_day_counted_from_its_listing_is_not_replaced_by_an_approximation(tmp_path):
+    day = date(2026, 2, 5)
+    with State.open(tmp_path) as state:
+        state.record_day_stats(_stats(day, 322, {}))
+        api = DayStats(day=day, status=DayStatus.ANNOUNCED, origin="api", pool=300, topics={"llm": 1})
+        assert not state.record_day_stats(api)
+        assert state.day_stats(day, day)[0].pool == 322
+        other = date(2026, 2, 4)
+        assert state.record_day_stats(DayStats(day=other, status=DayStatus.ANNOUNCED, origin="api", pool=500))
+        assert state.record_day_stats(_stats(other, 509, {}))  # the listing's own count wins
+        assert state.day_stats(other, other)[0].pool == 509

@@ -1,0 +1,273 @@
+"""오늘의 흐름: two or three Korean sentences on the day's trend, written by the LLM from the numbers.
+
+One small request (plain text, ``max_tokens`` capped) gets the day's numbers and top items as JSON. The
+answer is validated like a takeaway (Korean, length, no markup or links) and, because the paragraph
+states numbers, every number in it must appear in the input: a model that computes "41편" from a share
+is asked again once, then replaced by a template sentence built from the numbers (FALLBACK, shown as
+such). Accepted paragraphs are cached by (day, input, model, prompt), so a re-run of the day pays
+nothing and prints the same block. A missing key or a dead endpoint never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from . import trends
+from .config import LLM
+from .models import Entry, LLMUsage, Takeaway, TakeawayStatus, Trend
+from .progress import Progress
+from .resources import prompt_template, read_prompt
+from .state import State
+from .summarize import (
+    HAS_ACTIVE_HTML,
+    HAS_LINK,
+    LOOKS_LIKE_DATA,
+    NOT_KOREAN,
+    Checked,
+    check_takeaway,
+    describe_error,
+    hangul_ratio,
+    items_json,
+    strip_markup,
+)
+from .text import one_line, truncate
+
+log = logging.getLogger(__name__)
+
+SYSTEM_FILE = "flow.system.txt"
+USER_FILE = "flow.user.txt"
+
+
+SYSTEM_PROMPT = read_prompt(SYSTEM_FILE).strip()
+_USER_SOURCE = read_prompt(USER_FILE)
+_USER_TEMPLATE = prompt_template(_USER_SOURCE)
+PROMPT_VERSION = "f" + hashlib.sha256(f"{SYSTEM_PROMPT}\0{_USER_SOURCE}".encode()).hexdigest()[:12]
+
+MAX_TOKENS = 400  # two or three Korean sentences need about 200
+TOP_ITEMS = 5
+MIN_CHARS, MAX_CHARS = 50, 400  # the prompt asks for 80–300
+MAX_SENTENCES = 4
+MIN_HANGUL_RATIO = 0.3
+
+TOO_SHORT = f"too short (write 80–300 characters, at least {MIN_CHARS})"
+TOO_LONG = f"too long (write 80–300 characters, at most {MAX_CHARS})"
+TOO_MANY = "more than three sentences"
+EMPTY = "empty"
+
+# A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+_SENTENCE = re.compile(r"[.!?。](?:\s|$)")
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+
+
+def flow_input(trend: Trend, entries: Sequence[Entry]) -> dict[str, Any]:
+    """What the paragraph is written from: the numbers as the block states them, and the top items."""
+    data: dict[str, Any] = {"date": trend.day.isoformat(), "papers": trend.pool}
+    data["cold_start"] = trend.cold_start
+    data["baseline_days"] = trend.baseline_days
+    if trend.cold_start:
+        data["needed_days"] = trend.needed_days
+    else:
+        data["moved"] = trend.moved
+    topics = []
+    for t in trend.topics:
+        row: dict[str, Any] = {"topic": t.label, "papers": t.count}
+        if t.arrow:
+            row |= {
+                "share_pct": trends.share_text(t.share).rstrip("%"),
+                "usual_share_pct": trends.share_text(t.baseline_share or 0.0).rstrip("%"),
+                "change_pct": trends.change_text(t.change or 0.0).rstrip("%"),
+                "trend": t.arrow,
+            }
+        topics.append(row)
+    data["topics"] = topics
+    if trend.emerging:
+        data["emerging"] = [
+            {"term": e.phrase, "papers": e.count}
+            | ({"new": True} if e.new else {"usual_per_day": trends.usual_text(e.usual)})
+            for e in trend.emerging
+        ]
+    data["top_items"] = [
+        {"title": one_line(e.candidate.title), "takeaway": one_line(e.takeaway.text)}
+        for e in entries[:TOP_ITEMS]
+        if not e.takeaway.is_fallback
+    ]
+    return data
+
+
+def input_text(data: dict[str, Any]) -> str:
+    # The same escaping as the takeaway items: no title can open a tag or fake a delimiter.
+    return items_json([data])[1:-1].strip()
+
+
+def input_hash(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in ``text``, normalised (1,234 → 1234, 05 → 5, 2.50 → 2.5)."""
+    out: set[str] = set()
+    for m in _NUMBER.finditer(text):
+        raw = m.group(0).replace(",", "")
+        if "." in raw:
+            raw = raw.rstrip("0").rstrip(".")
+        out.add(raw.lstrip("0") or "0")
+    return out
+
+
+def build_messages(data: dict[str, Any], problem: str = "") -> list[dict[str, str]]:
+    user = _USER_TEMPLATE.render(input_json=input_text(data), problem=problem)
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user.strip()}]
+
+
+def check_flow(raw: object, allowed: set[str]) -> Checked:
+    """Clean the model's paragraph and decide whether it can be shown."""
+    if not isinstance(raw, str) or not raw.strip():
+        return Checked(None, EMPTY)
+    # The takeaway checks that do not depend on length: HTML, links, JSON instead of prose.
+    first = check_takeaway(raw)
+    if first.problem in (HAS_ACTIVE_HTML, HAS_LINK, LOOKS_LIKE_DATA):
+        return first
+    text = strip_markup(raw)
+    if len(text) < MIN_CHARS:
+        return Checked(None, TOO_SHORT)
+    if len(text) > MAX_CHARS:
+        return Checked(None, TOO_LONG)
+    if hangul_ratio(text) < MIN_HANGUL_RATIO:
+        return Checked(None, NOT_KOREAN)
+    if len(_SENTENCE.findall(text + " ")) > MAX_SENTENCES:
+        return Checked(None, TOO_MANY)
+    invented = sorted(numbers(text) - allowed, key=lambda n: (len(n), n))
+    if invented:
+        return Checked(None, f"numbers that are not in the input: {', '.join(invented[:5])}")
+    return Checked(text)
+
+
+def template_flow(trend: Trend) -> str:
+    """The plain sentences shown when the LLM's paragraph cannot be used: only the block's own numbers."""
+    busiest = sorted(trend.topics, key=lambda t: -t.count)
+    counts = ", ".join(f"{t.label} {t.count}편" for t in busiest if t.count)
+    head = f"오늘 arXiv 논문 {trend.pool}편 중 {counts}이 관심 주제에 해당했다." if counts else ""
+    if not head:
+        head = f"오늘 arXiv 논문 {trend.pool}편 중 관심 주제에 해당하는 논문은 없었다."
+    if trend.cold_start:
+        collected = f"{trend.baseline_days}/{trend.needed_days}일"
+        return f"{head} 기준선을 모으는 중이라({collected}) 평소와 비교하지 않았다."
+    parts = []
+    for t in trend.topics:
+        if t.arrow in (trends.UP, trends.DOWN):
+            more = "많았다" if t.arrow == trends.UP else "적었다"
+            change = trends.change_text(t.change or 0.0)
+            parts.append(f"{t.label} 논문이 평소보다 {more}({t.count}편, {change})")
+    sentences = [head]
+    if parts:
+        sentences.append(", ".join(parts) + ".")
+    if trend.emerging:
+        terms = ", ".join(f"{e.phrase}({e.count}편)" for e in trend.emerging[:3])
+        sentences.append(f"{terms} 언급이 평소보다 늘었다.")
+    if not trend.moved:
+        sentences.append(f"최근 {trend.baseline_days}개 발표일과 비교해 눈에 띄게 달라진 주제는 없었다.")
+    return " ".join(sentences)
+
+
+def _fallback(trend: Trend, reason: str) -> Takeaway:
+    return Takeaway(template_flow(trend), TakeawayStatus.FALLBACK, reason)
+
+
+# -- the request ------------------------------------------------------------------------------------
+
+
+async def _ask(
+    client: AsyncOpenAI, llm: LLM, messages: list[dict[str, str]], usage: LLMUsage
+) -> tuple[str | None, str]:
+    """One request: (the answer's text, "") or (None, why it failed). Never raises."""
+    # One try per request and the run's timeout: the paragraph is not worth minutes of retries.
+    request = client.with_options(timeout=llm.timeout_seconds, max_retries=min(llm.max_retries, 1))
+    try:
+        completion = await asyncio.wait_for(
+            request.chat.completions.create(  # type: ignore[call-overload]
+                model=llm.model,
+                messages=messages,
+                max_tokens=MAX_TOKENS,
+                **({} if llm.temperature is None else {"temperature": llm.temperature}),
+            ),
+            timeout=2 * llm.timeout_seconds + 5,
+        )
+    except openai.OpenAIError as e:
+        reason, _ = describe_error(e, llm)
+        if isinstance(e, openai.APIConnectionError | openai.NotFoundError):
+            usage.unreachable = usage.unreachable or reason
+        usage.failures += 1
+        return None, reason
+    except (TimeoutError, asyncio.TimeoutError):
+        usage.failures += 1
+        return None, f"LLM took longer than {2 * llm.timeout_seconds + 5:g}s"
+    except Exception as e:  # noqa: BLE001 - a garbled answer (a proxy's page, say) must not sink the digest
+        log.debug("flow request failed", exc_info=True)
+        usage.failures += 1
+        return None, f"LLM request failed ({type(e).__name__})"
+    u = getattr(completion, "usage", None)
+    usage.add(getattr(u, "prompt_tokens", 0) or 0, getattr(u, "completion_tokens", 0) or 0)
+    try:
+        content = completion.choices[0].message.content
+    except (AttributeError, IndexError, TypeError):
+        content = None
+    return (content if isinstance(content, str) else None), ""
+
+
+async def write_flow(
+    trend: Trend,
+    entries: Sequence[Entry],
+    *,
+    client: AsyncOpenAI | None,
+    llm: LLM,
+    state: State,
+    usage: LLMUsage,
+    progress: Progress,
+) -> Takeaway | None:
+    """The day's 오늘의 흐름, or None when the day has no numbers to write about."""
+    if trend.pool is None:
+        return None
+    data = flow_input(trend, entries)
+    key = input_hash(data)
+    cached = state.cached_flow(trend.day, key, llm.model, PROMPT_VERSION)
+    allowed = numbers(input_text(data))
+    if cached and check_flow(cached, allowed).text:
+        return Takeaway(cached, TakeawayStatus.CACHED)
+    if client is None:
+        reason = f"no API key (${llm.api_key_env} is not set)" if not llm.api_key else "LLM off"
+        return _fallback(trend, reason)
+    if usage.unreachable:
+        return _fallback(trend, usage.unreachable)
+    problem = ""
+    for attempt in ("", " re-ask"):
+        started = time.monotonic()
+        progress.status(f"llm: 오늘의 흐름{attempt} …")
+        content, failure = await _ask(client, llm, build_messages(data, problem), usage)
+        seconds = time.monotonic() - started
+        if failure:
+            progress.log(f"llm: flow{attempt} failed: {failure}, {seconds:.1f}s")
+            progress.warn(f"llm: 오늘의 흐름 is a template sentence: {failure}")
+            return _fallback(trend, failure)
+        checked = check_flow(content, allowed)
+        if checked.text:
+            progress.log(f"llm: flow{attempt} ok, {seconds:.1f}s")
+            state.store_flow(trend.day, key, llm.model, PROMPT_VERSION, checked.text)
+            note = f"accepted on re-ask (first answer: {problem})" if problem else ""
+            return Takeaway(checked.text, TakeawayStatus.LLM, note)
+        problem = checked.problem
+        progress.log(f"llm: flow{attempt} unusable ({problem}): {truncate(one_line(content), 80)!r}")
+    progress.warn(f"llm: 오늘의 흐름 is a template sentence: unusable after one re-ask ({problem})")
+    return _fallback(trend, f"LLM paragraph unusable after one re-ask ({problem})")

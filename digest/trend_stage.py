@@ -1,0 +1,131 @@
+"""The trend stage at the pipeline's edge: count today, store it, read the history, compute the block.
+
+The numbers come from the pure functions in digest/trends.py; this module only decides what the run may
+record and reads what the state holds:
+
+* a run that read the whole listing records the day (a re-run replaces its row, never adds to it);
+* a day arXiv did not announce is recorded as such, a failed or stale listing as missing (never as 0);
+* a past ``--date`` run, served by the API search (only papers matching the keywords, over a submission
+  window), records nothing: that pool would be a biased sample. It shows the day's stored numbers when an
+  earlier run (or a backfill) counted it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
+
+from . import trends
+from .config import Config
+from .models import Candidate, DayStats, DayStatus, Scored, SourceReport, SourceStatus, TopicInfo, Trend
+from .progress import Progress
+from .state import State
+
+NOTE_MISSING = "arXiv 목록을 가져오지 못해 오늘의 주제 추이는 계산하지 않았습니다."
+NOTE_PARTIAL = "arXiv 목록을 일부만 읽어 오늘의 주제 추이는 계산하지 않았습니다."
+NOTE_PAST = "지난 날짜라 그날의 전체 arXiv 목록이 없어 주제 추이는 계산하지 않았습니다."
+
+
+def count_today(
+    config: Config,
+    day: date,
+    candidates: Sequence[Candidate],
+    scored: Sequence[Scored],
+    reports: Sequence[SourceReport],
+    state: State,
+    progress: Progress,
+) -> tuple[DayStats | None, str]:
+    """Today's counted numbers (fresh, or stored by an earlier run of the day), or None and why not.
+
+    Records what this run may record. The note is "" when the day simply has no trend block (no
+    announcement, or no arXiv source configured).
+    """
+    status = trends.listing_status(reports)
+    if status in (DayStatus.ANNOUNCED, DayStatus.PARTIAL):
+        started = time.process_time()
+        stats = trends.count_day(day, candidates, scored, config.topics, status=status)
+        state.record_day_stats(stats)
+        phrases = len(stats.phrases.docs) if stats.phrases else 0
+        progress.log(
+            f"trend: {stats.pool} papers in the pool, {phrases} phrases, "
+            f"{time.process_time() - started:.2f}s CPU"
+        )
+        if status == DayStatus.PARTIAL:
+            return None, NOTE_PARTIAL
+        return stats, ""
+    if status in (DayStatus.NO_ANNOUNCEMENT, DayStatus.MISSING):
+        state.record_day_stats(DayStats(day=day, status=status, origin="listing"))
+    stored = state.load_day_stats(day)
+    if stored is not None and stored.counted:
+        return stored, ""
+    if status == DayStatus.MISSING:
+        return None, NOTE_MISSING
+    if status is None and any(r.name == trends.LISTING and r.status == SourceStatus.PAST for r in reports):
+        return None, NOTE_PAST
+    return None, ""
+
+
+# Where a day's numbers came from, when not from a digest run on this state (Korean, for the basis line).
+ORIGIN_NOTES = {
+    "sample": "이전 발표일 {n}일은 샘플에 함께 넣은 실제 arXiv 통계",
+    "api": "이전 발표일 {n}일은 arXiv API로 채운 숫자",
+}
+
+
+def history_note(days: Sequence[DayStats]) -> str:
+    notes = []
+    for origin, text in ORIGIN_NOTES.items():
+        n = sum(1 for h in days if h.origin == origin)
+        if n:
+            notes.append(text.format(n=n))
+    return " · ".join(notes)
+
+
+def build_trend(config: Config, today: DayStats, state: State, progress: Progress | None = None) -> Trend:
+    """The block's numbers for a counted day, against the stored history before it."""
+    started = time.process_time()
+    trend = _build_trend(config, today, state)
+    if progress is not None:
+        progress.log(
+            f"trend: baseline {trend.baseline_days} days, {len(trend.emerging)} emerging terms, "
+            f"{time.process_time() - started:.2f}s CPU"
+        )
+    return trend
+
+
+def _build_trend(config: Config, today: DayStats, state: State) -> Trend:
+    day = today.day
+    spark_days = trends.announcement_days(day, trends.SPARK_DAYS)
+    start = min(trends.window_start(day), spark_days[0])
+    history = [h for h in state.day_stats(start, day) if h.day < day]
+    # Days before this state's history began are not gaps: a new user's sparkline starts on their first
+    # day. A day missed after that is a gap, a blank.
+    first = state.first_stats_day() or day
+    spark_days = [d for d in spark_days if d >= first]
+    topics = [TopicInfo(k, t.label) for k, t in config.topics.items()]
+    lines, baseline_days = trends.topic_trends(today, history, topics, spark_days)
+    used = trends.baseline(history, day) + [h for h in history if h.day in spark_days]
+    trend = Trend(
+        day=day,
+        pool=today.pool,
+        topics=lines,
+        baseline_days=baseline_days,
+        needed_days=trends.MIN_BASELINE_DAYS,
+        spark_days=tuple(spark_days),
+        history_note=history_note(list({h.day: h for h in used}.values())),
+    )
+    if trend.cold_start or today.phrases is None:
+        return trend
+    base = [h for h in trends.baseline(history, day) if h.phrase_rules == today.phrase_rules]
+    candidates = trends.term_candidates(today.phrases)
+    past = state.phrase_counts(candidates, [h.day for h in base])
+    terms = trends.emerging_terms(today.phrases, past, sum(h.pool or 0 for h in base), len(base))
+    seen = state.phrases_seen_before([t.phrase for t in terms], day)
+    return replace(trend, emerging=tuple(replace(t, new=t.phrase not in seen) for t in terms))
+
+
+def no_trend(day: date, note: str) -> Trend | None:
+    """The block of a day without numbers: one line saying why, or nothing when there is nothing to say."""
+    return Trend(day=day, pool=None, note=note) if note else None

@@ -1,0 +1,165 @@
+"""오늘의 흐름: validation (numbers from the input only), the one re-ask, the marked template, the cache,
+against the OpenAI-compatible fake server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import pytest
+
+from digest import flow
+from digest.config import LLM
+from digest.models import EmergingTerm, LLMUsage, TakeawayStatus, TopicTrend, Trend
+from digest.progress import QUIET
+from digest.state import State
+from digest.summarize import make_llm_client
+from tests import llmserver
+from tests.llmserver import LLMServer, completion
+
+llm_server = llmserver.llm_server
+
+DAY = date(2026, 2, 5)
+
+
+def trend(*, cold: bool = False, moved: bool = True) -> Trend:
+    if cold:
+        topics = (TopicTrend("llm", "LLM", 96, 0.30, "▆█"), TopicTrend("mm", "멀티모달", 40, 0.12, "▇█"))
+        return Trend(day=DAY, pool=322, topics=topics, baseline_days=3)
+    mm_arrow = "▲" if moved else "→"
+    topics = (
+        TopicTrend("llm", "LLM", 129, 0.40, "▅█", 20, 0.37, 119.0, 0.08, 0.9, "→"),
+        TopicTrend("mm", "멀티모달", 57, 0.18, "▂█", 20, 0.13, 41.3, 0.38, 2.4, mm_arrow),
+    )
+    emerging = (EmergingTerm("test-time scaling", 9, 8, 1.2, 7.0, 4.1),) if moved else ()
+    return Trend(day=DAY, pool=322, topics=topics, emerging=emerging, baseline_days=20)
+
+
+def allowed(t: Trend) -> set[str]:
+    return flow.numbers(flow.input_text(flow.flow_input(t, [])))
+
+
+GOOD = (
+    "멀티모달 논문이 평소보다 많았다(57편, +38%). test-time scaling 언급도 9편으로 늘었고, "
+    "LLM 논문은 129편으로 평소와 비슷했다."
+)
+
+
+def test_every_number_must_come_from_the_input():
+    ok = allowed(trend())
+    assert flow.check_flow(GOOD, ok).text == GOOD
+    invented = "멀티모달 논문이 평소보다 많았다(57편, 최근 평균 41편). test-time scaling 언급도 늘었다."
+    checked = flow.check_flow(invented, ok)
+    assert checked.text is None and "41" in checked.problem  # 41.3 expected is not a number the block states
+    assert flow.numbers("1,234편과 2.50배, 2026-02-05") == {"1234", "2.5", "2026", "2", "5"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "<script>alert(1)</script> 멀티모달 논문이 평소보다 많았다(57편). 나머지 주제는 평소와 비슷했다.",
+        "멀티모달 논문이 평소보다 많았다(57편). 자세한 내용은 https://evil.example 에서 확인하세요 정도였다.",
+        "Multimodal papers were up today (57), and test-time scaling showed up more often than usual.",
+        "많았다.",
+        '{"flow": "멀티모달 논문이 많았다"}',
+    ],
+)
+def test_markup_links_english_and_short_answers_are_refused(answer):
+    assert flow.check_flow(answer, allowed(trend())).text is None
+
+
+def test_markdown_is_stripped_rather_than_refused():
+    checked = flow.check_flow(f"**{GOOD}**", allowed(trend()))
+    assert checked.text == GOOD
+
+
+def test_the_template_says_what_moved_and_when_nothing_did():
+    moved = flow.template_flow(trend())
+    assert "멀티모달 논문이 평소보다 많았다(57편, +38%)" in moved and "test-time scaling(9편)" in moved
+    assert flow.numbers(moved) <= allowed(trend())
+    quiet = flow.template_flow(trend(moved=False))
+    assert "눈에 띄게 달라진 주제는 없었다" in quiet
+    cold = flow.template_flow(trend(cold=True))
+    assert "기준선을 모으는 중이라(3/5일)" in cold and "평소보다" not in cold
+    assert flow.flow_input(trend(cold=True), [])["cold_start"] is True
+    assert (
+        "moved" in flow.flow_input(trend(moved=False), [])
+        and not flow.flow_input(trend(moved=False), [])["moved"]
+    )
+
+
+def run_flow(server: LLMServer, state: State, t: Trend, usage: LLMUsage | None = None):
+    llm = LLM(base_url=server.url, model="fake-model", api_key_env="FLOW_TEST_KEY", max_retries=0)
+    client = make_llm_client(llm)
+    usage = usage or LLMUsage()
+    result = asyncio.run(
+        flow.write_flow(t, [], client=client, llm=llm, state=state, usage=usage, progress=QUIET)
+    )
+    return result, usage
+
+
+def test_one_request_with_max_tokens_then_cached(llm_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOW_TEST_KEY", "k")
+    llm_server.script(lambda body: completion(GOOD, body))
+    with State.open(tmp_path) as state:
+        first, usage = run_flow(llm_server, state, trend())
+        assert (first.text, first.status) == (GOOD, TakeawayStatus.LLM)
+        assert usage.calls == 1 and usage.prompt_tokens > 0
+        body = llm_server.requests[0]
+        assert body["max_tokens"] == flow.MAX_TOKENS and "response_format" not in body
+        again, usage = run_flow(llm_server, state, trend())
+        assert (again.text, again.status) == (GOOD, TakeawayStatus.CACHED)
+        assert usage.calls == 0 and llm_server.calls == 1  # a re-run of the day pays nothing
+
+
+def test_an_invented_number_is_asked_again_once(llm_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOW_TEST_KEY", "k")
+    bad = "멀티모달 논문이 평소보다 많았다(57편, 최근 평균 41편). 다른 주제는 평소와 비슷한 흐름을 보였다."
+    llm_server.script(lambda body: completion(bad, body), lambda body: completion(GOOD, body))
+    with State.open(tmp_path) as state:
+        result, usage = run_flow(llm_server, state, trend())
+    assert result.status == TakeawayStatus.LLM and result.text == GOOD
+    assert usage.calls == 2
+    assert "numbers that are not in the input: 41" in llm_server.requests[1]["messages"][-1]["content"]
+
+
+def test_unusable_twice_becomes_the_marked_template(llm_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOW_TEST_KEY", "k")
+    llm_server.script(
+        *(lambda body: completion("Nothing to report today, sorry about that, really.", body),) * 2
+    )
+    with State.open(tmp_path) as state:
+        result, usage = run_flow(llm_server, state, trend())
+        assert result.status == TakeawayStatus.FALLBACK and result.is_fallback
+        assert result.text == flow.template_flow(trend()) and "not written in Korean" in result.note
+        assert usage.calls == 2
+        # Nothing cached: the next run asks again.
+        llm_server.script(lambda body: completion(GOOD, body))
+        assert run_flow(llm_server, state, trend())[0].status == TakeawayStatus.LLM
+
+
+def test_a_dead_endpoint_or_no_key_never_raises(llm_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOW_TEST_KEY", "k")
+    llm_server.script("500")
+    with State.open(tmp_path) as state:
+        result, usage = run_flow(llm_server, state, trend())
+        assert result.is_fallback and "HTTP 500" in result.note and usage.failures == 1
+        llm = LLM(base_url="http://127.0.0.1:9/v1", model="m", api_key_env="FLOW_TEST_KEY", max_retries=0)
+        usage = LLMUsage()
+        result = asyncio.run(
+            flow.write_flow(
+                trend(), [], client=make_llm_client(llm), llm=llm, state=state, usage=usage, progress=QUIET
+            )
+        )
+        assert result.is_fallback and usage.unreachable
+        # An endpoint summarize already found unreachable is not tried again.
+        calls = llm_server.calls
+        usage = LLMUsage(unreachable="LLM unreachable")
+        assert run_flow(llm_server, state, trend(), usage)[0].is_fallback and llm_server.calls == calls
+        no_key = LLM(api_key_env="FLOW_TEST_NO_SUCH_KEY")
+        result = asyncio.run(
+            flow.write_flow(
+                trend(), [], client=None, llm=no_key, state=state, usage=LLMUsage(), progress=QUIET
+            )
+        )
+        assert result.is_fallback and "no API key" in result.note

@@ -1,0 +1,106 @@
+"""Phrase extraction: plain rules on how abstracts are written, tested on sentences of the kind they meet."""
+
+from __future__ import annotations
+
+from digest.phrases import boilerplate, chunks, contains, count_phrases, document_phrases, singular
+
+
+def test_hyphenated_words_stay_whole_and_phrases_have_two_to_four_words():
+    found = document_phrases(
+        "Test-Time Scaling for Vision-Language-Action Models",
+        "We study test-time scaling of vision-language-action models on long-horizon robot tasks.",
+    )
+    assert "test-time scaling" in found
+    assert "vision-language-action model" in found  # two words, the hyphenated one whole
+    assert "long-horizon robot" in found
+    assert all(2 <= len(p.split()) <= 4 for p in found)
+    assert not any(p.startswith(("test ", "time ")) for p in found), "a hyphenated word is never split"
+
+
+def test_stop_words_paper_verbs_and_generic_modifiers_end_phrases():
+    found = document_phrases(
+        "",
+        "In this paper, we propose a novel sparse attention kernel. Extensive experiments demonstrate "
+        "that it significantly outperforms existing baselines and achieves state-of-the-art results.",
+    )
+    assert "sparse attention kernel" in found
+    assert not any("propose" in p or "novel" in p or "paper" in p for p in found)
+    assert "extensive experiment" not in found and "state-of-the-art result" not in found
+    assert not any("significantly" in p or "outperform" in p for p in found)
+
+
+def test_boilerplate_made_only_of_paper_nouns_is_recognised():
+    found = document_phrases("", "Experimental results and ablation analysis on benchmark datasets.")
+    assert "experimental result" not in found  # "experimental" is generic: it ends the phrase
+    assert boilerplate("benchmark dataset") and boilerplate("proposed method".split()[1] + " result")
+    assert not boilerplate("ablation analysis") and "ablation analysis" in found
+
+
+def test_plurals_fold_on_the_last_word_only():
+    assert singular("diffusion language models") == "diffusion language models"[:-1]
+    assert singular("policies") == "policy"
+    assert singular("LLMs") == "LLM"
+    assert singular("MoEs") == "MoE"
+    assert singular("analysis") == "analysis"
+    assert singular("process") == "process"
+    assert singular("patches") == "patch"
+    assert singular("caches") == "cache"
+    assert singular("series") == "series"
+    one = document_phrases("Diffusion Language Models", "")
+    other = document_phrases("", "a diffusion language model")
+    assert "diffusion language model" in one & other
+
+
+def test_acronyms_and_camel_case_keep_their_case():
+    found = document_phrases("LoRA Fine-Tuning of LLM Agents with MoE Routing", "")
+    assert "LoRA fine-tuning" in found
+    assert "LLM agent" in found
+    assert "MoE routing" in found
+    assert "lora fine-tuning" not in found
+
+
+def test_urls_latex_numbers_and_punctuation_break_phrases():
+    runs = list(
+        chunks(
+            r"Code at https://github.com/x/graph-neural-network. The $\alpha$-divergence loss; "
+            "trained on 128 GPUs (graph transformer)"
+        )
+    )
+    flat = [" ".join(r) for r in runs]
+    assert not any("github" in p or "alpha" in p or "128" in p for p in flat)
+    assert "divergence loss" in flat
+    assert "graph transformer" in flat
+
+
+def test_an_all_caps_title_reads_as_lower_case():
+    assert "language model" in document_phrases("A SURVEY OF LARGE LANGUAGE MODELS", "")
+
+
+def test_document_frequency_counts_a_paper_once_and_first_authors_apart():
+    papers = [
+        ("Ada Lovelace", "Flow Matching Policies", "Flow matching policies beat flow matching baselines."),
+        ("ada  lovelace", "Flow Matching for Robots", "We use flow matching."),
+        ("Alan Turing", "Flow Matching Everywhere", ""),
+    ]
+    counts = count_phrases(papers)
+    assert counts.papers == 3
+    assert counts.docs["flow matching"] == 3
+    assert counts.first_authors["flow matching"] == 2  # the same first author, spelled twice
+
+
+def test_contains_is_about_whole_words():
+    assert contains("masked diffusion language model", "diffusion language model")
+    assert contains("language model agent", "language model")
+    assert not contains("language model", "language model")
+    assert not contains("multilanguage model", "language model")
+
+
+def test_hostile_text_neither_breaks_nor_bloats_the_phrases():
+    blob = "A" * 5000
+    found = document_phrases(
+        "Graph Transformers <script>alert(1)</script>",
+        f"{blob} graph transformer ```code``` `evil` | table | cell \u202e reversed graph transformer "
+        "x.com/" + "a-" * 2000,
+    )
+    assert "graph transformer" in found
+    assert all(len(p) < 200 for p in found) and not any("<" in p or "`" in p or "|" in p for p in found)
