@@ -115,6 +115,7 @@ async def fetch_daily_papers(config: Config, day: date, *, fetcher: Fetcher) -> 
             days_ok += 1
             for item in result.items:
                 by_key.setdefault(item.key, item)  # day D first: its entry is the fresher one
+    error = "; ".join(dict.fromkeys(problems))  # offline, both days fail alike: say it once
     if problems and not days_ok:
-        return Outcome(status=SourceStatus.FAILED, error="; ".join(problems))
-    return Outcome(items=list(by_key.values()), detail=f"{days_ok} of 2 days", error="; ".join(problems))
+        return Outcome(status=SourceStatus.FAILED, error=error)
+    return Outcome(items=list(by_key.values()), detail=f"{days_ok} of 2 days", error=error)
