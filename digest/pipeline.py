@@ -143,10 +143,7 @@ async def build_digest(
         picked, client=clients.llm, llm=config.llm, state=state, usage=usage, progress=progress
     )
     if usage.calls:
-        progress.log(
-            f"llm: {usage.calls} calls, "
-            f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
-        )
+        progress.log(f"llm: {usage.summary()}")
 
     reviewed = {
         "arxiv": sum(1 for c in candidates if any(s.startswith("arxiv") for s in c.sources)),
