@@ -122,10 +122,11 @@ class LLM(_Section):
     concurrency: Annotated[int, Field(ge=1, le=16)] = HOSTED_DEFAULTS["concurrency"]
     timeout_seconds: Annotated[float, Field(gt=0)] = HOSTED_DEFAULTS["timeout_seconds"]
     # The whole LLM stage of one run; what is not written by then gets marked fallbacks and the digest ships.
-    deadline: Annotated[float, Field(gt=0)] = 420.0
-    # A takeaway is at most ~160 characters (~120 tokens of Korean); the cap stops a model that runs away.
-    # Raise it for a reasoning model, whose hidden reasoning counts against it.
-    max_tokens_per_item: Annotated[int, Field(ge=50, le=32_000)] = 200
+    deadline: Annotated[float, Field(gt=0)] = 480.0
+    # A takeaway is at most ~160 characters: 70–100 tokens of Korean with its JSON (about two characters a
+    # token), so 120 leaves room for a 200-character line and stops a model that runs away. Raise it for a
+    # reasoning model, whose hidden reasoning counts against it.
+    max_tokens_per_item: Annotated[int, Field(ge=50, le=32_000)] = 120
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     temperature: Annotated[float, Field(ge=0, le=2)] | None = 0.2
     # The best format to ask for first. A server that rejects it gets the next one (json_schema → json_object

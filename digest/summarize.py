@@ -108,7 +108,7 @@ PROMPT_VERSION = _prompt_version()
 # -- pure helpers: what goes into a request --------------------------------------------------------
 
 MAX_ABSTRACT_CHARS = 1600  # arXiv abstracts stop at 1920; the first 1600 carry the claim and the result
-ANSWER_TOKENS = 64  # the {"items": [...]} around the lines
+ANSWER_TOKENS = 40  # the {"items": [...]} around the lines
 
 
 def prompt_item(item_id: str, scored: Scored) -> dict[str, Any]:
@@ -382,6 +382,51 @@ def repeats(text: str) -> bool:
 # -- the check -----------------------------------------------------------------------------------------
 
 
+# The …합니다 style a small model writes, made the plain …한다 style the digest uses, at sentence ends only.
+_POLITE_SEUP = re.compile(r"([가-힣])습니다(?=[.!]|$)")
+_POLITE = re.compile(r"([가-힣])니다(?=[.!]|$)")
+# Jongseong (final consonant) indices in the Unicode Hangul syllable layout.
+_FINAL_B, _FINAL_N, _FINAL_SS, _FINAL_BS = 17, 4, 20, 18
+
+
+def _final(ch: str) -> int:
+    return (ord(ch) - 0xAC00) % 28
+
+
+def plain_style(text: str) -> str:
+    """``제안합니다.`` → ``제안한다.``, ``보였습니다.`` → ``보였다.``, ``모델입니다.`` → ``모델이다.``
+
+    Only the forms that convert without knowing the word: ㅂ니다 after a vowel stem, and 습니다 after
+    ㅆ/ㅄ (했, 있, 없, 겠). ``찾습니다`` (찾는다, not 찾다) stays as it is."""
+
+    def seup(m: re.Match[str]) -> str:
+        ch = m.group(1)
+        return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) else m.group(0)
+
+    text = _POLITE_SEUP.sub(seup, text)
+
+    def plain(m: re.Match[str]) -> str:
+        ch = m.group(1)
+        if ch == "입":
+            return "이다"
+        if _final(ch) != _FINAL_B or ch == "습":  # 습니다 left above: its stem ends in a consonant
+            return m.group(0)
+        return chr(ord(ch) - _FINAL_B + _FINAL_N) + "다"
+
+    return _POLITE.sub(plain, text)
+
+
+def _without_title(text: str, title: str) -> str:
+    """A line that repeats a "Name: what it is" title in full names the work by its Name instead."""
+    name, colon, _ = title.partition(":")
+    if not colon or len(title) < 30 or not 2 <= len(name.strip()) <= 40:
+        return text
+    at = text.lower().find(title.lower())
+    if at < 0:
+        return text
+    return (text[:at] + name.strip() + text[at + len(title) :]).strip()
+
+
 class Unfinished(str):
     """A line salvaged from an answer cut off by max_tokens: its last sentence is incomplete."""
 
@@ -414,10 +459,24 @@ def check_takeaway(raw: object, source: str | None = None) -> Checked:
         repairs.append("markup removed")
     if not text:
         return Checked(None, EMPTY)
-    if _URL.search(text):
-        return Checked(None, HAS_LINK)
+    link = _URL.search(text)
+    if link:  # a model copying "Code: https://…" from the abstract: the sentences before it may do
+        head = cut_to_fit(text[: link.start()], unfinished=True)
+        if head is None:
+            return Checked(None, HAS_LINK)
+        text = head
+        repairs.append("cut before a link")
     if text.startswith(("{", "[{", '["')):  # the model nested JSON instead of writing a sentence
         return Checked(None, LOOKS_LIKE_DATA)
+    plain = plain_style(text)
+    if plain != text:
+        text = plain
+        repairs.append("plain style")
+    if source:
+        shorter = _without_title(text, source.split("\n", 1)[0])
+        if shorter != text:
+            text = shorter
+            repairs.append("title shortened to its name")
     loop = _REPEAT.search(text)
     if loop:  # keep what came before the loop, if that is a whole sentence
         head = cut_to_fit(text[: loop.start() + len(loop.group(1))], unfinished=True)

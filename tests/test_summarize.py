@@ -36,6 +36,7 @@ from digest.summarize import (
     SYSTEM_PROMPT,
     TOO_LONG,
     TOO_SHORT,
+    Checked,
     Unfinished,
     check_takeaway,
     clean_takeaway,
@@ -48,6 +49,7 @@ from digest.summarize import (
     new_numbers,
     parse_answer,
     pick_takeaways,
+    plain_style,
     summarize,
 )
 from tests import llmserver
@@ -197,7 +199,7 @@ def test_request_asks_for_strict_json_schema_with_a_sized_answer(llm_server: LLM
     [body] = llm_server.requests
     assert body["model"] == "fake-model"
     assert body["temperature"] == 0.2
-    assert body["max_tokens"] == 64 + 2 * 150  # a cap per batch: a runaway answer stops there
+    assert body["max_tokens"] == 40 + 2 * 150  # a cap per batch: a runaway answer stops there
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema"
     assert fmt["json_schema"]["strict"] is True
@@ -278,8 +280,8 @@ assert len(set(LONG_PARAGRAPH)) == 750
             NOT_KOREAN,
         ),
         ("We propose SparseKV, a sparse attention for long context decoding를 제안한다.", NOT_KOREAN),
-        (f"{GOOD} 자세한 내용은 https://evil.example/x 참고.", HAS_LINK),
-        (f"{GOOD} www.evil.example 방문.", HAS_LINK),
+        ("자세한 내용은 https://evil.example/x 참고. " + GOOD, HAS_LINK),
+        ("www.evil.example 방문.", HAS_LINK),
         (f"<script>alert(1)</script>{GOOD}", HAS_ACTIVE_HTML),
         (f"&lt;script&gt;alert(1)&lt;/script&gt;{GOOD}", HAS_ACTIVE_HTML),
         (f'<iframe src="x"></iframe>{GOOD}', HAS_ACTIVE_HTML),
@@ -343,6 +345,36 @@ def test_an_unfinished_line_keeps_only_its_whole_sentences():
     first = "Locas는 Transformer의 FFN 블록 설계를 빌린 parametric memory로 test-time 학습을 돕는다."
     assert check_takeaway(Unfinished(f"{first} 이 메모리는 두 층 MLP로 구성되어")).text == first
     assert check_takeaway(Unfinished("Locas는 두 층 MLP로 구성되어")).text is None
+
+
+@pytest.mark.parametrize(
+    "polite, plain",
+    [
+        ("KV cache를 줄이는 방법을 제안합니다.", "KV cache를 줄이는 방법을 제안한다."),
+        (
+            "기존 방법보다 4.6배 빨랐습니다. 코드를 공개했습니다.",
+            "기존 방법보다 4.6배 빨랐다. 코드를 공개했다.",
+        ),
+        ("비디오 결합 프레임워크입니다.", "비디오 결합 프레임워크이다."),
+        ("성능 저하가 있습니다", "성능 저하가 있다"),
+        ("정확도가 높아집니다.", "정확도가 높아진다."),
+        ("근거를 찾습니다.", "근거를 찾습니다."),  # 찾는다, not 찾다: left alone
+        ("합니다라는 말은 그대로 둔다.", "합니다라는 말은 그대로 둔다."),  # not at a sentence end
+    ],
+)
+def test_the_polite_style_is_made_plain(polite: str, plain: str):
+    assert plain_style(polite) == plain
+
+
+def test_a_copied_link_or_title_is_cut_out():
+    assert check_takeaway(f"{GOOD} 코드는 https://github.com/x/y 에 있다.") == Checked(
+        GOOD, "", "cut before a link"
+    )
+    source = "MambaVF: State Space Model for Efficient Video Fusion\nVideo fusion is ..."
+    line = "MambaVF: State Space Model for Efficient Video Fusion은 motion 추정 없이 SSM으로 영상을 합친다."
+    checked = check_takeaway(line, source)
+    assert checked.text == "MambaVF은 motion 추정 없이 SSM으로 영상을 합친다."
+    assert checked.repair == "title shortened to its name"
 
 
 def test_a_loop_is_cut_before_it_repeats():
@@ -618,7 +650,7 @@ def test_a_runaway_batch_is_cut_by_max_tokens_and_split(llm_server: LLMServer, s
     llm_server.default = runaway_when_batched
     result = run(items(4), state, llm_for(llm_server.url, batch_size=4, concurrency=1))
     assert sizes(llm_server)[0] == 4 and sorted(sizes(llm_server)) == [1, 1, 1, 1, 2, 4]
-    assert llm_server.requests[0]["max_tokens"] == 64 + 4 * 200
+    assert llm_server.requests[0]["max_tokens"] == 40 + 4 * 120
     assert result.statuses == [STATUS.LLM] * 4
     assert "a batch of 4 came back cut off; batches of at most 2" in result.stderr
     assert "cut off at max_tokens" in result.stderr
