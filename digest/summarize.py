@@ -71,7 +71,10 @@ def _template(source: str) -> jinja2.Template:
 EXAMPLES: tuple[str, ...] = tuple(
     line.strip() for line in _read_prompt(EXAMPLES_FILE).splitlines() if line.strip()
 )
-SYSTEM_PROMPT = _template(_read_prompt(SYSTEM_PROMPT_FILE)).render(examples=EXAMPLES, key=ANSWER_KEY).strip()
+_SYSTEM_TEMPLATE = _template(_read_prompt(SYSTEM_PROMPT_FILE))
+SYSTEM_PROMPT = _SYSTEM_TEMPLATE.render(examples=EXAMPLES, key=ANSWER_KEY).strip()
+# For the re-ask of a line that copied the examples: a small model copies them again when it sees them.
+SYSTEM_PROMPT_WITHOUT_EXAMPLES = _SYSTEM_TEMPLATE.render(examples=(), key=ANSWER_KEY).strip()
 _USER_SOURCE = _read_prompt(USER_PROMPT_FILE)
 _USER_TEMPLATE = _template(_USER_SOURCE)
 
@@ -97,7 +100,12 @@ ANSWER_SCHEMA: dict[str, Any] = {
 def _prompt_version() -> str:
     # The cache is keyed by this: editing a prompt file (or the answer schema) makes every cached line stale.
     h = hashlib.sha256()
-    for part in (SYSTEM_PROMPT, _USER_SOURCE, json.dumps(ANSWER_SCHEMA, sort_keys=True)):
+    for part in (
+        SYSTEM_PROMPT,
+        SYSTEM_PROMPT_WITHOUT_EXAMPLES,
+        _USER_SOURCE,
+        json.dumps(ANSWER_SCHEMA, sort_keys=True),
+    ):
         h.update(part.encode("utf-8"))
         h.update(b"\0")
     return "p" + h.hexdigest()[:12]
@@ -133,7 +141,10 @@ def build_messages(
     items: Sequence[Mapping[str, Any]], problems: Mapping[str, str] | None = None, *, korean: bool = False
 ) -> list[dict[str, str]]:
     """The chat messages for one request; ``problems`` (id → why) makes it the re-ask, ``korean`` the
-    short Korean-only re-ask of lines that came back in English."""
+    short Korean-only re-ask of lines that came back in English. A re-ask of lines that copied the
+    prompt's examples goes without them."""
+    copied = bool(problems) and all(p == COPIES_EXAMPLE for p in (problems or {}).values())
+    system = SYSTEM_PROMPT_WITHOUT_EXAMPLES if copied else SYSTEM_PROMPT
     user = _USER_TEMPLATE.render(
         count=len(items),
         items_json=items_json(items),
@@ -141,7 +152,7 @@ def build_messages(
         problems=[{"id": k, "problem": v} for k, v in (problems or {}).items()],
         korean=korean,
     )
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user.strip()}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": user.strip()}]
 
 
 def max_tokens(items: int, llm: LLM) -> int:
@@ -169,6 +180,7 @@ HAS_ACTIVE_HTML = "contains HTML/script (plain text only)"
 LOOKS_LIKE_DATA = "contains JSON or code instead of a sentence"
 REPEATS = "repeats itself"
 COPIES_EXAMPLE = "copies the prompt's example lines"
+ONLY_TITLE = "restates the title instead of saying what the work does"
 NEW_NUMBER = "states a number the abstract does not have"
 MISSING = "missing from the answer"
 NOT_JSON = "the answer was not valid JSON"
@@ -416,6 +428,15 @@ def plain_style(text: str) -> str:
     return _POLITE.sub(plain, text)
 
 
+_PREDICATE_END = re.compile(r"[다요음함임됨]\W*$")
+
+
+def _title_like(text: str, title: str) -> bool:
+    """A "Name: what it is" title put into Korean, with no sentence of its own: a small model's answer
+    when it cannot summarize ("추천 shaping를 사용하여 인ference 시간 정렬: 스택 범위 게임의 관점에서")."""
+    return ":" in title and ":" in text and not _PREDICATE_END.search(text) and len(sentences(text)) == 1
+
+
 def _without_title(text: str, title: str) -> str:
     """A line that repeats a "Name: what it is" title in full names the work by its Name instead."""
     name, colon, _ = title.partition(":")
@@ -506,6 +527,8 @@ def check_takeaway(raw: object, source: str | None = None) -> Checked:
         return Checked(None, NOT_KOREAN)
     if copies_example(text):
         return Checked(None, COPIES_EXAMPLE)
+    if source and _title_like(text, source.split("\n", 1)[0]):
+        return Checked(None, ONLY_TITLE)
     if source is not None and new_numbers(text, source):
         return Checked(None, NEW_NUMBER)
     return Checked(text, repair=", ".join(repairs))
@@ -787,8 +810,10 @@ class _Summarizer:
                 self.fall_back(job, f"LLM line unusable after one re-ask ({bad[job.index]})")
         again = [job for job in todo if job.index not in self.reasked]
         self.reasked.update(job.index for job in again)
-        self.put([j for j in again if bad[j.index] == NOT_KOREAN], bad)  # the short Korean-only re-ask
-        self.put([j for j in again if bad[j.index] != NOT_KOREAN], bad)
+        # Each kind of re-ask on its own: the short Korean-only one, the one without the examples, the rest.
+        for kind in (NOT_KOREAN, COPIES_EXAMPLE):
+            self.put([j for j in again if bad[j.index] == kind], bad)
+        self.put([j for j in again if bad[j.index] not in (NOT_KOREAN, COPIES_EXAMPLE)], bad)
 
     def _reask_note(self, job: _Job, problems: Mapping[int, str]) -> str:
         first = problems.get(job.index)

@@ -29,6 +29,7 @@ from digest.summarize import (
     MAX_CHARS,
     NEW_NUMBER,
     NOT_KOREAN,
+    ONLY_TITLE,
     OTHER_SCRIPT,
     PLACEHOLDER_KEY,
     PROMPT_VERSION,
@@ -377,6 +378,16 @@ def test_a_copied_link_or_title_is_cut_out():
     assert checked.repair == "title shortened to its name"
 
 
+def test_a_title_put_into_korean_is_no_takeaway():
+    source = "Reward Shaping for Inference-Time Alignment: A Stackelberg Game Perspective\nWe study ..."
+    assert (
+        check_takeaway("추론 시점 정렬을 위한 reward shaping: Stackelberg 게임의 관점에서", source).problem
+        == ONLY_TITLE
+    )
+    fine = "추론 시점 정렬의 reward shaping을 Stackelberg 게임으로 보고 정책과 보상을 함께 최적화한다."
+    assert check_takeaway(fine, source).text == fine
+
+
 def test_a_loop_is_cut_before_it_repeats():
     first = "LMMs의 의료 이미지 판단에 쓰이는 시각 개념을 찾는 Visual Concept Ranking을 제안한다."
     looped = first + " 이를 통해 데이터를 분석하여" + " 데이터를 분석하여" * 20
@@ -598,6 +609,9 @@ def test_a_copied_example_is_asked_again_then_marked(llm_server: LLMServer, stat
     assert llm_server.calls == 2
     assert result.statuses == [STATUS.FALLBACK]
     assert COPIES_EXAMPLE in result.entries[0].takeaway.note
+    # The re-ask goes without the examples: a small model that copied them copies them again.
+    first, again = (body["messages"][0]["content"] for body in llm_server.requests)
+    assert EXAMPLES[2] in first and not any(line in again for line in EXAMPLES)
 
 
 def test_markup_from_the_model_is_stripped(llm_server: LLMServer, state: State):
