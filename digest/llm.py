@@ -30,8 +30,6 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,8 +37,9 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from ._compat import UTC, StrEnum
+from ._compat import StrEnum
 from .config import LLM
+from .http import parse_retry_after
 from .models import LLMUsage
 from .progress import Progress
 from .state import State
@@ -171,16 +170,13 @@ def retry_wait(headers: Mapping[str, str] | None, attempt: int) -> float:
     """Seconds to wait before retry number ``attempt`` (1, 2, …): Retry-After when given, else backoff."""
     headers = headers or {}
     try:
-        if "retry-after-ms" in headers:
+        if "retry-after-ms" in headers:  # OpenAI's own, more precise than Retry-After
             return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        if "retry-after" in headers:
-            value = headers["retry-after"]
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (ValueError, TypeError, OverflowError):
+    except ValueError:
         pass
+    asked = parse_retry_after(headers.get("retry-after"))
+    if asked is not None:
+        return asked
     return min(8.0, 0.5 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
 
 
@@ -314,12 +310,13 @@ class LLMSession:
         label: str = "llm",
     ) -> Answer:
         """One answer to ``messages``, in the best format the endpoint accepts. Raises RequestFailed."""
+        ask = _Ask(messages, schema, schema_name, max_tokens, label)
         async with self.slots:
             mode = self.mode
             refusals: list[str] = []
             while True:
                 try:
-                    answer = await self._send(messages, mode, schema, schema_name, max_tokens, label)
+                    answer = await self._send(ask, mode)
                 except _Refused as e:
                     refusals.append(f"{mode}: {e.status}")
                     # The next format down, or further when another request has stepped down meanwhile.
@@ -379,15 +376,7 @@ class LLMSession:
     def _deadline_reason(self) -> str:
         return f"LLM time budget of {self.llm.deadline:g}s (llm.deadline) used up"
 
-    async def _send(
-        self,
-        messages: Sequence[Mapping[str, str]],
-        mode: Mode,
-        schema: Mapping[str, Any],
-        schema_name: str,
-        max_tokens: int,
-        label: str,
-    ) -> Answer:
+    async def _send(self, ask: _Ask, mode: Mode) -> Answer:
         """One format, with retries for what retrying can cure. Raises _Refused or RequestFailed."""
         attempt = 0
         while True:
@@ -397,29 +386,24 @@ class LLMSession:
             if budget <= 0:
                 raise RequestFailed(self._deadline_reason(), Failure.DEADLINE)
             limit = min(self.llm.timeout_seconds, budget)
-            body = self._body(messages, mode, schema, schema_name, max_tokens)
+            body = self._body(ask, mode)
             started = self.clock()
-            self.progress.status(f"{label} …")
+            self.progress.status(f"{ask.label} …")
             try:
                 raw = await asyncio.wait_for(self._post(body), timeout=limit)
-            except (TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, asyncio.TimeoutError, openai.APIConnectionError) as e:
                 self.usage.add_failed()
-                if limit < self.llm.timeout_seconds:
-                    raise self._fail(self._deadline_reason(), Failure.DEADLINE, unreachable=True) from None
-                reason = f"LLM timed out at {self.where} (after {limit:g}s)"
-                raise self._fail(reason, Failure.TIMEOUT, unreachable=True) from None
-            except openai.APITimeoutError as e:
-                self.usage.add_failed()
-                if not isinstance(e.__cause__, httpx2.ConnectTimeout):  # the server is there, but slow
+                slow = not isinstance(e, openai.APIConnectionError) or (
+                    isinstance(e, openai.APITimeoutError)
+                    and not isinstance(e.__cause__, httpx2.ConnectTimeout)
+                )
+                if slow:  # the server is there, but this answer takes too long: not retried
+                    if limit < self.llm.timeout_seconds:
+                        raise self._fail(
+                            self._deadline_reason(), Failure.DEADLINE, unreachable=True
+                        ) from None
                     reason = f"LLM timed out at {self.where} (after {limit:g}s)"
                     raise self._fail(reason, Failure.TIMEOUT, unreachable=True) from None
-                reason = f"LLM unreachable at {self.where} (connect timeout)"
-                attempt += 1
-                if attempt <= self.llm.max_retries and await self._wait(None, attempt):
-                    continue
-                raise self._fail(reason, Failure.FATAL, unreachable=True) from None
-            except openai.APIConnectionError as e:
-                self.usage.add_failed()
                 cause = type(e.__cause__).__name__ if e.__cause__ else "connection error"
                 reason = f"LLM unreachable at {self.where} ({cause})"
                 attempt += 1
@@ -449,18 +433,16 @@ class LLMSession:
                 raise self._fail(reason, failure, unreachable=e.status_code == 404) from None
             seconds = self.clock() - started
             parsed = parse_completion(raw)
+            # Even a 200 that is not a chat completion (a proxy's page, a crashed server, a runaway body)
+            # shows the server is there: the answer's problem, not the endpoint's.
+            self.answered += 1
+            self.usage.unreachable = ""
             if parsed is None:
-                # A 200 whose body is not a chat completion (a proxy's page, a crashed server, a runaway
-                # body): the server is there, so this is the answer's problem, not the endpoint's.
                 self.usage.add(0, 0)
-                self.answered += 1
-                self.usage.unreachable = ""
                 why = "the answer was too long" if len(raw) >= MAX_BODY_BYTES else "not a chat completion"
                 raise RequestFailed(f"LLM answer unusable ({why})", Failure.GARBLED)
             content, finish, prompt_tokens, completion_tokens = parsed
             self.usage.add(prompt_tokens, completion_tokens)
-            self.answered += 1
-            self.usage.unreachable = ""
             return Answer(content, finish, mode, seconds, prompt_tokens, completion_tokens)
 
     async def _wait(self, headers: Mapping[str, str] | None, attempt: int) -> bool:
@@ -471,19 +453,12 @@ class LLMSession:
         await asyncio.sleep(wait)
         return True
 
-    def _body(
-        self,
-        messages: Sequence[Mapping[str, str]],
-        mode: Mode,
-        schema: Mapping[str, Any],
-        schema_name: str,
-        max_tokens: int,
-    ) -> dict[str, Any]:
-        sent = [dict(m) for m in messages]
+    def _body(self, ask: _Ask, mode: Mode) -> dict[str, Any]:
+        sent = [dict(m) for m in ask.messages]
         if mode == Mode.TEXT and sent:
             sent[-1]["content"] = f"{sent[-1]['content']}\n\n{TEXT_MODE_INSTRUCTION}"
-        body: dict[str, Any] = {"model": self.llm.model, "messages": sent, self.token_param: max_tokens}
-        fmt = response_format(mode, schema_name, schema)
+        body: dict[str, Any] = {"model": self.llm.model, "messages": sent, self.token_param: ask.max_tokens}
+        fmt = response_format(mode, ask.schema_name, ask.schema)
         if fmt is not None:
             body["response_format"] = fmt
         if self.llm.temperature is not None:
@@ -504,6 +479,17 @@ class LLMSession:
                 if size >= MAX_BODY_BYTES:
                     break  # leaving the block closes the connection; llama.cpp stops generating then
         return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One request as the caller put it, before a format is chosen."""
+
+    messages: Sequence[Mapping[str, str]]
+    schema: Mapping[str, Any]
+    schema_name: str
+    max_tokens: int
+    label: str
 
 
 class _Refused(Exception):

@@ -213,6 +213,18 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)\]])")
 _QUOTES = "\"'“”‘’「」『』"
 
 
+_MATH = re.compile(r"\$([^$]{1,60})\$")
+_TEX = {"\\%": "%", "\\times": "×", "\\sim": "~", "\\approx": "≈", "\\pm": "±", "\\leq": "≤",
+        "\\geq": "≥", "\\le": "≤", "\\ge": "≥", "\\&": "&", "\\_": "_", "\\#": "#"}  # fmt: skip
+_TEX_COMMAND = re.compile("|".join(rf"{re.escape(k)}(?![A-Za-z])" for k in _TEX))  # \le, not \left
+
+
+def _latex(text: str) -> str:
+    """``$3.46\\%$`` → ``3.46%``: the inline math arXiv abstracts carry (and models copy from them)."""
+    text = _MATH.sub(lambda m: m.group(1).replace("{", "").replace("}", ""), text)
+    return _TEX_COMMAND.sub(lambda m: _TEX[m.group(0)], text)
+
+
 def hangul_ratio(text: str) -> float:
     letters = [ch for ch in text if ch.isalpha()]
     if not letters:
@@ -246,6 +258,7 @@ def strip_markup(text: str) -> str:
     text = _MD_STRONG.sub(r"\2", text)
     text = _MD_EM.sub(r"\1", text)
     text = text.replace("`", "")
+    text = _latex(text)
     text = SPACE.sub(" ", text).strip()
     text = _MD_STRAY.sub("", text).strip()  # an unpaired ** or a trailing # left over
     text = _LABEL.sub("", text)

@@ -268,15 +268,19 @@ def test_every_source_failing_is_essential_even_if_each_is_optional() -> None:
     assert exit_code(probes) == 0
 
 
+def check_with_chat(
+    chat: str, tmp_path: Path, base: str, smtp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret")
+    Handler.chat = chat
+    return run_check(write_config(tmp_path, base, smtp_port, feeds=[]))
+
+
 def test_llm_probe_says_which_response_format_the_server_accepts(
     tmp_path: Path, http_base: str, smtp_server: tuple[int, Sink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret")
-    Handler.chat = "no_schema"
-    port, _ = smtp_server
-    config = write_config(tmp_path, http_base, port, feeds=[])
-    result = run_check(config)
+    result = check_with_chat("no_schema", tmp_path, http_base, smtp_server[0], monkeypatch)
     assert result.exit_code == 0, result.output
     llm = row(result.output, "llm")
     assert llm.startswith("✓")
@@ -290,11 +294,7 @@ def test_llm_probe_says_which_response_format_the_server_accepts(
 def test_a_server_that_lists_the_model_but_refuses_every_request_fails(
     tmp_path: Path, http_base: str, smtp_server: tuple[int, Sink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret")
-    Handler.chat = "refuse_all"
-    port, _ = smtp_server
-    result = run_check(write_config(tmp_path, http_base, port, feeds=[]))
+    result = check_with_chat("refuse_all", tmp_path, http_base, smtp_server[0], monkeypatch)
     assert result.exit_code == 1
     llm = row(result.output, "llm")
     assert llm.startswith("✗") and "but a small request failed" in llm and "HTTP 500" in llm

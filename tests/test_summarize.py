@@ -258,6 +258,8 @@ def test_a_local_server_gets_one_item_per_request_one_at_a_time(llm_server: LLMS
         (f"**{GOOD}", GOOD),
         (f"요약: {GOOD}", GOOD),
         (f"Takeaway - {GOOD} #", GOOD),
+        # Inline math copied from an arXiv abstract.
+        (f"{GOOD} GPT-4o보다 $3.46\\%$ 높고 $4\\times$ 빠르다.", f"{GOOD} GPT-4o보다 3.46% 높고 4× 빠르다."),
     ],
 )
 def test_clean_takeaway_strips_markup_to_one_line(raw: str, expected: str):
