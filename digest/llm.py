@@ -20,6 +20,17 @@ gets it (or one :class:`RequestFailed` with a one-line reason) without knowing t
 - **Failures that stop early**: a rejected key, a missing model or a refused connection means every further
   request fails the same way; the session then fails the rest at once, and sets ``usage.unreachable`` when
   waiting could help (no connection, timeouts, 404) and nothing was answered.
+
+A single-request caller (one paragraph, say) shares the run's session with the takeaways::
+
+    session = LLMSession(client, config.llm, usage=usage, progress=progress, state=state)
+    entries = await summarize(picked, client=client, llm=config.llm, state=state, usage=usage,
+                              progress=progress, session=session)
+    try:
+        answer = await session.request(messages, schema=SCHEMA, schema_name="flow", max_tokens=300)
+        data = first_json_object(answer.content)  # None: not JSON; answer.cut_off: hit max_tokens
+    except RequestFailed as e:
+        ...  # e.reason is one line for stderr; e.failure says why (DEADLINE, TIMEOUT, FATAL, ...)
 """
 
 from __future__ import annotations

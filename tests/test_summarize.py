@@ -18,6 +18,7 @@ import pytest
 from digest.config import LLM
 from digest.models import Candidate, Entry, LLMUsage, Scored, TakeawayStatus, TopicMatch
 from digest.progress import Progress
+from digest.render import render_markdown
 from digest.state import State
 from digest.summarize import (
     ANSWER_KEY,
@@ -54,6 +55,7 @@ from digest.summarize import (
     summarize,
 )
 from tests import llmserver
+from tests.digests import fixed_digest
 from tests.llmserver import LLMServer, answer, completion, korean_line, request_items
 
 llm_server = (
@@ -891,3 +893,30 @@ def test_against_a_real_server(state: State):
         assert e.takeaway.status in (STATUS.LLM, STATUS.FALLBACK)
         if e.takeaway.status == STATUS.LLM:
             assert is_korean(e.takeaway.text) and len(e.takeaway.text) <= MAX_CHARS
+
+
+# -- the footer's account -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "usage, shown",
+    [
+        (
+            LLMUsage(model="m", calls=8, failed_calls=8),
+            "m 8회 호출(모두 실패)",  # not "0회 호출": every request sent is counted
+        ),
+        (
+            LLMUsage(model="m", calls=5, failed_calls=1, prompt_tokens=1200, completion_tokens=300),
+            "m 5회 호출(실패 1회 · 입력 1,200 · 출력 300 토큰)",
+        ),
+        (
+            LLMUsage(model="m", calls=2, prompt_tokens=4800, completion_tokens=1000),
+            "m 2회 호출(입력 4,800 · 출력 1,000 토큰)",
+        ),
+    ],
+)
+def test_the_footer_counts_every_request_failed_ones_too(usage: LLMUsage, shown: str):
+    digest = fixed_digest()
+    digest.usage = usage
+    footer = render_markdown(digest).splitlines()
+    assert any(shown in line for line in footer if line.startswith("<sub>"))
