@@ -444,10 +444,10 @@ def plain_style(text: str) -> str:
 _PREDICATE_END = re.compile(r"[다요음함임됨]\W*$")
 
 
-def _title_like(text: str, title: str) -> bool:
+def _title_like(text: str) -> bool:
     """A "Name: what it is" title put into Korean, with no sentence of its own: a small model's answer
     when it cannot summarize ("추천 shaping를 사용하여 인ference 시간 정렬: 스택 범위 게임의 관점에서")."""
-    return ":" in title and ":" in text and not _PREDICATE_END.search(text) and len(sentences(text)) == 1
+    return ":" in text and not _PREDICATE_END.search(text) and len(sentences(text)) == 1
 
 
 def _without_title(text: str, title: str) -> str:
@@ -540,7 +540,7 @@ def check_takeaway(raw: object, source: str | None = None) -> Checked:
         return Checked(None, NOT_KOREAN)
     if copies_example(text):
         return Checked(None, COPIES_EXAMPLE)
-    if source and _title_like(text, source.split("\n", 1)[0]):
+    if _title_like(text):
         return Checked(None, ONLY_TITLE)
     if source is not None and new_numbers(text, source):
         return Checked(None, NEW_NUMBER)
