@@ -409,7 +409,12 @@ def repeats(text: str) -> bool:
 
 # The …합니다 style a small model writes, made the plain …한다 style the digest uses, at sentence ends only.
 _POLITE_SEUP = re.compile(r"([가-힣])습니다(?=[.!]|$)")
-_POLITE = re.compile(r"([가-힣])니다(?=[.!]|$)")
+_POLITE = re.compile(r"(\S*?)([합됩킵줍냅집봅옵춥웁입])니다(?=[.!]|$)")
+# 하다 adjectives common in abstracts: 중요합니다 is 중요하다, not 중요한다.
+_HADA_ADJECTIVES = (
+    "중요 필요 부족 가능 유사 비슷 적합 우수 유용 충분 동일 다양 정확 복잡 간단 명확 취약 "
+    "안전 확실 적절 완전 안정 풍부 유리 불리 유효 효과적 강건 미흡 어려 쉬 저렴 일정 독특 특이 유연 견고"
+).split()
 # Jongseong (final consonant) indices in the Unicode Hangul syllable layout.
 _FINAL_B, _FINAL_N, _FINAL_SS, _FINAL_BS = 17, 4, 20, 18
 
@@ -421,24 +426,23 @@ def _final(ch: str) -> int:
 def plain_style(text: str) -> str:
     """``제안합니다.`` → ``제안한다.``, ``보였습니다.`` → ``보였다.``, ``모델입니다.`` → ``모델이다.``
 
-    Only the forms that convert without knowing the word: ㅂ니다 after a vowel stem, and 습니다 after
-    ㅆ/ㅄ (했, 있, 없, 겠). ``찾습니다`` (찾는다, not 찾다) stays as it is."""
+    Only the forms that convert without a dictionary: 습니다 after ㅆ/ㅄ (했, 있, 없, 겠), 입니다,
+    and ㅂ니다 after the verb endings 하·되·시키·주·내·지·보·오·추·우 (an adjective such as 중요하다
+    keeps 하다). Anything else (찾습니다, 다릅니다, 큽니다) stays polite: right, if not the house style."""
 
     def seup(m: re.Match[str]) -> str:
         ch = m.group(1)
         return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) else m.group(0)
 
-    text = _POLITE_SEUP.sub(seup, text)
-
     def plain(m: re.Match[str]) -> str:
-        ch = m.group(1)
+        word, ch = m.group(1), m.group(2)
         if ch == "입":
-            return "이다"
-        if _final(ch) != _FINAL_B or ch == "습":  # 습니다 left above: its stem ends in a consonant
-            return m.group(0)
-        return chr(ord(ch) - _FINAL_B + _FINAL_N) + "다"
+            return f"{word}이다"
+        if ch == "합" and word.endswith(tuple(_HADA_ADJECTIVES)):
+            return f"{word}하다"
+        return word + chr(ord(ch) - _FINAL_B + _FINAL_N) + "다"
 
-    return _POLITE.sub(plain, text)
+    return _POLITE.sub(plain, _POLITE_SEUP.sub(seup, text))
 
 
 _PREDICATE_END = re.compile(r"[다요음함임됨]\W*$")
