@@ -20,22 +20,17 @@ from digest.models import Candidate, Entry, LLMUsage, Scored, TakeawayStatus, To
 from digest.progress import Progress
 from digest.render import render_markdown
 from digest.state import State
-from digest.summarize import (
-    ANSWER_KEY,
+from digest.summarize import PLACEHOLDER_KEY, PROMPT_VERSION, make_llm_client, summarize
+from digest.takeaway_check import (
     COPIES_EXAMPLE,
-    EXAMPLES,
     HAS_ACTIVE_HTML,
     HAS_LINK,
-    MAX_ABSTRACT_CHARS,
     MAX_CHARS,
     NEW_NUMBER,
     NOT_KOREAN,
     ONLY_TITLE,
     OTHER_SCRIPT,
-    PLACEHOLDER_KEY,
-    PROMPT_VERSION,
     REPEATS,
-    SYSTEM_PROMPT,
     TOO_LONG,
     TOO_SHORT,
     Checked,
@@ -47,13 +42,12 @@ from digest.summarize import (
     fallback_text,
     hangul_ratio,
     is_korean,
-    make_llm_client,
     new_numbers,
     parse_answer,
     pick_takeaways,
     plain_style,
-    summarize,
 )
+from digest.takeaway_prompt import ANSWER_KEY, EXAMPLES, MAX_ABSTRACT_CHARS, SYSTEM_PROMPT
 from tests import llmserver
 from tests.digests import fixed_digest
 from tests.llmserver import LLMServer, answer, completion, korean_line, request_items
