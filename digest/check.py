@@ -1,8 +1,10 @@
 """``digest check``: probe the configuration, every source, the LLM endpoint and the SMTP server.
 
-Nothing is summarized or sent: sources get one short GET, the LLM endpoint a ``GET /models``
-(no completion, so no tokens are spent), the SMTP server a connect/TLS/AUTH/QUIT with no
-message. The result is a table of ✓/✗ with one line of reason each.
+Nothing is summarized or sent: sources get one short GET, the LLM endpoint a ``GET /models`` and one
+small chat request (a few dozen tokens: it shows which response format the server accepts and how long
+a request takes, and a server that lists the model but refuses every request fails here, not in the
+morning run), the SMTP server a connect/TLS/AUTH/QUIT with no message. The result is a table of ✓/✗ with
+one line of reason each.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import httpx2
 
 from .config import LLM, Config, Email, check_secrets
 from .errors import DigestError
+from .llm import LLMSession, RequestFailed, first_json_object, make_llm_client
+from .models import LLMUsage
+from .progress import QUIET
 from .state import State
 
 DEFAULT_TIMEOUT = 10.0
@@ -109,7 +114,7 @@ def _model_listed(model: str, ids: list[str]) -> bool:
     return model in ids or (":" not in model and f"{model}:latest" in ids)
 
 
-async def probe_llm(client: httpx2.AsyncClient, llm: LLM) -> Probe:
+async def probe_llm(client: httpx2.AsyncClient, llm: LLM, state: State | None = None) -> Probe:
     url = llm.base_url.rstrip("/") + "/models"
     name = "llm"
     key = llm.api_key
@@ -132,7 +137,50 @@ async def probe_llm(client: httpx2.AsyncClient, llm: LLM) -> Probe:
     if not _model_listed(llm.model, ids):
         hint = f" (try `ollama pull {llm.model}`)" if ":11434" in llm.base_url else ""
         return Probe(name, False, f"model {llm.model!r} not among the {len(ids)} models listed{hint}", url)
-    return Probe(name, True, f"model {llm.model!r} available · {_elapsed(started)}", url)
+    listed = _elapsed(started)
+    return await _probe_request(client, llm, state, url, f"model {llm.model!r} available ({listed})")
+
+
+PROBE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}},
+    "required": ["ok"],
+    "additionalProperties": False,
+}
+PROBE_MESSAGES = [
+    {"role": "system", "content": 'You check that a server works. Answer with JSON only: {"ok": true}'},
+    {"role": "user", "content": "Are you there?"},
+]
+
+
+async def _probe_request(
+    client: httpx2.AsyncClient, llm: LLM, state: State | None, url: str, listed: str
+) -> Probe:
+    """One small chat request the way a run makes them: the format it gets, and how long it takes."""
+    chat = make_llm_client(llm, client)
+    if chat is None:
+        return Probe("llm", False, f"${llm.api_key_env} is not set", url)
+    # A first request may have to load the model (Ollama does): the run's per-request limit, once.
+    probe_llm_config = llm.model_copy(update={"deadline": llm.timeout_seconds, "concurrency": 1})
+    session = LLMSession(chat, probe_llm_config, usage=LLMUsage(), progress=QUIET, state=state)
+    try:
+        answer = await session.request(
+            PROBE_MESSAGES, schema=PROBE_SCHEMA, schema_name="probe", max_tokens=16
+        )
+    except RequestFailed as e:
+        return Probe("llm", False, f"{listed}, but a small request failed: {e.reason}", url)
+    refused = f" (refused {', '.join(session.rejected)})" if session.rejected else ""
+    if first_json_object(answer.content) is None:
+        note = "; its answer was not JSON, so digest will rely on repairs"
+    else:
+        note = ""
+    return Probe(
+        "llm",
+        True,
+        f"{listed} · answers with response_format {answer.mode}{refused} · "
+        f"one small request {answer.seconds:.1f}s{note}",
+        url,
+    )
 
 
 # -- SMTP ---------------------------------------------------------------------------------------
@@ -229,11 +277,21 @@ def _source_probes(config: Config, client: httpx2.AsyncClient) -> list[Awaitable
 
 async def check_all(config: Config, source: Path | None, *, timeout: float = DEFAULT_TIMEOUT) -> list[Probe]:
     probes = [probe_config(config, source), probe_state(config)]
-    async with httpx2.AsyncClient(
-        timeout=timeout, follow_redirects=True, headers={"user-agent": config.http.user_agent}
-    ) as client:
-        smtp = asyncio.to_thread(probe_smtp, config.email, timeout)
-        found = await asyncio.gather(*_source_probes(config, client), probe_llm(client, config.llm), smtp)
+    try:  # the probe teaches the state which response format the endpoint accepts
+        state: State | None = State.open(config.state_path)
+    except DigestError:
+        state = None  # probe_state has said why
+    try:
+        async with httpx2.AsyncClient(
+            timeout=timeout, follow_redirects=True, headers={"user-agent": config.http.user_agent}
+        ) as client:
+            smtp = asyncio.to_thread(probe_smtp, config.email, timeout)
+            found = await asyncio.gather(
+                *_source_probes(config, client), probe_llm(client, config.llm, state), smtp
+            )
+    finally:
+        if state is not None:
+            state.close()
     return probes + list(found)
 
 

@@ -404,7 +404,8 @@ def serve(config_path: Path | None) -> None:
 def check(config_path: Path | None, timeout: float) -> None:
     """Probe the config, sources, LLM endpoint and SMTP server; exit 1 if an essential one fails.
 
-    Nothing is summarized or sent: sources get one GET, the LLM `GET /models`, SMTP a login and QUIT.
+    Nothing is summarized or sent: sources get one GET, the LLM `GET /models` and one small chat
+    request (which response format it accepts, how long a request takes), SMTP a login and QUIT.
     """
     from .check import exit_code, format_table, run_checks
 

@@ -8,6 +8,7 @@ Secrets never live in the file: it names the environment variables that hold the
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import re
@@ -150,21 +151,61 @@ class Feed(_Section):
     enabled: bool = True
 
 
+RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+
+# Defaults per kind of endpoint, for keys the file leaves out. A hosted API answers a batch of 8 in seconds
+# and takes several requests at once; a server on this machine or network (Ollama, llama.cpp, vLLM on a
+# laptop) usually has one slot, reads ~100 prompt tokens/s on a CPU and writes best one item at a time.
+HOSTED_DEFAULTS: dict[str, Any] = {"batch_size": 8, "concurrency": 3, "timeout_seconds": 90.0}
+LOCAL_DEFAULTS: dict[str, Any] = {"batch_size": 1, "concurrency": 1, "timeout_seconds": 180.0}
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` points at this machine or the local network (a dotless name: a Docker service)."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if not host:
+        return False
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host or host.endswith((".local", ".lan", ".internal", ".localhost", ".home.arpa"))
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
 class LLM(_Section):
     base_url: HttpURL = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
     api_key_env: str = "OPENAI_API_KEY"
-    batch_size: Annotated[int, Field(ge=1, le=50)] = 8
-    concurrency: Annotated[int, Field(ge=1, le=16)] = 3
-    timeout_seconds: Annotated[float, Field(gt=0)] = 90.0
-    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    # Unset, these three take HOSTED_DEFAULTS or LOCAL_DEFAULTS by base_url (see _endpoint_defaults).
+    batch_size: Annotated[int, Field(ge=1, le=50)] = HOSTED_DEFAULTS["batch_size"]
+    concurrency: Annotated[int, Field(ge=1, le=16)] = HOSTED_DEFAULTS["concurrency"]
+    timeout_seconds: Annotated[float, Field(gt=0)] = HOSTED_DEFAULTS["timeout_seconds"]
+    # The whole LLM stage of one run; what is not written by then gets marked fallbacks and the digest ships.
+    deadline: Annotated[float, Field(gt=0)] = 480.0
+    # A takeaway is at most ~160 characters: 70–100 tokens of Korean with its JSON (about two characters a
+    # token), so 120 leaves room for a 200-character line and stops a model that runs away. Raise it for a
+    # reasoning model, whose hidden reasoning counts against it.
+    max_tokens_per_item: Annotated[int, Field(ge=50, le=32_000)] = 120
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     temperature: Annotated[float, Field(ge=0, le=2)] | None = 0.2
-    # Some local servers (older Ollama, llama.cpp) reject json_schema; "json_object" asks for plain JSON.
-    response_format: Literal["json_schema", "json_object"] = "json_schema"
+    # The best format to ask for first. A server that rejects it gets the next one (json_schema → json_object
+    # → text, a plain instruction to answer JSON); what it accepts is remembered per base_url + model.
+    response_format: Literal["json_schema", "json_object", "text"] = "json_schema"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _endpoint_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and is_local_url(str(data.get("base_url", ""))):
+            data = {**{k: v for k, v in LOCAL_DEFAULTS.items() if k not in data}, **data}
+        return data
 
     @property
     def api_key(self) -> str | None:
         return os.environ.get(self.api_key_env) or None
+
+    @property
+    def local(self) -> bool:
+        return is_local_url(self.base_url)
 
 
 class Email(_Section):

@@ -1,6 +1,7 @@
 """오늘의 흐름: two or three Korean sentences on the day's trend, written by the LLM from the numbers.
 
-One small request (plain text, ``max_tokens`` capped) gets the day's numbers and top items as JSON. The
+One small request through the run's :class:`~digest.llm.LLMSession` (the takeaways' budget, response
+format and accounting; ``max_tokens`` capped) gets the day's numbers and top items as JSON. The
 answer is validated like a takeaway (Korean, length, no markup or links) and, because the paragraph
 states numbers, every number in it must appear in the input: a model that computes "41편" from a share
 is asked again once, then replaced by a template sentence built from the numbers (FALLBACK, shown as
@@ -10,39 +11,32 @@ nothing and prints the same block. A missing key or a dead endpoint never raises
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import logging
 import re
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import openai
-from openai import AsyncOpenAI
-
 from . import trends
 from .config import LLM
-from .models import Entry, LLMUsage, Takeaway, TakeawayStatus, Trend
+from .llm import LLMSession, RequestFailed, first_json_object
+from .models import Entry, Takeaway, TakeawayStatus, Trend
 from .progress import Progress
 from .resources import prompt_template, read_prompt
 from .state import State
-from .summarize import (
+from .takeaway_check import (
     HAS_ACTIVE_HTML,
     HAS_LINK,
     LOOKS_LIKE_DATA,
+    NOT_JSON,
     NOT_KOREAN,
     Checked,
     check_takeaway,
-    describe_error,
-    hangul_ratio,
-    items_json,
+    is_korean,
     strip_markup,
 )
+from .takeaway_prompt import items_json
 from .text import one_line, truncate
-
-log = logging.getLogger(__name__)
 
 SYSTEM_FILE = "flow.system.txt"
 USER_FILE = "flow.user.txt"
@@ -57,7 +51,13 @@ MAX_TOKENS = 400  # two or three Korean sentences need about 200
 TOP_ITEMS = 5
 MIN_CHARS, MAX_CHARS = 50, 400  # the prompt asks for 80–300
 MAX_SENTENCES = 4
-MIN_HANGUL_RATIO = 0.3
+# What the model is asked to return (json_schema); json_object and text mode get the same shape in words.
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"paragraph": {"type": "string"}},
+    "required": ["paragraph"],
+    "additionalProperties": False,
+}
 
 TOO_SHORT = f"too short (write 80–300 characters, at least {MIN_CHARS})"
 TOO_LONG = f"too long (write 80–300 characters, at most {MAX_CHARS})"
@@ -145,7 +145,7 @@ def check_flow(raw: object, allowed: set[str]) -> Checked:
         return Checked(None, TOO_SHORT)
     if len(text) > MAX_CHARS:
         return Checked(None, TOO_LONG)
-    if hangul_ratio(text) < MIN_HANGUL_RATIO:
+    if not is_korean(text):  # the takeaways' rule: Korean dense with English terms passes
         return Checked(None, NOT_KOREAN)
     if len(_SENTENCE.findall(text + " ")) > MAX_SENTENCES:
         return Checked(None, TOO_MANY)
@@ -189,55 +189,34 @@ def _fallback(trend: Trend, reason: str) -> Takeaway:
 # -- the request ------------------------------------------------------------------------------------
 
 
-async def _ask(
-    client: AsyncOpenAI, llm: LLM, messages: list[dict[str, str]], usage: LLMUsage
-) -> tuple[str | None, str]:
-    """One request: (the answer's text, "") or (None, why it failed). Never raises."""
-    # One try per request and the run's timeout: the paragraph is not worth minutes of retries.
-    request = client.with_options(timeout=llm.timeout_seconds, max_retries=min(llm.max_retries, 1))
-    try:
-        completion = await asyncio.wait_for(
-            request.chat.completions.create(  # type: ignore[call-overload]
-                model=llm.model,
-                messages=messages,
-                max_tokens=MAX_TOKENS,
-                **({} if llm.temperature is None else {"temperature": llm.temperature}),
-            ),
-            timeout=2 * llm.timeout_seconds + 5,
-        )
-    except openai.OpenAIError as e:
-        reason, _ = describe_error(e, llm)
-        if isinstance(e, openai.APIConnectionError | openai.NotFoundError):
-            usage.unreachable = usage.unreachable or reason
-        usage.failures += 1
-        return None, reason
-    except (TimeoutError, asyncio.TimeoutError):
-        usage.failures += 1
-        return None, f"LLM took longer than {2 * llm.timeout_seconds + 5:g}s"
-    except Exception as e:  # noqa: BLE001 - a garbled answer (a proxy's page, say) must not sink the digest
-        log.debug("flow request failed", exc_info=True)
-        usage.failures += 1
-        return None, f"LLM request failed ({type(e).__name__})"
-    u = getattr(completion, "usage", None)
-    usage.add(getattr(u, "prompt_tokens", 0) or 0, getattr(u, "completion_tokens", 0) or 0)
-    try:
-        content = completion.choices[0].message.content
-    except (AttributeError, IndexError, TypeError):
-        content = None
-    return (content if isinstance(content, str) else None), ""
+def paragraph_of(content: str) -> str | None:
+    """The paragraph in an answer: its JSON's "paragraph" (or only string), or prose a small model wrote
+    instead of JSON; None when the answer is broken JSON."""
+    data = first_json_object(content)
+    if isinstance(data, dict):
+        value = data.get("paragraph")
+        if not isinstance(value, str):
+            value = next((v for v in data.values() if isinstance(v, str)), "")
+        return value
+    if data is None and "{" not in content:
+        return content  # plain prose: the paragraph is prose anyway
+    return None
 
 
 async def write_flow(
     trend: Trend,
     entries: Sequence[Entry],
     *,
-    client: AsyncOpenAI | None,
+    session: LLMSession | None,
     llm: LLM,
     state: State,
-    usage: LLMUsage,
     progress: Progress,
 ) -> Takeaway | None:
-    """The day's 오늘의 흐름, or None when the day has no numbers to write about."""
+    """The day's 오늘의 흐름, or None when the day has no numbers to write about.
+
+    ``session`` is the run's LLM session (None: no key, the LLM is off). Never raises: a failed request
+    or an unusable answer becomes the marked template sentence.
+    """
     if trend.pool is None:
         return None
     data = flow_input(trend, entries)
@@ -246,28 +225,35 @@ async def write_flow(
     allowed = numbers(input_text(data))
     if cached and check_flow(cached, allowed).text:
         return Takeaway(cached, TakeawayStatus.CACHED)
-    if client is None:
+    if session is None:
         reason = f"no API key (${llm.api_key_env} is not set)" if not llm.api_key else "LLM off"
         return _fallback(trend, reason)
-    if usage.unreachable:
-        return _fallback(trend, usage.unreachable)
+    if session.usage.unreachable:  # the takeaways found the endpoint dead: do not wait for it again
+        return _fallback(trend, session.usage.unreachable)
     problem = ""
     for attempt in ("", " re-ask"):
-        started = time.monotonic()
-        progress.status(f"llm: 오늘의 흐름{attempt} …")
-        content, failure = await _ask(client, llm, build_messages(data, problem), usage)
-        seconds = time.monotonic() - started
-        if failure:
-            progress.log(f"llm: flow{attempt} failed: {failure}, {seconds:.1f}s")
-            progress.warn(f"llm: 오늘의 흐름 is a template sentence: {failure}")
-            return _fallback(trend, failure)
-        checked = check_flow(content, allowed)
+        label = f"llm: 오늘의 흐름{attempt}"
+        try:
+            answer = await session.request(
+                build_messages(data, problem),
+                schema=ANSWER_SCHEMA,
+                schema_name="flow",
+                max_tokens=MAX_TOKENS,
+                label=label,
+            )
+        except RequestFailed as e:
+            session.usage.failures += 1
+            progress.warn(f"llm: 오늘의 흐름 is a template sentence: {e.reason}")
+            return _fallback(trend, e.reason)
+        paragraph = paragraph_of(answer.content)
+        checked = check_flow(paragraph, allowed) if paragraph is not None else Checked(None, NOT_JSON)
         if checked.text:
-            progress.log(f"llm: flow{attempt} ok, {seconds:.1f}s")
+            progress.log(f"{label} ok, {answer.seconds:.1f}s")
             state.store_flow(trend.day, key, llm.model, PROMPT_VERSION, checked.text)
             note = f"accepted on re-ask (first answer: {problem})" if problem else ""
             return Takeaway(checked.text, TakeawayStatus.LLM, note)
         problem = checked.problem
-        progress.log(f"llm: flow{attempt} unusable ({problem}): {truncate(one_line(content), 80)!r}")
+        progress.log(f"{label} unusable ({problem}): {truncate(one_line(answer.content), 80)!r}")
+    session.usage.failures += 1
     progress.warn(f"llm: 오늘의 흐름 is a template sentence: unusable after one re-ask ({problem})")
     return _fallback(trend, f"LLM paragraph unusable after one re-ask ({problem})")

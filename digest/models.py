@@ -155,21 +155,42 @@ class SourceReport:
 
 @dataclass
 class LLMUsage:
-    """LLM calls and tokens of one run (from each response's usage)."""
+    """LLM requests and tokens of one run.
+
+    ``calls`` counts every request sent, answered or not (a retry and a format the server refused are
+    requests too); ``failed_calls`` those that got no answer; the tokens come from each answer's usage.
+    """
 
     model: str = ""
     calls: int = 0
+    failed_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    failures: int = 0
-    # Set when the endpoint could not be reached at all (connection refused, model not found, timeouts):
-    # waiting may fix it, so a scheduled run keeps the digest pending instead of sending fallbacks.
+    failures: int = 0  # items the LLM was asked for (or could not be asked for) that got no line from it
+    response_format: str = ""  # what the endpoint answered with: json_schema | json_object | text
+    # Set when the endpoint could not be reached at all (connection refused, model not found, timeouts)
+    # and no request of the run got an answer: waiting may fix it, so a scheduled run keeps the digest
+    # pending instead of sending fallbacks. Cleared by the first answered request.
     unreachable: str = ""
 
     def add(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """One answered request."""
         self.calls += 1
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
+
+    def add_failed(self) -> None:
+        """One request that got no answer (an HTTP error, a timeout, no connection)."""
+        self.calls += 1
+        self.failed_calls += 1
+
+    def summary(self) -> str:
+        """``8 requests (2 failed), 5123 prompt + 900 completion tokens``: for stderr."""
+        failed = f" ({self.failed_calls} failed)" if self.failed_calls else ""
+        return (
+            f"{self.calls} request{'s' if self.calls != 1 else ''}{failed}, "
+            f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens"
+        )
 
 
 @dataclass(frozen=True)

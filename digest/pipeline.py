@@ -26,6 +26,7 @@ from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
 from .flow import write_flow
 from .http import Fetcher, make_http_client
+from .llm import LLMSession
 from .matching import TopicMatcher
 from .models import Digest, LLMUsage, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
@@ -149,21 +150,30 @@ async def build_digest(
         progress.log(f"  {s.candidate.key}: {s.reason}")
 
     usage = LLMUsage(model=config.llm.model)
+    # One session for every request of the run: one time budget, one response format, one count.
+    session = (
+        LLMSession(clients.llm, config.llm, usage=usage, progress=progress, state=state)
+        if clients.llm is not None
+        else None
+    )
     entries = await summarize(
-        picked, client=clients.llm, llm=config.llm, state=state, usage=usage, progress=progress
+        picked,
+        client=clients.llm,
+        llm=config.llm,
+        state=state,
+        usage=usage,
+        progress=progress,
+        session=session,
     )
     trend = trend_stage.no_trend(day, trend_note)
     if today_stats is not None:
         trend = trend_stage.build_trend(config, today_stats, state, progress)
         flow = await write_flow(
-            trend, entries, client=clients.llm, llm=config.llm, state=state, usage=usage, progress=progress
+            trend, entries, session=session, llm=config.llm, state=state, progress=progress
         )
         trend = replace(trend, flow=flow)
     if usage.calls:
-        progress.log(
-            f"llm: {usage.calls} calls, "
-            f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens"
-        )
+        progress.log(f"llm: {usage.summary()}")
 
     reviewed = {
         "arxiv": sum(1 for c in candidates if any(s.startswith("arxiv") for s in c.sources)),

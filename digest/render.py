@@ -221,9 +221,13 @@ def context(d: Digest, options: Render | None = None) -> dict[str, object]:
         reviewed.append(f"블로그 {len(blogs)}곳")
 
     u = d.usage
-    if u.calls:
+    if u.calls and u.failed_calls == u.calls:
+        llm = f"{one_line(u.model)} {u.calls}회 호출(모두 실패)"
+    elif u.calls:
+        # Every request sent counts, the failed ones too: "8회 호출" with 8 failures is not "0회".
+        failed_calls = f"실패 {u.failed_calls}회 · " if u.failed_calls else ""
         tokens = f"입력 {_number(u.prompt_tokens)} · 출력 {_number(u.completion_tokens)} 토큰"
-        llm = f"{one_line(u.model)} {u.calls}회 호출({tokens})"
+        llm = f"{one_line(u.model)} {u.calls}회 호출({failed_calls}{tokens})"
     elif d.entries and all(e.takeaway.status == TakeawayStatus.CACHED for e in d.entries):
         llm = "LLM 호출 없음(저장된 요약)"
     elif u.failures:

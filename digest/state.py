@@ -182,6 +182,24 @@ def m002_day_stats(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_llm_endpoints(db: sqlite3.Connection) -> None:
+    # What each LLM endpoint accepts, so a server that rejects json_schema is not asked for it every run.
+    _script(
+        db,
+        """
+        create table llm_endpoints (
+            base_url text not null,        -- scheme://host:port/path, never userinfo or query
+            model text not null,
+            response_format text not null, -- json_schema | json_object | text: the best one it accepted
+            rejected text not null default '',  -- what it refused and how, e.g. "json_schema: HTTP 500"
+            checked_at text not null,
+            primary key (base_url, model)
+        );
+        """
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -227,6 +245,23 @@ class RunRecord:
     fallbacks: int
     seconds: float | None
     delivery: dict[str, int] | None = None  # what this run's email did; None: it sent none
+
+
+@dataclass(frozen=True)
+class EndpointFormat:
+    """The response format an LLM endpoint last accepted, and what it refused before."""
+
+    response_format: str
+    rejected: str
+    checked_at: str  # ISO time in UTC
+
+    @property
+    def age_days(self) -> float:
+        try:
+            then = datetime.fromisoformat(self.checked_at)
+        except ValueError:
+            return float("inf")
+        return (datetime.now(UTC) - then).total_seconds() / 86400
 
 
 @dataclass(frozen=True)
@@ -354,6 +389,23 @@ class State:
             db.executemany(
                 "insert or replace into takeaways values (?, ?, ?, ?, ?, ?)",
                 [(k, v, model, prompt_version, text, _now()) for k, v, text in rows],
+            )
+
+    # -- LLM endpoints ----------------------------------------------------------------------
+
+    def llm_endpoint(self, base_url: str, model: str) -> EndpointFormat | None:
+        row = self.conn.execute(
+            "select * from llm_endpoints where base_url = ? and model = ?", (base_url, model)
+        ).fetchone()
+        if row is None:
+            return None
+        return EndpointFormat(row["response_format"], row["rejected"], row["checked_at"])
+
+    def remember_llm_endpoint(self, base_url: str, model: str, response_format: str, rejected: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "insert or replace into llm_endpoints values (?, ?, ?, ?, ?)",
+                (base_url, model, response_format, rejected, _now()),
             )
 
     # -- HTTP validators --------------------------------------------------------------------

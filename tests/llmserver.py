@@ -8,12 +8,16 @@
         assert llm_server.calls == 2
         llm_server.requests[0]["response_format"]  # parsed request bodies
 
+A behaviour is a name ("ok", "garbage", "broken", "wrong_ids", "empty", "no_usage", "runaway", "endless",
+"huge", "401", "404", "429", "500"), a :class:`Reply`, or a function from the request body to a Reply (see
+:func:`answer`, :func:`refusing`). Queued behaviours are used one per chat call; when the queue is empty,
+``server.default`` answers.
+
+Like a real server it honours ``max_tokens`` where a model would (``runaway`` writes until the cap and
+says ``finish_reason: "length"``), and it can trickle a body that never ends (``endless``).
+
 The 오늘의 흐름 request (the day's numbers as one JSON object) is answered by every :func:`answer` with a
 valid Korean paragraph (:func:`flow_paragraph`).
-
-A behaviour is a name ("ok", "garbage", "broken", "wrong_ids", "empty", "no_usage", "401", "404", "429",
-"500"), a :class:`Reply`, or a function from the request body to a Reply (see :func:`answer`). Queued
-behaviours are used one per chat call; when the queue is empty, ``server.default`` answers.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,6 +43,8 @@ class Reply:
     body: Any = None  # dict/list → JSON; str/bytes → sent as they are
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (to overlap concurrent requests)
+    chunks: Iterable[bytes] | None = None  # sent chunked (after ``body``), one every ``chunk_delay`` s
+    chunk_delay: float = 0.0
 
 
 Behaviour = str | Reply | Callable[[dict[str, Any]], Reply]
@@ -61,9 +67,9 @@ def request_items(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def korean_line(item: dict[str, Any]) -> str:
-    """A valid takeaway that names its item, so a test can tell which line went where."""
+    """A valid takeaway that names its item (by title), so a test can tell which line went where."""
     return (
-        f"항목 {item['id']}번 {item.get('title', '')[:30]} 연구는 새로운 방법을 제안하고 "
+        f"{item.get('title', '')[:30]} 연구는 새로운 방법을 제안하고 "
         "여러 벤치마크에서 기존 방법보다 성능을 높였다고 보고한다."
     )
 
@@ -91,7 +97,29 @@ def flow_paragraph(numbers: dict[str, Any]) -> str:
     )
 
 
-def completion(content: str | None, body: dict[str, Any], *, usage: bool = True, delay: float = 0.0) -> Reply:
+def answer_key(body: dict[str, Any]) -> str:
+    """The field the request's JSON schema asks for besides "id" (what a model constrained by it writes)."""
+    fmt = body.get("response_format") or {}
+    try:
+        props = fmt["json_schema"]["schema"]["properties"]["items"]["items"]["properties"]
+        return next(k for k in props if k != "id")
+    except (KeyError, TypeError, StopIteration):
+        return "korean"
+
+
+def max_tokens(body: dict[str, Any]) -> int | None:
+    value = body.get("max_tokens", body.get("max_completion_tokens"))
+    return value if isinstance(value, int) else None
+
+
+def completion(
+    content: str | None,
+    body: dict[str, Any],
+    *,
+    usage: bool = True,
+    delay: float = 0.0,
+    finish_reason: str = "stop",
+) -> Reply:
     """A chat.completion envelope around ``content``, with token counts derived from the sizes."""
     reply: dict[str, Any] = {
         "id": "chatcmpl-fake",
@@ -102,7 +130,7 @@ def completion(content: str | None, body: dict[str, Any], *, usage: bool = True,
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
     }
@@ -117,22 +145,69 @@ def answer(
     write: Callable[[dict[str, Any]], str | None] = korean_line,
     *,
     delay: float = 0.0,
+    delay_per_item: float = 0.0,
     usage: bool = True,
     ids: Callable[[str], str] = str,
 ) -> Callable[[dict[str, Any]], Reply]:
-    """Answer each requested item with ``write(item)`` under the id ``ids(its id)``; None leaves it out."""
+    """Answer each requested item with ``write(item)`` under the id ``ids(its id)``; None leaves it out.
+
+    ``delay_per_item`` makes a batch of n take n times as long, like a model writing n lines.
+    """
 
     def reply(body: dict[str, Any]) -> Reply:
         numbers = request_numbers(body)
         if numbers:  # the one 오늘의 흐름 request of a run: plain text
-            return completion(flow_paragraph(numbers), body, usage=usage, delay=delay)
-        items = [{"id": ids(it["id"]), "takeaway": write(it)} for it in request_items(body)]
-        content = json.dumps(
-            {"items": [it for it in items if it["takeaway"] is not None]}, ensure_ascii=False
-        )
-        return completion(content, body, usage=usage, delay=delay)
+            paragraph = flow_paragraph(numbers)
+            # In a JSON mode the answer's shape, as a model would write it; in text mode the prose alone.
+            content = paragraph
+            if body.get("response_format"):
+                content = json.dumps({"paragraph": paragraph}, ensure_ascii=False)
+            return completion(content, body, usage=usage, delay=delay)
+        key = answer_key(body)
+        asked = request_items(body)
+        items = [{"id": ids(it["id"]), key: write(it)} for it in asked]
+        content = json.dumps({"items": [it for it in items if it[key] is not None]}, ensure_ascii=False)
+        return completion(content, body, usage=usage, delay=delay + delay_per_item * len(asked))
 
     return reply
+
+
+def refusing(
+    kind: str, code: int = 500, then: Callable[[dict[str, Any]], Reply] | None = None
+) -> Callable[[dict[str, Any]], Reply]:
+    """A server that answers ``code`` to every request whose response_format is ``kind`` (as
+    llama-cpp-python's server answers json_schema with 500), and ``then`` (default: "ok") otherwise."""
+
+    def reply(body: dict[str, Any]) -> Reply:
+        fmt = (body.get("response_format") or {}).get("type", "text")
+        if fmt == kind:
+            return status(code, message=f"response_format {kind} is not supported")
+        return (then or answer())(body)
+
+    return reply
+
+
+def runaway(body: dict[str, Any]) -> Reply:
+    """A model that never closes its line: it writes until max_tokens (finish_reason "length"), and
+    without a cap the server never stops sending."""
+    cap = max_tokens(body)
+    if cap is None:
+        return endless(body)
+    start = json.dumps({"items": [{"id": "1", answer_key(body): ""}]}, ensure_ascii=False)[:-4]
+    content = start + "그리고 같은 말을 반복한다 " * (cap // 8)  # ~8 tokens a phrase
+    return completion(content, body, finish_reason="length")
+
+
+def endless(body: dict[str, Any]) -> Reply:
+    """A 200 whose body never ends: the start of a completion, then more content every 50 ms."""
+    head = b'{"id": "chatcmpl-fake", "object": "chat.completion", "choices": [{"index": 0, '
+    head += b'"message": {"role": "assistant", "content": "'
+    return Reply(body=head, chunks=iter(lambda: "끝나지 않는 답 ".encode(), None), chunk_delay=0.05)
+
+
+def huge(body: dict[str, Any]) -> Reply:
+    """A complete completion with a 5 MB line: a server that ignores max_tokens."""
+    return completion("가" * 5_000_000, body)
 
 
 def status(code: int, *, retry_after: str | None = None, message: str = "scripted error") -> Reply:
@@ -155,6 +230,10 @@ NAMED: dict[str, Callable[[dict[str, Any]], Reply]] = {
     "404": lambda body: status(404, message="model not found"),
     "429": lambda body: status(429, retry_after="0", message="rate limited"),
     "500": lambda body: status(500, message="internal error"),
+    "502": lambda body: status(502, message="bad gateway"),
+    "runaway": runaway,
+    "endless": endless,
+    "huge": huge,
 }
 
 
@@ -167,6 +246,8 @@ class LLMServer:
         self.headers: list[dict[str, str]] = []  # request headers, in the same order
         self.usage: list[dict[str, int] | None] = []  # the usage each chat reply reported (None: none)
         self.max_in_flight = 0
+        self.disconnects = 0  # chunked bodies the client hung up on
+        self.closing = threading.Event()
         self._in_flight = 0
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
@@ -192,6 +273,7 @@ class LLMServer:
             self._queue.extend(behaviours)
 
     def close(self) -> None:
+        self.closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -226,9 +308,24 @@ class LLMServer:
                 headers = {"Content-Type": "application/json", **reply.headers}
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                if reply.chunks is None:
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return  # a client that hung up raises here; do_POST counts it
+                self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                self.wfile.write(data)
+                self._chunk(data)
+                for chunk in reply.chunks:  # until the client hangs up (do_POST counts it) or the end
+                    if server.closing.wait(reply.chunk_delay):
+                        break
+                    self._chunk(chunk)
+                self.wfile.write(b"0\r\n\r\n")
+
+            def _chunk(self, data: bytes) -> None:
+                if data:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                    self.wfile.flush()
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/v1/models":
@@ -248,8 +345,10 @@ class LLMServer:
                     server.max_in_flight = max(server.max_in_flight, server._in_flight)
                 try:
                     reply = server._next(json.loads(raw), key)
-                    time.sleep(reply.delay)
+                    server.closing.wait(reply.delay)
                     self._send(reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    server.disconnects += 1  # the client gave up waiting
                 finally:
                     with server._lock:
                         server._in_flight -= 1

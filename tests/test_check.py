@@ -19,6 +19,8 @@ from click.testing import CliRunner
 from digest.check import Probe, exit_code, format_table, probe_smtp
 from digest.cli import cli
 from digest.config import Email
+from digest.llm import endpoint_key
+from digest.state import State
 
 KEY = "sk-test-key"
 MODEL = "test-model"
@@ -35,6 +37,23 @@ ROUTES: dict[str, tuple[int, str, bytes]] = {
 
 class Handler(BaseHTTPRequestHandler):
     seen: list[str] = []
+    posted: list[dict[str, Any]] = []
+    chat = "ok"  # "ok" | "no_schema" (500 on json_schema, like llama-cpp-python) | "refuse_all"
+
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+        self.seen.append(self.path)
+        self.posted.append(body)
+        fmt = (body.get("response_format") or {}).get("type", "text")
+        if self.path != "/v1/chat/completions":
+            self._send(404, "application/json", b'{"error": "no such path"}')
+        elif self.chat == "refuse_all" or (self.chat == "no_schema" and fmt == "json_schema"):
+            self._send(500, "application/json", b'{"error": {"message": "internal error"}}')
+        else:
+            message = {"role": "assistant", "content": '{"ok": true}'}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            answer = {"object": "chat.completion", "choices": [choice], "usage": {}}
+            self._send(200, "application/json", json.dumps(answer).encode())
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         self.seen.append(self.path)
@@ -64,6 +83,8 @@ def http_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     Handler.seen = []
+    Handler.posted = []
+    Handler.chat = "ok"
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -159,14 +180,17 @@ def test_everything_reachable_is_all_ticks(
     assert result.exit_code == 0, result.output
     for name in ("config", "state", "arxiv listing", "arxiv api", "huggingface", "feed: Blog", "llm", "smtp"):
         assert row(result.output, name).startswith("✓"), result.output
-    assert "model 'test-model' available" in row(result.output, "llm")
+    llm = row(result.output, "llm")
+    assert "model 'test-model' available" in llm
+    assert "answers with response_format json_schema · one small request" in llm
     assert "AUTH as digest" in row(result.output, "smtp")
     assert "✗" not in result.output
     assert sink.messages == 0  # a probe never sends mail
-    # One tiny API query, not a search; the LLM only got GET /models.
+    # One tiny API query, not a search; the LLM got GET /models and one small chat request.
     api = next(p for p in Handler.seen if p.startswith("/api/query"))
     assert "max_results=1" in api
-    assert not any("chat/completions" in p for p in Handler.seen)
+    [chat] = Handler.posted
+    assert chat["model"] == MODEL and chat["max_tokens"] <= 16
 
 
 def test_down_smtp_and_a_500_feed_fail_with_reasons(
@@ -242,3 +266,36 @@ def test_every_source_failing_is_essential_even_if_each_is_optional() -> None:
     assert "essential check(s) failed" not in table  # the optional ones are not called essential
     probes[2] = Probe("feed: x", True, "HTTP 200", essential=False, source=True)
     assert exit_code(probes) == 0
+
+
+def check_with_chat(
+    chat: str, tmp_path: Path, base: str, smtp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret")
+    Handler.chat = chat
+    return run_check(write_config(tmp_path, base, smtp_port, feeds=[]))
+
+
+def test_llm_probe_says_which_response_format_the_server_accepts(
+    tmp_path: Path, http_base: str, smtp_server: tuple[int, Sink], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = check_with_chat("no_schema", tmp_path, http_base, smtp_server[0], monkeypatch)
+    assert result.exit_code == 0, result.output
+    llm = row(result.output, "llm")
+    assert llm.startswith("✓")
+    assert "answers with response_format json_object (refused json_schema: HTTP 500)" in llm
+    # ...and the run remembers it: it will not ask this endpoint for json_schema again.
+    with State.open(tmp_path / "state") as state:
+        known = state.llm_endpoint(endpoint_key(f"{http_base}/v1"), MODEL)
+    assert known is not None and known.response_format == "json_object"
+
+
+def test_a_server_that_lists_the_model_but_refuses_every_request_fails(
+    tmp_path: Path, http_base: str, smtp_server: tuple[int, Sink], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = check_with_chat("refuse_all", tmp_path, http_base, smtp_server[0], monkeypatch)
+    assert result.exit_code == 1
+    llm = row(result.output, "llm")
+    assert llm.startswith("✗") and "but a small request failed" in llm and "HTTP 500" in llm
+    assert "essential check(s) failed: llm" in result.output

@@ -10,10 +10,10 @@ import pytest
 
 from digest import flow
 from digest.config import LLM
+from digest.llm import LLMSession, make_llm_client
 from digest.models import EmergingTerm, LLMUsage, TakeawayStatus, TopicTrend, Trend
 from digest.progress import QUIET
 from digest.state import State
-from digest.summarize import make_llm_client
 from tests import llmserver
 from tests.llmserver import LLMServer, completion
 
@@ -90,12 +90,14 @@ def test_the_template_says_what_moved_and_when_nothing_did():
 
 def run_flow(server: LLMServer, state: State, t: Trend, usage: LLMUsage | None = None):
     llm = LLM(base_url=server.url, model="fake-model", api_key_env="FLOW_TEST_KEY", max_retries=0)
-    client = make_llm_client(llm)
     usage = usage or LLMUsage()
-    result = asyncio.run(
-        flow.write_flow(t, [], client=client, llm=llm, state=state, usage=usage, progress=QUIET)
-    )
-    return result, usage
+    return asyncio.run(ask_flow(llm, state, t, usage)), usage
+
+
+async def ask_flow(llm: LLM, state: State, t: Trend, usage: LLMUsage):
+    client = make_llm_client(llm)
+    session = LLMSession(client, llm, usage=usage, progress=QUIET, state=state) if client else None
+    return await flow.write_flow(t, [], session=session, llm=llm, state=state, progress=QUIET)
 
 
 def test_one_request_with_max_tokens_then_cached(llm_server, tmp_path, monkeypatch):
@@ -106,7 +108,8 @@ def test_one_request_with_max_tokens_then_cached(llm_server, tmp_path, monkeypat
         assert (first.text, first.status) == (GOOD, TakeawayStatus.LLM)
         assert usage.calls == 1 and usage.prompt_tokens > 0
         body = llm_server.requests[0]
-        assert body["max_tokens"] == flow.MAX_TOKENS and "response_format" not in body
+        assert body["max_tokens"] == flow.MAX_TOKENS
+        assert body["response_format"]["json_schema"]["schema"] == flow.ANSWER_SCHEMA
         again, usage = run_flow(llm_server, state, trend())
         assert (again.text, again.status) == (GOOD, TakeawayStatus.CACHED)
         assert usage.calls == 0 and llm_server.calls == 1  # a re-run of the day pays nothing
@@ -140,26 +143,24 @@ def test_unusable_twice_becomes_the_marked_template(llm_server, tmp_path, monkey
 
 def test_a_dead_endpoint_or_no_key_never_raises(llm_server, tmp_path, monkeypatch):
     monkeypatch.setenv("FLOW_TEST_KEY", "k")
-    llm_server.script("500")
+    # A 500 to a request carrying a response format may be the format: each is tried once, then text.
+    llm_server.script("500", "500", "500")
     with State.open(tmp_path) as state:
         result, usage = run_flow(llm_server, state, trend())
         assert result.is_fallback and "HTTP 500" in result.note and usage.failures == 1
+        assert [b.get("response_format", {}).get("type") for b in llm_server.requests] == [
+            "json_schema",
+            "json_object",
+            None,
+        ]
         llm = LLM(base_url="http://127.0.0.1:9/v1", model="m", api_key_env="FLOW_TEST_KEY", max_retries=0)
         usage = LLMUsage()
-        result = asyncio.run(
-            flow.write_flow(
-                trend(), [], client=make_llm_client(llm), llm=llm, state=state, usage=usage, progress=QUIET
-            )
-        )
+        result = asyncio.run(ask_flow(llm, state, trend(), usage))
         assert result.is_fallback and usage.unreachable
         # An endpoint summarize already found unreachable is not tried again.
         calls = llm_server.calls
         usage = LLMUsage(unreachable="LLM unreachable")
         assert run_flow(llm_server, state, trend(), usage)[0].is_fallback and llm_server.calls == calls
         no_key = LLM(api_key_env="FLOW_TEST_NO_SUCH_KEY")
-        result = asyncio.run(
-            flow.write_flow(
-                trend(), [], client=None, llm=no_key, state=state, usage=LLMUsage(), progress=QUIET
-            )
-        )
+        result = asyncio.run(ask_flow(no_key, state, trend(), LLMUsage()))
         assert result.is_fallback and "no API key" in result.note

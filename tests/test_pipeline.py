@@ -187,17 +187,16 @@ def test_hostile_title_and_abstract_cannot_change_structure(servers, tmp_path):
 
 def test_llm_garbage_then_good_and_429(servers):
     feed, llm, config = servers
-    # One batch at a time, so each scripted reply meets the request it is meant for: batch 1 gets
-    # garbage, batch 2 a 429 (retried by the SDK) then its answer, batch 3 answers for ids it did
-    # not ask about; then batches 1 and 3 are re-asked once and answered.
+    # One batch at a time (3 + 2 + 2), so each scripted reply meets the request it is meant for:
+    # batch 1 gets garbage, batch 2 a 429 (retried) then its answer, batch 3 answers for ids it did
+    # not ask about; batches 1 and 3 are then asked again in halves (2 + 1, 1 + 1) and answered.
     config.write_text(config.read_text().replace("batch_size = 4", "batch_size = 3\nconcurrency = 1"))
     llm.script("garbage", "429", "ok", "wrong_ids", "ok", "ok")
     result = run(config)
     assert result.exit_code == 0, result.output
     lines = items(result.stdout)
-    # three batches of three: how many items the day's topics pick is the matcher's business
     assert 7 <= len(lines) <= 9 and all("⚠️" not in line for line in lines), result.stderr
-    assert llm.calls == 6 + 1  # and the one 오늘의 흐름 request
+    assert llm.calls == 8 + 1  # and the one 오늘의 흐름 request
 
 
 def test_no_key_marks_fallbacks_and_warns_once(servers, tmp_path):

@@ -22,9 +22,26 @@ def test_migrations_create_every_table_once(tmp_path):
     assert {"seen", "takeaways", "http_cache", "listings", "runs", "deliveries", "_migrations"} <= tables
     assert "search_cache" in tables
     assert {"day_stats", "day_phrases", "flows"} <= tables
+    assert "llm_endpoints" in tables
     assert db.execute("select count(*) from _migrations").fetchone()[0] == len(MIGRATIONS)
     cols = [r[1] for r in db.execute("pragma table_info(takeaways)")]
     assert cols == ["key", "version", "model", "prompt_version", "text", "created_at"]
+
+
+def test_a_database_from_before_the_llm_endpoints_table_upgrades_in_place(tmp_path):
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.execute("create table _migrations (name text primary key, applied_at text)")
+    MIGRATIONS[0](db)  # m001_initial: the schema before m003_llm_endpoints
+    db.execute("insert into _migrations values ('m001_initial', '2026-01-01T00:00:00+00:00')")
+    db.execute("insert into runs (day, started_at, status) values ('2026-01-01', 'x', 'ok')")
+    db.commit()
+    db.close()
+    with State.open(tmp_path) as state:
+        assert len(state.recent_runs()) == 1  # kept
+        assert state.llm_endpoint("http://127.0.0.1:8080/v1", "m") is None
+        state.remember_llm_endpoint("http://127.0.0.1:8080/v1", "m", "json_object", "json_schema: HTTP 500")
+        known = state.llm_endpoint("http://127.0.0.1:8080/v1", "m")
+        assert known is not None and known.response_format == "json_object" and known.age_days < 1
 
 
 def test_shown_before_ignores_same_day_and_versions(tmp_path):

@@ -1,0 +1,530 @@
+"""The checks on one Korean line from the model: clean it, repair a near-miss, judge whether it can be shown.
+
+Pure functions, no I/O. A line is unusable when it is empty, not Korean (a Hangul letter ratio below 0.3
+and fewer than half its words with Hangul), too short, too long to repair, a loop, a copy of the prompt's
+examples, a Korean title with no sentence of its own, carries HTML or a link it cannot be cut before, or
+states a number its item's title and abstract do not have. Near-misses are mended: stray Markdown and
+labels removed, inline math unwrapped, a long line cut at a sentence or clause boundary, a loop, a link or
+other-script text cut off, a copied "Name: subtitle" title shortened to its name, the polite 합니다 style
+made plain where that needs no dictionary.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any
+
+from .llm import first_json_object
+from .models import Scored
+from .takeaway_prompt import ANSWER_KEY, EXAMPLES, MAX_ABSTRACT_CHARS
+from .text import CONTROL, SPACE, one_line, truncate
+
+# -- what comes back ------------------------------------------------------------------
+
+TARGET_CHARS = (40, 160)  # what the prompt asks for
+MIN_CHARS, MAX_CHARS = 30, 200  # a little slack either way before a line is repaired or re-asked
+MAX_REPAIRABLE = 3 * MAX_CHARS  # longer than this is not a near-miss but a copied or translated abstract
+MIN_HANGUL_RATIO = 0.3  # of the letters: a line of mostly Korean words
+MIN_KOREAN_WORDS = 0.5  # of the words: Korean dense with English terms ("reasoning process와 …를 비교해")
+
+# Fixed wording (no numbers) so the one warning line can group items by reason.
+EMPTY = "empty"
+NOT_TEXT = "not a string"
+TOO_SHORT = "too short (write {}–{} characters)".format(*TARGET_CHARS)
+TOO_LONG = "too long (write {}–{} characters)".format(*TARGET_CHARS)
+NOT_KOREAN = "not written in Korean"
+OTHER_SCRIPT = "mixes in Chinese, Japanese or Cyrillic text"
+HAS_LINK = "contains a link (plain text only)"
+HAS_ACTIVE_HTML = "contains HTML/script (plain text only)"
+LOOKS_LIKE_DATA = "contains JSON or code instead of a sentence"
+REPEATS = "repeats itself"
+COPIES_EXAMPLE = "copies the prompt's example lines"
+ONLY_TITLE = "restates the title instead of saying what the work does"
+NEW_NUMBER = "states a number the abstract does not have"
+MISSING = "missing from the answer"
+NOT_JSON = "the answer was not valid JSON"
+NO_ITEMS = 'the answer had no "items" list'
+CUT_OFF = "the answer was cut off by max_tokens"
+
+# What a whole answer can suffer from; the batch is split rather than re-asked whole.
+_BATCH_PROBLEMS = {EMPTY, NOT_JSON, NO_ITEMS, CUT_OFF}
+
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_OTHER_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0400-\u04ff]")
+# Elements whose presence means the model followed injected text: the whole line is untrustworthy.
+_ACTIVE_HTML = re.compile(
+    r"<\s*/?\s*(script|style|iframe|object|embed|svg|math|form|input|link|meta)\b", re.I
+)
+_ACTIVE_BLOCK = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.I | re.S)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_FENCE = re.compile(r"```[A-Za-z0-9_+-]*")
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_MD_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|>\s?|[-*+•]\s+|\d{1,2}[.)]\s+)", re.M)
+_MD_STRONG = re.compile(r"(\*\*|__|~~)(.+?)\1")
+_MD_EM = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
+_MD_STRAY = re.compile(r"\*\*|__|~~|(?<!\w)\*(?!\w)|^#+\s*|\s#+$")
+# "요약:", "Takeaway:", "한 줄 요약 -": a label the model put before its line.
+_LABEL = re.compile(r"^(?:(?:한\s?줄\s?)?요약|핵심|takeaway|korean|summary|한국어|답)\s*[:：\-–]\s*", re.I)
+_URL = re.compile(r"(?i)\b(?:https?|ftp)://|\bwww\.[a-z0-9-]+\.|\b(?:javascript|vbscript):|\bdata:[a-z]+/")
+_URL_TOKEN = re.compile(r"(?i)\S*(?:(?:https?|ftp)://|\bwww\.[a-z0-9-]+\.)\S*")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)\]])")
+_QUOTES = "\"'“”‘’「」『』"
+
+
+_MATH = re.compile(r"\$([^$]{1,60})\$")
+_TEX = {"\\%": "%", "\\times": "×", "\\sim": "~", "\\approx": "≈", "\\pm": "±", "\\leq": "≤",
+        "\\geq": "≥", "\\le": "≤", "\\ge": "≥", "\\&": "&", "\\_": "_", "\\#": "#"}  # fmt: skip
+_TEX_COMMAND = re.compile("|".join(rf"{re.escape(k)}(?![A-Za-z])" for k in _TEX))  # \le, not \left
+
+
+def _latex(text: str) -> str:
+    """``$3.46\\%$`` → ``3.46%``: the inline math arXiv abstracts carry (and models copy from them)."""
+    text = _MATH.sub(lambda m: m.group(1).replace("{", "").replace("}", ""), text)
+    return _TEX_COMMAND.sub(lambda m: _TEX[m.group(0)], text)
+
+
+def hangul_ratio(text: str) -> float:
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for ch in letters if _HANGUL.match(ch)) / len(letters)
+
+
+def korean_word_ratio(text: str) -> float:
+    """The share of words with Hangul in them: an English term with a Korean particle counts as Korean."""
+    words = [w for w in text.split() if any(ch.isalpha() for ch in w)]
+    if not words:
+        return 0.0
+    return sum(1 for w in words if _HANGUL.search(w)) / len(words)
+
+
+def is_korean(text: str) -> bool:
+    """A Korean sentence, however many English terms it carries; not an English one with a Korean word."""
+    return hangul_ratio(text) >= MIN_HANGUL_RATIO or korean_word_ratio(text) >= MIN_KOREAN_WORDS
+
+
+def strip_markup(text: str) -> str:
+    """Plain text from what a model may wrap a line in: HTML tags, Markdown, code fences, backticks."""
+    text = html.unescape(unicodedata.normalize("NFC", text))
+    text = CONTROL.sub(" ", text)
+    text = _ACTIVE_BLOCK.sub(" ", text)
+    text = _FENCE.sub(" ", text)
+    text = _MD_IMAGE.sub(" ", text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _TAG.sub(" ", text)
+    text = _MD_LINE_PREFIX.sub("", text)
+    text = _MD_STRONG.sub(r"\2", text)
+    text = _MD_EM.sub(r"\1", text)
+    text = text.replace("`", "")
+    text = _latex(text)
+    text = SPACE.sub(" ", text).strip()
+    text = _MD_STRAY.sub("", text).strip()  # an unpaired ** or a trailing # left over
+    text = _LABEL.sub("", text)
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)  # "<b>X</b>, y" became "X , y" above
+    if len(text) > 1 and text[0] in _QUOTES and text[-1] in _QUOTES:  # the whole line quoted
+        text = text[1:-1].strip()
+    return text
+
+
+# -- repairs: cutting a long line --------------------------------------------------------------------
+
+# A sentence ends at . ! ? (or 。) followed by a space, when what precedes is not a lone capital or a
+# number ("U.S. ", "Fig. 3", "87.1%" have no space or a capital before the dot).
+_SENTENCE_END = re.compile(r"(?<=[^\sA-Z0-9][.!?。])\s+|(?<=[가-힣][.!?])(?=\S)")
+# Clause boundaries inside a Korean sentence: a comma, or a connective ending (…하며, …하고, …하지만,
+# …해서, …으로) followed by a space.
+_CLAUSE_END = re.compile(r"(?<=[,;])\s+|(?<=[가-힣](?:며|고|만|서|여|면|해|나|써))\s+")
+_FINAL_PUNCT = ".!?。"
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip()[-1:] in _FINAL_PUNCT or text.rstrip()[-1:] in ")]" and len(text) > 1
+
+
+def cut_to_fit(text: str, limit: int = MAX_CHARS, *, unfinished: bool = False) -> str | None:
+    """``text`` cut to at most ``limit`` characters at a sentence boundary (whole sentences, at least
+    MIN_CHARS), else at a clause boundary with an ellipsis; None when neither works.
+
+    ``unfinished``: the text was cut off mid-way (max_tokens), so its last sentence is dropped even when
+    the whole would fit."""
+    parts = sentences(text)
+    if unfinished and parts and not _ends_sentence(parts[-1]):
+        parts = parts[:-1]
+    kept = ""
+    for part in parts:
+        candidate = f"{kept} {part}".strip()
+        if len(candidate) > limit:
+            break
+        kept = candidate
+    if len(kept) >= MIN_CHARS:
+        return kept
+    first = parts[0] if parts else ("" if unfinished else text)
+    if unfinished and not parts:
+        first = text
+    best = None
+    for m in _CLAUSE_END.finditer(first[: limit - 1]):
+        head = first[: m.start()].rstrip(" ,;")
+        if len(head) >= MIN_CHARS:
+            best = head
+    return f"{best}…" if best else None
+
+
+# -- faithfulness ------------------------------------------------------------------------------------
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_NUMBER_WORDS = {
+    **{w: str(n) for n, w in enumerate(_ONES)},
+    **{w: str(10 * n) for n, w in enumerate(_TENS, start=2)},
+    "hundred": "100", "thousand": "1000", "million": "1", "billion": "1", "dozen": "12",
+    "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5",
+    "twice": "2", "double": "2", "doubles": "2", "doubling": "2", "half": "2", "triple": "3",
+    "single": "1", "dual": "2", "pair": "2", "both": "2",
+}  # fmt: skip
+_WORD = re.compile(r"[A-Za-z]+")
+_COMPOUND = re.compile(rf"\b({'|'.join(_TENS)})[- ]({'|'.join(_ONES[1:10])})\b")
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _normal(number: str) -> str:
+    n = number.replace(",", "")
+    if "." in n:
+        n = n.rstrip("0").rstrip(".") or "0"
+    return n.lstrip("0") or "0"
+
+
+def source_numbers(source: str) -> set[str]:
+    """Every number the item's title or abstract states, in the forms a Korean line may write it."""
+    found: set[str] = set()
+    for raw in _DIGITS.findall(source):
+        n = _normal(raw)
+        found.add(n)
+        for part in re.split(r"[.,]", raw):  # "1.5B" lets "1.5" through, "3,000" lets "3" (3천) through
+            found.add(_normal(part))
+        if "." not in n and n.isdigit():
+            value = int(n)
+            for unit in (1000, 10_000, 100_000_000):  # 3000 → 3천, 30000 → 3만, 100000000 → 1억
+                if value >= unit and value % unit == 0:
+                    found.add(str(value // unit))
+            if value >= 10_000:  # 15000 → 1.5만
+                found.add(_normal(f"{value / 10_000:.4f}"))
+    lowered = source.lower()
+    for word in _WORD.findall(lowered):
+        if word in _NUMBER_WORDS:
+            found.add(_NUMBER_WORDS[word])
+    for tens, ones in _COMPOUND.findall(lowered):  # twenty-one
+        found.add(str(int(_NUMBER_WORDS[tens]) + int(_NUMBER_WORDS[ones])))
+    if re.search(r"\d+\s*(?:x|×|times|-fold)", source, re.I):
+        found.add("배")
+    return found
+
+
+def new_numbers(line: str, source: str) -> list[str]:
+    """The numbers ``line`` states that its source does not (small counts like "두 가지" are words)."""
+    known = source_numbers(source)
+    return [raw for raw in _DIGITS.findall(line) if _normal(raw) not in known]
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[\s\W_]+", "", text.lower())
+
+
+_EXAMPLE_SENTENCES = [_compact(s) for line in EXAMPLES for s in sentences(line)]
+COPY_MIN_CHARS = 20  # a run this long shared with an example sentence is a copy, not a common phrase
+
+
+def copies_example(line: str) -> bool:
+    """Whether ``line`` repeats (a good part of) a sentence of the prompt's examples."""
+    compact = _compact(line)
+    for example in _EXAMPLE_SENTENCES:
+        if example in compact:
+            return True
+        match = SequenceMatcher(None, compact, example, autojunk=False).find_longest_match(
+            0, len(compact), 0, len(example)
+        )
+        if match.size >= min(COPY_MIN_CHARS, len(example)):
+            return True
+    return False
+
+
+_REPEAT = re.compile(r"(.{8,}?)(?:\s*\1){2,}", re.S)
+
+
+def repeats(text: str) -> bool:
+    """A phrase of 8+ characters three times in a row: a model stuck in a loop."""
+    return bool(_REPEAT.search(text))
+
+
+# -- the check -----------------------------------------------------------------------------------------
+
+
+# The …합니다 style a small model writes, made the plain …한다 style the digest uses, at sentence ends only.
+_POLITE_SEUP = re.compile(r"([가-힣])습니다(?=[.!]|$)")
+_POLITE = re.compile(r"(\S*?)([합됩킵줍냅집봅옵춥웁입])니다(?=[.!]|$)")
+# 하다 adjectives common in abstracts: 중요합니다 is 중요하다, not 중요한다.
+_HADA_ADJECTIVES = (
+    "중요 필요 부족 가능 유사 비슷 적합 우수 유용 충분 동일 다양 정확 복잡 간단 명확 취약 "
+    "안전 확실 적절 완전 안정 풍부 유리 불리 유효 효과적 강건 미흡 어려 쉬 저렴 일정 독특 특이 유연 견고"
+).split()
+# Jongseong (final consonant) indices in the Unicode Hangul syllable layout.
+_FINAL_B, _FINAL_N, _FINAL_SS, _FINAL_BS = 17, 4, 20, 18
+
+
+def _final(ch: str) -> int:
+    return (ord(ch) - 0xAC00) % 28
+
+
+def plain_style(text: str) -> str:
+    """``제안합니다.`` → ``제안한다.``, ``보였습니다.`` → ``보였다.``, ``모델입니다.`` → ``모델이다.``
+
+    Only the forms that convert without a dictionary: 습니다 after ㅆ/ㅄ (했, 있, 없, 겠), 입니다,
+    and ㅂ니다 after the verb endings 하·되·시키·주·내·지·보·오·추·우 (an adjective such as 중요하다
+    keeps 하다). Anything else (찾습니다, 다릅니다, 큽니다) stays polite: right, if not the house style."""
+
+    def seup(m: re.Match[str]) -> str:
+        ch = m.group(1)
+        return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) else m.group(0)
+
+    def plain(m: re.Match[str]) -> str:
+        word, ch = m.group(1), m.group(2)
+        if ch == "입":
+            return f"{word}이다"
+        if ch == "합" and word.endswith(tuple(_HADA_ADJECTIVES)):
+            return f"{word}하다"
+        return word + chr(ord(ch) - _FINAL_B + _FINAL_N) + "다"
+
+    return _POLITE.sub(plain, _POLITE_SEUP.sub(seup, text))
+
+
+_PREDICATE_END = re.compile(r"[다요음함임됨]\W*$")
+
+
+def _title_like(text: str) -> bool:
+    """A "Name: what it is" title put into Korean, with no sentence of its own: a small model's answer
+    when it cannot summarize ("추천 shaping를 사용하여 인ference 시간 정렬: 스택 범위 게임의 관점에서")."""
+    return ":" in text and not _PREDICATE_END.search(text) and len(sentences(text)) == 1
+
+
+def _without_title(text: str, title: str) -> str:
+    """A line that repeats a "Name: what it is" title in full names the work by its Name instead."""
+    name, colon, _ = title.partition(":")
+    if not colon or len(title) < 30 or not 2 <= len(name.strip()) <= 40:
+        return text
+    at = text.lower().find(title.lower())
+    if at < 0:
+        return text
+    return (text[:at] + name.strip() + text[at + len(title) :]).strip()
+
+
+class Unfinished(str):
+    """A line salvaged from an answer cut off by max_tokens: its last sentence is incomplete."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A candidate line after validation: the clean text, or why it cannot be used."""
+
+    text: str | None
+    problem: str = ""
+    repair: str = ""  # what was mended to make it usable ("cut to fit", ...)
+
+
+def check_takeaway(raw: object, source: str | None = None) -> Checked:
+    """Clean one line from the model, repair a near-miss, and decide whether it can be shown.
+
+    ``source`` (the item's title and abstract) enables the faithfulness check: a number the line states
+    must be in it.
+    """
+    if not isinstance(raw, str):
+        return Checked(None, NOT_TEXT)
+    unfinished = isinstance(raw, Unfinished)
+    if _ACTIVE_HTML.search(html.unescape(raw)):
+        return Checked(None, HAS_ACTIVE_HTML)
+    text = strip_markup(raw)
+    repairs: list[str] = []
+    if text != one_line(raw):
+        repairs.append("markup removed")
+    if not text:
+        return Checked(None, EMPTY)
+    link = _URL.search(text)
+    if link:  # a model copying "Code: https://…" from the abstract: the sentences before it may do
+        head = cut_to_fit(text[: link.start()], unfinished=True)
+        if head is None:
+            return Checked(None, HAS_LINK)
+        text = head
+        repairs.append("cut before a link")
+    if text.startswith(("{", "[{", '["')):  # the model nested JSON instead of writing a sentence
+        return Checked(None, LOOKS_LIKE_DATA)
+    plain = plain_style(text)
+    if plain != text:
+        text = plain
+        repairs.append("plain style")
+    if source:
+        shorter = _without_title(text, source.split("\n", 1)[0])
+        if shorter != text:
+            text = shorter
+            repairs.append("title shortened to its name")
+    loop = _REPEAT.search(text)
+    if loop:  # keep what came before the loop, if that is a whole sentence
+        head = cut_to_fit(text[: loop.start() + len(loop.group(1))], unfinished=True)
+        if head is None:
+            return Checked(None, REPEATS)
+        text = head
+        repairs.append("cut before a repeated phrase")
+    foreign = _OTHER_SCRIPT.search(text)
+    if foreign:  # the sentences before the first stray Chinese/Cyrillic word may still do
+        head = cut_to_fit(text[: foreign.start()], unfinished=True)
+        if head is None:
+            return Checked(None, OTHER_SCRIPT)
+        text = head
+        repairs.append("cut before other-script text")
+    if unfinished or len(text) > MAX_CHARS:
+        if len(text) > MAX_REPAIRABLE and not unfinished:
+            return Checked(None, TOO_LONG)
+        cut = cut_to_fit(text, TARGET_CHARS[1] if len(text) > MAX_CHARS else MAX_CHARS, unfinished=unfinished)
+        if cut is None:
+            return Checked(None, TOO_LONG)
+        if cut != text:
+            repairs.append("cut to fit")
+        text = cut
+    if len(text) < MIN_CHARS:
+        return Checked(None, TOO_SHORT)
+    if not is_korean(text):
+        return Checked(None, NOT_KOREAN)
+    if copies_example(text):
+        return Checked(None, COPIES_EXAMPLE)
+    if _title_like(text):
+        return Checked(None, ONLY_TITLE)
+    if source is not None and new_numbers(text, source):
+        return Checked(None, NEW_NUMBER)
+    return Checked(text, repair=", ".join(repairs))
+
+
+def clean_takeaway(raw: object, source: str | None = None) -> str | None:
+    """The line as it may be shown, or None when it is unusable."""
+    return check_takeaway(raw, source).text
+
+
+# -- parsing an answer ---------------------------------------------------------------------------------
+
+_ENTRY = re.compile(
+    r'\{\s*"id"\s*:\s*"?(?P<id>[^",}\s]+)"?\s*,\s*"(?P<key>[A-Za-z_]+)"\s*:\s*"(?P<text>(?:[^"\\]|\\.)*)(?P<end>"?)'
+)
+
+
+def _value(entry: Mapping[str, Any]) -> object:
+    if ANSWER_KEY in entry:
+        return entry[ANSWER_KEY]
+    # json_object and text modes leave the field name to the model: "takeaway", "summary", "요약", ...
+    return next((v for k, v in entry.items() if k != "id" and isinstance(v, str)), None)
+
+
+def _salvage(text: str) -> list[tuple[str, object]]:
+    """(id, line) pairs from an answer whose JSON is broken, typically cut off by max_tokens."""
+    out: list[tuple[str, object]] = []
+    for m in _ENTRY.finditer(text):
+        body = m.group("text")
+        if body.endswith("\\") and not body.endswith("\\\\"):
+            body = body[:-1]
+        try:
+            line = json.loads(f'"{body}"')
+        except ValueError:
+            continue
+        out.append((m.group("id"), line if m.group("end") else Unfinished(line)))
+    return out
+
+
+def parse_answer(content: str | None, asked: Sequence[str]) -> tuple[dict[str, list[object]], str]:
+    """The candidate lines per asked id from one answer, and a problem that spoils the whole answer.
+
+    Ids that were not asked are dropped, so one item's text can never fill in another's line; an id
+    answered twice keeps its answers in order (the first usable one wins). A broken answer (cut off by
+    max_tokens, say) still yields the entries it completed, and the unfinished last one as
+    :class:`Unfinished`.
+    """
+    text = (content or "").strip()
+    if not text:
+        return {}, EMPTY
+    if text.startswith("```"):  # some local models fence JSON even in json mode
+        text = _FENCE.sub("", text).strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        # Cut off (salvage the entries it has), or wrapped in prose (find the JSON in it).
+        data = None
+    pairs: list[tuple[str, object]] = _salvage(text) if data is None else []
+    if data is None and not pairs:
+        data = first_json_object(text)
+        if data is None:
+            return {}, NOT_JSON
+    if data is not None:
+        entries = data.get("items") if isinstance(data, dict) else data
+        if isinstance(data, dict) and entries is None and "id" in data:
+            entries = [data]  # one item answered without the list around it
+        if not isinstance(entries, list):
+            return {}, NO_ITEMS
+        pairs = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            item_id = entry.get("id")
+            if isinstance(item_id, str | int) and not isinstance(item_id, bool):
+                pairs.append((str(item_id).strip(), _value(entry)))
+    wanted = set(asked)
+    found: dict[str, list[object]] = {}
+    for item_id, line in pairs:
+        if item_id in wanted:
+            found.setdefault(item_id, []).append(line)
+    return found, ""
+
+
+def pick_takeaways(
+    found: Mapping[str, list[object]],
+    asked: Sequence[str],
+    problem: str = "",
+    sources: Mapping[str, str] | None = None,
+) -> dict[str, Checked]:
+    """For each asked id: its first usable line, or the problem with its first answer."""
+    out: dict[str, Checked] = {}
+    for item_id in asked:
+        candidates = found.get(item_id)
+        if not candidates:
+            out[item_id] = Checked(None, problem or MISSING)
+            continue
+        source = sources.get(item_id) if sources else None
+        checks = [check_takeaway(c, source) for c in candidates]
+        out[item_id] = next((c for c in checks if c.text), checks[0])
+    return out
+
+
+_ABSTRACT_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[가-힣])")
+
+
+def fallback_text(abstract: str, limit: int = 160) -> str:
+    """The abstract's first sentence (at least ~40 characters of it), trimmed: shown instead of a line."""
+    # The abstract is untrusted too: without markup and without URLs, which Markdown viewers would autolink.
+    text = one_line(_URL_TOKEN.sub(" ", strip_markup(abstract or "")))
+    end = next((m.start() for m in _ABSTRACT_SENTENCE_END.finditer(text) if m.start() >= 40), len(text))
+    return truncate(text[:end], limit)
+
+
+def item_source(scored: Scored) -> str:
+    """What a line may draw its numbers from: the title and the abstract as the model saw it."""
+    c = scored.candidate
+    return f"{one_line(c.title)}\n{truncate(one_line(c.summary), MAX_ABSTRACT_CHARS)}"
