@@ -158,6 +158,7 @@ def now(
     result = _build(config, day, demo, progress)
     progress.done()
     _report(result, progress)
+    _suggest_backfill(result, progress)
     body = _body(result, fmt)
     click.echo(body, nl=False)
     if send:
@@ -260,6 +261,62 @@ def send(config_path: Path | None, pending: bool, quiet: bool) -> None:
     check_outcomes(outcomes)
 
 
+@cli.command("backfill")
+@config_option
+@click.option(
+    "--days", "n", type=click.IntRange(min=1), default=20, show_default=True,
+    help="How many announcement days to fill (at most 40: older days are outside every baseline).",
+)  # fmt: skip
+@click.option(
+    "--date", "day_text", metavar="YYYY-MM-DD", help="Fill the days before this one (default: today)."
+)
+@click.option(
+    "--force", is_flag=True,
+    help="Count again the days already counted from the API (a day counted from its listing never is).",
+)  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@handle_errors
+def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: bool, quiet: bool) -> None:
+    """Fill the trend's statistics of the N announcement days before DATE from the arXiv API.
+
+    For a new state, so the trend block has a baseline from its first day. No LLM, no digest,
+    nothing marked as shown. One API request per day (two for a very large day), at least
+    [arxiv] api_delay_seconds apart. Days already counted are skipped, a day counted from its real
+    listing is never replaced, and a day that fails is left missing (run it again to retry).
+
+    \b
+    Example:
+        digest backfill --days 20
+    """
+    from .backfill import MAX_DAYS, backfill, plan
+    from .errors import ConfigError
+    from .pipeline import today
+    from .state import backfill_lock
+
+    if n > MAX_DAYS:
+        raise click.BadParameter(f"{n} is more than {MAX_DAYS} days", param_hint="--days")
+    progress = Progress(quiet=quiet)
+    config, source = load_config(config_path)
+    progress.log(f"config: {source or 'built-in defaults'}")
+    if not config.arxiv.enabled or not config.arxiv.categories:
+        raise ConfigError("arxiv: the backfill needs [arxiv] enabled = true and at least one category")
+    day = parse_day(day_text) or today(config)
+    check_not_future(config, day)
+    days = plan(day, n)
+    progress.log(
+        f"backfill: {len(days)} announcement days, {days[0]} to {days[-1]}, from {config.arxiv.api_url} "
+        f"(one request a day, {config.arxiv.api_delay_seconds:g}s apart)"
+    )
+    with backfill_lock(config.state_path), State.open(config.state_path) as state:
+        report = backfill(config, days, state=state, progress=progress, force=force)
+    click.echo(report.summary())
+    if report.failed:
+        lines = [f"{len(report.failed)} of {len(days)} days could not be fetched (left missing):"]
+        lines += [f"{d.day}: {d.note}" for d in report.failed]
+        lines.append("run `digest backfill` again later to retry them")
+        raise DigestError("\n".join(lines))
+
+
 async def _run(config: Config, day: date, progress: Progress) -> RunResult:
     # Imported here so `digest config` and `digest --help` stay fast.
     from .pipeline import default_clients, run_digest
@@ -285,6 +342,17 @@ def _report(result: RunResult, progress: Progress) -> None:
     for s in d.problem_sources:
         what = "failed" if s.status.is_failure else "incomplete"
         progress.warn(f"{s.name} {what}: {s.error or s.status} (the rest of the digest was delivered)")
+
+
+def _suggest_backfill(result: RunResult, progress: Progress) -> None:
+    """On a first run (a counted day with no earlier one to compare with), say how to get a baseline now."""
+    trend = result.digest.trend
+    if result.digest.sample or trend is None or trend.pool is None or trend.baseline_days:
+        return
+    progress.log(
+        f"trend: no earlier days to compare with yet (0/{trend.needed_days}); "
+        "`digest backfill --days 20` fills them from the arXiv API (about a minute, no LLM)"
+    )
 
 
 @cli.command("config")

@@ -29,6 +29,7 @@ from .models import DayStats, DayStatus, PhraseCounts
 DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
 SERVICE_LOCK_NAME = "serve.lock"
+BACKFILL_LOCK_NAME = "backfill.lock"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 
@@ -136,7 +137,7 @@ def m004_search_cache(db: sqlite3.Connection) -> None:
             fetched_at text not null,      -- ISO UTC: when the API answered
             items blob not null            -- zlib-compressed JSON of the items found
         );
-        """
+        """,
     )
 
 
@@ -816,6 +817,7 @@ def ensure_directory(directory: Path) -> Path:
 
 # What a second holder is told; {holder} is "pid N", {path} the lock file, {directory} the state_dir.
 _RUN_BUSY = "another digest run is in progress ({holder}, lock {path}); try again when it has finished"
+_BACKFILL_BUSY = "another `digest backfill` is running on {directory} ({holder}, lock {path}); let it finish"
 _SERVICE_BUSY = (
     "another `digest serve` is already running on {directory} ({holder}, lock {path}); "
     "stop it first, or give this one its own state_dir"
@@ -852,3 +854,9 @@ def run_lock(directory: str | Path) -> AbstractContextManager[None]:
 def service_lock(directory: str | Path) -> AbstractContextManager[None]:
     """Held by `digest serve` while it runs: two services on one state would each send the digest."""
     return _exclusive(directory, SERVICE_LOCK_NAME, _SERVICE_BUSY)
+
+
+def backfill_lock(directory: str | Path) -> AbstractContextManager[None]:
+    """Held by `digest backfill`: two at once would ask the arXiv API for the same days. (Not the run
+    lock: a backfill takes minutes, and the daily run must not wait for it.)"""
+    return _exclusive(directory, BACKFILL_LOCK_NAME, _BACKFILL_BUSY)
