@@ -27,6 +27,7 @@ from .matching import TopicMatcher
 from .models import DayStats, DayStatus
 from .phrases import PHRASE_RULES
 from .progress import Progress
+from .shortlist import keep_shortlist
 from .state import State
 
 if TYPE_CHECKING:
@@ -225,6 +226,7 @@ class _Backfill:
         )
         if not self.state.record_day_stats(stats):  # a listing's count arrived meanwhile: it wins
             return DayResult(day, "done", note="counted from its listing meanwhile")
+        keep_shortlist(self.state, day, scored, origin="api")  # the week's candidates, if no run kept any
         counts = ", ".join(f"{topics[k].label} {n}" for k, n in stats.topics.items())
         what = "request" if fetched.requests == 1 else "requests"
         self.progress.log(

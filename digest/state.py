@@ -18,13 +18,13 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ._compat import UTC
 from .errors import StateBusyError, StateError
-from .models import DayStats, DayStatus, PhraseCounts
+from .models import Candidate, DayStats, DayStatus, PhraseCounts, Scored, TopicMatch
 
 DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
@@ -32,6 +32,7 @@ SERVICE_LOCK_NAME = "serve.lock"
 BACKFILL_LOCK_NAME = "backfill.lock"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+CANDIDATE_DAYS = 60  # days of shortlists kept: the weekly roundup reads one week
 
 
 def _script(db: sqlite3.Connection, sql: str) -> None:
@@ -178,6 +179,44 @@ def m002_day_stats(db: sqlite3.Connection) -> None:
             text text not null,
             created_at text not null,
             primary key (day, input_hash, model, prompt_version)
+        );
+        """,
+    )
+
+
+@migration
+def m006_day_candidates(db: sqlite3.Connection) -> None:
+    # The weekly roundup (digest/week.py): each day's shortlist of ranked on-topic candidates, with what a
+    # takeaway and the week's ranking need (digest/shortlist.py keeps it to 30 a day; rows older than
+    # CANDIDATE_DAYS are dropped). And the weekly email's deliveries: a table of their own, keyed by the
+    # week's Monday, so a week never collides with a day's (day, recipient) row; same columns as deliveries.
+    _script(
+        db,
+        """
+        create table day_candidates (
+            day text not null,             -- the digest date (arXiv listing date) whose run ranked it
+            key text not null,             -- arxiv:<id> or url:<canonical url>
+            rank integer not null,         -- 0 = the day's best (selection.rank_key)
+            origin text not null,          -- run (a digest run) | api (digest backfill)
+            relevance real not null,
+            upvotes integer,
+            version integer,
+            topics text not null,          -- json: matched topic keys, best first
+            sources text not null,         -- json: the sources that saw it
+            item blob not null,            -- zlib-compressed JSON: the candidate and its matches
+            primary key (day, key)
+        ) without rowid;
+        create table week_deliveries (
+            day text not null,             -- the Monday of the announcement week
+            recipient text not null,
+            status text not null,          -- sent | pending | failed
+            attempts integer not null default 0,
+            last_error text not null default '',
+            message_id text not null default '',
+            updated_at text not null,
+            fallbacks integer not null default 0,
+            replaces text not null default '',
+            primary key (day, recipient)
         );
         """,
     )
@@ -583,6 +622,60 @@ class State:
                 (day.isoformat(), input_hash, model, prompt_version, text, _now()),
             )
 
+    # -- day shortlists (the weekly roundup) --------------------------------------------------
+
+    def record_day_candidates(self, day: date, scored: list[Scored], origin: str) -> bool:
+        """Store ``day``'s shortlist (best first), replacing the day's rows; returns whether it was stored.
+
+        A backfill's shortlist (origin "api") never replaces a digest run's, and an empty one never
+        replaces anything. Shortlists older than CANDIDATE_DAYS before ``day`` are dropped.
+        """
+        if not scored:
+            return False
+        key = day.isoformat()
+        rows = [
+            (
+                key,
+                s.candidate.key,
+                rank,
+                origin,
+                s.relevance,
+                s.candidate.upvotes,
+                s.candidate.version,
+                json.dumps(list(s.topics)),
+                json.dumps(list(s.candidate.sources)),
+                zlib.compress(json.dumps(_scored_to_json(s), ensure_ascii=False).encode(), 6),
+            )
+            for rank, s in enumerate(scored)
+        ]
+        with self.transaction() as db:
+            if origin == "api":
+                other = db.execute(
+                    "select 1 from day_candidates where day = ? and origin != 'api' limit 1", (key,)
+                ).fetchone()
+                if other:
+                    return False
+            db.execute("delete from day_candidates where day = ?", (key,))
+            db.executemany("insert into day_candidates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            oldest = (day - timedelta(days=CANDIDATE_DAYS)).isoformat()
+            db.execute("delete from day_candidates where day < ?", (oldest,))
+        return True
+
+    def day_candidates(self, start: date, end: date) -> dict[date, list[Scored]]:
+        """The stored shortlists from ``start`` to ``end`` (both included), by day, best first."""
+        out: dict[date, list[Scored]] = {}
+        rows = self.conn.execute(
+            "select day, item from day_candidates where day between ? and ? order by day, rank",
+            (start.isoformat(), end.isoformat()),
+        )
+        for day, blob in rows:
+            try:
+                scored = _scored_from_json(json.loads(zlib.decompress(blob)))
+            except (zlib.error, ValueError, KeyError, TypeError):
+                continue  # unreadable (written by another version): that one item is left out
+            out.setdefault(date.fromisoformat(day), []).append(scored)
+        return out
+
     # -- runs -------------------------------------------------------------------------------
 
     def start_run(self, day: date) -> int:
@@ -756,6 +849,41 @@ class State:
                     replaces,
                 ),
             )
+
+
+def _scored_to_json(s: Scored) -> dict[str, Any]:
+    c = s.candidate
+    return {
+        "candidate": {
+            **{k: getattr(c, k) for k in _CANDIDATE_FIELDS},
+            "published": c.published.isoformat() if c.published else None,
+        },
+        "matches": [
+            {"topic": m.topic, "label": m.label, "score": m.score, "terms": m.terms, "where": m.where}
+            for m in s.matches
+        ],
+        "relevance": s.relevance,
+        "popularity": s.popularity,
+    }
+
+
+_CANDIDATE_FIELDS = (
+    "key", "kind", "title", "url", "summary", "authors", "categories", "sources", "version", "arxiv_id",
+    "announce_type", "upvotes", "feed_name", "comment", "repository",
+)  # fmt: skip
+_TUPLES = ("authors", "categories", "sources")
+
+
+def _scored_from_json(data: dict[str, Any]) -> Scored:
+    c = dict(data["candidate"])
+    for k in _TUPLES:
+        c[k] = tuple(c[k])
+    c["published"] = datetime.fromisoformat(c["published"]) if c.get("published") else None
+    matches = tuple(
+        TopicMatch(m["topic"], m["label"], float(m["score"]), tuple(m["terms"]), tuple(m["where"]))
+        for m in data["matches"]
+    )
+    return Scored(Candidate(**c), matches, float(data["relevance"]), float(data.get("popularity", 0.0)))
 
 
 def crc(phrase: str) -> int:

@@ -176,6 +176,13 @@ def test_backfill_through_the_cli_counts_each_day_like_its_listing_and_spaces_re
             assert stats.phrases and stats.phrases.docs
         assert state.shown_before([f"arxiv:{records(CORPUS_DAYS[0])[0]['id']}"], date(2026, 3, 1)) == set()
         assert state.recent_runs() == []  # no digest run, nothing shown
+        # Each counted day keeps its shortlist for the weekly roundup: 30, spread over the topics.
+        lists = state.day_candidates(date(2026, 2, 2), date(2026, 2, 6))
+        assert sorted(lists) == CORPUS_DAYS
+        for best in lists.values():
+            assert len(best) == 30 and len({s.candidate.key for s in best}) == 30
+            assert {s.topics[0] for s in best} >= {"llm", "multimodal"}
+            assert all(s.candidate.summary and s.candidate.sources == ("arxiv-api",) for s in best)
 
 
 def test_a_rerun_asks_only_for_the_days_still_missing_and_force_recounts(feed_server: FeedServer, tmp_path):
