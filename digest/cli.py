@@ -23,6 +23,7 @@ from .state import State
 
 if TYPE_CHECKING:
     from .pipeline import RunResult
+    from .week import WeekResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -317,6 +318,70 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
         raise DigestError("\n".join(lines))
 
 
+@cli.command("week")
+@config_option
+@click.option(
+    "--date", "day_text", metavar="YYYY-MM-DD",
+    help="A day of the week to sum up (default: today; a Saturday or Sunday: the week just ended).",
+)  # fmt: skip
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "text"]), default="md", show_default=True,
+    help="Which body to print: the Markdown, or the email's HTML or plain text.",
+)  # fmt: skip
+@click.option("--send", is_flag=True, help="Also email it to [email].to (once per week and recipient).")
+@click.option("--force", is_flag=True, help="With --send: send again to recipients who already got it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@handle_errors
+def week_cmd(
+    config_path: Path | None, day_text: str | None, fmt: str, send: bool, force: bool, quiet: bool
+) -> None:
+    """Build the 주간 정리 of the announcement week (Monday to Friday) that holds DATE and print it.
+
+    The week's most important papers from the shortlists each day's run kept (a few per topic, each
+    with its takeaway: cached lines are reused), the week's counts per topic with a daily sparkline,
+    its emerging terms and a short paragraph. Archived as archive/week-YYYY-Www.md (+ .html, .txt).
+
+    \b
+    Example:
+        digest week --date 2026-02-06 --send
+    """
+    if force and not send:
+        raise click.UsageError("--force only makes sense with --send")
+    progress = Progress(quiet=quiet)
+    config, source = load_config(config_path)
+    progress.log(f"config: {source or 'built-in defaults'}")
+    from .pipeline import today
+
+    day = parse_day(day_text) or today(config)
+    check_not_future(config, day)
+    if send:
+        from .delivery import check_sendable
+
+        check_sendable(config)  # before the run: a bad setup costs no LLM
+    result = asyncio.run(_week(config, day, progress))
+    progress.done()
+    from .week_render import render_week_html, render_week_text
+
+    w = result.week
+    bodies = {"md": lambda: result.markdown, "html": lambda: render_week_html(w, result.render)}
+    bodies["text"] = lambda: render_week_text(w, result.render)
+    click.echo(bodies[fmt](), nl=False)
+    if send:
+        from .delivery import check_outcomes, send_week
+
+        with State.open(config.state_path) as state:
+            outcomes = asyncio.run(send_week(config, state, w, force=force, progress=progress))
+        check_outcomes(outcomes)
+
+
+async def _week(config: Config, day: date, progress: Progress) -> WeekResult:
+    from .pipeline import default_clients
+    from .week import run_week
+
+    async with default_clients(config) as clients:
+        return await run_week(config, day, clients=clients, progress=progress)
+
+
 async def _run(config: Config, day: date, progress: Progress) -> RunResult:
     # Imported here so `digest config` and `digest --help` stay fast.
     from .pipeline import default_clients, run_digest
@@ -443,7 +508,8 @@ def serve(config_path: Path | None) -> None:
 
     Each run is `digest now --send` (the email only when [email] enabled = true) plus a retry of
     pending sends. Started after today's scheduled time with today's digest not yet sent, it
-    catches up once right away. Logs go to stderr.
+    catches up once right away. With [schedule].weekly_cron set it also sends the weekly roundup
+    (`digest week --send`) at that time. Logs go to stderr.
     """
     import logging
     import os

@@ -138,7 +138,7 @@ def m004_search_cache(db: sqlite3.Connection) -> None:
             fetched_at text not null,      -- ISO UTC: when the API answered
             items blob not null            -- zlib-compressed JSON of the items found
         );
-        """,
+        """
     )
 
 
@@ -280,6 +280,7 @@ class Delivery:
     updated_at: str
     fallbacks: int = 0  # marked fallback lines in the email last sent (or tried)
     replaces: str = ""  # the Message-ID of the earlier email a forced resend replaced
+    weekly: bool = False  # a weekly roundup's: ``day`` is the week's Monday
 
 
 @dataclass(frozen=True)
@@ -778,22 +779,25 @@ class State:
 
     # -- deliveries -------------------------------------------------------------------------
 
-    def delivery(self, day: date, recipient: str) -> Delivery | None:
-        row = self.conn.execute(
-            "select * from deliveries where day = ? and recipient = ?", (day.isoformat(), recipient)
-        ).fetchone()
-        return self._delivery(row) if row else None
+    # A weekly roundup's deliveries (``weekly=True``) are keyed by the week's Monday in a table of their own.
 
-    def deliveries(self, *, status: str | None = None, day: date | None = None) -> list[Delivery]:
-        sql, args = "select * from deliveries where 1=1", list[str]()
+    def delivery(self, day: date, recipient: str, *, weekly: bool = False) -> Delivery | None:
+        sql = f"select * from {_deliveries(weekly)} where day = ? and recipient = ?"
+        row = self.conn.execute(sql, (day.isoformat(), recipient)).fetchone()
+        return self._delivery(row, weekly) if row else None
+
+    def deliveries(
+        self, *, status: str | None = None, day: date | None = None, weekly: bool = False
+    ) -> list[Delivery]:
+        sql, args = f"select * from {_deliveries(weekly)} where 1=1", list[str]()
         if status:
             sql, args = sql + " and status = ?", [*args, status]
         if day:
             sql, args = sql + " and day = ?", [*args, day.isoformat()]
-        return [self._delivery(r) for r in self.conn.execute(sql + " order by day, recipient", args)]
+        return [self._delivery(r, weekly) for r in self.conn.execute(sql + " order by day, recipient", args)]
 
     @staticmethod
-    def _delivery(row: sqlite3.Row) -> Delivery:
+    def _delivery(row: sqlite3.Row, weekly: bool = False) -> Delivery:
         return Delivery(
             day=date.fromisoformat(row["day"]),
             recipient=row["recipient"],
@@ -804,6 +808,7 @@ class State:
             updated_at=row["updated_at"],
             fallbacks=row["fallbacks"],
             replaces=row["replaces"],
+            weekly=weekly,
         )
 
     def record_delivery(
@@ -817,6 +822,7 @@ class State:
         attempt: bool = True,
         fallbacks: int | None = None,
         replaces: str | None = None,
+        weekly: bool = False,
     ) -> None:
         """Record a send's outcome; ``attempt=False`` claims the send before trying it.
 
@@ -825,7 +831,7 @@ class State:
         step = 1 if attempt else 0
         with self.transaction() as db:
             db.execute(
-                """insert into deliveries
+                f"""insert into {_deliveries(weekly)}
                        (day, recipient, status, attempts, last_error, message_id, updated_at,
                         fallbacks, replaces)
                    values (?, ?, ?, ?, ?, ?, ?, coalesce(?, 0), coalesce(?, ''))
@@ -884,6 +890,10 @@ def _scored_from_json(data: dict[str, Any]) -> Scored:
         for m in data["matches"]
     )
     return Scored(Candidate(**c), matches, float(data["relevance"]), float(data.get("popularity", 0.0)))
+
+
+def _deliveries(weekly: bool) -> str:
+    return "week_deliveries" if weekly else "deliveries"
 
 
 def crc(phrase: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -138,10 +139,10 @@ retries = 0
 
 
 def test_backfill_through_the_cli_counts_each_day_like_its_listing_and_spaces_requests(
-    feed_server: FeedServer, tmp_path: Path
+    feed_server: FeedServer, llm_server, tmp_path: Path, monkeypatch
 ):
     api = FakeArxivAPI(feed_server, corpus_papers())
-    config_path = write_config(tmp_path, feed_server, api)
+    config_path = write_config(tmp_path, feed_server, api, llm_server.url)
     result = CliRunner().invoke(
         cli, ["backfill", "--config", str(config_path), "--days", "5", "--date", "2026-02-07"]
     )
@@ -183,6 +184,22 @@ def test_backfill_through_the_cli_counts_each_day_like_its_listing_and_spaces_re
             assert len(best) == 30 and len({s.candidate.key for s in best}) == 30
             assert {s.topics[0] for s in best} >= {"llm", "multimodal"}
             assert all(s.candidate.summary and s.candidate.sources == ("arxiv-api",) for s in best)
+
+    # Then the week on the same state: the backfilled days' numbers and shortlists, takeaways by the LLM.
+    monkeypatch.setenv("BACKFILL_TEST_KEY", "test-key")
+    week = CliRunner().invoke(cli, ["week", "--config", str(config_path), "--date", "2026-02-06"])
+    assert week.exit_code == 0, week.output
+    md = week.stdout
+    pool = sum(len(records(d)) for d in CORPUS_DAYS)
+    assert f"이번 주 arXiv 논문 {pool:,}편(new·cross, 3개 발표일) 기준" in md
+    assert "이번 주 3일은 arXiv API로 채운 숫자" in md  # the small print says where the numbers came from
+    assert "> 숫자가 없는 발표일: 02-02 (월), 02-03 (화)." in md
+    llm_total = sum(listing_counts(d)[1]["llm"] for d in CORPUS_DAYS)
+    assert f"| LLM | {llm_total}편 | \u00a0\u00a0" in md
+    items = [line for line in md.splitlines() if line.startswith("- **[")]
+    assert 5 <= len(items) <= 8
+    assert all("요약 대체" not in line and re.search(r"arXiv `cs\.\w\w`", line) for line in items)
+    assert llm_server.calls == 2  # one batch of takeaways (none were cached), one paragraph
 
 
 def test_a_rerun_asks_only_for_the_days_still_missing_and_force_recounts(feed_server: FeedServer, tmp_path):
