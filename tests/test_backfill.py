@@ -404,3 +404,18 @@ def test_a_first_digest_run_suggests_backfill_and_a_later_one_does_not(feed_serv
 def test_the_number_of_days_is_checked(tmp_path, n):
     result = CliRunner().invoke(cli, ["backfill", "--days", str(n)], env={"DIGEST_CONFIG": ""})
     assert result.exit_code == 2
+
+
+def test_a_terminal_gets_a_live_progress_bar(feed_server: FeedServer, tmp_path):
+    import io
+
+    api = FakeArxivAPI(feed_server, corpus_papers())
+    config = make_config(tmp_path, api.url)
+    stream = io.StringIO()
+    run(config, CORPUS_DAYS, progress=Progress(stream, live=True))
+    out = stream.getvalue()
+    assert "\r\x1b[2K[" in out and "backfill ░░░░░░░░░░░░░░░░░░░░ 0/3 · 2026-02-04 …" in out
+    assert f"backfill {'█' * 13}{'░' * 7} 2/3 · 2026-02-06 …" in out  # redrawn in place, day by day
+    plain = io.StringIO()
+    run(config, CORPUS_DAYS, progress=Progress(plain, live=False), force=True)
+    assert "\r" not in plain.getvalue() and plain.getvalue().count("\n") == 3  # one plain line a day

@@ -349,3 +349,27 @@ def test_a_week_past_the_cold_start_with_a_hand_built_history(feed_server, llm_s
     week_docs = count_phrases((r["authors"][0], r["title"], r["summary"]) for d in DAYS for r in records(d))
     for phrase, n, _ in found:
         assert week_docs.docs[phrase] == int(n) >= 3  # the phrase's papers over the whole week
+
+
+def test_a_week_paragraph_with_a_number_not_in_its_input_becomes_the_marked_template(three_days, llm_server):
+    from tests.llmserver import answer, completion
+
+    config, _ = three_days
+    normal = answer()
+
+    def inventive(body):
+        if request_numbers(body):  # the week's paragraph: a number it computed (9999) is not in the input
+            return completion(
+                "이번 주에는 논문 9999편이 나왔고 LLM 논문이 가장 많았다. 멀티모달 논문도 꾸준히 나왔다.",
+                body,
+            )
+        return normal(body)
+
+    llm_server.default = inventive
+    before = len(llm_server.requests)
+    md = week_cli(config).stdout
+    pool = sum(len(records(d)) for d in DAYS)
+    # Asked once more, then the template sentence of the week's own numbers, marked (also in the footer).
+    assert f"**이번 주 흐름** — ⚠️ 흐름 대체: 이번 주 arXiv 논문 {pool}편 중 LLM " in md
+    assert "9999" not in md and md.rstrip().endswith("· ⚠️ 흐름 대체")
+    assert sum(1 for body in llm_server.requests[before:] if request_numbers(body)) == 2
