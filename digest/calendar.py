@@ -5,6 +5,25 @@ day's date (the RSS ``pubDate`` is midnight Eastern of that date). So listings e
 Monday to Friday, never for Saturday or Sunday, and not for the day after an evening on
 which arXiv defers its announcement for a holiday. The digest for day D (in the user's
 timezone) uses the listing dated D; in Seoul it is out at 09:00 or 10:00 on D.
+
+Submission windows (what a listing announces as new, for the arXiv API's ``submittedDate``, the
+v1 submission time): a paper received before the 14:00 Eastern deadline of a weekday is announced
+at 20:00 that evening, under the next day's date. Sunday evening's announcement (the Monday
+listing) has Friday's deadline; Friday after 14:00 and the weekend go to Monday evening (the
+Tuesday listing). So the listing dated D holds the submissions from the deadline of the previous
+listing to its own:
+
+    listing   announced      window (US Eastern)
+    Mon       Sun 20:00      Thu 14:00 – Fri 14:00
+    Tue       Mon 20:00      Fri 14:00 – Mon 14:00
+    Wed       Tue 20:00      Mon 14:00 – Tue 14:00
+    Thu       Wed 20:00      Tue 14:00 – Wed 14:00
+    Fri       Thu 20:00      Wed 14:00 – Thu 14:00
+
+A deferred evening (the table below) announces nothing: its submissions wait for the next
+announcement, whose window then starts at the deadline of the last listing that did appear
+(e.g. MLK Day 2026: no listing dated Tue 20 Jan, so Wed 21 Jan holds Fri 16 Jan 14:00 –
+Tue 20 Jan 14:00). This is the model the table implies, not arXiv's own record of each day.
 """
 
 from __future__ import annotations
@@ -14,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 EASTERN = ZoneInfo("America/New_York")
 ANNOUNCE_AT = time(20, 0)
+DEADLINE_AT = time(14, 0)
 
 # A table, not a rule: evenings (US Eastern) on which arXiv makes no announcement, as listed
 # under "Deferred mailings" on https://info.arxiv.org/help/availability.html and the arXiv
@@ -58,6 +78,23 @@ def is_announcement_day(d: date) -> bool:
 def announcement_time(d: date) -> datetime:
     """When the listing dated ``d`` is announced: 20:00 US Eastern the evening before (aware)."""
     return datetime.combine(d - timedelta(days=1), ANNOUNCE_AT, tzinfo=EASTERN)
+
+
+def deadline(d: date) -> datetime:
+    """The submission deadline of the listing dated ``d`` (aware, US Eastern): 14:00 on the weekday of its
+    announcement evening, or on the Friday before for Sunday's announcement (the Monday listing)."""
+    evening = d - timedelta(days=1)
+    while is_weekend(evening):
+        evening -= timedelta(days=1)
+    return datetime.combine(evening, DEADLINE_AT, tzinfo=EASTERN)
+
+
+def submission_window(d: date) -> tuple[datetime, datetime]:
+    """[start, end) of the v1 submission times the listing dated ``d`` announces (aware, US Eastern):
+    from the deadline of the previous listing to its own, so deferred evenings merge into the next."""
+    if not is_announcement_day(d):
+        raise ValueError(f"there is no arXiv listing dated {d} ({reason(d)})")
+    return deadline(previous_announcement_day(d)), deadline(d)
 
 
 def previous_announcement_day(d: date) -> date:

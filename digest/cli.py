@@ -23,6 +23,7 @@ from .state import State
 
 if TYPE_CHECKING:
     from .pipeline import RunResult
+    from .week import WeekResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -158,6 +159,7 @@ def now(
     result = _build(config, day, demo, progress)
     progress.done()
     _report(result, progress)
+    _suggest_backfill(result, progress)
     body = _body(result, fmt)
     click.echo(body, nl=False)
     if send:
@@ -260,6 +262,126 @@ def send(config_path: Path | None, pending: bool, quiet: bool) -> None:
     check_outcomes(outcomes)
 
 
+@cli.command("backfill")
+@config_option
+@click.option(
+    "--days", "n", type=click.IntRange(min=1), default=20, show_default=True,
+    help="How many announcement days to fill (at most 40: older days are outside every baseline).",
+)  # fmt: skip
+@click.option(
+    "--date", "day_text", metavar="YYYY-MM-DD", help="Fill the days before this one (default: today)."
+)
+@click.option(
+    "--force", is_flag=True,
+    help="Count again the days already counted from the API (a day counted from its listing never is).",
+)  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@handle_errors
+def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: bool, quiet: bool) -> None:
+    """Fill the trend's statistics of the N announcement days before DATE from the arXiv API.
+
+    For a new state, so the trend block has a baseline from its first day. No LLM, no digest,
+    nothing marked as shown. One API request per day (two for a very large day), at least
+    [arxiv] api_delay_seconds apart. Days already counted are skipped, a day counted from its real
+    listing is never replaced, and a day that fails is left missing (run it again to retry).
+
+    \b
+    Example:
+        digest backfill --days 20
+    """
+    from .backfill import MAX_DAYS, backfill, plan
+    from .errors import ConfigError
+    from .pipeline import today
+    from .state import backfill_lock
+
+    if n > MAX_DAYS:
+        raise click.BadParameter(f"{n} is more than {MAX_DAYS} days", param_hint="--days")
+    progress = Progress(quiet=quiet)
+    config, source = load_config(config_path)
+    progress.log(f"config: {source or 'built-in defaults'}")
+    if not config.arxiv.enabled or not config.arxiv.categories:
+        raise ConfigError("arxiv: the backfill needs [arxiv] enabled = true and at least one category")
+    day = parse_day(day_text) or today(config)
+    check_not_future(config, day)
+    days = plan(day, n)
+    progress.log(
+        f"backfill: {len(days)} announcement days, {days[0]} to {days[-1]}, from {config.arxiv.api_url} "
+        f"(one request a day, {config.arxiv.api_delay_seconds:g}s apart)"
+    )
+    with backfill_lock(config.state_path), State.open(config.state_path) as state:
+        report = backfill(config, days, state=state, progress=progress, force=force)
+    click.echo(report.summary())
+    if report.failed:
+        lines = [f"{len(report.failed)} of {len(days)} days could not be fetched (left missing):"]
+        lines += [f"{d.day}: {d.note}" for d in report.failed]
+        lines.append("run `digest backfill` again later to retry them")
+        raise DigestError("\n".join(lines))
+
+
+@cli.command("week")
+@config_option
+@click.option(
+    "--date", "day_text", metavar="YYYY-MM-DD",
+    help="A day of the week to sum up (default: today; a Saturday or Sunday: the week just ended).",
+)  # fmt: skip
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "text"]), default="md", show_default=True,
+    help="Which body to print: the Markdown, or the email's HTML or plain text.",
+)  # fmt: skip
+@click.option("--send", is_flag=True, help="Also email it to [email].to (once per week and recipient).")
+@click.option("--force", is_flag=True, help="With --send: send again to recipients who already got it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@handle_errors
+def week_cmd(
+    config_path: Path | None, day_text: str | None, fmt: str, send: bool, force: bool, quiet: bool
+) -> None:
+    """Build the 주간 정리 of the announcement week (Monday to Friday) that holds DATE and print it.
+
+    The week's most important papers from the shortlists each day's run kept (a few per topic, each
+    with its takeaway: cached lines are reused), the week's counts per topic with a daily sparkline,
+    its emerging terms and a short paragraph. Archived as archive/week-YYYY-Www.md (+ .html, .txt).
+
+    \b
+    Example:
+        digest week --date 2026-02-06 --send
+    """
+    if force and not send:
+        raise click.UsageError("--force only makes sense with --send")
+    progress = Progress(quiet=quiet)
+    config, source = load_config(config_path)
+    progress.log(f"config: {source or 'built-in defaults'}")
+    from .pipeline import today
+
+    day = parse_day(day_text) or today(config)
+    check_not_future(config, day)
+    if send:
+        from .delivery import check_sendable
+
+        check_sendable(config)  # before the run: a bad setup costs no LLM
+    result = asyncio.run(_week(config, day, progress))
+    progress.done()
+    from .week_render import render_week_html, render_week_text
+
+    w = result.week
+    bodies = {"md": lambda: result.markdown, "html": lambda: render_week_html(w, result.render)}
+    bodies["text"] = lambda: render_week_text(w, result.render)
+    click.echo(bodies[fmt](), nl=False)
+    if send:
+        from .delivery import check_outcomes, send_week
+
+        with State.open(config.state_path) as state:
+            outcomes = asyncio.run(send_week(config, state, w, force=force, progress=progress))
+        check_outcomes(outcomes)
+
+
+async def _week(config: Config, day: date, progress: Progress) -> WeekResult:
+    from .pipeline import default_clients
+    from .week import run_week
+
+    async with default_clients(config) as clients:
+        return await run_week(config, day, clients=clients, progress=progress)
+
+
 async def _run(config: Config, day: date, progress: Progress) -> RunResult:
     # Imported here so `digest config` and `digest --help` stay fast.
     from .pipeline import default_clients, run_digest
@@ -285,6 +407,17 @@ def _report(result: RunResult, progress: Progress) -> None:
     for s in d.problem_sources:
         what = "failed" if s.status.is_failure else "incomplete"
         progress.warn(f"{s.name} {what}: {s.error or s.status} (the rest of the digest was delivered)")
+
+
+def _suggest_backfill(result: RunResult, progress: Progress) -> None:
+    """On a first run (a counted day with no earlier one to compare with), say how to get a baseline now."""
+    trend = result.digest.trend
+    if result.digest.sample or trend is None or trend.pool is None or trend.baseline_days:
+        return
+    progress.log(
+        f"trend: no earlier days to compare with yet (0/{trend.needed_days}); "
+        "`digest backfill --days 20` fills them from the arXiv API (about a minute, no LLM)"
+    )
 
 
 @cli.command("config")
@@ -375,7 +508,8 @@ def serve(config_path: Path | None) -> None:
 
     Each run is `digest now --send` (the email only when [email] enabled = true) plus a retry of
     pending sends. Started after today's scheduled time with today's digest not yet sent, it
-    catches up once right away. Logs go to stderr.
+    catches up once right away. With [schedule].weekly_cron set it also sends the weekly roundup
+    (`digest week --send`) at that time. Logs go to stderr.
     """
     import logging
     import os

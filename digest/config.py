@@ -92,6 +92,8 @@ class Schedule(_Section):
     # How long a scheduled run keeps the digest pending while the LLM cannot be reached (a local
     # model still being pulled, a server restarting) before it sends with marked fallbacks. 0: never wait.
     llm_wait: Duration = 2 * 3600
+    # The weekly roundup (`digest week --send`), e.g. "0 9 * * 6" (Saturday 09:00); "" = off.
+    weekly_cron: str = ""
 
     @field_validator("cron")
     @classmethod
@@ -102,6 +104,18 @@ class Schedule(_Section):
         except ValueError as e:
             raise ValueError(f"not a valid crontab expression ({e})") from None
         return v
+
+    @field_validator("weekly_cron")
+    @classmethod
+    def _weekly_cron(cls, v: str) -> str:
+        return cls._cron(v) if v.strip() else ""
+
+
+class Week(_Section):
+    """The weekly roundup (`digest week`)."""
+
+    max_items: Annotated[int, Field(ge=1, le=20)] = 8  # the week's most important papers
+    max_per_topic: Annotated[int, Field(ge=1, le=10)] = 2
 
 
 class Selection(_Section):
@@ -318,6 +332,7 @@ class Config(_Section):
     state_dir: str = str(platformdirs.user_data_path("digest"))
     schedule: Schedule = Schedule()
     selection: Selection = Selection()
+    week: Week = Week()
     topics: dict[str, Topic] = DEFAULT_TOPICS
     arxiv: Arxiv = Arxiv()
     huggingface: HuggingFace = HuggingFace()

@@ -14,8 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import jinja2
 
 from . import trends
 from .config import LLM
@@ -42,10 +45,28 @@ SYSTEM_FILE = "flow.system.txt"
 USER_FILE = "flow.user.txt"
 
 
-SYSTEM_PROMPT = read_prompt(SYSTEM_FILE).strip()
-_USER_SOURCE = read_prompt(USER_FILE)
-_USER_TEMPLATE = prompt_template(_USER_SOURCE)
-PROMPT_VERSION = "f" + hashlib.sha256(f"{SYSTEM_PROMPT}\0{_USER_SOURCE}".encode()).hexdigest()[:12]
+@dataclass(frozen=True)
+class FlowPrompt:
+    """One kind of paragraph: the day's 오늘의 흐름, or the week's (digest/week.py). Same checks, same
+    template fallback, same cache; only the prompt and the words for its period differ."""
+
+    name: str  # in progress lines and warnings: "오늘의 흐름"
+    period: str  # how the template sentence names its period: "오늘", "이번 주"
+    system: str
+    user: jinja2.Template
+    version: str  # part of the cache key: a changed prompt writes a new paragraph
+
+
+def load_prompt(name: str, period: str, system_file: str, user_file: str) -> FlowPrompt:
+    system = read_prompt(system_file).strip()
+    source = read_prompt(user_file)
+    version = "f" + hashlib.sha256(f"{system}\0{source}".encode()).hexdigest()[:12]
+    return FlowPrompt(name, period, system, prompt_template(source), version)
+
+
+DAILY = load_prompt("오늘의 흐름", "오늘", SYSTEM_FILE, USER_FILE)
+SYSTEM_PROMPT = DAILY.system
+PROMPT_VERSION = DAILY.version
 
 MAX_TOKENS = 400  # two or three Korean sentences need about 200
 TOP_ITEMS = 5
@@ -127,9 +148,11 @@ def numbers(text: str) -> set[str]:
     return out
 
 
-def build_messages(data: dict[str, Any], problem: str = "") -> list[dict[str, str]]:
-    user = _USER_TEMPLATE.render(input_json=input_text(data), problem=problem)
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user.strip()}]
+def build_messages(
+    data: dict[str, Any], problem: str = "", prompt: FlowPrompt = DAILY
+) -> list[dict[str, str]]:
+    user = prompt.user.render(input_json=input_text(data), problem=problem)
+    return [{"role": "system", "content": prompt.system}, {"role": "user", "content": user.strip()}]
 
 
 def check_flow(raw: object, allowed: set[str]) -> Checked:
@@ -155,13 +178,13 @@ def check_flow(raw: object, allowed: set[str]) -> Checked:
     return Checked(text)
 
 
-def template_flow(trend: Trend) -> str:
+def template_flow(trend: Trend, period: str = "오늘") -> str:
     """The plain sentences shown when the LLM's paragraph cannot be used: only the block's own numbers."""
     busiest = sorted(trend.topics, key=lambda t: -t.count)
     counts = ", ".join(f"{t.label} {t.count}편" for t in busiest if t.count)
-    head = f"오늘 arXiv 논문 {trend.pool}편 중 {counts}이 관심 주제에 해당했다." if counts else ""
+    head = f"{period} arXiv 논문 {trend.pool}편 중 {counts}이 관심 주제에 해당했다." if counts else ""
     if not head:
-        head = f"오늘 arXiv 논문 {trend.pool}편 중 관심 주제에 해당하는 논문은 없었다."
+        head = f"{period} arXiv 논문 {trend.pool}편 중 관심 주제에 해당하는 논문은 없었다."
     if trend.cold_start:
         collected = f"{trend.baseline_days}/{trend.needed_days}일"
         return f"{head} 기준선을 모으는 중이라({collected}) 평소와 비교하지 않았다."
@@ -182,8 +205,8 @@ def template_flow(trend: Trend) -> str:
     return " ".join(sentences)
 
 
-def _fallback(trend: Trend, reason: str) -> Takeaway:
-    return Takeaway(template_flow(trend), TakeawayStatus.FALLBACK, reason)
+def _fallback(trend: Trend, reason: str, prompt: FlowPrompt = DAILY) -> Takeaway:
+    return Takeaway(template_flow(trend, prompt.period), TakeawayStatus.FALLBACK, reason)
 
 
 # -- the request ------------------------------------------------------------------------------------
@@ -211,31 +234,34 @@ async def write_flow(
     llm: LLM,
     state: State,
     progress: Progress,
+    prompt: FlowPrompt = DAILY,
+    context: Mapping[str, Any] | None = None,
 ) -> Takeaway | None:
-    """The day's 오늘의 흐름, or None when the day has no numbers to write about.
+    """The paragraph for ``trend`` (the day's 오늘의 흐름 unless ``prompt`` says otherwise), or None when
+    there are no numbers to write about. ``context`` adds keys to the input (the week's dates, say).
 
     ``session`` is the run's LLM session (None: no key, the LLM is off). Never raises: a failed request
     or an unusable answer becomes the marked template sentence.
     """
     if trend.pool is None:
         return None
-    data = flow_input(trend, entries)
+    data = flow_input(trend, entries) | dict(context or {})
     key = input_hash(data)
-    cached = state.cached_flow(trend.day, key, llm.model, PROMPT_VERSION)
+    cached = state.cached_flow(trend.day, key, llm.model, prompt.version)
     allowed = numbers(input_text(data))
     if cached and check_flow(cached, allowed).text:
         return Takeaway(cached, TakeawayStatus.CACHED)
     if session is None:
         reason = f"no API key (${llm.api_key_env} is not set)" if not llm.api_key else "LLM off"
-        return _fallback(trend, reason)
+        return _fallback(trend, reason, prompt)
     if session.usage.unreachable:  # the takeaways found the endpoint dead: do not wait for it again
-        return _fallback(trend, session.usage.unreachable)
+        return _fallback(trend, session.usage.unreachable, prompt)
     problem = ""
     for attempt in ("", " re-ask"):
-        label = f"llm: 오늘의 흐름{attempt}"
+        label = f"llm: {prompt.name}{attempt}"
         try:
             answer = await session.request(
-                build_messages(data, problem),
+                build_messages(data, problem, prompt),
                 schema=ANSWER_SCHEMA,
                 schema_name="flow",
                 max_tokens=MAX_TOKENS,
@@ -243,17 +269,17 @@ async def write_flow(
             )
         except RequestFailed as e:
             session.usage.failures += 1
-            progress.warn(f"llm: 오늘의 흐름 is a template sentence: {e.reason}")
-            return _fallback(trend, e.reason)
+            progress.warn(f"llm: {prompt.name} is a template sentence: {e.reason}")
+            return _fallback(trend, e.reason, prompt)
         paragraph = paragraph_of(answer.content)
         checked = check_flow(paragraph, allowed) if paragraph is not None else Checked(None, NOT_JSON)
         if checked.text:
             progress.log(f"{label} ok, {answer.seconds:.1f}s")
-            state.store_flow(trend.day, key, llm.model, PROMPT_VERSION, checked.text)
+            state.store_flow(trend.day, key, llm.model, prompt.version, checked.text)
             note = f"accepted on re-ask (first answer: {problem})" if problem else ""
             return Takeaway(checked.text, TakeawayStatus.LLM, note)
         problem = checked.problem
         progress.log(f"{label} unusable ({problem}): {truncate(one_line(answer.content), 80)!r}")
     session.usage.failures += 1
-    progress.warn(f"llm: 오늘의 흐름 is a template sentence: unusable after one re-ask ({problem})")
-    return _fallback(trend, f"LLM paragraph unusable after one re-ask ({problem})")
+    progress.warn(f"llm: {prompt.name} is a template sentence: unusable after one re-ask ({problem})")
+    return _fallback(trend, f"LLM paragraph unusable after one re-ask ({problem})", prompt)

@@ -333,3 +333,34 @@ class Digest:
             if e.scored.topics:
                 counts[e.scored.topics[0]] = counts.get(e.scored.topics[0], 0) + 1
         return counts
+
+
+@dataclass
+class WeekDigest:
+    """The weekly roundup (주간 정리) of one announcement week, Monday to Friday: a pure value."""
+
+    start: date  # the Monday
+    end: date  # the Friday
+    days: tuple[date, ...]  # the week's announcement days (a holiday is not one), up to today
+    entries: list[Entry]
+    topics: list[TopicInfo]
+    trend: Trend | None  # the week's numbers: day=start, pool over its counted days, one spark block a day
+    seen_on: dict[str, tuple[date, ...]] = field(default_factory=dict)  # work key → days it was shortlisted
+    candidates: int = 0  # distinct works on the week's shortlists
+    counted: tuple[date, ...] = ()  # the days whose numbers the trend adds up
+    usage: LLMUsage = field(default_factory=LLMUsage)
+    notices: list[str] = field(default_factory=list)  # Korean lines for the reader (missing days, ...)
+
+    @property
+    def week_id(self) -> str:
+        return iso_week(self.start)
+
+    @property
+    def fallback_count(self) -> int:
+        return sum(1 for e in self.entries if e.takeaway.is_fallback)
+
+
+def iso_week(day: date) -> str:
+    """``2026-W06``: the ISO week of ``day``, as the weekly archive's file names say it."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

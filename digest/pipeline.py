@@ -31,6 +31,7 @@ from .matching import TopicMatcher
 from .models import Digest, LLMUsage, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
 from .render import render_markdown
+from .shortlist import keep_shortlist
 from .sources import collect
 from .state import State, run_lock
 from .summarize import make_llm_client, summarize
@@ -140,6 +141,7 @@ async def build_digest(
     today_stats, trend_note = trend_stage.count_today(
         config, day, candidates, scored, reports, state, progress
     )
+    keep_shortlist(state, day, scored, origin="run")  # for the weekly roundup (digest/week.py)
     shown = state.shown_before([s.candidate.key for s in scored], day)
     picked = selection.select(scored, config.selection, exclude=shown)
     progress.log(

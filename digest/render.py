@@ -8,6 +8,7 @@ templates are autoescaped.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote, urlsplit
@@ -16,7 +17,7 @@ import jinja2
 
 from .config import Render
 from .links import huggingface_url, pdf_url, repository
-from .models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus
+from .models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus, TopicInfo
 from .resources import resource_dir
 from .text import one_line, truncate
 from .trend_view import FLOW_FALLBACK_MARK, trend_view
@@ -170,11 +171,17 @@ def _source_label(report: SourceReport) -> str:
 
 
 def _groups(d: Digest, views: list[EntryView]) -> list[tuple[str, list[EntryView]]]:
+    return group_entries(d.topics, d.entries, views)
+
+
+def group_entries(
+    topics: Sequence[TopicInfo], entries: Sequence[Entry], views: list[EntryView]
+) -> list[tuple[str, list[EntryView]]]:
     """Runs of consecutive entries with the same first topic: the sections of the email and the grouped
     Markdown, in the entries' order (an entry with no topic still gets a group)."""
-    labels = {t.key: t.label for t in d.topics}
+    labels = {t.key: t.label for t in topics}
     groups: list[tuple[str, list[EntryView]]] = []
-    for e, v in zip(d.entries, views, strict=True):
+    for e, v in zip(entries, views, strict=True):
         first = e.scored.topics[:1]
         label = one_line(labels.get(first[0], first[0])) if first else "기타"
         if groups and groups[-1][0] == label:
@@ -184,7 +191,7 @@ def _groups(d: Digest, views: list[EntryView]) -> list[tuple[str, list[EntryView
     return groups
 
 
-def _topic_summary(groups: list[tuple[str, list[EntryView]]]) -> str:
+def topic_summary(groups: list[tuple[str, list[EntryView]]]) -> str:
     """``멀티모달 3 · LLM 3 · …`` in the sections' order, so the header reads like the body below it."""
     counts: dict[str, int] = {}
     for label, members in groups:
@@ -196,7 +203,7 @@ def _topic_summary(groups: list[tuple[str, list[EntryView]]]) -> str:
 _PREHEADER_TITLE = 90
 
 
-def _preheader(views: list[EntryView], notices: list[str]) -> str:
+def preheader(views: list[EntryView], notices: list[str]) -> str:
     """What the inbox shows under the subject: the day's top item, or why there is none."""
     if not views:
         return notices[0] if notices else "새 글 없음"
@@ -254,8 +261,8 @@ def context(d: Digest, options: Render | None = None) -> dict[str, object]:
         "entries": entries,
         "groups": groups,
         "grouped_markdown": options.markdown_layout == "grouped",
-        "topic_summary": _topic_summary(groups),
-        "preheader": _preheader(entries, notices),
+        "topic_summary": topic_summary(groups),
+        "preheader": preheader(entries, notices),
         "notices": notices,
         "reviewed": " · ".join(reviewed) + " 검토" if reviewed else "검토한 글 없음",
         "selected": f"{len(entries)}편 선정",
@@ -296,8 +303,19 @@ def _md_environment() -> jinja2.Environment:
     return _MD_ENV
 
 
+def render_template(name: str, values: Mapping[str, object], *, html: bool = False) -> str:
+    """A template of templates/: autoescaped, CSS inlined when ``html``; else plain (Markdown, text)."""
+    if not html:
+        return _md_environment().get_template(name).render(values)
+    import css_inline
+
+    page = _html_environment().get_template(name).render(values)
+    # No remote stylesheets: rendering must never touch the network.
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False).inline(page)
+
+
 def render_markdown(d: Digest, options: Render | None = None) -> str:
-    return _md_environment().get_template("digest.md.j2").render(context(d, options))
+    return render_template("digest.md.j2", context(d, options))
 
 
 # -- email bodies -----------------------------------------------------------------------------
@@ -323,12 +341,8 @@ def subject(d: Digest) -> str:
 
 def render_html(d: Digest, options: Render | None = None) -> str:
     """The HTML body with its CSS inlined into ``style=`` attributes (``@media`` rules kept)."""
-    import css_inline
-
-    html = _html_environment().get_template("email.html.j2").render(context(d, options))
-    # No remote stylesheets: rendering must never touch the network.
-    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False).inline(html)
+    return render_template("email.html.j2", context(d, options), html=True)
 
 
 def render_text(d: Digest, options: Render | None = None) -> str:
-    return _md_environment().get_template("email.txt.j2").render(context(d, options))
+    return render_template("email.txt.j2", context(d, options))

@@ -8,6 +8,11 @@ starts late catches up once and a restart after a sent digest does nothing.
 Shutdown (SIGTERM from Docker, SIGINT from a terminal) cancels the run in progress: the
 pipeline marks its run 'abandoned' and its ``run_lock`` is released as the task unwinds.
 
+With ``[schedule].weekly_cron`` set (off by default; e.g. ``"0 9 * * 6"``) a second job sends the weekly
+roundup (``digest week --send``) of the announcement week that holds the tick's day, once per (week,
+recipient); it too catches up once when started after its time on its day. The two jobs never run at
+once: a tick waits for the other to finish.
+
 A scheduled run never mails a digest whose LLM could not be reached (a local model still being
 pulled, a server restarting): the run is recorded 'held', and the service tries again with
 backoff until ``[schedule].llm_wait`` after the first such run (at the latest the end of the day),
@@ -57,6 +62,7 @@ HEARTBEAT_SECONDS = 60
 HEARTBEAT_MAX_AGE = 300
 DAILY_JOB_ID = "daily"
 RETRY_JOB_ID = "llm-retry"
+WEEKLY_JOB_ID = "weekly"
 
 
 @dataclass(frozen=True)
@@ -90,12 +96,14 @@ class RunSummary:
     held: str = ""  # why the digest was kept back (the LLM could not be reached)
     retry_at: datetime | None = None  # when the held digest is tried again
     deadline: datetime | None = None  # when it is sent even without the LLM
+    label: str = ""  # what the line calls the run: "run 2026-02-05" unless set ("week 2026-W06")
 
     def line(self, seconds: float) -> str:
         delivery = f"sent {self.sent} / pending {self.pending} / failed {self.failed}"
         retried = f", retried {self.retried} pending" if self.retried else ""
+        what = self.label or f"run {self.day}"
         if self.skipped:
-            return f"run {self.day}: skipped ({self.skipped}); {delivery}{retried}; {seconds:.1f}s"
+            return f"{what}: skipped ({self.skipped}); {delivery}{retried}; {seconds:.1f}s"
         if self.held:
             return (
                 f"run {self.day}: held, {self.items} items, not sent: {self.held}; trying again at "
@@ -103,7 +111,7 @@ class RunSummary:
                 f"latest ([schedule] llm_wait); {seconds:.1f}s"
             )
         return (
-            f"run {self.day}: {self.status or 'done'}, {self.items} items, "
+            f"{what}: {self.status or 'done'}, {self.items} items, "
             f"{self.failed_sources} failed sources, {self.fallbacks} fallbacks, "
             f"{self.llm_calls} LLM calls ({self.tokens} tokens); "
             f"{delivery}{retried}; {seconds:.1f}s"
@@ -123,6 +131,11 @@ def _hhmm(when: datetime | None) -> str:
 
 def make_trigger(config: Config) -> CronTrigger:
     return crontab_trigger(config.schedule.cron, config.tz)
+
+
+def weekly_trigger(config: Config) -> CronTrigger | None:
+    """The weekly roundup's schedule, or None when ``[schedule].weekly_cron`` is off."""
+    return crontab_trigger(config.schedule.weekly_cron, config.tz) if config.schedule.weekly_cron else None
 
 
 def next_run_time(config: Config, now: datetime) -> datetime | None:
@@ -167,9 +180,34 @@ def needs_catch_up(now: datetime, config: Config, state: State) -> bool:
     return not day_done(config, state, now.astimezone(config.tz).date())
 
 
-def delivery_counts(state: State, day: date) -> dict[str, int]:
+def week_done(config: Config, state: State, monday: date) -> bool:
+    """The week's roundup needs no more work: sent (or failed for good) to every recipient, or, with email
+    off, archived."""
+    if config.email.enabled:
+        rows = state.deliveries(day=monday, weekly=True)
+        final = {d.recipient for d in rows if d.status in ("sent", "failed")}
+        return all(r in final for r in config.email.to)
+    from .models import iso_week
+
+    return (state.archive_dir / f"week-{iso_week(monday)}.md").is_file()
+
+
+def needs_weekly_catch_up(
+    now: datetime, config: Config, state: State, trigger: BaseTrigger | None = None
+) -> bool:
+    """True when the weekly schedule fired earlier today and that week's roundup is not done."""
+    trigger = trigger or weekly_trigger(config)
+    fire = scheduled_today(trigger, now, config.tz) if trigger else None
+    if fire is None or now < fire:
+        return False
+    from .week import week_of
+
+    return not week_done(config, state, week_of(now.astimezone(config.tz).date())[0])
+
+
+def delivery_counts(state: State, day: date, *, weekly: bool = False) -> dict[str, int]:
     counts = {"sent": 0, "pending": 0, "failed": 0}
-    for d in state.deliveries(day=day):
+    for d in state.deliveries(day=day, weekly=weekly):
         counts[d.status] = counts.get(d.status, 0) + 1
     return counts
 
@@ -218,14 +256,23 @@ def status_report(config: Config, state: State, now: datetime, limit: int = 10) 
             f"{hold.attempts} tries since {hold.since.astimezone(config.tz):%H:%M}, sent with marked "
             f"fallbacks at {hold_deadline(config, hold.since):%H:%M} at the latest"
         )
-    pending_now = state.deliveries(status="pending")
+    pending_now = state.deliveries(status="pending") + state.deliveries(status="pending", weekly=True)
     if pending_now:
-        days = ", ".join(sorted({d.day.isoformat() for d in pending_now}))
+        from .models import iso_week
+
+        labels = {f"week {iso_week(d.day)}" if d.weekly else d.day.isoformat() for d in pending_now}
+        days = ", ".join(sorted(labels))
         lines.append(f"pending: {len(pending_now)} email(s) of {days} (`digest send --pending`)")
     lines.append(
         f"next run: {format_when(next_run_time(config, now), config.tz)} "
         f"(schedule {config.schedule.cron!r}, {config.timezone})"
     )
+    weekly = weekly_trigger(config)
+    if weekly is not None:
+        lines.append(
+            f"next weekly roundup: {format_when(weekly.get_next_fire_time(None, now), config.tz)} "
+            f"(weekly_cron {config.schedule.weekly_cron!r})"
+        )
     beat = read_heartbeat(config.state_path)
     if beat is None:
         lines.append("service: not running (start it with `digest serve`)")
@@ -356,6 +403,49 @@ async def daily_run(
     return summary
 
 
+async def weekly_run(
+    config: Config,
+    now: datetime,
+    *,
+    progress: Progress,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> RunSummary:
+    """One weekly tick, the code path of ``digest week --send``: retry pending mail, build, send once."""
+    from . import delivery
+    from .models import iso_week
+    from .pipeline import default_clients, today
+    from .week import run_week, week_of
+
+    day = today(config, now)
+    monday = week_of(day)[0]
+    summary = RunSummary(day=monday, label=f"week {iso_week(monday)}")
+    with State.open(config.state_path) as state:
+        if config.email.enabled:
+            summary.retried = len(await delivery.send_pending(config, state, progress=progress))
+        if week_done(config, state, monday):
+            summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
+            _fill_deliveries(summary, state, weekly=True)
+            return summary
+    async with default_clients(config, transport=transport) as clients:
+        result = await run_week(config, day, clients=clients, progress=progress, now=now)
+    w = result.week
+    summary.status = "ok"
+    summary.items = len(w.entries)
+    summary.llm_calls = w.usage.calls
+    summary.tokens = w.usage.prompt_tokens + w.usage.completion_tokens
+    summary.fallbacks = w.fallback_count
+    if w.usage.unreachable and w.fallback_count:
+        # Unlike the daily digest the week is not held (most of its lines were cached by the days), but
+        # the reader is told in the log as in the email: the fallback lines are marked.
+        log.warning("the LLM is unreachable (%s): the weekly roundup goes out with %d marked fallbacks",
+                    w.usage.unreachable, w.fallback_count)  # fmt: skip
+    with State.open(config.state_path) as state:
+        if config.email.enabled:
+            await delivery.send_week(config, state, w, progress=progress)
+        _fill_deliveries(summary, state, weekly=True)
+    return summary
+
+
 def _hold(
     config: Config,
     state: State,
@@ -399,8 +489,8 @@ def format_duration_short(delta: timedelta) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
-def _fill_deliveries(summary: RunSummary, state: State) -> None:
-    counts = delivery_counts(state, summary.day)
+def _fill_deliveries(summary: RunSummary, state: State, *, weekly: bool = False) -> None:
+    counts = delivery_counts(state, summary.day, weekly=weekly)
     summary.sent, summary.pending, summary.failed = counts["sent"], counts["pending"], counts["failed"]
 
 
@@ -419,12 +509,18 @@ class Service:
         trigger: BaseTrigger | None = None,
         stop_timeout: float = 25.0,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        weekly_job: Job | None = None,
+        weekly: BaseTrigger | None = None,
     ) -> None:
         self.config = config
         self.directory = config.state_path
         self.clock = clock or (lambda: datetime.now(config.tz))
         self.trigger = trigger or make_trigger(config)
         self.job: Job = job or self._default_job
+        # The weekly roundup: off unless [schedule].weekly_cron is set (or a test passes a trigger).
+        self.weekly = weekly or weekly_trigger(config)
+        self.weekly_job: Job = weekly_job or self._default_weekly_job
+        self._one_tick = threading.Lock()  # the daily and the weekly job never run at once
         self.stop_timeout = stop_timeout
         self.heartbeat_seconds = heartbeat_seconds
         self.scheduler = self.build_scheduler()
@@ -441,6 +537,9 @@ class Service:
 
     async def _default_job(self, now: datetime) -> RunSummary:
         return await daily_run(self.config, now, progress=LoggingProgress())
+
+    async def _default_weekly_job(self, now: datetime) -> RunSummary:
+        return await weekly_run(self.config, now, progress=LoggingProgress())
 
     def build_scheduler(self) -> BlockingScheduler:
         return BlockingScheduler(
@@ -472,6 +571,18 @@ class Service:
         # APScheduler lives in real time even when a test injects the clock that decides.
         extra: dict[str, Any] = {"next_run_time": datetime.now(self.config.tz)} if catch_up else {}
         self.scheduler.add_job(self._tick, self.trigger, id=DAILY_JOB_ID, name="daily digest", **extra)
+        weekly_catch_up = False
+        if self.weekly is not None:
+            weekly_catch_up = self._catch_up(now, weekly=True)
+            due: dict[str, Any] = {"next_run_time": datetime.now(self.config.tz)} if weekly_catch_up else {}
+            self.scheduler.add_job(
+                self._tick,
+                self.weekly,
+                args=[self.weekly_job],
+                id=WEEKLY_JOB_ID,
+                name="weekly roundup",
+                **due,
+            )
         self.scheduler.add_job(
             self._beat,
             IntervalTrigger(seconds=self.heartbeat_seconds),
@@ -489,6 +600,14 @@ class Service:
         )
         if catch_up:
             log.info("today's digest is not done and its time has passed: catching up now")
+        if self.weekly is not None:
+            log.info(
+                "weekly roundup: schedule %r; next %s",
+                self.config.schedule.weekly_cron,
+                format_when(self.weekly.get_next_fire_time(None, now), self.config.tz),
+            )
+        if weekly_catch_up:
+            log.info("this week's roundup is not done and its time today has passed: catching up now")
         with self._lock:
             if self._stopping:  # a signal arrived during setup
                 return self._finish()
@@ -539,9 +658,11 @@ class Service:
         log.info("digest serve stopped")
         return 0
 
-    def _catch_up(self, now: datetime) -> bool:
+    def _catch_up(self, now: datetime, *, weekly: bool = False) -> bool:
         try:
             with State.open(self.directory) as state:
+                if weekly:
+                    return needs_weekly_catch_up(now, self.config, state, self.weekly)
                 return needs_catch_up(now, self.config, state)
         except DigestError as e:
             log.error("cannot read the state to decide on a catch-up run: %s", e)
@@ -566,7 +687,7 @@ class Service:
     def next_scheduled(self) -> datetime | None:
         """The next run: the daily schedule's, or a held digest's retry when that comes first."""
         times = []
-        for job_id in (DAILY_JOB_ID, RETRY_JOB_ID):
+        for job_id in (DAILY_JOB_ID, RETRY_JOB_ID, WEEKLY_JOB_ID):
             # A job added before start() has no next_run_time attribute yet.
             when = getattr(self.scheduler.get_job(job_id), "next_run_time", None)
             if when is not None:
@@ -588,12 +709,18 @@ class Service:
         except OSError as e:
             log.warning("cannot write the heartbeat: %s", e)
 
-    def _tick(self) -> None:
+    def _tick(self, job: Job | None = None) -> None:
+        with self._one_tick:  # a weekly tick waits for a daily one (and the other way round)
+            if self._stopping:
+                return
+            self._run_tick(job or self.job)
+
+    def _run_tick(self, job: Job) -> None:
         now = self.clock()
         started = time.monotonic()
         self._idle.clear()
         try:
-            summary = asyncio.run(self._guarded(now))
+            summary = asyncio.run(self._guarded(now, job))
         except asyncio.CancelledError:
             log.warning("run %s abandoned by shutdown after %.1fs", now.date(), time.monotonic() - started)
         except DigestError as e:
@@ -618,7 +745,7 @@ class Service:
             self._tick, DateTrigger(run_date=when), id=RETRY_JOB_ID, name="held digest", replace_existing=True
         )
 
-    async def _guarded(self, now: datetime) -> RunSummary | None:
+    async def _guarded(self, now: datetime, job: Job) -> RunSummary | None:
         task = asyncio.current_task()
         assert task is not None
         with self._lock:
@@ -626,7 +753,7 @@ class Service:
                 raise asyncio.CancelledError
             self._current = (asyncio.get_running_loop(), task)
         try:
-            return await self.job(now)
+            return await job(now)
         finally:
             with self._lock:
                 self._current = None

@@ -18,19 +18,21 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ._compat import UTC
 from .errors import StateBusyError, StateError
-from .models import DayStats, DayStatus, PhraseCounts
+from .models import Candidate, DayStats, DayStatus, PhraseCounts, Scored, TopicMatch
 
 DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
 SERVICE_LOCK_NAME = "serve.lock"
+BACKFILL_LOCK_NAME = "backfill.lock"
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+CANDIDATE_DAYS = 60  # days of shortlists kept: the weekly roundup reads one week
 
 
 def _script(db: sqlite3.Connection, sql: str) -> None:
@@ -200,6 +202,44 @@ def m003_llm_endpoints(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m006_day_candidates(db: sqlite3.Connection) -> None:
+    # The weekly roundup (digest/week.py): each day's shortlist of ranked on-topic candidates, with what a
+    # takeaway and the week's ranking need (digest/shortlist.py keeps it to 30 a day; rows older than
+    # CANDIDATE_DAYS are dropped). And the weekly email's deliveries: a table of their own, keyed by the
+    # week's Monday, so a week never collides with a day's (day, recipient) row; same columns as deliveries.
+    _script(
+        db,
+        """
+        create table day_candidates (
+            day text not null,             -- the digest date (arXiv listing date) whose run ranked it
+            key text not null,             -- arxiv:<id> or url:<canonical url>
+            rank integer not null,         -- 0 = the day's best (selection.rank_key)
+            origin text not null,          -- run (a digest run) | api (digest backfill)
+            relevance real not null,
+            upvotes integer,
+            version integer,
+            topics text not null,          -- json: matched topic keys, best first
+            sources text not null,         -- json: the sources that saw it
+            item blob not null,            -- zlib-compressed JSON: the candidate and its matches
+            primary key (day, key)
+        ) without rowid;
+        create table week_deliveries (
+            day text not null,             -- the Monday of the announcement week
+            recipient text not null,
+            status text not null,          -- sent | pending | failed
+            attempts integer not null default 0,
+            last_error text not null default '',
+            message_id text not null default '',
+            updated_at text not null,
+            fallbacks integer not null default 0,
+            replaces text not null default '',
+            primary key (day, recipient)
+        );
+        """,
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -275,6 +315,7 @@ class Delivery:
     updated_at: str
     fallbacks: int = 0  # marked fallback lines in the email last sent (or tried)
     replaces: str = ""  # the Message-ID of the earlier email a forced resend replaced
+    weekly: bool = False  # a weekly roundup's: ``day`` is the week's Monday
 
 
 @dataclass(frozen=True)
@@ -634,6 +675,60 @@ class State:
                 (day.isoformat(), input_hash, model, prompt_version, text, _now()),
             )
 
+    # -- day shortlists (the weekly roundup) --------------------------------------------------
+
+    def record_day_candidates(self, day: date, scored: list[Scored], origin: str) -> bool:
+        """Store ``day``'s shortlist (best first), replacing the day's rows; returns whether it was stored.
+
+        A backfill's shortlist (origin "api") never replaces a digest run's, and an empty one never
+        replaces anything. Shortlists older than CANDIDATE_DAYS before ``day`` are dropped.
+        """
+        if not scored:
+            return False
+        key = day.isoformat()
+        rows = [
+            (
+                key,
+                s.candidate.key,
+                rank,
+                origin,
+                s.relevance,
+                s.candidate.upvotes,
+                s.candidate.version,
+                json.dumps(list(s.topics)),
+                json.dumps(list(s.candidate.sources)),
+                zlib.compress(json.dumps(_scored_to_json(s), ensure_ascii=False).encode(), 6),
+            )
+            for rank, s in enumerate(scored)
+        ]
+        with self.transaction() as db:
+            if origin == "api":
+                other = db.execute(
+                    "select 1 from day_candidates where day = ? and origin != 'api' limit 1", (key,)
+                ).fetchone()
+                if other:
+                    return False
+            db.execute("delete from day_candidates where day = ?", (key,))
+            db.executemany("insert into day_candidates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            oldest = (day - timedelta(days=CANDIDATE_DAYS)).isoformat()
+            db.execute("delete from day_candidates where day < ?", (oldest,))
+        return True
+
+    def day_candidates(self, start: date, end: date) -> dict[date, list[Scored]]:
+        """The stored shortlists from ``start`` to ``end`` (both included), by day, best first."""
+        out: dict[date, list[Scored]] = {}
+        rows = self.conn.execute(
+            "select day, item from day_candidates where day between ? and ? order by day, rank",
+            (start.isoformat(), end.isoformat()),
+        )
+        for day, blob in rows:
+            try:
+                scored = _scored_from_json(json.loads(zlib.decompress(blob)))
+            except (zlib.error, ValueError, KeyError, TypeError):
+                continue  # unreadable (written by another version): that one item is left out
+            out.setdefault(date.fromisoformat(day), []).append(scored)
+        return out
+
     # -- runs -------------------------------------------------------------------------------
 
     def start_run(self, day: date) -> int:
@@ -736,22 +831,25 @@ class State:
 
     # -- deliveries -------------------------------------------------------------------------
 
-    def delivery(self, day: date, recipient: str) -> Delivery | None:
-        row = self.conn.execute(
-            "select * from deliveries where day = ? and recipient = ?", (day.isoformat(), recipient)
-        ).fetchone()
-        return self._delivery(row) if row else None
+    # A weekly roundup's deliveries (``weekly=True``) are keyed by the week's Monday in a table of their own.
 
-    def deliveries(self, *, status: str | None = None, day: date | None = None) -> list[Delivery]:
-        sql, args = "select * from deliveries where 1=1", list[str]()
+    def delivery(self, day: date, recipient: str, *, weekly: bool = False) -> Delivery | None:
+        sql = f"select * from {_deliveries(weekly)} where day = ? and recipient = ?"
+        row = self.conn.execute(sql, (day.isoformat(), recipient)).fetchone()
+        return self._delivery(row, weekly) if row else None
+
+    def deliveries(
+        self, *, status: str | None = None, day: date | None = None, weekly: bool = False
+    ) -> list[Delivery]:
+        sql, args = f"select * from {_deliveries(weekly)} where 1=1", list[str]()
         if status:
             sql, args = sql + " and status = ?", [*args, status]
         if day:
             sql, args = sql + " and day = ?", [*args, day.isoformat()]
-        return [self._delivery(r) for r in self.conn.execute(sql + " order by day, recipient", args)]
+        return [self._delivery(r, weekly) for r in self.conn.execute(sql + " order by day, recipient", args)]
 
     @staticmethod
-    def _delivery(row: sqlite3.Row) -> Delivery:
+    def _delivery(row: sqlite3.Row, weekly: bool = False) -> Delivery:
         return Delivery(
             day=date.fromisoformat(row["day"]),
             recipient=row["recipient"],
@@ -762,6 +860,7 @@ class State:
             updated_at=row["updated_at"],
             fallbacks=row["fallbacks"],
             replaces=row["replaces"],
+            weekly=weekly,
         )
 
     def record_delivery(
@@ -775,6 +874,7 @@ class State:
         attempt: bool = True,
         fallbacks: int | None = None,
         replaces: str | None = None,
+        weekly: bool = False,
     ) -> None:
         """Record a send's outcome; ``attempt=False`` claims the send before trying it.
 
@@ -783,7 +883,7 @@ class State:
         step = 1 if attempt else 0
         with self.transaction() as db:
             db.execute(
-                """insert into deliveries
+                f"""insert into {_deliveries(weekly)}
                        (day, recipient, status, attempts, last_error, message_id, updated_at,
                         fallbacks, replaces)
                    values (?, ?, ?, ?, ?, ?, ?, coalesce(?, 0), coalesce(?, ''))
@@ -807,6 +907,45 @@ class State:
                     replaces,
                 ),
             )
+
+
+def _scored_to_json(s: Scored) -> dict[str, Any]:
+    c = s.candidate
+    return {
+        "candidate": {
+            **{k: getattr(c, k) for k in _CANDIDATE_FIELDS},
+            "published": c.published.isoformat() if c.published else None,
+        },
+        "matches": [
+            {"topic": m.topic, "label": m.label, "score": m.score, "terms": m.terms, "where": m.where}
+            for m in s.matches
+        ],
+        "relevance": s.relevance,
+        "popularity": s.popularity,
+    }
+
+
+_CANDIDATE_FIELDS = (
+    "key", "kind", "title", "url", "summary", "authors", "categories", "sources", "version", "arxiv_id",
+    "announce_type", "upvotes", "feed_name", "comment", "repository",
+)  # fmt: skip
+_TUPLES = ("authors", "categories", "sources")
+
+
+def _scored_from_json(data: dict[str, Any]) -> Scored:
+    c = dict(data["candidate"])
+    for k in _TUPLES:
+        c[k] = tuple(c[k])
+    c["published"] = datetime.fromisoformat(c["published"]) if c.get("published") else None
+    matches = tuple(
+        TopicMatch(m["topic"], m["label"], float(m["score"]), tuple(m["terms"]), tuple(m["where"]))
+        for m in data["matches"]
+    )
+    return Scored(Candidate(**c), matches, float(data["relevance"]), float(data.get("popularity", 0.0)))
+
+
+def _deliveries(weekly: bool) -> str:
+    return "week_deliveries" if weekly else "deliveries"
 
 
 def crc(phrase: str) -> int:
@@ -868,6 +1007,7 @@ def ensure_directory(directory: Path) -> Path:
 
 # What a second holder is told; {holder} is "pid N", {path} the lock file, {directory} the state_dir.
 _RUN_BUSY = "another digest run is in progress ({holder}, lock {path}); try again when it has finished"
+_BACKFILL_BUSY = "another `digest backfill` is running on {directory} ({holder}, lock {path}); let it finish"
 _SERVICE_BUSY = (
     "another `digest serve` is already running on {directory} ({holder}, lock {path}); "
     "stop it first, or give this one its own state_dir"
@@ -904,3 +1044,9 @@ def run_lock(directory: str | Path) -> AbstractContextManager[None]:
 def service_lock(directory: str | Path) -> AbstractContextManager[None]:
     """Held by `digest serve` while it runs: two services on one state would each send the digest."""
     return _exclusive(directory, SERVICE_LOCK_NAME, _SERVICE_BUSY)
+
+
+def backfill_lock(directory: str | Path) -> AbstractContextManager[None]:
+    """Held by `digest backfill`: two at once would ask the arXiv API for the same days. (Not the run
+    lock: a backfill takes minutes, and the daily run must not wait for it.)"""
+    return _exclusive(directory, BACKFILL_LOCK_NAME, _BACKFILL_BUSY)

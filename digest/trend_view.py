@@ -61,6 +61,11 @@ class TrendView:
     flow_fallback: bool
     flow_mark: str
     basis: str
+    # What the block calls its period: the daily block's words; the weekly roundup (digest/week.py) its own.
+    flow_label: str = "오늘의 흐름"
+    count_header: str = "오늘"
+    spark_header: str = "최근 발표일 추이"  # the Markdown table's column
+    spark_header_short: str = "추이"  # the HTML table's column (a phone's width)
 
 
 def code_span(text: str) -> str:

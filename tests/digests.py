@@ -7,6 +7,7 @@ from datetime import date
 from digest.models import (
     Candidate,
     Digest,
+    EmergingTerm,
     Entry,
     LLMUsage,
     Scored,
@@ -16,6 +17,9 @@ from digest.models import (
     TakeawayStatus,
     TopicInfo,
     TopicMatch,
+    TopicTrend,
+    Trend,
+    WeekDigest,
 )
 
 TOPICS = [
@@ -127,4 +131,55 @@ def fixed_digest() -> Digest:
         topics=TOPICS,
         usage=LLMUsage(model="gpt-4o-mini", calls=2, prompt_tokens=4800, completion_tokens=1000),
         reviewed={"arxiv": 412, "huggingface": 36, "blog": 3},
+    )
+
+
+def fixed_week() -> WeekDigest:
+    """A weekly roundup past the cold start, with a missing day, a fallback line and hostile text."""
+    from datetime import timedelta
+
+    d = fixed_digest()
+    monday = date(2026, 2, 2)
+    days = tuple(monday + timedelta(days=i) for i in range(5))
+
+    def line(key: str, label: str, count: int, shares: tuple[float, float], change: float, arrow: str):
+        share, base = shares
+        e = count / (1 + change)
+        z = (count - e) / (e + 1) ** 0.5
+        spark = " ▅▆█▇"  # 02-02 without numbers
+        return TopicTrend(key, label, count, share, spark, 20, base, e, change, z, arrow)
+
+    trend = Trend(
+        day=monday,
+        pool=1639,
+        topics=(
+            line("llm", "LLM", 560, (0.342, 0.33), 0.04, "→"),
+            line("multimodal", "멀티모달", 230, (0.14, 0.10), 0.41, "▲"),
+            line("dpo", "DPO·정렬", 21, (0.013, 0.024), -0.46, "▼"),
+            line("mamba", "Mamba·SSM", 12, (0.007, 0.008), -0.1, "→"),
+        ),
+        emerging=(
+            EmergingTerm("test-time scaling", 14, 12, 0.5, 5.6, 4.1),
+            EmergingTerm("<b>x</b> model", 5, 4, 0.0, float("inf"), 3.0, new=True),
+        ),
+        baseline_days=20,
+        spark_days=days,
+        flow=Takeaway(
+            "이번 주에는 멀티모달 논문이 평소보다 많았고(230편, +41%) DPO·정렬은 적었다. "
+            "test-time scaling 언급이 14편으로 늘었다.",
+            TakeawayStatus.LLM,
+        ),
+    )  # fmt: skip
+    return WeekDigest(
+        start=monday,
+        end=days[-1],
+        days=days,
+        entries=d.entries,
+        topics=TOPICS,
+        trend=trend,
+        seen_on={e.candidate.key: (days[2], days[3]) for e in d.entries},
+        candidates=87,
+        usage=LLMUsage(model="gpt-4o-mini", calls=2, prompt_tokens=2000, completion_tokens=300),
+        notices=["숫자가 없는 발표일: 02-02 (월). 이번 주 통계에서 빠졌습니다."],
+        counted=days[1:],
     )

@@ -8,6 +8,7 @@ in a module that does not import this one first::
     def test_x(feed_server):
         url = feed_server.serve("/rss", Path("listing.xml"), etag='"v1"')
         feed_server.script("/rss", Reply(429, headers={"Retry-After": "1"}))  # then the route
+        feed_server.handle("/api", lambda seen: Reply(200, b"..."))  # an answer computed per request
         ...
         assert feed_server.count("/rss") == 2
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,12 +57,14 @@ class Seen:
     query: str
     headers: dict[str, str]  # lower-case names
     status: int  # what the server answered
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
 
 class FeedServer:
     def __init__(self) -> None:
         self._routes: dict[str, Route] = {}
         self._scripts: dict[str, list[Reply]] = {}
+        self._handlers: dict[str, Callable[[Seen], Reply]] = {}
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -115,6 +118,12 @@ class FeedServer:
         with self._lock:
             self._scripts.setdefault(target, []).extend(replies)
 
+    def handle(self, path: str, answer: Callable[[Seen], Reply]) -> str:
+        """Answer every request for ``path`` (any query) with ``answer(request)``, after any script."""
+        with self._lock:
+            self._handlers[path] = answer
+        return self.url(path)
+
     # -- inspecting -------------------------------------------------------------------------
 
     def requests(self, path: str | None = None) -> list[Seen]:
@@ -129,8 +138,17 @@ class FeedServer:
     def _answer(self, method: str, raw_target: str, headers: dict[str, str]) -> Reply:
         parts = urlsplit(raw_target)
         with self._lock:
-            reply = self._pick(parts.path, raw_target, headers)
-            self._seen.append(Seen(method, parts.path, parts.query, headers, reply.status))
+            scripted = self._scripts.get(raw_target) or self._scripts.get(parts.path)
+            handler = self._handlers.get(parts.path)
+            if handler is None or scripted:
+                reply = self._pick(parts.path, raw_target, headers)
+                self._seen.append(Seen(method, parts.path, parts.query, headers, reply.status))
+                return reply
+        # Outside the lock: a handler may be slow (or answer from other routes).
+        arrived = Seen(method, parts.path, parts.query, headers, 200)
+        reply = handler(arrived)
+        with self._lock:
+            self._seen.append(Seen(method, parts.path, parts.query, headers, reply.status, arrived.at))
         return reply
 
     def _pick(self, path: str, target: str, headers: dict[str, str]) -> Reply:

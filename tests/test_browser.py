@@ -216,6 +216,21 @@ def test_inverted_light_palette_screenshot(browser, tmp_path):
     screenshot(browser, tmp_path, email, ARTIFACTS / "email-375-inverted.png", *AUTO_DARK)
 
 
+def test_the_weekly_email_fits_a_375px_screen_in_both_palettes(browser, tmp_path):
+    from digest.week_render import render_week_html
+
+    from .digests import fixed_week
+
+    email = render_week_html(fixed_week())
+    for flags, name in (((), "light"), (DARK, "dark")):
+        result = measure(browser, tmp_path, email, *flags)
+        check_layout(result)
+        check_text(result)
+        # The five-column numbers table (past the cold start) and the sparkline are in it, within 375 px.
+        assert any(t["what"].startswith("SPAN.spark") for t in result["texts"])
+        screenshot(browser, tmp_path, email, ARTIFACTS / f"week-375-{name}.png", *flags)
+
+
 def sample_digest() -> Digest:
     """The sample day, as ``digest now --demo`` builds it."""
     import asyncio

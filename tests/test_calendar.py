@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from digest import calendar
 from digest._compat import UTC
 
@@ -60,3 +62,51 @@ def test_listing_date_of_feed_stamps() -> None:
     assert calendar.listing_date_of(datetime(2025, 8, 20, 4, 0, 19, tzinfo=UTC)) == date(2025, 8, 20)
     # A stamp from the announcement evening belongs to the listing dated the next day.
     assert calendar.listing_date_of(datetime(2026, 2, 4, 20, 5, tzinfo=eastern)) == date(2026, 2, 5)
+
+
+# -- submission windows (what the arXiv API's submittedDate gives each listing) -----------------------
+
+EASTERN = ZoneInfo("America/New_York")
+
+
+def _et(y: int, m: int, d: int, h: int = 14) -> datetime:
+    return datetime(y, m, d, h, tzinfo=EASTERN)
+
+
+def test_a_midweek_listing_holds_one_day_of_submissions() -> None:
+    # Wed 4 Feb 2026: announced Tue 3 Feb 20:00, submissions Mon 14:00 to Tue 14:00 (19:00 UTC in winter).
+    start, end = calendar.submission_window(date(2026, 2, 4))
+    assert (start, end) == (_et(2026, 2, 2), _et(2026, 2, 3))
+    assert start.astimezone(UTC) == datetime(2026, 2, 2, 19, tzinfo=UTC)
+
+
+def test_monday_holds_thursday_to_friday_and_tuesday_the_weekend() -> None:
+    assert calendar.submission_window(date(2026, 2, 9)) == (_et(2026, 2, 5), _et(2026, 2, 6))  # Mon
+    assert calendar.submission_window(date(2026, 2, 10)) == (_et(2026, 2, 6), _et(2026, 2, 9))  # Tue
+    assert calendar.submission_window(date(2026, 2, 6)) == (_et(2026, 2, 4), _et(2026, 2, 5))  # Fri
+
+
+def test_windows_tile_time_without_gaps_or_overlaps() -> None:
+    days = [date(2025, 11, 3) + timedelta(days=i) for i in range(120)]
+    windows = [calendar.submission_window(d) for d in days if calendar.is_announcement_day(d)]
+    for (_, end), (start, _) in zip(windows, windows[1:], strict=False):
+        assert end == start
+    assert all(start < end for start, end in windows)
+
+
+def test_a_deferred_evening_merges_its_window_into_the_next_listing() -> None:
+    # MLK Day 2026 (Mon 19 Jan evening): no listing dated Tue 20 Jan. Its submissions (Fri 16 Jan
+    # 14:00 to Mon 19 Jan 14:00) and Monday's wait for Tuesday evening: the Wed 21 Jan listing.
+    assert calendar.submission_window(date(2026, 1, 21)) == (_et(2026, 1, 16), _et(2026, 1, 20))
+    # Thanksgiving 2025 (Thu 27 Nov evening): no Friday listing; Monday 1 Dec holds Wed 14:00 to Fri 14:00.
+    assert calendar.submission_window(date(2025, 12, 1)) == (_et(2025, 11, 26), _et(2025, 11, 28))
+    with pytest.raises(ValueError, match="no arXiv listing dated 2026-01-20"):
+        calendar.submission_window(date(2026, 1, 20))
+
+
+def test_the_deadline_follows_daylight_saving_time() -> None:
+    # 14:00 Eastern is 19:00 UTC in winter and 18:00 UTC in summer (DST from Sun 8 Mar 2026).
+    _, end = calendar.submission_window(date(2026, 3, 10))  # Tue: the deadline is Mon 9 Mar, EDT
+    assert end.astimezone(UTC) == datetime(2026, 3, 9, 18, tzinfo=UTC)
+    start, _ = calendar.submission_window(date(2026, 3, 9))  # Mon: from Thu 5 Mar, EST
+    assert start.astimezone(UTC) == datetime(2026, 3, 5, 19, tzinfo=UTC)

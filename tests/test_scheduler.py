@@ -629,3 +629,82 @@ def test_digest_serve_twice_the_second_exits_with_a_clear_message(tmp_path: Path
             first.kill()
             first.wait()
     assert first.returncode == 0
+
+
+# -- the weekly roundup ([schedule].weekly_cron) -----------------------------------------------------
+
+SAT = date(2026, 2, 7)
+
+
+def test_weekly_cron_is_off_by_default_and_validated(tmp_path: Path) -> None:
+    from digest.errors import ConfigError
+
+    assert Schedule().weekly_cron == ""
+    assert Service(Config(state_dir=str(tmp_path / "a")), job=Recorder()).weekly is None
+    path = tmp_path / "digest.toml"
+    path.write_text('[schedule]\nweekly_cron = "every saturday"\n', encoding="utf-8")
+    from digest.config import load_config
+
+    with pytest.raises(ConfigError, match="schedule.weekly_cron: not a valid crontab expression"):
+        load_config(path)
+    path.write_text('[schedule]\nweekly_cron = "@weekly"\n', encoding="utf-8")
+    assert load_config(path)[0].schedule.weekly_cron == "@weekly"
+
+
+def test_the_weekly_job_catches_up_once_on_its_day_and_waits_for_a_daily_run(tmp_path: Path) -> None:
+    config = Config(state_dir=str(tmp_path / "state"), schedule=Schedule(weekly_cron="0 9 * * 6"))
+    daily, weekly = Recorder(hold=True), Recorder(hold=True)
+    every_second = CronTrigger(second="*", timezone=SEOUL)
+    # Saturday 10:00: the weekly time (09:00) has passed and the week is not done; the daily fires now.
+    service = Service(config, job=daily, weekly_job=weekly, clock=lambda: at(SAT, 10), trigger=every_second)
+    with Running(service):
+        wait_for(lambda: daily.calls or weekly.calls, what="a first run")
+        time.sleep(0.5)
+        # Whichever started first, the other waits: never two runs at once on one state.
+        assert len(daily.calls) + len(weekly.calls) == 1
+        daily.release.set()
+        weekly.release.set()
+        wait_for(lambda: weekly.calls and daily.calls, what="both runs, one after the other")
+        assert service.scheduler.get_job("weekly").next_run_time.astimezone(SEOUL).weekday() == 5
+    assert weekly.calls[0] == at(SAT, 10)
+
+
+def test_no_weekly_catch_up_when_the_week_is_archived_or_not_its_day(tmp_path: Path) -> None:
+    from digest.scheduler import needs_weekly_catch_up
+
+    config = Config(state_dir=str(tmp_path / "state"), schedule=Schedule(weekly_cron="0 9 * * 6"))
+    with State.open(config.state_path) as state:
+        assert needs_weekly_catch_up(at(SAT, 10), config, state)
+        assert not needs_weekly_catch_up(at(SAT, 8), config, state)  # before its time
+        assert not needs_weekly_catch_up(at(THU, 10), config, state)  # not its day
+        (state.archive_dir).mkdir(parents=True, exist_ok=True)
+        (state.archive_dir / "week-2026-W06.md").write_text("x", encoding="utf-8")
+        assert not needs_weekly_catch_up(at(SAT, 10), config, state)  # email off: archived is done
+
+
+def test_the_weekly_run_mails_the_week_once(tmp_path: Path, smtp_sink: tuple[int, Sink]) -> None:
+    from digest.config import LLM
+    from digest.progress import QUIET
+    from digest.scheduler import status_report, weekly_run
+
+    from .test_state import _scored
+
+    port, sink = smtp_sink
+    config = Config(
+        state_dir=str(tmp_path / "state"),
+        llm=LLM(api_key_env="DIGEST_TEST_HAS_NO_KEY"),  # no LLM: a marked fallback line
+        email=Email(enabled=True, to=["me@x.test"], smtp_host="127.0.0.1", smtp_port=port, security="none"),
+        schedule=Schedule(weekly_cron="0 9 * * 6"),
+    )
+    with State.open(config.state_path) as state:
+        state.record_day_candidates(THU, [_scored("arxiv:2602.00001", 1.0)], origin="run")
+        state.record_delivery(date(2026, 2, 2), "me@x.test", "sent")  # Monday's daily digest
+    first = asyncio.run(weekly_run(config, at(SAT, 9), progress=QUIET))
+    assert (first.label, first.items, first.sent) == ("week 2026-W06", 1, 1)
+    assert first.line(1.0).startswith("week 2026-W06: ok, 1 items")
+    assert sink.messages == 1
+    again = asyncio.run(weekly_run(config, at(SAT, 9, 30), progress=QUIET))
+    assert again.skipped == "already sent to every recipient" and sink.messages == 1
+    with State.open(config.state_path) as state:
+        report = status_report(config, state, at(SAT, 10))
+    assert "next weekly roundup: Sat 2026-02-14 09:00 KST (weekly_cron '0 9 * * 6')" in report

@@ -10,7 +10,7 @@ import pytest
 
 from digest._compat import UTC
 from digest.errors import StateBusyError
-from digest.models import DayStats, DayStatus, PhraseCounts
+from digest.models import Candidate, DayStats, DayStatus, PhraseCounts, Scored, TopicMatch
 from digest.state import DB_NAME, MIGRATIONS, State, run_lock
 
 
@@ -279,3 +279,73 @@ def test_a_day_counted_from_its_listing_is_not_replaced_by_an_approximation(tmp_
         assert state.record_day_stats(DayStats(day=other, status=DayStatus.ANNOUNCED, origin="api", pool=500))
         assert state.record_day_stats(_stats(other, 509, {}))  # the listing's own count wins
         assert state.day_stats(other, other)[0].pool == 509
+
+
+# -- day shortlists and weekly deliveries (m006) ------------------------------------------------------
+
+
+def _scored(key: str, relevance: float, **fields) -> Scored:
+    candidate = Candidate(
+        key=key,
+        kind="paper",
+        title=f"Title of {key}",
+        url=f"https://arxiv.org/abs/{key.removeprefix('arxiv:')}",
+        summary="An abstract, with “quotes”, 한글 and <tags>.",
+        authors=("Minjun Kim", "Wei Zhang"),
+        categories=("cs.CL", "cs.AI"),
+        sources=("arxiv-listing", "huggingface"),
+        version=2,
+        arxiv_id=key.removeprefix("arxiv:"),
+        announce_type="new",
+        upvotes=42,
+        published=datetime(2026, 2, 4, 18, 30, tzinfo=UTC),
+        comment="Code: https://github.com/a/b",
+        **fields,
+    )
+    match = TopicMatch("llm", "LLM", relevance, ("large language model",), ("title", "abstract"))
+    return Scored(candidate, (match,), relevance, 0.31)
+
+
+def test_a_day_shortlist_round_trips_and_a_backfill_never_replaces_a_run(tmp_path):
+    day = date(2026, 2, 4)
+    run = [_scored("arxiv:2602.00001", 1.0), _scored("arxiv:2602.00002", 0.6)]
+    with State.open(tmp_path) as state:
+        assert state.record_day_candidates(day, run, origin="run")
+        assert state.day_candidates(day, day) == {day: run}  # every field, in rank order
+        assert not state.record_day_candidates(day, [_scored("arxiv:2602.00003", 0.9)], origin="api")
+        assert not state.record_day_candidates(day, [], origin="run")  # an empty run keeps what was there
+        assert state.day_candidates(day, day) == {day: run}
+        # A run replaces a backfill's list; a re-run replaces its own.
+        other = date(2026, 2, 5)
+        assert state.record_day_candidates(other, [_scored("arxiv:2602.00003", 0.9)], origin="api")
+        assert state.record_day_candidates(other, run[:1], origin="run")
+        assert state.day_candidates(other, other) == {other: run[:1]}
+        # Bounded: a day's rows go once they are CANDIDATE_DAYS older than the latest day stored.
+        later = date(2026, 4, 30)
+        state.record_day_candidates(later, run, origin="run")
+        assert set(state.day_candidates(date(2026, 1, 1), later)) == {later}
+
+
+def test_a_state_from_before_m006_gains_the_shortlists_and_weekly_deliveries_in_place(tmp_path):
+    day = date(2026, 2, 5)
+    with State.open(tmp_path) as state:
+        state.mark_shown([("arxiv:2602.04288", 1, "Contextual Drag")], day)
+        state.record_delivery(day, "me@example.com", "sent", message_id="<m@x>")
+        state.record_day_stats(DayStats(day=day, status=DayStatus.ANNOUNCED, origin="listing", pool=9))
+    db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    db.execute("drop table day_candidates")  # as a database from before m006 was
+    db.execute("drop table week_deliveries")
+    db.execute("delete from _migrations where name = 'm006_day_candidates'")
+    db.close()
+    with State.open(tmp_path) as state:
+        assert state.shown_before(["arxiv:2602.04288"], date(2026, 2, 6)) == {"arxiv:2602.04288"}
+        assert state.delivery(day, "me@example.com").message_id == "<m@x>"
+        assert state.load_day_stats(day).pool == 9
+        assert state.day_candidates(day, day) == {}
+        assert state.record_day_candidates(day, [_scored("arxiv:2602.00001", 1.0)], origin="run")
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    assert db.execute("select name from _migrations order by rowid desc limit 1").fetchone() == (
+        "m006_day_candidates",
+    )
+    cols = [r[1] for r in db.execute("pragma table_info(week_deliveries)")]
+    assert cols == [r[1] for r in db.execute("pragma table_info(deliveries)")]

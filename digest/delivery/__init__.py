@@ -4,6 +4,10 @@ The archive (``archive/YYYY-MM-DD.html``, ``.txt``, ``.json``) is written before
 sent, so a failed send is retried from it (:func:`send_pending`) without fetching or calling
 the LLM again. The deliveries table makes a send idempotent per (day, recipient).
 
+The weekly roundup (:func:`send_week`, archived as ``archive/week-2026-W06.*``) goes the same way,
+once per (week, recipient): its rows are in a table of their own keyed by the week's Monday, so a
+week never collides with a day, and ``send_pending`` and the permanent-failure rule cover it too.
+
 Both entry points take the state directory's run lock, so a manual send and a scheduler tick
 never send the same digest twice; call them without holding that lock.
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +31,7 @@ from typing import Literal
 from .._compat import UTC
 from ..config import Config, Render, check_secrets
 from ..errors import ConfigError, DeliveryError
-from ..models import Digest
+from ..models import Digest, WeekDigest, iso_week
 from ..progress import Progress
 from ..render import render_html, render_text, subject
 from ..state import Delivery, State, ensure_directory, run_lock
@@ -43,6 +48,8 @@ __all__ = [
     "outcome_counts",
     "send_digest",
     "send_pending",
+    "send_week",
+    "archive_week_email",
     "write_preview",
 ]
 
@@ -58,10 +65,15 @@ class DeliveryOutcome:
     error: str = ""
     message_id: str = ""
     replaced: str = ""  # the Message-ID of the email this one replaces (a forced resend)
+    weekly: bool = False  # a weekly roundup's: ``day`` is the week's Monday
 
     @property
     def ok(self) -> bool:
         return self.status in ("sent", "skipped")
+
+    @property
+    def label(self) -> str:
+        return f"week {iso_week(self.day)}" if self.weekly else self.day.isoformat()
 
     def describe(self) -> str:
         what = {
@@ -70,7 +82,7 @@ class DeliveryOutcome:
             "pending": "not sent yet, will retry (digest send --pending)",
             "failed": "FAILED",
         }[self.status]
-        return f"{self.day} → {self.recipient}: {what}" + (f" ({self.error})" if self.error else "")
+        return f"{self.label} → {self.recipient}: {what}" + (f" ({self.error})" if self.error else "")
 
 
 def outcome_counts(outcomes: list[DeliveryOutcome]) -> dict[str, int]:
@@ -91,9 +103,12 @@ class ArchivedEmail:
     text: str
     sample: bool
     fallbacks: int = 0  # marked fallback lines in it
+    weekly: bool = False  # the weekly roundup of the week whose Monday is ``day``
 
 
-def _stem(day: date, sample: bool) -> str:
+def _stem(day: date, sample: bool, weekly: bool = False) -> str:
+    if weekly:
+        return f"week-{iso_week(day)}"
     # Sample digests must never be mistaken for (or overwrite) a real day's archive.
     return f"sample-{day.isoformat()}" if sample else day.isoformat()
 
@@ -109,37 +124,53 @@ def archive_email(state: State, d: Digest, options: Render | None = None) -> Arc
     email = ArchivedEmail(
         d.day, subject(d), render_html(d, options), render_text(d, options), d.sample, d.fallback_count
     )
+    return _archive(state, email, len(d.entries))
+
+
+def archive_week_email(state: State, w: WeekDigest, options: Render | None = None) -> ArchivedEmail:
+    """Render and archive the weekly roundup's HTML, text and subject (``archive/week-2026-W06.*``)."""
+    from ..week_render import render_week_html, render_week_text, week_subject
+
+    html, text = render_week_html(w, options), render_week_text(w, options)
+    email = ArchivedEmail(w.start, week_subject(w), html, text, False, w.fallback_count, weekly=True)
+    return _archive(state, email, len(w.entries))
+
+
+def _archive(state: State, email: ArchivedEmail, items: int) -> ArchivedEmail:
     ensure_directory(state.archive_dir)
-    stem = _stem(d.day, d.sample)
+    stem = _stem(email.day, email.sample, email.weekly)
     _write_atomic(state.archive_dir / f"{stem}.html", email.html)
     _write_atomic(state.archive_dir / f"{stem}.txt", email.text)
     meta = {
         "version": 1,
-        "day": d.day.isoformat(),
+        "day": email.day.isoformat(),
         "subject": email.subject,
-        "sample": d.sample,
+        "sample": email.sample,
         "html": f"{stem}.html",
         "text": f"{stem}.txt",
-        "items": len(d.entries),
-        "fallbacks": d.fallback_count,
+        "items": items,
+        "fallbacks": email.fallbacks,
         "archived_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if email.weekly:
+        meta["week"] = iso_week(email.day)
     _write_atomic(state.archive_dir / f"{stem}.json", json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
     return email
 
 
-def load_archived(state: State, day: date) -> ArchivedEmail:
-    meta_path = state.archive_dir / f"{_stem(day, False)}.json"
+def load_archived(state: State, day: date, *, weekly: bool = False) -> ArchivedEmail:
+    meta_path = state.archive_dir / f"{_stem(day, False, weekly)}.json"
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         html = (state.archive_dir / meta["html"]).read_text(encoding="utf-8")
         text = (state.archive_dir / meta["text"]).read_text(encoding="utf-8")
     except (OSError, ValueError, KeyError) as e:
         raise DeliveryError(
-            f"{meta_path}: cannot resend {day}, the archived email is unreadable: {e}"
+            f"{meta_path}: cannot resend {'week ' + iso_week(day) if weekly else day}, "
+            f"the archived email is unreadable: {e}"
         ) from None
     return ArchivedEmail(
-        day, meta["subject"], html, text, bool(meta.get("sample")), int(meta.get("fallbacks", 0))
+        day, meta["subject"], html, text, bool(meta.get("sample")), int(meta.get("fallbacks", 0)), weekly
     )
 
 
@@ -161,19 +192,28 @@ def _skip_reason(earlier: Delivery, email: ArchivedEmail, config: Config) -> str
     return reason
 
 
-def _replacement(d: Digest, earlier: Delivery, config: Config) -> ArchivedEmail:
-    """``d``'s email for a recipient who has the earlier one: it says what it replaces."""
+def _replaces_notice(earlier: Delivery, config: Config) -> str:
     when = _local(earlier.updated_at, config)
     marks = f"(⚠️ 요약 대체 {earlier.fallbacks}개)" if earlier.fallbacks else ""
-    notice = (
-        f"{when}에 보낸 메일{marks}을 대신하는 메일입니다."
-        if marks
-        else f"{when}에 보낸 메일을 다시 보냅니다."
-    )
-    fixed = dataclasses.replace(d, notices=[notice, *d.notices])
+    if marks:
+        return f"{when}에 보낸 메일{marks}을 대신하는 메일입니다."
+    return f"{when}에 보낸 메일을 다시 보냅니다."
+
+
+def _replacement(d: Digest, earlier: Delivery, config: Config) -> ArchivedEmail:
+    """``d``'s email for a recipient who has the earlier one: it says what it replaces."""
+    fixed = dataclasses.replace(d, notices=[_replaces_notice(earlier, config), *d.notices])
     return ArchivedEmail(
         d.day, subject(fixed), render_html(fixed), render_text(fixed), d.sample, d.fallback_count
     )
+
+
+def _week_replacement(w: WeekDigest, earlier: Delivery, config: Config) -> ArchivedEmail:
+    from ..week_render import render_week_html, render_week_text, week_subject
+
+    fixed = dataclasses.replace(w, notices=[_replaces_notice(earlier, config), *w.notices])
+    html, text = render_week_html(fixed, config.render), render_week_text(fixed, config.render)
+    return ArchivedEmail(w.start, week_subject(fixed), html, text, False, w.fallback_count, weekly=True)
 
 
 async def _send(
@@ -186,7 +226,7 @@ async def _send(
     progress: Progress,
     retry: Retry | None,
     tls_context: ssl.SSLContext | None,
-    digest: Digest | None = None,
+    replacement: Callable[[Delivery], ArchivedEmail] | None = None,
 ) -> list[DeliveryOutcome]:
     cfg = config.email
     password = cfg.password
@@ -194,7 +234,7 @@ async def _send(
     record = not email.sample
     outcomes: list[DeliveryOutcome] = []
     for recipient in recipients:
-        earlier = state.delivery(email.day, recipient) if record else None
+        earlier = state.delivery(email.day, recipient, weekly=email.weekly) if record else None
         if earlier and not force and earlier.status in ("sent", "failed"):
             # A permanent failure stays a failure: the recipient still does not have the digest.
             status: Status = "skipped" if earlier.status == "sent" else "failed"
@@ -204,6 +244,7 @@ async def _send(
                 status,
                 error=_skip_reason(earlier, email, config),
                 message_id=earlier.message_id,
+                weekly=email.weekly,
             )
             outcomes.append(outcome)
             if outcome.ok and not (earlier.fallbacks > email.fallbacks):
@@ -214,15 +255,16 @@ async def _send(
         # A retry of an unconfirmed send keeps its Message-ID, so a client that did get the first
         # copy shows one message; a forced resend is a new message.
         reuse = earlier is not None and earlier.status == "pending" and earlier.message_id and not force
-        message_id = earlier.message_id if reuse and earlier else new_message_id(email.day, cfg.from_)
+        fresh = new_message_id(email.day, cfg.from_, weekly=email.weekly)
+        message_id = earlier.message_id if reuse and earlier else fresh
         # What this email replaces: the one sent before (--force), or, when a replacement is
         # retried from pending, the one that replacement was for.
         replaces = ""
         body = email
         if earlier is not None and earlier.status == "sent" and force:
             replaces = earlier.message_id
-            if digest is not None:
-                body = _replacement(digest, earlier, config)
+            if replacement is not None:
+                body = replacement(earlier)
         elif earlier is not None and earlier.status == "pending":
             replaces = earlier.replaces
         if record and (earlier is None or replaces):
@@ -236,6 +278,7 @@ async def _send(
                 attempt=False,
                 fallbacks=body.fallbacks,
                 replaces=replaces,
+                weekly=email.weekly,
             )
         msg = build_message(
             subject=body.subject,
@@ -263,9 +306,17 @@ async def _send(
                 message_id=message_id,
                 fallbacks=body.fallbacks,
                 replaces=replaces,
+                weekly=email.weekly,
             )
         outcome = DeliveryOutcome(
-            email.day, recipient, status, result.attempts, result.error, message_id, replaced=replaces
+            email.day,
+            recipient,
+            status,
+            result.attempts,
+            result.error,
+            message_id,
+            replaced=replaces,
+            weekly=email.weekly,
         )
         outcomes.append(outcome)
         if result.ok:
@@ -286,9 +337,56 @@ async def send_digest(
     tls_context: ssl.SSLContext | None = None,
 ) -> list[DeliveryOutcome]:
     """Archive ``d``'s email, then send it to every ``[email].to`` recipient not yet sent it."""
+    return await _archive_and_send(
+        config,
+        state,
+        lambda: archive_email(state, d, config.render),
+        lambda earlier: _replacement(d, earlier, config),
+        force=force,
+        progress=progress,
+        retry=retry,
+        tls_context=tls_context,
+    )
+
+
+async def send_week(
+    config: Config,
+    state: State,
+    w: WeekDigest,
+    *,
+    force: bool = False,
+    progress: Progress,
+    retry: Retry | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> list[DeliveryOutcome]:
+    """Archive the weekly roundup's email, then send it to every recipient not yet sent that week's."""
+    return await _archive_and_send(
+        config,
+        state,
+        lambda: archive_week_email(state, w, config.render),
+        lambda earlier: _week_replacement(w, earlier, config),
+        force=force,
+        progress=progress,
+        retry=retry,
+        tls_context=tls_context,
+    )
+
+
+async def _archive_and_send(
+    config: Config,
+    state: State,
+    archive: Callable[[], ArchivedEmail],
+    replacement: Callable[[Delivery], ArchivedEmail],
+    *,
+    force: bool,
+    progress: Progress,
+    retry: Retry | None,
+    tls_context: ssl.SSLContext | None,
+) -> list[DeliveryOutcome]:
     with run_lock(state.directory):
-        email = archive_email(state, d, config.render)
-        progress.log(f"email: archived {state.archive_dir / _stem(d.day, d.sample)}.html")
+        email = archive()
+        stem = _stem(email.day, email.sample, email.weekly)
+        progress.log(f"email: archived {state.archive_dir / stem}.html")
         return await _send(
             config,
             state,
@@ -298,7 +396,7 @@ async def send_digest(
             progress=progress,
             retry=retry,
             tls_context=tls_context,
-            digest=d,
+            replacement=replacement,
         )
 
 
@@ -313,16 +411,18 @@ async def send_pending(
     """Resend every pending delivery from the archive: no fetching, no LLM."""
     outcomes: list[DeliveryOutcome] = []
     with run_lock(state.directory):
-        pending = state.deliveries(status="pending")
+        pending = state.deliveries(status="pending") + state.deliveries(status="pending", weekly=True)
         if not pending:
             progress.log("email: nothing pending")
-        for day in sorted({p.day for p in pending}):
-            recipients = [p.recipient for p in pending if p.day == day]
+        for day, weekly in sorted({(p.day, p.weekly) for p in pending}):
+            recipients = [p.recipient for p in pending if (p.day, p.weekly) == (day, weekly)]
             try:
-                email = load_archived(state, day)
+                email = load_archived(state, day, weekly=weekly)
             except DeliveryError as e:
                 progress.warn(str(e))
-                outcomes += [DeliveryOutcome(day, r, "pending", error=str(e)) for r in recipients]
+                outcomes += [
+                    DeliveryOutcome(day, r, "pending", error=str(e), weekly=weekly) for r in recipients
+                ]
                 continue
             outcomes += await _send(
                 config,

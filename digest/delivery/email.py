@@ -56,9 +56,10 @@ def list_unsubscribe(sender: str) -> str:
     return f"<mailto:{quote(envelope_address(sender), safe='@')}?subject=unsubscribe>"
 
 
-def new_message_id(day: date, sender: str) -> str:
+def new_message_id(day: date, sender: str, *, weekly: bool = False) -> str:
     # Shorter than make_msgid()'s, so the header is not folded (some parsers keep the fold's space).
-    return f"<digest.{day.isoformat()}.{secrets.token_hex(8)}@{address_domain(sender)}>"
+    what = f"week.{day.isoformat()}" if weekly else day.isoformat()
+    return f"<digest.{what}.{secrets.token_hex(8)}@{address_domain(sender)}>"
 
 
 def build_message(

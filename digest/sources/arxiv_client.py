@@ -12,6 +12,8 @@ is still open), so its session gets a default timeout and every search runs in a
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import arxiv
@@ -86,7 +88,22 @@ def request_count(client: arxiv.Client) -> int:
     return session.count if isinstance(session, TimeoutSession) else 0
 
 
-def result_to_item(result: arxiv.Result) -> Item | None:
+@contextmanager
+def exclusive(client: arxiv.Client, *, page_size: int, wait: float) -> Iterator[arxiv.Client]:
+    """``client`` for one caller at a time (its spacing of requests only holds so), with pages of
+    ``page_size`` results for as long as the caller holds it (a backfill asks for the API's largest)."""
+    if not _search_lock.acquire(timeout=wait):
+        raise TimeoutError("an earlier arXiv API search is still running")
+    before = client.page_size
+    client.page_size = page_size
+    try:
+        yield client
+    finally:
+        client.page_size = before
+        _search_lock.release()
+
+
+def result_to_item(result: arxiv.Result, source: str = NAME) -> Item | None:
     found = split_arxiv_id(result.entry_id)
     title = clean_text(result.title)
     if found is None or not title:
@@ -95,7 +112,7 @@ def result_to_item(result: arxiv.Result) -> Item | None:
     categories = [result.primary_category] if result.primary_category else []
     categories += [c for c in result.categories if c not in categories]
     return paper_item(
-        NAME,
+        source,
         arxiv_id,
         title=title,
         summary=clean_text(result.summary),
