@@ -36,6 +36,7 @@ from .takeaway_check import (
     Checked,
     check_takeaway,
     is_korean,
+    plain_style,
     strip_markup,
 )
 from .takeaway_prompt import items_json
@@ -163,7 +164,7 @@ def check_flow(raw: object, allowed: set[str]) -> Checked:
     first = check_takeaway(raw)
     if first.problem in (HAS_ACTIVE_HTML, HAS_LINK, LOOKS_LIKE_DATA):
         return first
-    text = strip_markup(raw)
+    text = plain_style(strip_markup(raw))  # the block's plain style, where it converts without a dictionary
     if len(text) < MIN_CHARS:
         return Checked(None, TOO_SHORT)
     if len(text) > MAX_CHARS:

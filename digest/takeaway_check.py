@@ -278,7 +278,10 @@ _POLITE = re.compile(r"(\S*?)([합됩킵줍냅집봅옵춥웁입])니다(?=[.!]|
 # 하다 adjectives common in abstracts: 중요합니다 is 중요하다, not 중요한다.
 _HADA_ADJECTIVES = (
     "중요 필요 부족 가능 유사 비슷 적합 우수 유용 충분 동일 다양 정확 복잡 간단 명확 취약 "
-    "안전 확실 적절 완전 안정 풍부 유리 불리 유효 효과적 강건 미흡 어려 쉬 저렴 일정 독특 특이 유연 견고"
+    "안전 확실 적절 완전 안정 풍부 유리 불리 유효 효과적 강건 미흡 어려 쉬 저렴 일정 독특 특이 유연 견고 "
+    # What a trend paragraph says of a topic: "연구가 활발합니다" is 활발하다, not 활발한다.
+    "활발 뚜렷 미미 저조 꾸준 분명 치열 대등 동등 일관 유의미 심각 탁월 월등 우세 상당 미약 양호 원활 용이 "
+    "희소 불충분 부정확 불분명 불필요 비효율적"
 ).split()
 # Jongseong (final consonant) indices in the Unicode Hangul syllable layout.
 _FINAL_B, _FINAL_N, _FINAL_SS, _FINAL_BS = 17, 4, 20, 18

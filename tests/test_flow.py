@@ -164,3 +164,10 @@ def test_a_dead_endpoint_or_no_key_never_raises(llm_server, tmp_path, monkeypatc
         no_key = LLM(api_key_env="FLOW_TEST_NO_SUCH_KEY")
         result = asyncio.run(ask_flow(no_key, state, trend(), LLMUsage()))
         assert result.is_fallback and "no API key" in result.note
+
+
+def test_a_polite_paragraph_is_made_plain_where_that_needs_no_dictionary():
+    allowed = flow.numbers("322 129")
+    polite = "오늘 arXiv 논문 322편 중 LLM 논문이 129편으로 가장 많았습니다. 멀티모달 연구도 활발합니다."
+    got = flow.check_flow(polite, allowed)
+    assert got.text == "오늘 arXiv 논문 322편 중 LLM 논문이 129편으로 가장 많았다. 멀티모달 연구도 활발하다."
