@@ -15,9 +15,14 @@ frequencies: a phrase counts once per paper however often the paper repeats it.
 from __future__ import annotations
 
 import re
+import zlib
+from array import array
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable
-from itertools import accumulate, chain
+from collections.abc import Iterable, Iterator
+from functools import partial
+from itertools import accumulate, chain, compress, groupby, islice, repeat
+from operator import eq, gt, itemgetter
 
 from .models import PhraseCounts
 
@@ -112,7 +117,9 @@ _NOT_ADVERB = frozenset(
 _NUMBER = re.compile(r"^[0-9][0-9.,x×%]*$")
 
 # Punctuation ends a phrase; so does a period unless a letter or digit follows it (Qwen2.5, e.g.).
-_PUNCTUATION = re.compile(r'[!"#$%&()*+,/:;<=>?@\[\\\]^_`{|}~“”‘«»–—…·•→←≤≥±×÷§¶†‡]|\.(?!\w)')
+_PUNCTUATION_CHARS = '!"#$%&()*+,/:;<=>?@[\\]^_`{|}~“”‘«»–—…·•→←≤≥±×÷§¶†‡'
+_PUNCTUATION = re.compile(f"[{re.escape(_PUNCTUATION_CHARS)}]|\\.(?!\\w)")
+_TRAILING = _PUNCTUATION_CHARS + "."  # at a piece's end a period is followed by white space: punctuation
 _ODD = re.compile(r"[^\w\-‐‑'’.]")  # left in a token after that: not a phrase word (≈, emoji, ...)
 _LATEX_MATH = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\[A-Za-z]+\*?(?:\{[^{}]*\})?")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|org|io|ai|net)/\S*")
@@ -121,7 +128,9 @@ _CAMEL_OR_ACRONYM = re.compile(r"[A-Z].*[A-Z]|[a-z0-9][A-Z]")
 _POSSESSIVE = re.compile(r"['’]s$")
 
 BREAK = "\n"  # what a breaker becomes in a run string
-_RUN = re.compile(r"(?<![^\n ])[^\n ]+(?: [^\n ]+)+")  # two or more words between breakers
+# Two or more words between breakers, in a run string that starts with a breaker ("\n "): a run starts
+# after a space (a literal the regex engine skips to), and whoever follows a word is at a token's start.
+_RUN = re.compile(r" ([^\n ]+(?: [^\n ]+)+)")
 
 
 def _verb_forms(stems: Iterable[str]) -> frozenset[str]:
@@ -153,6 +162,8 @@ def is_breaker(word: str) -> bool:
 
 def normalize_word(word: str) -> str:
     """A word as phrases store it: lower case, except acronyms and camel-case parts (``LLM``, ``LoRA``)."""
+    if word.islower():  # no capital anywhere: every part stays as it is (most hyphenated words)
+        return word if "‐" not in word and "‑" not in word else _HYPHEN.sub("-", word)
     parts = _HYPHEN.split(word)
     return "-".join(p if _CAMEL_OR_ACRONYM.search(p) else p.lower() for p in parts)
 
@@ -218,36 +229,66 @@ def classify(token: str) -> str:
     return singular(token if low is not token and _CAMEL_OR_ACRONYM.search(token) else low)
 
 
-class WordCache(dict[str, str]):
-    """Token -> classify(token), filled on first use: a day's papers repeat the same few tens of thousands
-    of tokens, so each is classified once per count."""
+CACHE_PIECES = 50_000  # pieces a WordCache holds at most: 6 MB (a 2,000-paper day has 39,000 different ones)
+
+
+class _Words(dict[str, str]):
+    """Token -> classify(token), filled on first use."""
 
     def __missing__(self, token: str) -> str:
         word = self[token] = classify(token)
         return word
 
 
-_URL_HINTS = ("://", "www.", ".com/", ".org/", ".io/", ".ai/", ".net/")
+class WordCache(dict[str, str]):
+    """A piece of text between white space -> what it stands for in a run string, filled on first use.
+
+    That is its tokens (the piece cut at punctuation) classified and joined by spaces: ``models,`` is
+    ``model`` and a BREAK. A day's papers repeat the same few tens of thousands of pieces, so each is cut
+    and classified once per count, and the text itself is only split at white space (punctuation is cut
+    per piece: a period ends a phrase unless a letter or digit follows it, and what follows a piece's last
+    character is white space, so cutting the piece alone cuts it as cutting the whole text would).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._words = _Words()
+
+    def __missing__(self, piece: str) -> str:
+        if piece.isalpha():  # a plain word: no punctuation in it
+            value = classify(piece)
+        elif (core := piece.lstrip(_PUNCTUATION_CHARS).rstrip(_TRAILING)).isalpha():
+            # a word in brackets, quotes, or before a comma or period: "(LLMs)," is BREAK LLM BREAK
+            left = BREAK + " " if piece[0] != core[0] else ""
+            right = " " + BREAK if piece[-1] != core[-1] else ""
+            value = left + self._words[core] + right
+        else:
+            value = " ".join(map(self._words.__getitem__, _PUNCTUATION.sub(" | ", piece).split()))
+        if len(self) >= CACHE_PIECES:  # a large pool's long tail of words: start again, not grow without end
+            self.clear()
+            self._words.clear()
+        self[piece] = value
+        return value
 
 
-def _tokens(text: str) -> list[str]:
-    if any(hint in text for hint in _URL_HINTS):
-        text = _URL.sub(" | ", text)
-    if "$" in text or "\\" in text:
-        text = _LATEX_MATH.sub(" | ", text)
-    return _PUNCTUATION.sub(" | ", text).split()
+_URL_HINTS = (".com/", ".org/", ".io/", ".ai/", ".net/")
 
 
 def _runs(title: str, abstract: str, cache: WordCache) -> list[str]:
     """The runs of two or more phrase words in a paper, words joined by spaces.
 
-    Every pass over the text is C-level (sub, split, map, join, findall); Python runs once per distinct
-    token and once per run. That is what keeps the statistics of a 2,000-paper pool cheap.
+    Every pass over the text is C-level (split, map, join, findall); Python runs once per distinct piece
+    of text and once per run of three or more words. That is what keeps the statistics of a 2,000-paper
+    pool cheap.
     """
     if title.isupper():  # an ALL-CAPS title
         title = title.lower()
-    tokens = _tokens(f"{title} | {abstract}")
-    return _RUN.findall(" ".join(map(cache.__getitem__, tokens)))
+    text = f"| {title} | {abstract}"  # starting with a breaker: see _RUN
+    if "://" in text or "www." in text or any(hint in text for hint in _URL_HINTS):
+        text = _URL.sub(" | ", text)
+    if "$" in text or "\\" in text:
+        text = _LATEX_MATH.sub(" | ", text)
+    return _RUN.findall(" ".join(map(cache.__getitem__, text.split())))
 
 
 def chunks(text: str) -> list[list[str]]:
@@ -261,24 +302,25 @@ def document_phrases(title: str, abstract: str, cache: WordCache | None = None) 
     Boilerplate (phrases made only of papers' own nouns) is kept here and dropped where phrases are
     judged (:func:`boilerplate`): checking it per paper would cost as much as the counting.
     """
-    found: set[str] = set()
+    runs = _runs(title, abstract, WordCache() if cache is None else cache)
+    found = set(runs)  # a run of 2 to 4 words is a phrase itself; most runs are two words, and done
     add = found.add
-    for run in _runs(title, abstract, WordCache() if cache is None else cache):
+    for run in runs:
         # n-grams as slices of the run string (cheaper than joining lists of words)
         spaces = run.count(" ")
-        if spaces == 1:  # two words: the common case
-            add(run)
+        if spaces == 1:
             continue
         if spaces == 2:
             a = run.index(" ")
             b = run.index(" ", a + 1)
-            add(run)
             add(run[:b])
             add(run[a + 1 :])
             continue
         words = run.split(" ")
         ends = list(accumulate(map(len, words)))  # where word k ends, without the k spaces before it
         n = len(words)
+        if n > MAX_WORDS:
+            found.discard(run)
         for i in range(n - 1):
             start = ends[i - 1] + i if i else 0
             for j in range(i + MIN_WORDS - 1, min(i + MAX_WORDS, n)):
@@ -291,27 +333,123 @@ def boilerplate(phrase: str) -> bool:
     return _PAPER_NOUNS.issuperset(phrase.split(" "))
 
 
-def count_phrases(papers: Iterable[tuple[str, str, str]]) -> PhraseCounts:
-    """Counts over ``(first author, title, abstract)`` triples, one per paper.
+PART_PAPERS = 1000  # papers per part of a large pool's phrase table (see count_phrases)
+PARTS_FROM = 2500  # papers: a smaller pool is counted in one table
+_SAMPLE_PAPERS = 50  # the papers whose phrases say where the parts split
 
-    ``first_authors`` is given for the phrases in two or more papers (in one paper it is 1).
+
+def count_phrases(papers: Iterable[tuple[str, str, str]]) -> PhraseCounts:
+    """Counts over ``(first author, title, abstract)`` triples, one per paper, in the form the state keeps:
+    ``docs`` and ``first_authors`` for the phrases in two or more papers, ``single`` the sorted hashes
+    (:func:`phrase_hash`) of those in one.
+
+    Memory: a day's phrases are nearly all different (45 new ones a paper: 420,000 at 10,000 papers), and
+    a table of them costs about 110 bytes a phrase. So each paper's phrases are counted and let go, and a
+    pool of more than PARTS_FROM papers is counted in parts of about PART_PAPERS papers' phrases, by where
+    a phrase sorts (:func:`_part_tables`): only one part's table is held at a time.
     """
     cache = WordCache()
-    found: list[set[str]] = []
-    by_author: dict[str, list[int]] = {}  # first author -> their papers
-    for first_author, title, abstract in papers:
-        by_author.setdefault(" ".join(first_author.lower().split()), []).append(len(found))
-        found.append(document_phrases(title, abstract, cache))
-    docs = Counter(chain.from_iterable(found))  # one C-level count over every paper's phrases
-    # A phrase's different first authors: its papers, less the repeats by an author with several papers
-    # (few authors have two papers in a day, so this loop is short).
+    rows = [(" ".join(author.lower().split()), title, abstract) for author, title, abstract in papers]
+    n = len(rows)
+    papers_by = Counter(author for author, _, _ in rows)
+    # Only the few authors with several papers in a day keep their papers' phrases, to tell their repeats
+    # apart (3 % of the corpus's papers).
+    kept: dict[str, list[str]] = {}  # their papers' phrases, one string a paper
+
+    def each_paper() -> Iterator[set[str]]:
+        for author, title, abstract in rows:
+            found = document_phrases(title, abstract, cache)
+            if papers_by[author] > 1:
+                kept.setdefault(author, []).append("\n".join(found))  # a phrase has no line break
+            yield found
+        cache.clear()  # the texts are read: let the words go before the tables are counted
+
+    parts = -(-n // PART_PAPERS) if n > PARTS_FROM else 1
+    tables = _tables(each_paper()) if parts <= 1 else _part_tables(each_paper(), parts)
+    several: dict[str, int] = {}
+    hashes = array("I")
+    for docs in tables:
+        several.update(compress(docs.items(), map(gt, docs.values(), repeat(1))))
+        hashes.extend(map(zlib.crc32, map(str.encode, compress(docs, map(eq, docs.values(), repeat(1))))))
+        del docs  # before the next part's table is built
+    single = _sorted_once(hashes)
+    # A phrase's different first authors: its papers, less the repeats by an author with several papers.
     repeats: Counter[str] = Counter()
-    for papers_of in by_author.values():
-        if len(papers_of) > 1:
-            mine = Counter(chain.from_iterable(found[i] for i in papers_of))
-            repeats.update({p: k - 1 for p, k in mine.items() if k > 1})
-    authors = {p: n - repeats[p] for p, n in docs.items() if n > 1}
-    return PhraseCounts(len(found), dict(docs), authors)
+    for texts in kept.values():
+        mine = Counter("\n".join(texts).split("\n"))
+        repeats.update({p: k - 1 for p, k in mine.items() if k > 1})
+    authors = {p: k - repeats[p] for p, k in several.items()} if repeats else dict(several)
+    return PhraseCounts(n, several, authors, single)
+
+
+def _tables(found: Iterator[set[str]]) -> Iterator[Counter[str]]:
+    docs: Counter[str] = Counter()
+    for f in found:
+        docs.update(f)
+    yield docs
+
+
+def _part_tables(found: Iterator[set[str]], parts: int) -> Iterator[Counter[str]]:
+    """The document frequencies of the phrases in each of ``parts`` alphabetical ranges, one after another.
+
+    Each paper's phrases are kept sorted, as one string (a phrase has no line break), with where each part
+    starts in it: a string a paper, about a kilobyte, not one a phrase.
+    """
+    head = list(islice(found, _SAMPLE_PAPERS))
+    sample = sorted(chain.from_iterable(head))
+    bounds = [sample[len(sample) * k // parts] for k in range(1, parts)] if sample else []
+    texts: list[str] = []
+    starts = array("I")  # per paper, where parts 1 … parts - 1 start in its text
+    for f in chain(head, found):
+        ordered = sorted(f)
+        text = "\n".join(ordered)
+        ends = list(accumulate(map(len, ordered)))
+        for k in map(partial(bisect_left, ordered), bounds):
+            starts.append(ends[k - 1] + k if k else 0)  # after phrase k - 1 and its line break
+        texts.append(text)
+    del head
+    cut = len(bounds)
+    for k in range(parts):
+        docs: Counter[str] = Counter()
+        for i, text in enumerate(texts):
+            a = starts[i * cut + k - 1] if k else 0
+            b = starts[i * cut + k] - 1 if k < cut else len(text)
+            if a < b:  # each paper's phrases once, so a count of lines is a count of papers
+                docs.update(text[a:b].split("\n"))
+        if k == cut:
+            texts.clear()
+        yield docs
+        del docs
+
+
+def phrase_hash(phrase: str) -> int:
+    """What a phrase found in a single paper is kept as: the CRC-32 of its UTF-8, 4 bytes instead of a
+    row (enough to count it in a baseline and to know it was seen; two phrases of one hash are rare and
+    cost at most one paper in a count)."""
+    return zlib.crc32(phrase.encode("utf-8"))
+
+
+def sorted_hashes(phrases: Iterable[str]) -> array[int]:
+    """The phrases' hashes (:func:`phrase_hash`), sorted, each once, as 4-byte integers."""
+    return _sorted_once(array("I", map(zlib.crc32, map(str.encode, phrases))))  # str.encode: UTF-8
+
+
+def _sorted_once(hashes: array[int]) -> array[int]:
+    """``hashes`` sorted, each once. A long array is sorted a range of values at a time: sorting makes an
+    int object of each (32 bytes, where the array holds 4), 12 MB at once for a 10,000-paper day."""
+    out = array("I")
+    step = 2**32 // max(1, len(hashes) // _SORT_CHUNK)
+    for low in range(0, 2**32, step):
+        values = hashes if step >= 2**32 else filter(range(low, low + step).__contains__, hashes)
+        ordered = sorted(values)
+        if any(map(eq, ordered, islice(ordered, 1, None))):  # a hash shared by two phrases: kept once
+            out.extend(map(itemgetter(0), groupby(ordered)))
+        else:
+            out.extend(ordered)
+    return out
+
+
+_SORT_CHUNK = 100_000
 
 
 def contains(longer: str, shorter: str) -> bool:
