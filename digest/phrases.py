@@ -14,15 +14,19 @@ frequencies: a phrase counts once per paper however often the paper repeats it.
 
 from __future__ import annotations
 
+import io
 import re
+import tempfile
 import zlib
 from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from functools import partial
 from itertools import accumulate, chain, compress, groupby, islice, repeat
 from operator import eq, gt, itemgetter
+from typing import IO, Any
 
 from .models import PhraseCounts
 
@@ -120,6 +124,7 @@ _NUMBER = re.compile(r"^[0-9][0-9.,x×%]*$")
 _PUNCTUATION_CHARS = '!"#$%&()*+,/:;<=>?@[\\]^_`{|}~“”‘«»–—…·•→←≤≥±×÷§¶†‡'
 _PUNCTUATION = re.compile(f"[{re.escape(_PUNCTUATION_CHARS)}]|\\.(?!\\w)")
 _TRAILING = _PUNCTUATION_CHARS + "."  # at a piece's end a period is followed by white space: punctuation
+_CUT = frozenset(_TRAILING)  # the characters punctuation may be cut at
 _ODD = re.compile(r"[^\w\-‐‑'’.]")  # left in a token after that: not a phrase word (≈, emoji, ...)
 _LATEX_MATH = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\[A-Za-z]+\*?(?:\{[^{}]*\})?")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|org|io|ai|net)/\S*")
@@ -257,8 +262,9 @@ class WordCache(dict[str, str]):
     def __missing__(self, piece: str) -> str:
         if piece.isalpha():  # a plain word: no punctuation in it
             value = classify(piece)
-        elif (core := piece.lstrip(_PUNCTUATION_CHARS).rstrip(_TRAILING)).isalpha():
-            # a word in brackets, quotes, or before a comma or period: "(LLMs)," is BREAK LLM BREAK
+        elif (core := piece.lstrip(_PUNCTUATION_CHARS).rstrip(_TRAILING)) and _CUT.isdisjoint(core):
+            # a word (fine-grained, 3D) alone, or in brackets, quotes, before a comma or period: "(LLMs),"
+            # is BREAK LLM BREAK. A period inside (Qwen2.5, e.g) is for the rule below.
             left = BREAK + " " if piece[0] != core[0] else ""
             right = " " + BREAK if piece[-1] != core[-1] else ""
             value = left + self._words[core] + right
@@ -367,12 +373,11 @@ def count_phrases(papers: Iterable[tuple[str, str, str]]) -> PhraseCounts:
     parts = -(-n // PART_PAPERS) if n > PARTS_FROM else 1
     tables = _tables(each_paper()) if parts <= 1 else _part_tables(each_paper(), parts)
     several: dict[str, int] = {}
-    hashes = array("I")
-    for docs in tables:
-        several.update(compress(docs.items(), map(gt, docs.values(), repeat(1))))
-        hashes.extend(map(zlib.crc32, map(str.encode, compress(docs, map(eq, docs.values(), repeat(1))))))
-        del docs  # before the next part's table is built
-    single = _sorted_once(hashes)
+    runs = []  # each table's single-paper hashes, sorted
+    for in_several, single_hashes in tables:
+        several.update(in_several)
+        runs.append(array("I", sorted(single_hashes)))
+    single = _merged_once(runs)
     # A phrase's different first authors: its papers, less the repeats by an author with several papers.
     repeats: Counter[str] = Counter()
     for texts in kept.values():
@@ -382,44 +387,56 @@ def count_phrases(papers: Iterable[tuple[str, str, str]]) -> PhraseCounts:
     return PhraseCounts(n, several, authors, single)
 
 
-def _tables(found: Iterator[set[str]]) -> Iterator[Counter[str]]:
+Table = tuple[Iterable[tuple[str, int]], Iterable[int]]  # (phrase, papers) for those in several, hashes
+
+
+def _tables(found: Iterator[set[str]]) -> Iterator[Table]:
     docs: Counter[str] = Counter()
     for f in found:
         docs.update(f)
-    yield docs
+    # (the phrases' UTF-8 for their hashes, as phrase_hash)
+    yield _several(docs), map(zlib.crc32, map(str.encode, compress(docs, map(eq, docs.values(), repeat(1)))))
 
 
-def _part_tables(found: Iterator[set[str]], parts: int) -> Iterator[Counter[str]]:
-    """The document frequencies of the phrases in each of ``parts`` alphabetical ranges, one after another.
+def _several(docs: Counter[Any]) -> Iterator[tuple[Any, int]]:
+    return compress(docs.items(), map(gt, docs.values(), repeat(1)))
 
-    Each paper's phrases are kept sorted, as one string (a phrase has no line break), with where each part
-    starts in it: a string a paper, about a kilobyte, not one a phrase.
+
+def _part_tables(found: Iterator[set[str]], parts: int) -> Iterator[Table]:
+    """The counts of the phrases in each of ``parts`` alphabetical ranges, one after another.
+
+    A part's phrases wait in a temporary file, a line each in UTF-8, and are counted as the file's lines
+    (a paper's phrases are distinct, so a count of lines is a count of papers; a single-paper phrase is
+    hashed from its line, never made a string): memory holds one part's table at a time, not the day's
+    text. Where no temporary file can be made (a read-only system), the lines wait in memory.
     """
     head = list(islice(found, _SAMPLE_PAPERS))
     sample = sorted(chain.from_iterable(head))
     bounds = [sample[len(sample) * k // parts] for k in range(1, parts)] if sample else []
-    texts: list[str] = []
-    starts = array("I")  # per paper, where parts 1 … parts - 1 start in its text
-    for f in chain(head, found):
-        ordered = sorted(f)
-        text = "\n".join(ordered)
-        ends = list(accumulate(map(len, ordered)))
-        for k in map(partial(bisect_left, ordered), bounds):
-            starts.append(ends[k - 1] + k if k else 0)  # after phrase k - 1 and its line break
-        texts.append(text)
-    del head
-    cut = len(bounds)
-    for k in range(parts):
-        docs: Counter[str] = Counter()
-        for i, text in enumerate(texts):
-            a = starts[i * cut + k - 1] if k else 0
-            b = starts[i * cut + k] - 1 if k < cut else len(text)
-            if a < b:  # each paper's phrases once, so a count of lines is a count of papers
-                docs.update(text[a:b].split("\n"))
-        if k == cut:
-            texts.clear()
-        yield docs
-        del docs
+    with ExitStack() as stack:
+        files: list[IO[bytes]] = []
+        for _ in range(parts):
+            try:
+                files.append(stack.enter_context(tempfile.TemporaryFile()))
+            except OSError:
+                files.append(io.BytesIO())
+        for f in chain(head, found):
+            ordered = sorted(f)
+            cuts = [0, *map(partial(bisect_left, ordered), bounds), len(ordered)]
+            for k in range(parts):
+                if cuts[k] < cuts[k + 1]:
+                    files[k].write("\n".join(ordered[cuts[k] : cuts[k + 1]]).encode("utf-8") + b"\n")
+        del head
+        for part in files:
+            part.seek(0)
+            docs: Counter[bytes] = Counter(part)  # its lines, each with its line break
+            part.close()
+            in_several = [(line[:-1].decode("utf-8"), n) for line, n in _several(docs)]
+            yield (
+                in_several,
+                map(zlib.crc32, map(bytes.rstrip, compress(docs, map(eq, docs.values(), repeat(1))))),
+            )
+            del docs, in_several
 
 
 def phrase_hash(phrase: str) -> int:
@@ -431,17 +448,21 @@ def phrase_hash(phrase: str) -> int:
 
 def sorted_hashes(phrases: Iterable[str]) -> array[int]:
     """The phrases' hashes (:func:`phrase_hash`), sorted, each once, as 4-byte integers."""
-    return _sorted_once(array("I", map(zlib.crc32, map(str.encode, phrases))))  # str.encode: UTF-8
+    return _merged_once(
+        [array("I", sorted(map(zlib.crc32, map(str.encode, phrases))))]
+    )  # UTF-8, as phrase_hash
 
 
-def _sorted_once(hashes: array[int]) -> array[int]:
-    """``hashes`` sorted, each once. A long array is sorted a range of values at a time: sorting makes an
-    int object of each (32 bytes, where the array holds 4), 12 MB at once for a 10,000-paper day."""
+def _merged_once(runs: list[array[int]]) -> array[int]:
+    """Sorted runs of hashes merged, each hash once. A range of values at a time, found in each run by
+    bisection: sorting makes an int object of each hash (32 bytes, where an array holds 4), and 400,000
+    at once would be 15 MB."""
+    total = sum(map(len, runs))
+    step = 2**32 // max(1, total // _MERGE_CHUNK)
     out = array("I")
-    step = 2**32 // max(1, len(hashes) // _SORT_CHUNK)
     for low in range(0, 2**32, step):
-        values = hashes if step >= 2**32 else filter(range(low, low + step).__contains__, hashes)
-        ordered = sorted(values)
+        high = low + step
+        ordered = sorted(chain.from_iterable(r[bisect_left(r, low) : bisect_left(r, high)] for r in runs))
         if any(map(eq, ordered, islice(ordered, 1, None))):  # a hash shared by two phrases: kept once
             out.extend(map(itemgetter(0), groupby(ordered)))
         else:
@@ -449,7 +470,7 @@ def _sorted_once(hashes: array[int]) -> array[int]:
     return out
 
 
-_SORT_CHUNK = 100_000
+_MERGE_CHUNK = 50_000  # hashes merged at a time
 
 
 def contains(longer: str, shorter: str) -> bool:

@@ -59,7 +59,7 @@ def count_today(
         stats = replace(stats, phrases=phrases, phrase_input=key)
         state.record_day_stats(stats)
         progress.log(
-            f"trend: {stats.pool} papers in the pool, {len(phrases.docs) + len(phrases.single)} phrases"
+            f"trend: {stats.pool} papers in the pool, {len(phrases.docs)} phrases in two or more"
             f"{' (counted before)' if reused is not None else ''}, {time.process_time() - started:.2f}s CPU"
         )
         if status == DayStatus.PARTIAL:

@@ -170,5 +170,12 @@ def test_a_large_pool_counted_in_parts_and_a_small_cache_count_the_same(monkeypa
     monkeypatch.setattr(phrases, "_SAMPLE_PAPERS", 3)
     monkeypatch.setattr(phrases, "CACHE_PIECES", 100)  # the cache starts again many times
     assert count_phrases(papers) == whole
+
+    # Where no temporary file can be made (a read-only system), the parts wait in memory: the same counts.
+    def no_temporary_file(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(phrases.tempfile, "TemporaryFile", no_temporary_file)
+    assert count_phrases(papers) == whole
     empty = count_phrases([])
     assert (empty.papers, empty.docs, empty.first_authors, list(empty.single)) == (0, {}, {}, [])
