@@ -129,6 +129,7 @@ _ODD = re.compile(r"[^\w\-‐‑'’.]")  # left in a token after that: not a ph
 _LATEX_MATH = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\[A-Za-z]+\*?(?:\{[^{}]*\})?")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|org|io|ai|net)/\S*")
 _HYPHEN = re.compile(r"[-‐‑]")
+_LOWER_HYPHENATED = re.compile(r"[a-z]+(?:-[a-z]+)+\Z")
 _CAMEL_OR_ACRONYM = re.compile(r"[A-Z].*[A-Z]|[a-z0-9][A-Z]")
 _POSSESSIVE = re.compile(r"['’]s$")
 
@@ -227,6 +228,8 @@ def classify(token: str) -> str:
     if len(token) > MAX_WORD:  # a blob, a formula, a run-together list: no phrase word
         return BREAK
     if not token.isalpha():
+        if _LOWER_HYPHENATED.match(token):  # fine-grained, vision-language: _word's answer, the fast way
+            return BREAK if token in _BREAKERS else token
         return BREAK if token == "|" else _word(token)
     low = token if token.islower() else token.lower()  # most tokens: a plain word, the fast path
     if low in _BREAKERS or len(low) < 2 or (len(low) > 4 and low.endswith("ly") and low not in _NOT_ADVERB):
