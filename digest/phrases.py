@@ -390,14 +390,14 @@ def count_phrases(papers: Iterable[tuple[str, str, str]]) -> PhraseCounts:
     return PhraseCounts(n, several, authors, single)
 
 
-Table = tuple[Iterable[tuple[str, int]], Iterable[int]]  # (phrase, papers) for those in several, hashes
+_Table = tuple[Iterable[tuple[str, int]], Iterable[int]]  # (phrase, papers) of those in several; hashes
 
 
-def _tables(found: Iterator[set[str]]) -> Iterator[Table]:
+def _tables(found: Iterator[set[str]]) -> Iterator[_Table]:
     docs: Counter[str] = Counter()
     for f in found:
         docs.update(f)
-    # (the phrases' UTF-8 for their hashes, as phrase_hash)
+    # the single-paper phrases hashed from their UTF-8, as phrase_hash
     yield _several(docs), map(zlib.crc32, map(str.encode, compress(docs, map(eq, docs.values(), repeat(1)))))
 
 
@@ -405,7 +405,7 @@ def _several(docs: Counter[Any]) -> Iterator[tuple[Any, int]]:
     return compress(docs.items(), map(gt, docs.values(), repeat(1)))
 
 
-def _part_tables(found: Iterator[set[str]], parts: int) -> Iterator[Table]:
+def _part_tables(found: Iterator[set[str]], parts: int) -> Iterator[_Table]:
     """The counts of the phrases in each of ``parts`` alphabetical ranges, one after another.
 
     A part's phrases wait in a temporary file, a line each in UTF-8, and are counted as the file's lines
@@ -447,13 +447,6 @@ def phrase_hash(phrase: str) -> int:
     row (enough to count it in a baseline and to know it was seen; two phrases of one hash are rare and
     cost at most one paper in a count)."""
     return zlib.crc32(phrase.encode("utf-8"))
-
-
-def sorted_hashes(phrases: Iterable[str]) -> array[int]:
-    """The phrases' hashes (:func:`phrase_hash`), sorted, each once, as 4-byte integers."""
-    return _merged_once(
-        [array("I", sorted(map(zlib.crc32, map(str.encode, phrases))))]
-    )  # UTF-8, as phrase_hash
 
 
 def _merged_once(runs: list[array[int]]) -> array[int]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -522,15 +523,16 @@ class State:
         if row is None:
             return None
         stats = self._day_stats(row)
-        rows = self.conn.execute(
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples: a day has thousands of rows
+        rows = cursor.execute(
             "select phrase, docs, first_authors from day_phrases where day = ?", (day.isoformat(),)
         ).fetchall()
-        singles = unpack_hashes(row["single_phrases"])
         phrases = PhraseCounts(
             papers=stats.pool or 0,
-            docs={r[0]: r[1] for r in rows},
-            first_authors={r[0]: r[2] for r in rows},
-            single=singles,
+            docs=dict(map(itemgetter(0, 1), rows)),
+            first_authors=dict(map(itemgetter(0, 2), rows)),
+            single=unpack_hashes(row["single_phrases"]),
         )
         return DayStats(**{**stats.__dict__, "phrases": phrases})
 
