@@ -137,6 +137,18 @@ def vocabulary_rounds(pool: list[dict[str, Any]]) -> Callable[[int], Callable[[s
     return rounds
 
 
+def repeated(
+    original: dict[str, Any], r: int, rounds: Callable[[int], Callable[[str], str]]
+) -> dict[str, Any]:
+    """``original``'s title, abstract and authors as its repeat in round ``r`` (1, 2, ...) has them."""
+    rename = rounds(r)
+    return {
+        "title": rename(original["title"]),
+        "summary": rename(original["summary"]),
+        "authors": [f"{a} {_ROMAN[r % len(_ROMAN)]}" for a in original["authors"]],
+    }
+
+
 def anchor(day: date, tz: str = "Asia/Seoul") -> datetime:
     """The end of ``day`` in the reader's timezone: where a run for a past day ends its windows."""
     return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=ZoneInfo(tz))
@@ -152,13 +164,7 @@ def build_day(corpus: Path, papers: int, feeds: int, day: date = DAY) -> ScaledD
         original = pool[n % len(pool)]
         fresh = dict(original, id=f"{day:%y%m}.{TODAY_FIRST_ID + n:05d}", origin=original["id"])
         if n >= len(pool):  # a repeat: the same paper in the vocabulary of its round, by other people
-            r = n // len(pool)
-            rename = rounds(r)
-            fresh.update(
-                title=rename(original["title"]),
-                summary=rename(original["summary"]),
-                authors=[f"{a} {_ROMAN[r % len(_ROMAN)]}" for a in original["authors"]],
-            )
+            fresh.update(repeated(original, n // len(pool), rounds))
         fresh_of.setdefault(original["id"], fresh["id"])
         records.append(fresh)
     cross = [r["id"] for r in records if r["origin"] in cross_origin]
