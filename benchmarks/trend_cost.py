@@ -3,7 +3,8 @@
     python benchmarks/trend_cost.py [--papers 2000] [--repeat 3]
 
 The five real corpus days (../shared/corpus/arxiv, 1,678 papers) are served as one listing, topped up
-to ``--papers`` with copies of 2026-02-05's papers under new ids, on loopback, with the other sources
+to ``--papers`` with 2026-02-05's papers under new ids, in a vocabulary and by authors of their own (see
+benchmarks/upstreams.py), on loopback, with the other sources
 of benchmarks/run.py (that day's Hugging Face papers, the arXiv API fixture, two blog feeds); the LLM is
 the suite's fake (no latency). The state holds 20 earlier days of statistics (the corpus days' own
 numbers, recorded as a run records them), so the stage does all its work: count the pool's topics and
@@ -46,6 +47,9 @@ from tests.feedserver import FeedServer  # noqa: E402
 from tests.fixtures.sources.build import build_arxiv_rss  # noqa: E402
 from tests.llmserver import LLMServer  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from upstreams import repeated, vocabulary_rounds  # noqa: E402
+
 CORPUS = ROOT.parent / "shared" / "corpus" / "arxiv"
 HF = ROOT.parent / "shared" / "corpus" / "hf"
 FIXTURES = ROOT / "tests" / "fixtures" / "sources"
@@ -54,13 +58,15 @@ LISTING = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
 
 
 def papers(n: int) -> list[dict]:
+    """The corpus's papers, topped up with 2026-02-05's in a vocabulary and by authors of their own (as
+    benchmarks/upstreams.py makes its repeats: a real day's papers do not repeat another day's phrases)."""
     records = [json.loads(line) for f in sorted(CORPUS.glob("arxiv-*.jsonl")) for line in f.open()]
     base = [r for r in records if r["announce_day"] == "2026-02-05"]
+    rounds = vocabulary_rounds(records)
     i = 0
     while len(records) < n:
-        copy = dict(base[i % len(base)])
-        copy["id"] = f"2603.{i:05d}"
-        records.append(copy)
+        original = base[i % len(base)]
+        records.append(dict(original, id=f"2603.{i:05d}", **repeated(original, 1 + i // len(base), rounds)))
         i += 1
     return records[:n]
 

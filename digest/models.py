@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -215,15 +216,17 @@ class DayStatus(StrEnum):
 class PhraseCounts:
     """Phrases of one pool of papers: in how many papers each occurs, and by how many first authors.
 
-    Freshly counted, ``docs`` holds every phrase; loaded from the state it holds the phrases found in two
-    or more papers, and ``single`` the CRC-32 hashes of those found in one (see digest/state.py).
-    ``first_authors`` is given for the phrases in two or more papers (in one paper it is 1).
+    Counted (digest/phrases.py) or loaded from the state alike, ``docs`` holds the phrases found in two or
+    more papers, and ``single`` the sorted CRC-32 hashes of those found in one (phrases.phrase_hash):
+    most of a day's phrases are in a single paper, and their text is not needed to count them in a
+    baseline. ``first_authors`` is given for the phrases in two or more papers (in one paper it is 1).
+    A hand-built ``docs`` may hold single-paper phrases too: the state stores them as hashes.
     """
 
     papers: int = 0
     docs: dict[str, int] = field(default_factory=dict)
     first_authors: dict[str, int] = field(default_factory=dict)
-    single: tuple[int, ...] = ()  # sorted CRC-32 of the phrases with docs == 1, when loaded
+    single: Sequence[int] = ()  # sorted CRC-32 of the phrases with docs == 1 (an array("I") when counted)
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,9 @@ class DayStats:
     phrase_rules: str = ""
     phrases: PhraseCounts | None = None
     note: str = ""
+    # What the phrases were counted from (trends.phrase_input): the same input counts the same, so a
+    # same-day re-run reuses the stored phrases instead of counting and writing them again.
+    phrase_input: str = ""
 
     @property
     def counted(self) -> bool:

@@ -15,16 +15,18 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from ._compat import UTC
 from .errors import StateBusyError, StateError
 from .models import Candidate, DayStats, DayStatus, PhraseCounts, Scored, TopicMatch
+from .phrases import phrase_hash
 
 DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
@@ -138,7 +140,7 @@ def m004_search_cache(db: sqlite3.Connection) -> None:
             fetched_at text not null,      -- ISO UTC: when the API answered
             items blob not null            -- zlib-compressed JSON of the items found
         );
-        """
+        """,
     )
 
 
@@ -238,6 +240,13 @@ def m006_day_candidates(db: sqlite3.Connection) -> None:
         );
         """,
     )
+
+
+@migration
+def m007_day_stats_input(db: sqlite3.Connection) -> None:
+    # What a day's phrases were counted from (trends.phrase_input): a re-run of the day with the same
+    # pool and rules reuses them instead of counting and writing thousands of rows again.
+    db.execute("alter table day_stats add column phrase_input text not null default ''")
 
 
 def _now() -> str:
@@ -536,33 +545,55 @@ class State:
         A counted day is never replaced by a day without numbers: a failed fetch on a re-run, a cut-off
         listing, does not erase what an earlier run counted. Nor is a day counted from its listing replaced
         by one counted another way (the arXiv API's approximation of it, the sample's bundled numbers).
+        Phrases counted from the same input by the same rules as the stored ones (``phrase_input``) are
+        the stored ones: they are not written again, and a row that says the same is left as it is.
         """
-        row = (
-            stats.day.isoformat(),
+        day = stats.day.isoformat()
+        numbers = (
             str(stats.status),
             stats.origin,
             stats.pool,
             json.dumps(stats.topics, sort_keys=True),
             json.dumps(stats.topic_rules, sort_keys=True),
             json.dumps(stats.sources, sort_keys=True),
-            stats.phrase_rules,
-            pack_hashes(single_hashes(stats.phrases)) if stats.phrases else None,
             stats.note,
-            _now(),
         )
         with self.transaction() as db:
-            old = db.execute("select status, origin from day_stats where day = ?", (row[0],)).fetchone()
+            old = db.execute(
+                "select status, origin, pool, topics, topic_rules, sources, note, phrase_rules, phrase_input"
+                " from day_stats where day = ?",
+                (day,),
+            ).fetchone()
             if old and old[0] == DayStatus.ANNOUNCED:
                 if stats.status != DayStatus.ANNOUNCED or (old[1] == "listing" and stats.origin != "listing"):
                     return False
-            db.execute("insert or replace into day_stats values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            if (
+                old
+                and stats.phrases is not None
+                and stats.phrase_input
+                and (old["phrase_rules"], old["phrase_input"]) == (stats.phrase_rules, stats.phrase_input)
+            ):
+                if tuple(old)[:7] != numbers:
+                    db.execute(
+                        "update day_stats set status = ?, origin = ?, pool = ?, topics = ?, topic_rules = ?,"
+                        " sources = ?, note = ?, updated_at = ? where day = ?",
+                        (*numbers, _now(), day),
+                    )
+                return True
+            singles = pack_hashes(single_hashes(stats.phrases)) if stats.phrases else None
+            db.execute(
+                "insert or replace into day_stats (day, status, origin, pool, topics, topic_rules, sources,"
+                " note, phrase_rules, single_phrases, phrase_input, updated_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (day, *numbers, stats.phrase_rules, singles, stats.phrase_input, _now()),
+            )
             if old:
-                db.execute("delete from day_phrases where day = ?", (row[0],))
+                db.execute("delete from day_phrases where day = ?", (day,))
             if stats.phrases:
                 p = stats.phrases
                 db.executemany(
                     "insert into day_phrases values (?, ?, ?, ?)",
-                    [(row[0], k, p.docs[k], n) for k, n in p.first_authors.items() if p.docs.get(k, 0) >= 2],
+                    ((day, k, p.docs[k], n) for k, n in p.first_authors.items() if p.docs.get(k, 0) >= 2),
                 )
         return True
 
@@ -585,15 +616,16 @@ class State:
         if row is None:
             return None
         stats = self._day_stats(row)
-        rows = self.conn.execute(
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples: a day has thousands of rows
+        rows = cursor.execute(
             "select phrase, docs, first_authors from day_phrases where day = ?", (day.isoformat(),)
         ).fetchall()
-        singles = unpack_hashes(row["single_phrases"])
         phrases = PhraseCounts(
             papers=stats.pool or 0,
-            docs={r[0]: r[1] for r in rows},
-            first_authors={r[0]: r[2] for r in rows},
-            single=tuple(singles),
+            docs=dict(map(itemgetter(0, 1), rows)),
+            first_authors=dict(map(itemgetter(0, 2), rows)),
+            single=unpack_hashes(row["single_phrases"]),
         )
         return DayStats(**{**stats.__dict__, "phrases": phrases})
 
@@ -609,6 +641,7 @@ class State:
             sources=json.loads(row["sources"]),
             phrase_rules=row["phrase_rules"],
             note=row["note"],
+            phrase_input=row["phrase_input"],
         )
 
     def phrase_counts(self, phrases: list[str], days: list[date]) -> dict[str, int]:
@@ -618,15 +651,18 @@ class State:
             return {}
         counts = dict.fromkeys(phrases, 0)
         day_args = [d.isoformat() for d in days]
+        day_marks = ",".join("?" * len(day_args))
         for i in range(0, len(phrases), 400):
             chunk = phrases[i : i + 400]
-            marks = ",".join("?" * len(chunk))
-            for d in day_args:  # one primary-key range per day
-                rows = self.conn.execute(
-                    f"select phrase, docs from day_phrases where day = ? and phrase in ({marks})", [d, *chunk]
-                )
-                for phrase, n in rows:
-                    counts[phrase] += n
+            # One statement for every day: a primary-key lookup per (day, phrase), 30 % less than a
+            # statement per day (20 days × 3,700 candidates: 21 ms).
+            rows = self.conn.execute(
+                f"select phrase, docs from day_phrases where day in ({day_marks})"
+                f" and phrase in ({','.join('?' * len(chunk))})",
+                [*day_args, *chunk],
+            )
+            for phrase, n in rows:
+                counts[phrase] += n
         by_hash: dict[int, list[str]] = {}
         for phrase, h in zip(phrases, map(zlib.crc32, map(str.encode, phrases)), strict=True):
             by_hash.setdefault(h, []).append(phrase)
@@ -948,19 +984,20 @@ def _deliveries(weekly: bool) -> str:
     return "week_deliveries" if weekly else "deliveries"
 
 
-def crc(phrase: str) -> int:
-    return zlib.crc32(phrase.encode("utf-8"))
+crc = phrase_hash
 
 
-def single_hashes(phrases: PhraseCounts) -> list[int]:
-    """The sorted hashes of the phrases found in one paper (loaded counts carry them already)."""
-    # Counted phrases give first authors for those in two or more papers only: the rest are singles.
-    several = {p for p in phrases.first_authors if phrases.docs.get(p, 0) >= 2}
-    singles = phrases.docs.keys() - several
-    return sorted(set(map(zlib.crc32, map(str.encode, singles))).union(phrases.single))
+def single_hashes(phrases: PhraseCounts) -> Sequence[int]:
+    """The sorted hashes of the phrases found in one paper."""
+    # Counted and loaded counts carry them in ``single`` already; a hand-built ``docs`` may hold more.
+    several = phrases.first_authors
+    more = [p for p, n in phrases.docs.items() if n < 2 or p not in several]
+    if not more:
+        return phrases.single
+    return sorted(set(map(zlib.crc32, map(str.encode, more))).union(phrases.single))
 
 
-def pack_hashes(hashes: list[int]) -> bytes:
+def pack_hashes(hashes: Sequence[int]) -> bytes:
     a = array("I", hashes)
     if sys.byteorder == "big":
         a.byteswap()

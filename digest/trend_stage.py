@@ -20,6 +20,7 @@ from datetime import date
 from . import trends
 from .config import Config
 from .models import Candidate, DayStats, DayStatus, Scored, SourceReport, SourceStatus, TopicInfo, Trend
+from .phrases import PHRASE_RULES
 from .progress import Progress
 from .state import State
 
@@ -45,12 +46,21 @@ def count_today(
     status = trends.listing_status(reports)
     if status in (DayStatus.ANNOUNCED, DayStatus.PARTIAL):
         started = time.process_time()
-        stats = trends.count_day(day, candidates, scored, config.topics, status=status)
+        stats = trends.count_day(day, candidates, scored, config.topics, status=status, with_phrases=False)
+        members = trends.pool(candidates)
+        key = trends.phrase_input(members)
+        # A re-run of the day over the same pool: its phrases are the stored ones (the topic counts are
+        # cheap and counted again, they may have other sources' papers).
+        stored = state.load_day_stats(day) if status == DayStatus.ANNOUNCED else None
+        reused = None
+        if stored and stored.counted and (stored.phrase_rules, stored.phrase_input) == (PHRASE_RULES, key):
+            reused = stored.phrases
+        phrases = reused if reused is not None else trends.pool_phrases(members)
+        stats = replace(stats, phrases=phrases, phrase_input=key)
         state.record_day_stats(stats)
-        phrases = len(stats.phrases.docs) if stats.phrases else 0
         progress.log(
-            f"trend: {stats.pool} papers in the pool, {phrases} phrases, "
-            f"{time.process_time() - started:.2f}s CPU"
+            f"trend: {stats.pool} papers in the pool, {len(phrases.docs)} phrases in two or more"
+            f"{' (counted before)' if reused is not None else ''}, {time.process_time() - started:.2f}s CPU"
         )
         if status == DayStatus.PARTIAL:
             return None, NOTE_PARTIAL
@@ -119,9 +129,11 @@ def _build_trend(config: Config, today: DayStats, state: State) -> Trend:
     if trend.cold_start or today.phrases is None:
         return trend
     base = [h for h in trends.baseline(history, day) if h.phrase_rules == today.phrase_rules]
-    candidates = trends.term_candidates(today.phrases)
+    past_papers = sum(h.pool or 0 for h in base)
+    # Only the candidates some baseline count could let through are looked up in the stored days.
+    candidates = trends.could_emerge(trends.term_candidates(today.phrases), today.phrases, past_papers)
     past = state.phrase_counts(candidates, [h.day for h in base])
-    terms = trends.emerging_terms(today.phrases, past, sum(h.pool or 0 for h in base), len(base))
+    terms = trends.emerging_terms(today.phrases, past, past_papers, len(base))
     seen = state.phrases_seen_before([t.phrase for t in terms], day)
     return replace(trend, emerging=tuple(replace(t, new=t.phrase not in seen) for t in terms))
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+from digest import phrases
 from digest.phrases import boilerplate, chunks, contains, count_phrases, document_phrases, singular
+
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 
 
 def test_hyphenated_words_stay_whole_and_phrases_have_two_to_four_words():
@@ -104,3 +112,70 @@ def test_hostile_text_neither_breaks_nor_bloats_the_phrases():
     )
     assert "graph transformer" in found
     assert all(len(p) < 200 for p in found) and not any("<" in p or "`" in p or "|" in p for p in found)
+
+
+# -- how a day is counted: the cache of text pieces, the stored form, a large pool in parts ------------
+
+HOSTILE = (
+    "(Large Language Models), agents; “curly quotes” and ‘single’ ones — dashes… ellipses. "
+    "e.g., U.S. data, .NET framework, Qwen2.5-Coder and GPT-4o's reply (see [12]).) "
+    "end.) ((nested)) x.y. 3.5-turbo a/b c:d tokens] [open f(x)=y §2 †note ≤1 model."
+)
+
+
+def _cut_whole_text(text: str) -> list[str]:
+    """The runs as the rules define them: the whole text cut at punctuation, every token classified."""
+    tokens = phrases._PUNCTUATION.sub(" | ", f"| {text} | ").split()
+    return phrases._RUN.findall(" ".join(map(phrases.classify, tokens)))
+
+
+def test_text_pieces_are_cut_as_cutting_the_whole_text_would():
+    # The cache cuts each piece between white space on its own (a period ends a phrase unless a letter or
+    # digit follows it); it must find the runs a cut of the whole text finds.
+    assert phrases.chunks(HOSTILE) == [run.split(" ") for run in _cut_whole_text(HOSTILE)]
+    found = document_phrases("", HOSTILE)
+    assert "large language model" in found and "language model agent" not in found  # the comma ends it
+    assert not any("." in p.split(" ")[-1][-1:] for p in found)
+
+
+def _papers() -> list[tuple[str, str, str]]:
+    with gzip.open(CORPUS / "arxiv-2026-02-04.jsonl.gz", "rt", encoding="utf-8") as f:
+        records = [json.loads(line) for line in f][:80]
+    papers = [(r["authors"][0], r["title"], r["summary"]) for r in records]
+    # The first paper twice more by a first author (spelled two ways) who has two more papers, so
+    # repeats are told apart in every way of counting.
+    ada = [("Ada Lovelace", *papers[0][1:]), ("ada  lovelace", *papers[0][1:])]
+    return papers + ada + [("Ada Lovelace", t, s) for _, t, s in papers[1:3]]
+
+
+def test_counted_phrases_come_in_the_stored_form():
+    papers = _papers()
+    counts = count_phrases(papers)
+    per_paper = [document_phrases(t, s) for _, t, s in papers]
+    every = Counter(p for found in per_paper for p in found)
+    assert counts.papers == len(papers)
+    assert counts.docs == {p: n for p, n in every.items() if n >= 2}
+    assert counts.first_authors.keys() == counts.docs.keys()
+    assert list(counts.single) == sorted({phrases.phrase_hash(p) for p, n in every.items() if n == 1})
+    # The first paper's own phrases: in three papers, by two first authors.
+    own = [p for p in per_paper[0] if every[p] == 3]
+    assert own and all(counts.first_authors[p] == 2 for p in own)
+
+
+def test_a_large_pool_counted_in_parts_and_a_small_cache_count_the_same(monkeypatch):
+    papers = _papers()
+    whole = count_phrases(papers)
+    monkeypatch.setattr(phrases, "PARTS_FROM", 10)
+    monkeypatch.setattr(phrases, "PART_PAPERS", 20)  # five parts
+    monkeypatch.setattr(phrases, "_SAMPLE_PAPERS", 3)
+    monkeypatch.setattr(phrases, "CACHE_PIECES", 100)  # the cache starts again many times
+    assert count_phrases(papers) == whole
+
+    # Where no temporary file can be made (a read-only system), the parts wait in memory: the same counts.
+    def no_temporary_file(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(phrases.tempfile, "TemporaryFile", no_temporary_file)
+    assert count_phrases(papers) == whole
+    empty = count_phrases([])
+    assert (empty.papers, empty.docs, empty.first_authors, list(empty.single)) == (0, {}, {}, [])

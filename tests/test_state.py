@@ -3,6 +3,7 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import sqlite3
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -349,3 +350,41 @@ def test_a_state_from_before_m006_gains_the_shortlists_and_weekly_deliveries_in_
     )
     cols = [r[1] for r in db.execute("pragma table_info(week_deliveries)")]
     assert cols == [r[1] for r in db.execute("pragma table_info(deliveries)")]
+
+
+def test_phrases_counted_from_the_same_input_are_not_written_again(tmp_path):
+    day = date(2026, 2, 5)
+    first = replace(_stats(day, 322, {"flow matching": 5, "rare phrase": 1}), phrase_input="pool-a")
+    with State.open(tmp_path) as state:
+        state.record_day_stats(first)
+        # The same day again, the same pool: nothing to write, the row stays as it is.
+        loaded = state.load_day_stats(day)
+        assert loaded is not None and loaded.phrase_input == "pool-a"
+        changes = state.conn.total_changes
+        assert state.record_day_stats(replace(first, phrases=loaded.phrases))
+        assert state.conn.total_changes == changes
+        # Other topic counts (say Hugging Face's papers changed) over the same pool: the row changes,
+        # the phrases are the stored ones, untouched.
+        again = replace(first, topics={"llm": 170}, phrases=PhraseCounts(papers=322))
+        assert state.record_day_stats(again)
+        assert state.conn.total_changes == changes + 1  # the one row
+        assert state.day_stats(day, day)[0].topics == {"llm": 170}
+        assert state.phrase_counts(["flow matching", "rare phrase"], [day]) == {
+            "flow matching": 5,
+            "rare phrase": 1,
+        }
+        # Another pool: counted and written again.
+        other = replace(_stats(day, 330, {"other phrase": 2}), phrase_input="pool-b")
+        assert state.record_day_stats(other)
+        assert state.phrase_counts(["flow matching", "other phrase"], [day]) == {
+            "flow matching": 0,
+            "other phrase": 2,
+        }
+        # Other phrase rules over the same pool: written again too.
+        rules = replace(
+            other,
+            phrase_rules="q",
+            phrases=PhraseCounts(papers=330, docs={"x y": 3}, first_authors={"x y": 3}),
+        )
+        assert state.record_day_stats(rules)
+        assert state.phrase_counts(["x y", "other phrase"], [day]) == {"x y": 3, "other phrase": 0}

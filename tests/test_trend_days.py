@@ -127,12 +127,20 @@ def test_three_real_days_in_a_row_the_last_one_in_cold_start(setup):
     rows = db.execute("select day, status, pool from day_stats order by day").fetchall()
     assert rows == [(d.isoformat(), "announced", len(records(d))) for d in DAYS]
 
-    # A re-run of the day: the same block, no LLM call, no second row.
+    # A re-run of the day: the same block, no LLM call, no second row, and the day's phrases are the
+    # stored ones (same pool, same rules), not counted and written again.
     calls = llm.calls
+    phrases = db.execute("select * from day_phrases order by day, phrase").fetchall()
+    singles = db.execute("select single_phrases from day_stats order by day").fetchall()
     again = run_day(feed, config, DAYS[-1])
     assert block(again.stdout) == b
     assert llm.calls == calls
     assert db.execute("select count(*) from day_stats").fetchone()[0] == 3
+    assert re.search(
+        r"^trend: 399 papers in the pool, \d+ phrases in two or more \(counted before\)", again.stderr, re.M
+    )
+    assert db.execute("select * from day_phrases order by day, phrase").fetchall() == phrases
+    assert db.execute("select single_phrases from day_stats order by day").fetchall() == singles
     text = run_day(feed, config, DAYS[-1], "--format", "text").stdout
     assert f"{LABELS[busiest]} " in text and re.search(
         rf"^LLM [▁▂▃▄▅▆▇█]{{3}} {counts['llm']}편$", text, re.M

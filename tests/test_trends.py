@@ -241,3 +241,20 @@ def test_the_bundled_sample_history_counts_the_way_today_counts():
     for h in history:
         assert h.topic_rules == rules, "rebuild digest/sample/trend-history.json"
         assert h.pool and sum(h.topics.values()) > 0 and h.origin == "sample"
+
+
+def test_only_phrases_some_baseline_count_could_let_through_are_looked_up():
+    # Today 2,000 papers (a Monday batch, say) against 20 days of 335: a phrase in 3 to 5 of today's papers
+    # cannot be a burst whatever the baseline held, so it is not looked up. For every baseline count, the
+    # terms shown from the pruned lookup are the terms shown from the whole one.
+    phrases = {f"phrase {y}": y for y in range(3, 61)}
+    today = counts(2000, phrases)
+    kept = trends.could_emerge(sorted(phrases), today, 6700)
+    assert set(phrases) - set(kept) == {"phrase 3", "phrase 4", "phrase 5"}
+    for y_past in range(200):
+        past = dict.fromkeys(phrases, y_past)
+        full = trends.emerging_terms(today, past, 6700, 20)
+        assert trends.emerging_terms(today, {p: past[p] for p in kept}, 6700, 20) == full
+    # Days of a size with today's: nothing can be ruled out; no baseline: nothing to look up.
+    assert len(trends.could_emerge(sorted(phrases), counts(400, phrases), 8000)) == len(phrases)
+    assert trends.could_emerge(sorted(phrases), today, 0) == []
