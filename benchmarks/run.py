@@ -45,6 +45,8 @@ if str(BENCH) not in sys.path:
 
 import upstreams as up  # noqa: E402
 
+from digest.config import HOSTED_DEFAULTS  # noqa: E402
+
 MODEL = "bench-model"
 KEY_ENV = "DIGEST_BENCH_LLM_KEY"
 TARGET_SCALE = 2000
@@ -111,7 +113,11 @@ def write_config(path: Path, state: Path, server: up.Upstreams, llm_url: str) ->
         f'state_dir = "{state}"\n'
         f'[arxiv]\nrss_url = "{server.rss_url}"\napi_url = "{server.api_url}"\n'
         f'[huggingface]\nurl = "{server.hf_url}"\n'
-        f'[llm]\nbase_url = "{llm_url}"\nmodel = "{MODEL}"\napi_key_env = "{KEY_ENV}"\n' + feeds,
+        f'[llm]\nbase_url = "{llm_url}"\nmodel = "{MODEL}"\napi_key_env = "{KEY_ENV}"\n'
+        # The fake LLM stands in for a hosted API: a loopback base_url would get the local-server
+        # defaults (one item a request, one at a time), which is not what the targets are about.
+        + "".join(f"{k} = {v}\n" for k, v in HOSTED_DEFAULTS.items())
+        + feeds,
         encoding="utf-8",
     )
 

@@ -56,8 +56,8 @@ def main() -> None:
         no_llm.write_text(base + '[llm]\napi_key_env = "TREND_DAYS_NO_KEY"\n', encoding="utf-8")
         with_llm.write_text(
             base
-            + f'[llm]\nbase_url = "{args.llm_url}"\nmodel = "{args.model}"\napi_key_env = "TREND_DAYS_KEY"\n'
-            "timeout_seconds = 900\nconcurrency = 1\nmax_retries = 0\n",
+            # Only what a reader configures: a loopback base_url gets the local-server defaults.
+            + f'[llm]\nbase_url = "{args.llm_url}"\nmodel = "{args.model}"\napi_key_env = "TREND_DAYS_KEY"\n',
             encoding="utf-8",
         )
         os.environ["TREND_DAYS_KEY"] = "local"

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx2
-from openai import AsyncOpenAI
 
 from . import calendar, selection, trend_stage
 from .config import Config, Render
@@ -26,7 +25,7 @@ from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
 from .flow import write_flow
 from .http import Fetcher, make_http_client
-from .llm import LLMSession
+from .llm import DeferredClient, LLMSession
 from .matching import TopicMatcher
 from .models import Digest, LLMUsage, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
@@ -38,6 +37,7 @@ from .summarize import make_llm_client, summarize
 
 if TYPE_CHECKING:
     import arxiv  # loaded by the search itself, only when it asks the API
+    from openai import AsyncOpenAI
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Clients:
     """Everything a run talks to, built once at the edge."""
 
     http: httpx2.AsyncClient
-    llm: AsyncOpenAI | None
+    llm: DeferredClient | AsyncOpenAI | None  # tests may pass an SDK client of their own
     arxiv: arxiv.Client | None = None
 
 

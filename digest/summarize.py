@@ -22,11 +22,10 @@ import asyncio
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from openai import AsyncOpenAI
+from typing import TYPE_CHECKING
 
 from .config import LLM
-from .llm import PLACEHOLDER_KEY, Answer, Failure, LLMSession, RequestFailed
+from .llm import PLACEHOLDER_KEY, Answer, DeferredClient, Failure, LLMSession, RequestFailed
 from .llm import make_llm_client as make_llm_client
 from .models import Entry, LLMUsage, Scored, Takeaway, TakeawayStatus
 from .progress import Progress
@@ -45,6 +44,9 @@ from .takeaway_check import (
     pick_takeaways,
 )
 from .takeaway_prompt import ANSWER_SCHEMA, PROMPT_VERSION, build_messages, max_tokens, prompt_item
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 __all__ = ["PLACEHOLDER_KEY", "PROMPT_VERSION", "make_llm_client", "summarize"]
 
@@ -271,7 +273,7 @@ def _warning(reasons: Mapping[int, str], total: int) -> str:
 async def summarize(
     scored: list[Scored],
     *,
-    client: AsyncOpenAI | None,
+    client: DeferredClient | AsyncOpenAI | None,
     llm: LLM,
     state: State,
     usage: LLMUsage,

@@ -56,3 +56,19 @@ def test_benchmark_runs_the_cli_and_a_same_day_run_costs_nothing(tmp_path: Path)
     assert naive["prompt_tokens"] / naive["items"] > first["takeaway_prompt_tokens"] / first["summarized"]
     assert "60 candidate papers/day" in printed[0] and "floor" in printed[0] and "naive" in printed[0]
     assert printed[-1].startswith("targets (issue 10):")
+
+
+def test_a_run_imports_the_openai_sdk_only_for_a_request() -> None:
+    # A same-day re-run sends no LLM request; importing openai was a tenth of its CPU (benchmarks/README.md).
+    import subprocess
+
+    code = (
+        "import sys, digest.cli, digest.pipeline, digest.week, digest.check\n"
+        "from digest.config import LLM\n"
+        "from digest.llm import make_llm_client\n"
+        "client = make_llm_client(LLM(base_url='http://127.0.0.1:9/v1', model='m'))\n"
+        "assert 'openai' not in sys.modules, 'imported before a request'\n"
+        "assert client is not None and client.chat is not None and 'openai' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
