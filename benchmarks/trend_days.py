@@ -70,16 +70,19 @@ def main() -> None:
             if hf.exists():
                 feeds.serve(f"/hf?date={day}", hf, content_type="application/json")
             fmt = args.format if text == args.days[-1] else "md"
+            quiet = [] if config is with_llm else ["-q"]  # a day with the LLM says how it went
             result = CliRunner().invoke(
-                cli, ["now", "--config", str(config), "--date", text, "-q", "--format", fmt]
+                cli, ["now", "--config", str(config), "--date", text, *quiet, "--format", fmt]
             )
+            if quiet == []:
+                print(result.stderr, file=sys.stderr, end="")
             if result.exit_code:
                 sys.exit(f"{text}: exit {result.exit_code}\n{result.output}")
             print(f"{text}: {len(records)} papers", file=sys.stderr)
     feeds.stop()
     out = result.stdout
     if args.format == "md":
-        out = out.split("\n- **", 1)[0] + "\n"
+        out = out.split("\n- **", 1)[0].split("\n### ", 1)[0].rstrip("\n") + "\n"  # flat or grouped
     elif args.format == "text":
         out = out.split("\n■", 1)[0] + "\n"
     print(out, end="")

@@ -35,8 +35,10 @@ from .takeaway_check import (
     NOT_KOREAN,
     Checked,
     check_takeaway,
+    cut_to_fit,
     is_korean,
     plain_style,
+    sentences,
     strip_markup,
 )
 from .takeaway_prompt import items_json
@@ -165,18 +167,22 @@ def check_flow(raw: object, allowed: set[str]) -> Checked:
     if first.problem in (HAS_ACTIVE_HTML, HAS_LINK, LOOKS_LIKE_DATA):
         return first
     text = plain_style(strip_markup(raw))  # the block's plain style, where it converts without a dictionary
+    repair = ""
+    if len(text) > MAX_CHARS or len(_SENTENCE.findall(text + " ")) > MAX_SENTENCES:
+        # A small model runs on (the 1.5B one writes 500 characters, twice): its leading whole sentences
+        # that fit are the paragraph, as a takeaway is cut at a sentence boundary. Never half a sentence.
+        head = cut_to_fit(" ".join(sentences(text)[:MAX_SENTENCES]), MAX_CHARS, unfinished=True)
+        if head is None or head.endswith("…") or len(head) < MIN_CHARS:
+            return Checked(None, TOO_LONG if len(text) > MAX_CHARS else TOO_MANY)
+        text, repair = head, "cut to its leading sentences"
     if len(text) < MIN_CHARS:
         return Checked(None, TOO_SHORT)
-    if len(text) > MAX_CHARS:
-        return Checked(None, TOO_LONG)
     if not is_korean(text):  # the takeaways' rule: Korean dense with English terms passes
         return Checked(None, NOT_KOREAN)
-    if len(_SENTENCE.findall(text + " ")) > MAX_SENTENCES:
-        return Checked(None, TOO_MANY)
     invented = sorted(numbers(text) - allowed, key=lambda n: (len(n), n))
     if invented:
         return Checked(None, f"numbers that are not in the input: {', '.join(invented[:5])}")
-    return Checked(text)
+    return Checked(text, repair=repair)
 
 
 def template_flow(trend: Trend, period: str = "오늘") -> str:
@@ -275,7 +281,8 @@ async def write_flow(
         paragraph = paragraph_of(answer.content)
         checked = check_flow(paragraph, allowed) if paragraph is not None else Checked(None, NOT_JSON)
         if checked.text:
-            progress.log(f"{label} ok, {answer.seconds:.1f}s")
+            mended = f" ({checked.repair})" if checked.repair else ""
+            progress.log(f"{label} ok{mended}, {answer.seconds:.1f}s")
             state.store_flow(trend.day, key, llm.model, prompt.version, checked.text)
             note = f"accepted on re-ask (first answer: {problem})" if problem else ""
             return Takeaway(checked.text, TakeawayStatus.LLM, note)

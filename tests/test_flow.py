@@ -68,6 +68,24 @@ def test_markup_links_english_and_short_answers_are_refused(answer):
     assert flow.check_flow(answer, allowed(trend())).text is None
 
 
+def test_a_paragraph_that_runs_on_keeps_its_leading_whole_sentences():
+    ok = allowed(trend())
+    more = [
+        f"{n}번째로, 이 흐름은 연구자들이 멀티모달 모델과 test-time scaling에 관심을 모으고 있음을 보여 준다."
+        for n in ("첫", "두", "세", "네", "다섯", "여섯")
+    ]
+    rambling = " ".join([GOOD, *more])
+    assert len(rambling) > flow.MAX_CHARS
+    checked = flow.check_flow(rambling, ok)
+    # GOOD is two sentences: with two more it is MAX_SENTENCES, and within MAX_CHARS.
+    assert checked.text == " ".join([GOOD, *more[:2]]) and checked.repair
+    # Never half a sentence: one sentence too long to keep whole is refused, as is an answer cut mid-way.
+    one_long = "멀티모달 논문이 평소보다 많았고 " + "그리고 test-time scaling 언급도 늘었고 " * 20 + "끝났다."
+    assert flow.check_flow(one_long, ok).problem == flow.TOO_LONG
+    cut_off = GOOD + " 그리고 이 흐름은 " + "멀티모달 연구가 이어지는 가운데 " * 20
+    assert flow.check_flow(cut_off, ok).text == GOOD
+
+
 def test_markdown_is_stripped_rather_than_refused():
     checked = flow.check_flow(f"**{GOOD}**", allowed(trend()))
     assert checked.text == GOOD
