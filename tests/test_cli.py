@@ -92,6 +92,27 @@ def test_demo_without_a_config_is_the_readme_sample() -> None:
     assert len(items(result.stdout)) == 10
 
 
+@pytest.mark.parametrize("usable", [True, False])
+def test_compiled_templates_are_cached_and_an_unsafe_cache_changes_nothing(
+    tmp_path: Path, usable: bool
+) -> None:
+    # The CLI as a user runs it, in a process of its own: Jinja's bytecode cache lives in TMPDIR.
+    import subprocess
+    import sys
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    if not usable:  # Jinja refuses a cache directory that is not its own 0700 directory: no cache then
+        (tmp / f"_jinja2-cache-{os.getuid()}").write_text("not a directory")
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    command = [sys.executable, "-m", "digest", "now", "--demo", "-q"]
+    runs = [subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout and len(items(runs[0].stdout)) == 10
+    assert "Traceback" not in runs[0].stderr + runs[1].stderr
+    assert bool(list(tmp.glob("_jinja2-cache-*/*.cache"))) == usable
+
+
 # -- an unusable state_dir: one line, the same wording for every command ------------------------
 
 
