@@ -25,15 +25,15 @@ from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
 from .flow import write_flow
 from .http import Fetcher, make_http_client
-from .llm import DeferredClient, LLMSession
+from .llm import DeferredClient
 from .matching import TopicMatcher
-from .models import Digest, LLMUsage, SourceReport, SourceStatus, TopicInfo
+from .models import Digest, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
 from .render import render_markdown
 from .shortlist import keep_shortlist
 from .sources import collect
 from .state import State, run_lock
-from .summarize import make_llm_client, summarize
+from .summarize import make_llm_client, summarize_run
 
 if TYPE_CHECKING:
     import arxiv  # loaded by the search itself, only when it asks the API
@@ -151,21 +151,8 @@ async def build_digest(
     for s in picked:  # why each item is in: what to tune when a pick looks wrong
         progress.log(f"  {s.candidate.key}: {s.reason}")
 
-    usage = LLMUsage(model=config.llm.model)
-    # One session for every request of the run: one time budget, one response format, one count.
-    session = (
-        LLMSession(clients.llm, config.llm, usage=usage, progress=progress, state=state)
-        if clients.llm is not None
-        else None
-    )
-    entries = await summarize(
-        picked,
-        client=clients.llm,
-        llm=config.llm,
-        state=state,
-        usage=usage,
-        progress=progress,
-        session=session,
+    entries, usage, session = await summarize_run(
+        picked, client=clients.llm, llm=config.llm, state=state, progress=progress
     )
     trend = trend_stage.no_trend(day, trend_note)
     if today_stats is not None:

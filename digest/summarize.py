@@ -48,7 +48,7 @@ from .takeaway_prompt import ANSWER_SCHEMA, PROMPT_VERSION, build_messages, max_
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
-__all__ = ["PLACEHOLDER_KEY", "PROMPT_VERSION", "make_llm_client", "summarize"]
+__all__ = ["PLACEHOLDER_KEY", "PROMPT_VERSION", "make_llm_client", "summarize", "summarize_run"]
 
 # -- the run ------------------------------------------------------------------------------------
 
@@ -268,6 +268,24 @@ def _warning(reasons: Mapping[int, str], total: int) -> str:
     counts = Counter(reasons.values())
     detail = "; ".join(reason if n == len(reasons) else f"{reason} ×{n}" for reason, n in counts.items())
     return f"llm: {len(reasons)} of {total} takeaways are marked fallbacks: {detail}"
+
+
+async def summarize_run(
+    scored: list[Scored],
+    *,
+    client: DeferredClient | AsyncOpenAI | None,
+    llm: LLM,
+    state: State,
+    progress: Progress,
+) -> tuple[list[Entry], LLMUsage, LLMSession | None]:
+    """A run's takeaways (:func:`summarize`) through a new session, returned with its usage for the run's
+    other requests (the 흐름 paragraph): one time budget, one response format, one count for the run."""
+    usage = LLMUsage(model=llm.model)
+    session = None if client is None else LLMSession(client, llm, usage=usage, progress=progress, state=state)
+    entries = await summarize(
+        scored, client=client, llm=llm, state=state, usage=usage, progress=progress, session=session
+    )
+    return entries, usage, session
 
 
 async def summarize(

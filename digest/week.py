@@ -27,12 +27,10 @@ from . import calendar, selection, trends
 from .config import Config, Render, Selection
 from .delivery import archive_week_email
 from .flow import load_prompt, write_flow
-from .llm import LLMSession
 from .models import (
     DayStats,
     DayStatus,
     EmergingTerm,
-    LLMUsage,
     PhraseCounts,
     Scored,
     TopicInfo,
@@ -43,7 +41,7 @@ from .phrases import PHRASE_RULES
 from .pipeline import Clients, today
 from .progress import Progress
 from .state import State, run_lock
-from .summarize import summarize
+from .summarize import summarize_run
 from .trend_stage import history_note
 from .week_render import render_week_markdown, short_label
 
@@ -295,21 +293,8 @@ async def build_week(
         f"week {monday} – {friday}: {len(merged)} candidates over {len(lists)} days, "
         f"{len(shown)} shown before the week, {len(picked)} picked; numbers of {len(numbers.counted)} days"
     )
-    usage = LLMUsage(model=config.llm.model)
-    # One session for the week's requests, as for a day's: one budget, one response format, one count.
-    session = (
-        LLMSession(clients.llm, config.llm, usage=usage, progress=progress, state=state)
-        if clients.llm is not None
-        else None
-    )
-    entries = await summarize(
-        picked,
-        client=clients.llm,
-        llm=config.llm,
-        state=state,
-        usage=usage,
-        progress=progress,
-        session=session,
+    entries, usage, session = await summarize_run(
+        picked, client=clients.llm, llm=config.llm, state=state, progress=progress
     )
     if trend is not None:
         context = {

@@ -7,8 +7,6 @@ assumed. Nothing of digest's own is patched; the LLM is never called.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import re
 import signal
@@ -36,13 +34,14 @@ from digest.sources.arxiv_listing import kept, parse_listing
 from digest.state import State
 from tests import feedserver, llmserver
 from tests.arxivapi import PATH, FakeArxivAPI, spread
+from tests.corpusdays import records
+from tests.corpusdays import write_config as corpus_config
 from tests.feedserver import FeedServer, Reply
 from tests.fixtures.sources.build import build_arxiv_rss, guess_cross_ids
 
 feed_server = feedserver.feed_server
 llm_server = llmserver.llm_server
 
-CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 ROOT = Path(__file__).parent.parent
 
 
@@ -60,10 +59,6 @@ WINDOWS = {
 }
 CORPUS_DAYS = [date(2026, 2, 4), date(2026, 2, 5), date(2026, 2, 6)]
 
-
-def records(day: date) -> list[dict]:
-    with gzip.open(CORPUS / f"arxiv-{day}.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 def corpus_papers() -> list:
@@ -113,29 +108,10 @@ def stored(config: Config) -> dict[date, tuple[str, str, int | None]]:
 # -- the CLI, end to end ----------------------------------------------------------------------------
 
 
+
 def write_config(tmp_path: Path, feed: FeedServer, api: FakeArxivAPI, llm_url: str = "") -> Path:
-    path = tmp_path / "digest.toml"
-    path.write_text(
-        f"""
-state_dir = "{tmp_path / "state"}"
-feeds = []
-[arxiv]
-api_url = "{api.url}"
-rss_url = "{feed.url("/rss/")}"
-search = false
-[huggingface]
-url = "{feed.url("/hf")}"
-[llm]
-base_url = "{llm_url or feed.url("/llm")}"
-model = "fake-model"
-api_key_env = "BACKFILL_TEST_KEY"
-max_retries = 0
-[http]
-retries = 0
-""",
-        encoding="utf-8",
-    )
-    return path
+    llm = llm_url or feed.url("/llm")
+    return corpus_config(tmp_path, feed, llm, key_env="BACKFILL_TEST_KEY", api_url=api.url)
 
 
 def test_backfill_through_the_cli_counts_each_day_like_its_listing_and_spaces_requests(

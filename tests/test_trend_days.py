@@ -6,8 +6,6 @@ the LLM is the OpenAI-compatible fake; nothing of digest's own is patched.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import re
 import sqlite3
@@ -26,52 +24,24 @@ from digest.phrases import count_phrases
 from digest.sources.arxiv_listing import kept, parse_listing
 from digest.state import State
 from tests import feedserver, llmserver
+from tests.corpusdays import LISTING, listing, records, write_config
 from tests.feedserver import FeedServer
-from tests.fixtures.sources.build import build_arxiv_rss, guess_cross_ids
+from tests.fixtures.sources.build import build_arxiv_rss
 from tests.llmserver import LLMServer
 
 feed_server = feedserver.feed_server
 llm_server = llmserver.llm_server
 
-CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 DAYS = [date(2026, 2, 4), date(2026, 2, 5), date(2026, 2, 6)]
-LISTING = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
 LABELS = {"llm": "LLM", "multimodal": "멀티모달", "dpo": "DPO·정렬", "mamba": "Mamba·SSM"}
 
 
-def records(day: date) -> list[dict]:
-    with gzip.open(CORPUS / f"arxiv-{day}.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
-
-
-def listing(day: date) -> str:
-    rs = records(day)
-    return build_arxiv_rss(rs, day, cross_ids=guess_cross_ids(rs, day))
 
 
 @pytest.fixture
 def setup(feed_server: FeedServer, llm_server: LLMServer, tmp_path: Path):
     feed_server.serve("/hf", b"[]", content_type="application/json")
-    config = tmp_path / "digest.toml"
-    config.write_text(
-        f"""
-state_dir = "{tmp_path / "state"}"
-feeds = []
-[arxiv]
-rss_url = "{feed_server.url("/rss/")}"
-search = false
-[huggingface]
-url = "{feed_server.url("/hf")}"
-[llm]
-base_url = "{llm_server.url}"
-model = "fake-model"
-api_key_env = "TREND_TEST_KEY"
-max_retries = 0
-[http]
-retries = 0
-""",
-        encoding="utf-8",
-    )
+    config = write_config(tmp_path, feed_server, llm_server.url, key_env="TREND_TEST_KEY")
     os.environ["TREND_TEST_KEY"] = "test-key"
     yield feed_server, llm_server, config, tmp_path / "state"
     os.environ.pop("TREND_TEST_KEY", None)

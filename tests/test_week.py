@@ -8,7 +8,6 @@ arXiv listing built from the records, Hugging Face's 02-05 fixture, the OpenAI-c
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -27,8 +26,9 @@ from digest.models import Candidate, DayStats, DayStatus, Scored, TopicMatch
 from digest.sources.arxiv_listing import kept, parse_listing
 from digest.state import State
 from tests import feedserver, llmserver
+from tests.corpusdays import LISTING, listing, records
+from tests.corpusdays import write_config as corpus_config
 from tests.feedserver import FeedServer
-from tests.fixtures.sources.build import build_arxiv_rss, guess_cross_ids
 from tests.llmserver import LLMServer, request_items, request_numbers
 
 feed_server = feedserver.feed_server
@@ -36,19 +36,10 @@ llm_server = llmserver.llm_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DAYS = [date(2026, 2, 4), date(2026, 2, 5), date(2026, 2, 6)]
-LISTING = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
 LABELS = {"llm": "LLM", "multimodal": "멀티모달", "dpo": "DPO·정렬", "mamba": "Mamba·SSM"}
 NBSP = "\u00a0"
 
 
-def records(day: date) -> list[dict]:
-    with gzip.open(FIXTURES / "corpus" / f"arxiv-{day}.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
-
-
-def listing(day: date) -> str:
-    rs = records(day)
-    return build_arxiv_rss(rs, day, cross_ids=guess_cross_ids(rs, day))
 
 
 def day_counts(day: date) -> dict[str, int]:
@@ -62,29 +53,6 @@ def day_counts(day: date) -> dict[str, int]:
     return counts
 
 
-def write_config(tmp_path: Path, feed: FeedServer, llm_url: str, extra: str = "") -> Path:
-    path = tmp_path / "digest.toml"
-    path.write_text(
-        f"""
-state_dir = "{tmp_path / "state"}"
-feeds = []
-[arxiv]
-rss_url = "{feed.url("/rss/")}"
-search = false
-[huggingface]
-url = "{feed.url("/hf")}"
-[llm]
-base_url = "{llm_url}"
-model = "fake-model"
-api_key_env = "WEEK_TEST_KEY"
-max_retries = 0
-[http]
-retries = 0
-{extra}""",
-        encoding="utf-8",
-    )
-    return path
-
 
 @pytest.fixture
 def three_days(feed_server: FeedServer, llm_server: LLMServer, tmp_path: Path):
@@ -93,7 +61,7 @@ def three_days(feed_server: FeedServer, llm_server: LLMServer, tmp_path: Path):
         "/hf?date=2026-02-05", FIXTURES / "sources" / "hf-2026-02-05.json", content_type="application/json"
     )
     os.environ["WEEK_TEST_KEY"] = "test-key"
-    config = write_config(tmp_path, feed_server, llm_server.url)
+    config = corpus_config(tmp_path, feed_server, llm_server.url, key_env="WEEK_TEST_KEY")
     for day in DAYS:
         feed_server.serve(LISTING, listing(day))
         result = CliRunner().invoke(cli, ["now", "--config", str(config), "--date", day.isoformat()])
@@ -322,7 +290,7 @@ def test_a_week_past_the_cold_start_with_a_hand_built_history(feed_server, llm_s
     seed_history(state_dir, trends.announcement_days(date(2026, 1, 30), 20))
     os.environ["WEEK_TEST_KEY"] = "test-key"
     try:
-        config = write_config(tmp_path, feed_server, llm_server.url)
+        config = corpus_config(tmp_path, feed_server, llm_server.url, key_env="WEEK_TEST_KEY")
         feed_server.serve("/hf", b"[]", content_type="application/json")
         for day in DAYS:
             feed_server.serve(LISTING, listing(day))
