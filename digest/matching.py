@@ -287,6 +287,11 @@ class _Field:
         return sentence_starts(self.text) if self.where == "abstract" else (0,)  # a title is one sentence
 
 
+def _present(f: _Field, anchors: Iterable[tuple[str, bool]]) -> frozenset[str]:
+    text, squashed = f.text, f.squashed
+    return frozenset(a for a, cased in anchors if a in (text if cased else squashed))
+
+
 @dataclass(frozen=True)
 class _Text:
     title: _Field
@@ -458,7 +463,13 @@ class TopicMatcher:
 
     def _fields(self, c: Candidate) -> tuple[_Field, _Field, tuple[frozenset[str], frozenset[str]]]:
         title, abstract = _Field.of("title", c.title), _Field.of("abstract", c.summary)
-        return title, abstract, (self._present(title), self._present(abstract))
+        # Each anchor is looked for once in both fields together (NUL joins them: no anchor holds one);
+        # only the few found are then placed in their field.
+        text, squashed = f"{title.text}\0{abstract.text}", f"{title.squashed}\0{abstract.squashed}"
+        found = [(a, cased) for a, cased in self._anchors if a in (text if cased else squashed)]
+        if not found:
+            return title, abstract, (frozenset(), frozenset())
+        return title, abstract, (_present(title, found), _present(abstract, found))
 
     def _prepare(
         self, c: Candidate, fields: tuple[_Field, _Field, tuple[frozenset[str], ...]] | None = None
@@ -476,8 +487,7 @@ class TopicMatcher:
 
     def _present(self, f: _Field) -> frozenset[str]:
         """The anchors found in a field: one cheap substring test each, and most fail."""
-        text, squashed = f.text, f.squashed
-        return frozenset(a for a, cased in self._anchors if a in (text if cased else squashed))
+        return _present(f, self._anchors)
 
     def _defined_terms(self, text: str) -> dict[str, tuple[Term, ...]]:
         """Acronyms the text defines as a phrase that holds a keyword: "Large Vision-Language Models
