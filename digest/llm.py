@@ -55,7 +55,7 @@ from .state import State
 
 if TYPE_CHECKING:
     # openai is imported on the first request (DeferredClient): a run whose lines are all cached never
-    # sends one, and the import is a tenth of such a run's CPU.
+    # sends one.
     import openai
     from openai import AsyncOpenAI
     from openai.resources.chat import AsyncChat
@@ -246,8 +246,9 @@ def _is_openai(base_url: str) -> bool:
 class DeferredClient:
     """An ``AsyncOpenAI`` client that is built, and the openai package imported, on its first request.
 
-    Importing openai costs about 0.17 s CPU and 14 MB; a same-day re-run (every takeaway and the 흐름
-    paragraph cached) sends no request, and that import was a tenth of its run (benchmarks/README.md).
+    Importing openai costs about 0.3 s CPU (its pydantic models); a same-day re-run (every takeaway and
+    the 흐름 paragraph cached) sends no request, and that import was a fifth of its run
+    (benchmarks/README.md). The options (the API key among them) stay private: no repr shows them.
     """
 
     def __init__(self, **options: Any) -> None:
