@@ -267,3 +267,12 @@ def test_a_name_that_does_not_resolve_fails_at_once_without_retries(state: State
     assert reason.startswith("cannot resolve feeds.invalid (")
     assert reason.endswith("offline or a DNS failure)")
     assert (requests, events) == (1, [])
+
+
+def test_the_suite_resolves_no_name_but_this_machine():
+    # tests/conftest.py: no test reaches the internet, not even with a DNS query.
+    import socket
+
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo("export.arxiv.org", 443)
+    assert socket.getaddrinfo("127.0.0.1", 80) and socket.getaddrinfo("localhost", 80)
