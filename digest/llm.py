@@ -255,8 +255,7 @@ class DeferredClient:
         self._options = options
         self._client: AsyncOpenAI | None = None
 
-    @property
-    def sdk(self) -> AsyncOpenAI:
+    def _sdk(self) -> AsyncOpenAI:
         if self._client is None:
             from openai import AsyncOpenAI
 
@@ -265,11 +264,7 @@ class DeferredClient:
 
     @property
     def chat(self) -> AsyncChat:
-        return self.sdk.chat
-
-    @property
-    def base_url(self) -> str:
-        return str(self._options["base_url"])
+        return self._sdk().chat
 
     async def close(self) -> None:
         if self._client is not None:
