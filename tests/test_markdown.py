@@ -157,7 +157,9 @@ def test_show_reason_adds_the_matched_terms_under_each_item(tmp_path):
     reasons = [line for line in md.splitlines() if line.startswith("  - 선정 이유: ")]
     assert len(reasons) == 10
     # The popular paper says that its upvotes counted; its terms are the abstract's.
-    assert "  - 선정 이유: LLM — large language model, LLM (초록) · Hugging Face ▲637 반영" in reasons
+    popular = "LLM — large language model, LLM (초록) · DPO·정렬 — preference dataset (초록)"
+    popular += " · Hugging Face ▲637 반영"
+    assert "  - 선정 이유: " + popular in reasons
     assert all("(제목" in r or "(초록" in r for r in reasons)
     tree = Tree(github(md))
     assert tree.tags.count("li") == 20  # each reason is a nested item, not loose text

@@ -173,6 +173,27 @@ def test_later_sentences_count_when_the_topic_keeps_coming_back() -> None:
     assert topics_of(SNAKES, cand("Point cloud segmentation", repeated)) == []
 
 
+
+def test_a_later_sentence_stating_the_contribution_counts() -> None:
+    opening = "Point clouds are everywhere. They are hard to segment. Sequences of frames are long. "
+    # "we introduce ..." is the paper saying what it is, wherever the sentence stands
+    own = opening + "At its core, we introduce a Mamba-enhanced temporal encoder. It is fast."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", own)) == ["ssm"]
+    this_work = opening + "This work further presents an SSM decoder. It is fast."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", this_work)) == ["ssm"]
+    # the verb must govern the hit: a tool the paper uses, a baseline, another clause, a far-off word
+    use = opening + "We use an SSM to label frames. It is fast."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", use)) == []
+    cued = opening + "We propose a kernel that outperforms Mamba. It is fast."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", cued)) == []
+    clause = opening + "We propose a sparse kernel; an SSM could be added later. It is fast."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", clause)) == []
+    far = opening + "We propose a kernel " + "that is sparse, " * 9 + "and SSM-free in spirit. It is fast."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", far)) == []
+    # a subject that is not the paper: "they propose" is related work
+    others = opening + "Gu et al. propose a Mamba encoder. It is fast."
+    assert topics_of(SNAKES, cand("Point cloud segmentation", others)) == []
+
 def test_mentions_after_comparison_cues_do_not_count() -> None:
     body = "Unlike Mamba, our recurrent model is exact. It outperforms Mamba and S4 baselines."
     assert topics_of(SNAKES, cand("Exact recurrences", body)) == []
