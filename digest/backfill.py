@@ -7,9 +7,10 @@ uses (selection.merge → selection.score → trends.count_day, ``origin="api"``
 so a Ctrl-C keeps the days done so far. No LLM, no digest, nothing marked as shown.
 
 Idempotent: a day already counted is not asked for again (unless ``force``, or unless it was counted by
-other rules — the topics' keywords changed), and a day counted from its real listing is never replaced
-(the state refuses). A day the API has nothing for is recorded as missing, never as zero; a day whose
-request fails is reported and left missing, and the rest go on.
+other rules — the topics' keywords or the matcher changed), and a day counted from its real listing by
+today's rules is never replaced (the state refuses); one counted by other rules is counted again, since
+its numbers can no longer be compared with today's. A day the API has nothing for is recorded as
+missing, never as zero; a day whose request fails is reported and left missing, and the rest go on.
 """
 
 from __future__ import annotations
@@ -97,14 +98,14 @@ def current_rules(config: Config) -> dict[str, str]:
 
 def already_done(stored: DayStats | None, rules: dict[str, str], *, force: bool) -> str:
     """Why a day needs no request ("" when it does): counted by today's rules, or counted from its listing
-    (never replaced), or a listing that said arXiv announced nothing."""
+    by today's rules (never replaced), or a listing that said arXiv announced nothing."""
     if stored is None:
         return ""
     if stored.status == DayStatus.NO_ANNOUNCEMENT and stored.origin == "listing":
         return "arXiv announced nothing that day (its listing said so)"
     if not stored.counted:
         return ""
-    if stored.origin == "listing":
+    if stored.origin == "listing" and stored.topic_rules == rules:
         return "counted from its listing"
     same = stored.topic_rules == rules and stored.phrase_rules == PHRASE_RULES
     if same and not force:

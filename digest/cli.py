@@ -273,7 +273,8 @@ def send(config_path: Path | None, pending: bool, quiet: bool) -> None:
 )
 @click.option(
     "--force", is_flag=True,
-    help="Count again the days already counted from the API (a day counted from its listing never is).",
+    help="Count again the days already counted from the API by today's rules (a day counted from its "
+    "listing by today's rules never is).",
 )  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @handle_errors
@@ -283,7 +284,8 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
     For a new state, so the trend block has a baseline from its first day. No LLM, no digest,
     nothing marked as shown. One API request per day (two for a very large day), at least
     [arxiv] api_delay_seconds apart. Days already counted are skipped, a day counted from its real
-    listing is never replaced, and a day that fails is left missing (run it again to retry).
+    listing is never replaced (unless it was counted by other topic rules: changed keywords, or a
+    newer digest), and a day that fails is left missing (run it again to retry).
 
     \b
     Example:
@@ -412,12 +414,22 @@ def _report(result: RunResult, progress: Progress) -> None:
 def _suggest_backfill(result: RunResult, progress: Progress) -> None:
     """On a first run (a counted day with no earlier one to compare with), say how to get a baseline now."""
     trend = result.digest.trend
-    if result.digest.sample or trend is None or trend.pool is None or trend.baseline_days:
+    if result.digest.sample or trend is None or trend.pool is None:
         return
-    progress.log(
-        f"trend: no earlier days to compare with yet (0/{trend.needed_days}); "
-        "`digest backfill --days 20` fills them from the arXiv API (about a minute, no LLM)"
-    )
+    if not trend.baseline_days:
+        progress.log(
+            f"trend: no earlier days to compare with yet (0/{trend.needed_days}); "
+            "`digest backfill --days 20` fills them from the arXiv API (about a minute, no LLM)"
+        )
+        return
+    # Days that are there but were counted by other rules (keywords edited, or a digest upgrade whose
+    # matcher counts differently) are not compared: each such topic would collect a baseline for a week.
+    recount = [t.label for t in trend.topics if t.baseline_days < trend.needed_days <= trend.baseline_days]
+    if recount:
+        progress.log(
+            f"trend: earlier days were counted by other topic rules ({', '.join(recount)}: keywords changed "
+            "or a newer digest); `digest backfill --days 20` counts them again (no LLM)"
+        )
 
 
 @cli.command("config")

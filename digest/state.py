@@ -544,7 +544,9 @@ class State:
 
         A counted day is never replaced by a day without numbers: a failed fetch on a re-run, a cut-off
         listing, does not erase what an earlier run counted. Nor is a day counted from its listing replaced
-        by one counted another way (the arXiv API's approximation of it, the sample's bundled numbers).
+        by one counted another way (the arXiv API's approximation of it, the sample's bundled numbers) --
+        unless the listing's numbers were counted by other topic rules (changed keywords, a newer matcher):
+        those can no longer be compared with anything, and the approximation can.
         Phrases counted from the same input by the same rules as the stored ones (``phrase_input``) are
         the stored ones: they are not written again, and a row that says the same is left as it is.
         """
@@ -565,7 +567,10 @@ class State:
                 (day,),
             ).fetchone()
             if old and old[0] == DayStatus.ANNOUNCED:
-                if stats.status != DayStatus.ANNOUNCED or (old[1] == "listing" and stats.origin != "listing"):
+                if stats.status != DayStatus.ANNOUNCED:
+                    return False
+                same_rules = json.loads(old["topic_rules"]) == stats.topic_rules
+                if old[1] == "listing" and stats.origin != "listing" and same_rules:
                     return False
             if (
                 old

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from digest import selection
 from digest._compat import UTC
-from digest.backfill import already_done, backfill, plan
+from digest.backfill import already_done, backfill, current_rules, plan
 from digest.cli import cli
 from digest.config import Config, parse_config
 from digest.matching import TopicMatcher
@@ -202,9 +202,13 @@ def test_a_day_counted_from_its_listing_is_never_asked_for_or_replaced(feed_serv
     api = FakeArxivAPI(feed_server, corpus_papers())
     config = make_config(tmp_path, api.url)
     day = date(2026, 2, 5)
+    rules = current_rules(config)
     with State.open(config.state_path) as state:
         state.record_day_stats(
-            DayStats(day=day, status=DayStatus.ANNOUNCED, origin="listing", pool=500, topics={"llm": 1})
+            DayStats(
+                day=day, status=DayStatus.ANNOUNCED, origin="listing", pool=500, topics={"llm": 1},
+                topic_rules=rules,
+            )
         )
         state.record_day_stats(
             DayStats(day=date(2026, 2, 4), status=DayStatus.NO_ANNOUNCEMENT, origin="listing")
@@ -221,8 +225,11 @@ def test_days_counted_by_other_topic_rules_are_counted_again():
         day=date(2026, 2, 5), status=DayStatus.ANNOUNCED, origin="api", pool=3, topic_rules={"llm": "old"}
     )
     assert already_done(old, rules, force=False) == ""
-    listing = DayStats(day=old.day, status=DayStatus.ANNOUNCED, origin="listing", pool=3, topic_rules={})
+    listing = DayStats(day=old.day, status=DayStatus.ANNOUNCED, origin="listing", pool=3, topic_rules=rules)
     assert already_done(listing, rules, force=True) == "counted from its listing"
+    # a listing counted by other rules (edited keywords, a newer matcher) compares with nothing now
+    old_listing = DayStats(day=old.day, status=DayStatus.ANNOUNCED, origin="listing", pool=3, topic_rules={})
+    assert already_done(old_listing, rules, force=False) == ""
     missing = DayStats(day=old.day, status=DayStatus.MISSING, origin="listing")
     assert already_done(missing, rules, force=False) == ""  # a failed listing is what backfill is for
 
@@ -375,6 +382,47 @@ def test_a_first_digest_run_suggests_backfill_and_a_later_one_does_not(feed_serv
         "from the arXiv API (about a minute, no LLM)"
     ]
     assert hints[1] == []  # the second day has one earlier day
+
+
+def test_after_the_counting_rules_change_a_run_says_so_and_backfill_counts_the_days_again(
+    feed_server: FeedServer, tmp_path
+):
+    # A state from an older digest (or with edited keywords): five listing days counted by other rules.
+    api = FakeArxivAPI(feed_server, corpus_papers())
+    feed_server.serve("/hf", b"[]", content_type="application/json")
+    config_path = write_config(tmp_path, feed_server, api)
+    config = make_config(tmp_path, api.url)
+    old_days = [date(2026, 1, 29), date(2026, 1, 30), date(2026, 2, 2), date(2026, 2, 3), date(2026, 2, 4)]
+    old_rules = {k: "older-matcher" for k in config.topics}
+    with State.open(config.state_path) as state:
+        for d in old_days:
+            topics = dict.fromkeys(config.topics, 10)
+            stats = DayStats(d, DayStatus.ANNOUNCED, "listing", 300, topics=topics, topic_rules=old_rules)
+            state.record_day_stats(stats)
+    day = date(2026, 2, 5)
+    rs = records(day)
+    listing = build_arxiv_rss(rs, day, cross_ids=guess_cross_ids(rs, day))
+    feed_server.serve("/rss/cs.CL+cs.LG+cs.CV+cs.AI", listing)
+    result = CliRunner().invoke(cli, ["now", "--config", str(config_path), "--date", day.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "기준선 수집 중 (0/5일)" in result.stdout  # each topic: nothing comparable, so no arrows
+    hint = [line for line in result.stderr.splitlines() if "digest backfill" in line]
+    assert hint == [
+        "trend: earlier days were counted by other topic rules (LLM, 멀티모달, DPO·정렬, Mamba·SSM: keywords "
+        "changed or a newer digest); `digest backfill --days 20` counts them again (no LLM)"
+    ]
+
+    result = CliRunner().invoke(
+        cli, ["backfill", "--config", str(config_path), "--days", "5", "--date", day.isoformat()]
+    )
+    assert result.exit_code == 0, result.output
+    got = stored(config)
+    # The day the API can serve is counted again by today's rules; the others keep their old numbers
+    # (a request that finds nothing never turns a counted day into a missing one).
+    assert got[date(2026, 2, 4)] == ("announced", "api", len(records(date(2026, 2, 4))))
+    assert all(got[d] == ("announced", "listing", 300) for d in old_days[:-1])
+    with State.open(config.state_path) as state:
+        assert state.load_day_stats(date(2026, 2, 4)).topic_rules == current_rules(config)
 
 
 @pytest.mark.parametrize("n", [0, 41])

@@ -273,9 +273,16 @@ def test_a_day_counted_from_its_listing_is_not_replaced_by_an_approximation(tmp_
     day = date(2026, 2, 5)
     with State.open(tmp_path) as state:
         state.record_day_stats(_stats(day, 322, {}))
-        api = DayStats(day=day, status=DayStatus.ANNOUNCED, origin="api", pool=300, topics={"llm": 1})
+        api = DayStats(
+            day=day, status=DayStatus.ANNOUNCED, origin="api", pool=300, topics={"llm": 1},
+            topic_rules={"llm": "r"},
+        )
         assert not state.record_day_stats(api)
         assert state.day_stats(day, day)[0].pool == 322
+        # counted by other topic rules, the listing's numbers compare with nothing: the approximation may
+        recounted = replace(api, topic_rules={"llm": "r2"})
+        assert state.record_day_stats(recounted)
+        assert state.day_stats(day, day)[0].pool == 300
         other = date(2026, 2, 4)
         assert state.record_day_stats(DayStats(day=other, status=DayStatus.ANNOUNCED, origin="api", pool=500))
         assert state.record_day_stats(_stats(other, 509, {}))  # the listing's own count wins
