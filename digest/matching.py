@@ -293,6 +293,61 @@ class _Field:
         return sentence_starts(self.text) if self.where == "abstract" else (0,)  # a title is one sentence
 
 
+Anchor = tuple[str, bool]  # what a term's text must contain, and whether it is looked up as written
+# Anchors tested only where a shorter string all of them contain is found: (gate, cased, members), or
+# (anchor, cased, None) for an anchor tested alone.
+AnchorGroup = tuple[str, bool, "tuple[Anchor, ...] | None"]
+_GROUP_PREFIX = 5  # letters at the start that put phrase anchors in one group
+
+
+def anchor_groups(anchors: Iterable[Anchor]) -> tuple[AnchorGroup, ...]:
+    """The anchors grouped so that one substring test can rule out several.
+
+    Each anchor is a substring test over a whole title and abstract, and most fail; anchors that start
+    alike ("texttoimage", "texttovideo", ... or the six "preference…") are tested only where their common
+    start is, and an acronym that holds another (MLLM holds LLM) only where that one is. The anchors found
+    are the same as testing each (tests/test_matching.py checks it on the corpus).
+    """
+    anchors = list(dict.fromkeys(anchors))
+    cased = [a for a, c in anchors if c]
+    groups: dict[tuple[str, bool], list[Anchor]] = {}
+    for a, c in anchors:
+        if c:
+            inner = [b for b in cased if b != a and b in a]
+            key = (min(inner, key=len), True) if inner else (a, True)
+        else:
+            key = (a[:_GROUP_PREFIX], False) if len(a) > _GROUP_PREFIX else (a, False)
+        groups.setdefault(key, []).append((a, c))
+    out: list[AnchorGroup] = []
+    for (key, c), members in groups.items():
+        if len(members) == 1:
+            out.append((members[0][0], c, None))
+        else:
+            out.append((key if c else _common_prefix([m for m, _ in members]), c, tuple(members)))
+    return tuple(out)
+
+
+def _common_prefix(words: list[str]) -> str:
+    first, last = min(words), max(words)
+    n = 0
+    while n < len(first) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def scan_anchors(groups: Iterable[AnchorGroup], text: str, squashed: str) -> list[Anchor]:
+    """The anchors (of :func:`anchor_groups`) that ``text`` (as written) or ``squashed`` contain."""
+    found: list[Anchor] = []
+    for gate, cased, members in groups:
+        hay = text if cased else squashed
+        if gate in hay:
+            if members is None:
+                found.append((gate, cased))
+            else:
+                found.extend(m for m in members if m[0] in hay)
+    return found
+
+
 def _present(f: _Field, anchors: Iterable[tuple[str, bool]]) -> frozenset[str]:
     text, squashed = f.text, f.squashed
     return frozenset(a for a, cased in anchors if a in (text if cased else squashed))
@@ -481,6 +536,7 @@ class TopicMatcher:
         self._anchors: tuple[tuple[str, bool], ...] = tuple(
             dict.fromkeys((t.anchor, t.cased) for terms in self._terms.values() for t in terms)
         )
+        self._anchor_groups = anchor_groups(self._anchors)
         self._expansion_topics: dict[str, tuple[str, ...]] = {}  # cache: "large language models" -> llm
 
     def _fields(self, c: Candidate) -> tuple[_Field, _Field, tuple[frozenset[str], frozenset[str]]]:
@@ -488,7 +544,7 @@ class TopicMatcher:
         # Each anchor is looked for once in both fields together (NUL joins them: no anchor holds one);
         # only the few found are then placed in their field.
         text, squashed = f"{title.text}\0{abstract.text}", f"{title.squashed}\0{abstract.squashed}"
-        found = [(a, cased) for a, cased in self._anchors if a in (text if cased else squashed)]
+        found = scan_anchors(self._anchor_groups, text, squashed)
         if not found:
             return title, abstract, (frozenset(), frozenset())
         return title, abstract, (_present(title, found), _present(abstract, found))

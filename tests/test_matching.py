@@ -400,3 +400,24 @@ def test_a_paper_without_any_anchor_is_skipped_exactly() -> None:
                 skipped += not anchors[0] and not anchors[1]
                 matched += bool(full)
     assert skipped > 300 and matched > 500  # both paths are exercised
+
+
+def test_grouped_anchor_scan_finds_what_testing_each_anchor_finds() -> None:
+    import gzip
+
+    from digest.matching import anchor_groups, scan_anchors
+
+    # the default topics' anchors, and a user's that start alike or hold one another
+    extra = [compile_term(k) for k in ("text-to-image", "text-to-im", "LLM", "MLLM", "LLMOps", "textual")]
+    defaults = [compile_term(k) for topic in DEFAULT_TOPICS.values() for k in topic.keywords]
+    anchors = [(t.anchor, t.cased) for t in (*defaults, *extra)]
+    groups = anchor_groups(anchors)
+    assert len(groups) < len(set(anchors))  # some tests are shared
+    texts = ["A text-to-image MLLM and LLMOps, textual.", "Nothing here.", "MLLM only"]
+    for path in sorted((Path(__file__).parent / "fixtures" / "corpus").glob("arxiv-*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            texts += [(lambda r: f"{r['title']}\0{r['summary']}")(json.loads(line)) for line in f]
+    for text in texts:
+        squashed = squash(text)
+        naive = {(a, c) for a, c in anchors if a in (text if c else squashed)}
+        assert set(scan_anchors(groups, text, squashed)) == naive, text[:80]
