@@ -264,8 +264,8 @@ class HTTP(_Section):
 
 
 # Each keyword follows from the topic's definition (README, "주제"): what the topic is, its acronyms and
-# its standard tasks. Acronyms a text defines itself ("automatic speech recognition (ASR)") are picked
-# up by the matcher, so only unambiguous acronyms are listed.
+# its standard tasks. An acronym with another common sense is still listed when the definition names it
+# (ASR): a text that spells it out otherwise ("attack success rate (ASR)") loses its hits in the matcher.
 DEFAULT_TOPICS: dict[str, Topic] = {
     # Large language models, including multimodal LLMs (MLLM, LVLM) and reasoning LLMs.
     "llm": Topic(
@@ -285,7 +285,7 @@ DEFAULT_TOPICS: dict[str, Topic] = {
             "image-text", "video-language", "audio-language", "audio-visual", "visual question answering",
             "VQA", "captioning", "visual grounding", "text-to-image", "text-to-video", "text-to-3d",
             "text-to-motion", "text-to-audio", "text-to-speech", "speech recognition", "speech-to-text",
-            "spoken dialogue", "spoken language model", "speech language model", "audio-driven",
+            "ASR", "spoken dialogue", "spoken language model", "speech language model", "audio-driven",
         ],
         exclude=["image fusion", "sensor fusion"],
     ),  # fmt: skip

@@ -314,16 +314,16 @@ def anchor_groups(anchors: Iterable[Anchor]) -> tuple[AnchorGroup, ...]:
     for a, c in anchors:
         if c:
             inner = [b for b in cased if b != a and b in a]
-            key = (min(inner, key=len), True) if inner else (a, True)
+            group = (min(inner, key=len), True) if inner else (a, True)
         else:
-            key = (a[:_GROUP_PREFIX], False) if len(a) > _GROUP_PREFIX else (a, False)
-        groups.setdefault(key, []).append((a, c))
+            group = (a[:_GROUP_PREFIX], False) if len(a) > _GROUP_PREFIX else (a, False)
+        groups.setdefault(group, []).append((a, c))
     out: list[AnchorGroup] = []
-    for (key, c), members in groups.items():
+    for (start, c), members in groups.items():
         if len(members) == 1:
             out.append((members[0][0], c, None))
         else:
-            out.append((key if c else _common_prefix([m for m, _ in members]), c, tuple(members)))
+            out.append((start if c else _common_prefix([m for m, _ in members]), c, tuple(members)))
     return tuple(out)
 
 
@@ -571,8 +571,8 @@ class TopicMatcher:
         """Acronyms the text defines as a phrase that holds a keyword: "Large Vision-Language Models
         (LVLMs)" makes LVLM a multimodal keyword in this text, "Simple Preference Optimization (SimPO)"
         makes SimPO a DPO keyword. The text says what its acronym means, so this holds for any topic;
-        an acronym it does not define ("ASR" may be speech recognition or an attack success rate) is
-        only what the configuration says it is, and so is a configured acronym."""
+        an acronym it does not define ("SR" may be super-resolution or speech recognition) is only what
+        the configuration says it is, and so is a configured acronym."""
         if "(" not in text:
             return {}
         found: dict[str, list[Term]] = {}

@@ -421,3 +421,14 @@ def test_grouped_anchor_scan_finds_what_testing_each_anchor_finds() -> None:
         squashed = squash(text)
         naive = {(a, c) for a, c in anchors if a in (text if c else squashed)}
         assert set(scan_anchors(groups, text, squashed)) == naive, text[:80]
+
+
+def test_asr_is_speech_recognition_unless_the_text_says_otherwise() -> None:
+    speech = cand("Evaluation of multilingual ASR for African languages", "We measure word error rates.")
+    assert "multimodal" in topics_of(DEFAULT, speech)
+    attack = cand(
+        "Jailbreaking aligned chat models",
+        "Attack success rates (ASR) of prompts against large language models are high. ASR rises with use.",
+        categories=("cs.CL",),
+    )
+    assert topics_of(DEFAULT, attack) == ["llm"]
