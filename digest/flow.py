@@ -86,11 +86,20 @@ ANSWER_SCHEMA: dict[str, Any] = {
 TOO_SHORT = f"too short (write 80–300 characters, at least {MIN_CHARS})"
 TOO_LONG = f"too long (write 80–300 characters, at most {MAX_CHARS})"
 TOO_MANY = "more than three sentences"
+UNFINISHED = "stops mid-sentence"
 EMPTY = "empty"
 
 # A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _SENTENCE = re.compile(r"[.!?。](?:\s|$)")
+
+
+_SENTENCE_ENDINGS = ("다", "요", "음", "함", "됨", "임")  # …했다, …해요, …늘었음, …
+
+
+def _finished(text: str) -> bool:
+    """Whether ``text`` ends a sentence: final punctuation (a closing bracket or quote may follow)."""
+    return text.rstrip().rstrip(")]\"'”’")[-1:] in ".!?。"
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
@@ -168,6 +177,15 @@ def check_flow(raw: object, allowed: set[str]) -> Checked:
         return first
     text = plain_style(strip_markup(raw))  # the block's plain style, where it converts without a dictionary
     repair = ""
+    if text.rstrip()[-1:] in _SENTENCE_ENDINGS:  # a sentence's own ending, written without its period
+        text = text.rstrip() + "."
+    if not _finished(text):
+        # Stopped mid-sentence ("… 개발하는 데 도움이 되는": max_tokens, or a small model closing its JSON
+        # early): the whole sentences before it are the paragraph. Never half a sentence.
+        whole = " ".join(s for s in sentences(text) if _finished(s))
+        if len(whole) < MIN_CHARS:
+            return Checked(None, UNFINISHED)
+        text, repair = whole, "dropped its unfinished last sentence"
     if len(text) > MAX_CHARS or len(_SENTENCE.findall(text + " ")) > MAX_SENTENCES:
         # A small model runs on (the 1.5B one writes 500 characters, twice): its leading whole sentences
         # that fit are the paragraph, as a takeaway is cut at a sentence boundary. Never half a sentence.
@@ -256,8 +274,9 @@ async def write_flow(
     key = input_hash(data)
     cached = state.cached_flow(trend.day, key, llm.model, prompt.version)
     allowed = numbers(input_text(data))
-    if cached and check_flow(cached, allowed).text:
-        return Takeaway(cached, TakeawayStatus.CACHED)
+    kept = check_flow(cached, allowed).text if cached else None
+    if kept:  # as the checks read it now: a paragraph cached before a check was added is mended or asked anew
+        return Takeaway(kept, TakeawayStatus.CACHED)
     if session is None:
         reason = f"no API key (${llm.api_key_env} is not set)" if not llm.api_key else "LLM off"
         return _fallback(trend, reason, prompt)

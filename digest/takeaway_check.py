@@ -348,6 +348,12 @@ class Checked:
     repair: str = ""  # what was mended to make it usable ("cut to fit", ...)
 
 
+# A line that ends on what can only go on: an adnominal or connective ending ("… 성능을 높이는",
+# "… 결합하여"), an object particle, a comma. A noun ending (…을 직접 생성) is a finished line: the
+# readers' own note style.
+_STOPS_MID_SENTENCE = re.compile(r"(?:[가-힣](?:는|을|를)|하여|하고|되어|되며|하며|지만|으며|[,;:])\s*$")
+
+
 def check_takeaway(raw: object, source: str | None = None) -> Checked:
     """Clean one line from the model, repair a near-miss, and decide whether it can be shown.
 
@@ -397,6 +403,9 @@ def check_takeaway(raw: object, source: str | None = None) -> Checked:
             return Checked(None, OTHER_SCRIPT)
         text = head
         repairs.append("cut before other-script text")
+    if not unfinished and _STOPS_MID_SENTENCE.search(text):
+        unfinished = True  # the model stopped on its own mid-way: shown like a line cut at max_tokens
+        repairs.append("unfinished sentence dropped")
     if unfinished or len(text) > MAX_CHARS:
         if len(text) > MAX_REPAIRABLE and not unfinished:
             return Checked(None, TOO_LONG)

@@ -133,6 +133,19 @@ def test_one_request_with_max_tokens_then_cached(llm_server, tmp_path, monkeypat
         assert usage.calls == 0 and llm_server.calls == 1  # a re-run of the day pays nothing
 
 
+def test_a_cached_paragraph_is_read_through_todays_checks(llm_server, tmp_path, monkeypatch):
+    # stored by a release whose check let a half sentence through: mended, with no request
+    monkeypatch.setenv("FLOW_TEST_KEY", "k")
+    t = trend()
+    with State.open(tmp_path) as state:
+        data = flow.flow_input(t, [])
+        half = GOOD + " 그리고 멀티모달 연구가 이어지는 가운데"
+        state.store_flow(t.day, flow.input_hash(data), "fake-model", flow.PROMPT_VERSION, half)
+        got, usage = run_flow(llm_server, state, t)
+        assert (got.text, got.status) == (GOOD, TakeawayStatus.CACHED)
+        assert usage.calls == 0 and llm_server.calls == 0
+
+
 def test_an_invented_number_is_asked_again_once(llm_server, tmp_path, monkeypatch):
     monkeypatch.setenv("FLOW_TEST_KEY", "k")
     bad = "멀티모달 논문이 평소보다 많았다(57편, 최근 평균 41편). 다른 주제는 평소와 비슷한 흐름을 보였다."
@@ -189,3 +202,16 @@ def test_a_polite_paragraph_is_made_plain_where_that_needs_no_dictionary():
     polite = "오늘 arXiv 논문 322편 중 LLM 논문이 129편으로 가장 많았습니다. 멀티모달 연구도 활발합니다."
     got = flow.check_flow(polite, allowed)
     assert got.text == "오늘 arXiv 논문 322편 중 LLM 논문이 129편으로 가장 많았다. 멀티모달 연구도 활발하다."
+
+
+def test_a_paragraph_that_stops_mid_sentence_keeps_only_its_whole_sentences():
+    ok = allowed(trend())
+    # what the 1.5B model wrote for a week: a whole sentence, then one cut off
+    stopped = GOOD + " LLM을 학습하는 과정에서 데이터셋의 영향을 이해하는 방법을 개발하는 데 도움이 되는"
+    checked = flow.check_flow(stopped, ok)
+    assert checked.text == GOOD and checked.repair == "dropped its unfinished last sentence"
+    # nothing whole is left: refused (asked again, then the template), never shown half
+    half = "멀티모달 연구가 활발하게 이어지는 가운데 test-time scaling 언급이 늘어나는"
+    assert flow.check_flow(half, ok).problem == flow.UNFINISHED
+    # a Korean sentence that only lacks its period is finished
+    assert flow.check_flow(GOOD.rstrip("."), ok).text == GOOD

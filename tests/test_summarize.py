@@ -344,6 +344,12 @@ def test_an_unfinished_line_keeps_only_its_whole_sentences():
     first = "Locas는 Transformer의 FFN 블록 설계를 빌린 parametric memory로 test-time 학습을 돕는다."
     assert check_takeaway(Unfinished(f"{first} 이 메모리는 두 층 MLP로 구성되어")).text == first
     assert check_takeaway(Unfinished("Locas는 두 층 MLP로 구성되어")).text is None
+    # a line the model ended on its own mid-way is read the same: "… 성능을 높이는" is not shown
+    stopped = check_takeaway(f"{first} 이 메모리를 두 층 MLP로 쌓아 성능을 높이는")
+    assert stopped.text == first and "unfinished" in stopped.repair
+    # a noun ending is the readers' own note style, a finished line
+    noun = "LLM이 이미지 코덱의 JPEG 바이트를 토큰으로 직접 생성해 encoder 없이 이미지를 만드는 JPEG-LM 제안"
+    assert check_takeaway(noun).text == noun
 
 
 @pytest.mark.parametrize(
