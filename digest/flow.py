@@ -36,6 +36,7 @@ from .takeaway_check import (
     Checked,
     check_takeaway,
     cut_to_fit,
+    ends_sentence,
     is_korean,
     plain_style,
     sentences,
@@ -95,11 +96,6 @@ _SENTENCE = re.compile(r"[.!?。](?:\s|$)")
 
 
 _SENTENCE_ENDINGS = ("다", "요", "음", "함", "됨", "임")  # …했다, …해요, …늘었음, …
-
-
-def _finished(text: str) -> bool:
-    """Whether ``text`` ends a sentence: final punctuation (a closing bracket or quote may follow)."""
-    return text.rstrip().rstrip(")]\"'”’")[-1:] in ".!?。"
 
 
 # -- pure helpers ---------------------------------------------------------------------------------
@@ -179,10 +175,10 @@ def check_flow(raw: object, allowed: set[str]) -> Checked:
     repair = ""
     if text.rstrip()[-1:] in _SENTENCE_ENDINGS:  # a sentence's own ending, written without its period
         text = text.rstrip() + "."
-    if not _finished(text):
+    if not ends_sentence(text):
         # Stopped mid-sentence ("… 개발하는 데 도움이 되는": max_tokens, or a small model closing its JSON
         # early): the whole sentences before it are the paragraph. Never half a sentence.
-        whole = " ".join(s for s in sentences(text) if _finished(s))
+        whole = " ".join(s for s in sentences(text) if ends_sentence(s))
         if len(whole) < MIN_CHARS:
             return Checked(None, UNFINISHED)
         text, repair = whole, "dropped its unfinished last sentence"

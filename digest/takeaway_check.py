@@ -148,7 +148,7 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def _ends_sentence(text: str) -> bool:
+def ends_sentence(text: str) -> bool:
     return text.rstrip()[-1:] in _FINAL_PUNCT or text.rstrip()[-1:] in ")]" and len(text) > 1
 
 
@@ -159,7 +159,7 @@ def cut_to_fit(text: str, limit: int = MAX_CHARS, *, unfinished: bool = False) -
     ``unfinished``: the text was cut off mid-way (max_tokens), so its last sentence is dropped even when
     the whole would fit."""
     parts = sentences(text)
-    if unfinished and parts and not _ends_sentence(parts[-1]):
+    if unfinished and parts and not ends_sentence(parts[-1]):
         parts = parts[:-1]
     kept = ""
     for part in parts:
