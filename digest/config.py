@@ -276,7 +276,8 @@ DEFAULT_TOPICS: dict[str, Topic] = {
         ],
     ),  # fmt: skip
     # Language, audio or video paired with another modality: vision-language models and their tasks,
-    # text-to-image/video generation, speech recognition and spoken dialogue, audio-visual models.
+    # text-to-image/video generation, speech recognition and spoken dialogue, audio-visual models. An LLM
+    # named by another modality ("video LLM", "VLLM", "speech LLM") is a multimodal LLM.
     # Sensor fusion inside vision (RGB + thermal/depth, camera + LiDAR) is not multimodal.
     "multimodal": Topic(
         label="멀티모달",
@@ -286,6 +287,8 @@ DEFAULT_TOPICS: dict[str, Topic] = {
             "VQA", "captioning", "visual grounding", "text-to-image", "text-to-video", "text-to-3d",
             "text-to-motion", "text-to-audio", "text-to-speech", "speech recognition", "speech-to-text",
             "ASR", "spoken dialogue", "spoken language model", "speech language model", "audio-driven",
+            "omnimodal", "VLLM", "vision large language model", "visual large language model", "VideoLLM",
+            "video LLM", "video large language model", "speech LLM", "audio LLM",
         ],
         exclude=["image fusion", "sensor fusion"],
     ),  # fmt: skip
@@ -297,17 +300,21 @@ DEFAULT_TOPICS: dict[str, Topic] = {
             "direct preference optimization", "DPO", "preference optimization", "RLHF", "RLAIF",
             "learning from human feedback", "reward model", "preference alignment",
             "preference tuning", "preference fine-tuning", "preference data", "preference dataset",
-            "preference pair",
+            "preference pair", "human preference",
         ],
         exclude=["process reward model"],
     ),  # fmt: skip
-    # Selective/structured state-space sequence models (Mamba, S4) and linear-recurrent models like them.
+    # Selective/structured state-space sequence models (Mamba, S4) and linear-recurrent models like them,
+    # named by the family's own names (S4D, HiPPO, RWKV, RetNet, xLSTM, DeltaNet, the Legendre memory unit).
+    # Not "linear recurrence" (a maths word), "Hyena" or "Griffin" (an animal, a name): written alone, too
+    # often something else.
     # Classical state-space models (control, statistics) and the RL "state space" are not this topic.
     "mamba": Topic(
         label="Mamba·SSM",
         keywords=[
             "Mamba", "SAMBA", "state space model", "state-space model", "SSM", "selective state space",
-            "structured state space", "linear recurrent", "RWKV",
+            "structured state space", "linear recurrent", "linear RNN", "S4D", "HiPPO", "RWKV", "RetNet",
+            "xLSTM", "DeltaNet", "Legendre memory unit",
         ],
         exclude=["conda", "micromamba", "Samba server", "SMB"],
     ),  # fmt: skip

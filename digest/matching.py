@@ -96,6 +96,10 @@ _CUE = re.compile(
 # A cue governs the few words after it ("outperforms Mamba", "baselines such as SSMs"), not the rest of
 # a long sentence: "Style features such as ... are used to steer Large Language Model (LLM) agents".
 _CUE_WINDOW = 60
+# The cues among them that put the paper in the place of what follows: "unlike linear attention and
+# SSMs, it ...", "instead of RLHF". (Not "outperforms" or "than": results are compared with peers too,
+# "outperforms strong LLMs" in a paper about an LLM agent.)
+_CONTRAST = re.compile(r"(?i)(?<![-‐‑])\b(?:unlike|instead of|rather than|as opposed to)\b")
 _CLAUSE_BREAK = re.compile(r"[;:]|\s(?:while|whereas|but|and we|we)\s")
 
 _URL = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:com|org|io|ai|net|co)/)\S*")
@@ -259,6 +263,7 @@ class Hit:
     # In a sentence where the paper states what it contributes, after that verb: "we introduce a
     # Mamba-enhanced MLLM". Such a sentence is about the paper wherever it stands in the abstract.
     own: bool = False
+    contrast: bool = False  # cued by a cue that puts the paper in its place ("unlike SSMs")
 
 
 @dataclass(frozen=True)
@@ -508,9 +513,9 @@ def _own(text: str, starts: tuple[int, ...], sentence: int, pos: int) -> bool:
     return any(not _CLAUSE_BREAK.search(text, m.end(), pos) for m in _OWN.finditer(text, begin, pos))
 
 
-def _cued(text: str, starts: tuple[int, ...], sentence: int, pos: int) -> bool:
+def _cued(text: str, starts: tuple[int, ...], sentence: int, pos: int, cues: re.Pattern[str] = _CUE) -> bool:
     begin = max(starts[sentence], pos - _CUE_WINDOW)
-    for cue in _CUE.finditer(text, begin, pos):
+    for cue in cues.finditer(text, begin, pos):
         if not _CLAUSE_BREAK.search(text, cue.end(), pos):
             return True
     return False
@@ -642,7 +647,11 @@ class TopicMatcher:
         # Sentences, not hits: "large language models (LLMs)" is one mention, not two.
         abstract_sentences = {h.sentence for h in hits if h.where == "abstract" and not h.cued}
         own = any(h.own for h in hits)
-        passes = not vetoes and (_passes(title_hits, abstract_sentences) or own)
+        passes = (
+            not vetoes
+            and (_passes(title_hits, abstract_sentences) or own)
+            and not _only_surveyed(hits, title_hits, own, abstract_sentences)
+        )
         score = _score(title_hits, abstract_sentences) if passes else 0.0
         return TopicEvidence(topic=key, hits=tuple(hits), vetoed_by=tuple(vetoes), passes=passes, score=score)
 
@@ -662,11 +671,14 @@ class TopicMatcher:
                     continue
                 for m in term.finditer(f.text, f.lowered, squashed):
                     sentence = _sentence_of(f.sentence_starts, m.start())
-                    cued = own = False
+                    cued = own = contrast = False
                     if f.where == "abstract":  # a title is not cue-checked: it names what the paper is about
                         cued = _cued(f.text, f.sentence_starts, sentence, m.start())
                         own = not cued and _own(f.text, f.sentence_starts, sentence, m.start())
-                    hits.append(Hit(key, term.keyword, f.where, m.start(), m.end(), sentence, cued, own))
+                        contrast = cued and _cued(f.text, f.sentence_starts, sentence, m.start(), _CONTRAST)
+                    hits.append(
+                        Hit(key, term.keyword, f.where, m.start(), m.end(), sentence, cued, own, contrast)
+                    )
         return hits
 
     def match(self, c: Candidate) -> tuple[TopicMatch, ...]:
@@ -743,6 +755,15 @@ def _passes(title_hits: int, abstract_sentences: set[int]) -> bool:
         or any(s < _OPENING for s in abstract_sentences)
         or len(abstract_sentences) >= _LATER_NEEDED
     )
+
+
+def _only_surveyed(hits: Iterable[Hit], title_hits: int, own: bool, abstract_sentences: set[int]) -> bool:
+    """Named in the opening only and later set aside: "Self-attention ..., while linear attention and SSMs
+    use only linear compute ... . We develop OVQ-attention ... unlike linear attention and SSMs, it ...".
+    The opening surveyed what the paper departs from; it is not what the paper is about."""
+    if title_hits or own or len(abstract_sentences) >= _LATER_NEEDED:
+        return False
+    return any(h.contrast and h.sentence >= _OPENING for h in hits)
 
 
 def _score(title_hits: int, abstract_sentences: set[int]) -> float:

@@ -194,6 +194,22 @@ def test_a_later_sentence_stating_the_contribution_counts() -> None:
     others = opening + "Gu et al. propose a Mamba encoder. It is fast."
     assert topics_of(SNAKES, cand("Point cloud segmentation", others)) == []
 
+def test_an_opening_that_surveys_what_the_paper_sets_aside_does_not_count() -> None:
+    opening = "Attention is exact but quadratic, while SSMs use linear compute but forget. "
+    aside = opening + "We develop a sparse cache that is linear too. Unlike SSMs, it keeps every token."
+    assert topics_of(SNAKES, cand("Sparse caches for sequence mixing", aside)) == []
+    # the same opening without the later contrast: the SSMs are what the paper is about
+    plain = opening + "We develop a sparse cache that is linear too. It keeps every token."
+    assert topics_of(SNAKES, cand("Sparse caches for sequence mixing", plain)) == ["ssm"]
+    # "outperforms" compares with peers: the opening still counts
+    peers = opening + "We develop a sparse cache. It outperforms SSMs of the same size. It is fast."
+    assert topics_of(SNAKES, cand("Sparse caches for sequence mixing", peers)) == ["ssm"]
+    # the title, a contribution sentence or a topic that keeps coming back outweighs the contrast
+    assert topics_of(SNAKES, cand("Sparse caches for SSMs", aside)) == ["ssm"]
+    own = opening + "We introduce a gated SSM with a sparse cache. Unlike SSMs, it keeps every token."
+    assert topics_of(SNAKES, cand("Sparse caches for sequence mixing", own)) == ["ssm"]
+
+
 def test_mentions_after_comparison_cues_do_not_count() -> None:
     body = "Unlike Mamba, our recurrent model is exact. It outperforms Mamba and S4 baselines."
     assert topics_of(SNAKES, cand("Exact recurrences", body)) == []
@@ -366,6 +382,15 @@ def test_an_exclude_term_over_a_hit_drops_that_hit_only() -> None:
         ("Preference learning for news recommendation", "We model user preferences for ranking news.", []),
         ("RWKV for speech", "We train RWKV layers on spoken utterances.", ["mamba"]),
         ("Linear recurrent units for long sequences", "Linear recurrent layers scan in parallel.", ["mamba"]),
+        ("Legendre memory units for wind forecasting",
+         "A Legendre memory unit keeps a sliding window of the past.", ["mamba"]),
+        ("RetNet and xLSTM at scale", "We train both families on the same tokens.", ["mamba"]),
+        ("Spotted hyena re-identification", "We match Hyena flank patterns across camera traps.", []),
+        ("Temporal grounding with video LLMs", "We tune Video-LLMs on event boundaries.",
+         ["llm", "multimodal"]),
+        ("Serving with vLLM", "We measure vLLM throughput on long prompts.", ["llm"]),
+        ("Aligning image generators with human preferences",
+         "We fine-tune a diffusion model on ranked pairs.", ["dpo"]),
         ("Counting with linear recurrences",
          "We solve linear recurrence relations with integer coefficients in closed form.", []),
     ],
