@@ -234,8 +234,9 @@ def _fallback(trend: Trend, reason: str, prompt: FlowPrompt = DAILY) -> Takeaway
 
 
 def paragraph_of(content: str) -> str | None:
-    """The paragraph in an answer: its JSON's "paragraph" (or only string), or prose a small model wrote
-    instead of JSON; None when the answer is broken JSON."""
+    """The paragraph in an answer: its JSON's "paragraph" (or only string), what was written of it when
+    the JSON never closed, or prose a small model wrote instead of JSON; None when the answer is other
+    broken JSON."""
     data = first_json_object(content)
     if isinstance(data, dict):
         value = data.get("paragraph")
@@ -244,7 +245,29 @@ def paragraph_of(content: str) -> str | None:
         return value
     if data is None and "{" not in content:
         return content  # plain prose: the paragraph is prose anyway
-    return None
+    return _unclosed_paragraph(content) if data is None else None
+
+
+_PARAGRAPH_OPENS = re.compile(r'\{\s*"paragraph"\s*:\s*"')
+_PARTIAL_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?$")
+
+
+def _unclosed_paragraph(content: str) -> str | None:
+    """The "paragraph" of JSON that stops inside it: a small model that runs on to max_tokens (the 1.5B
+    one writes 500 characters) never closes its string. What it wrote is read as written, and
+    :func:`check_flow` keeps only its whole sentences, as of any paragraph that stops mid-sentence."""
+    opened = _PARAGRAPH_OPENS.search(content)
+    if opened is None:
+        return None
+    try:  # the string closed and only the object did not
+        return json.decoder.scanstring(content, opened.end(), False)[0]
+    except ValueError:
+        pass
+    written = _PARTIAL_ESCAPE.sub("", content[opened.end() :])  # cut inside "\n" or "\uac00"
+    try:
+        return json.decoder.scanstring(written + '"', 0, False)[0]
+    except ValueError:
+        return None
 
 
 async def write_flow(

@@ -215,3 +215,29 @@ def test_a_paragraph_that_stops_mid_sentence_keeps_only_its_whole_sentences():
     assert flow.check_flow(half, ok).problem == flow.UNFINISHED
     # a Korean sentence that only lacks its period is finished
     assert flow.check_flow(GOOD.rstrip("."), ok).text == GOOD
+
+
+def test_json_that_stops_inside_the_paragraph_keeps_what_was_written(llm_server, tmp_path, monkeypatch):
+    # the 1.5B model runs on to max_tokens, so its JSON string never closes: seen on 02-04 and 02-06
+    monkeypatch.setenv("FLOW_TEST_KEY", "k")
+    cut = '{ "paragraph": "' + GOOD + ' 멀티모달 연구는 어제도 그렇고 활발하게 이어지는 가운데 \\uc5'
+    llm_server.script(lambda body: completion(cut, body, finish_reason="length"))
+    with State.open(tmp_path) as state:
+        result, usage = run_flow(llm_server, state, trend())
+    assert (result.text, result.status) == (GOOD, TakeawayStatus.LLM)
+    assert usage.calls == 1  # read, not asked again
+
+
+@pytest.mark.parametrize(
+    ("content", "paragraph"),
+    [
+        ('{"paragraph": "첫 문장이다. 둘째', "첫 문장이다. 둘째"),  # cut inside the string
+        ('{"paragraph": "줄\\n바꿈\\', "줄\n바꿈"),  # cut inside an escape
+        ('{"paragraph": "닫힌 문장이다."', "닫힌 문장이다."),  # the string closed, the object did not
+        ('{"paragraph": "닫힌 문장이다.", "note": "x', "닫힌 문장이다."),
+        ('{"summary": "다른 열쇠', None),  # broken JSON of another shape: not guessed at
+        ("그냥 산문이다.", "그냥 산문이다."),
+    ],
+)
+def test_paragraph_of_an_unfinished_answer(content, paragraph):
+    assert flow.paragraph_of(content) == paragraph
