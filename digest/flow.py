@@ -259,13 +259,16 @@ def _unclosed_paragraph(content: str) -> str | None:
     opened = _PARAGRAPH_OPENS.search(content)
     if opened is None:
         return None
+    decoder = json.JSONDecoder(strict=False)  # a raw line break inside the string is no reason to refuse
     try:  # the string closed and only the object did not
-        return json.decoder.scanstring(content, opened.end(), False)[0]
+        value: str = decoder.raw_decode(content, opened.end() - 1)[0]
+        return value
     except ValueError:
         pass
     written = _PARTIAL_ESCAPE.sub("", content[opened.end() :])  # cut inside "\n" or "\uac00"
     try:
-        return json.decoder.scanstring(written + '"', 0, False)[0]
+        value = decoder.decode(f'"{written}"')
+        return value
     except ValueError:
         return None
 
