@@ -35,12 +35,15 @@ from .takeaway_check import (
     NOT_KOREAN,
     Checked,
     check_takeaway,
+    compact_text,
     cut_to_fit,
     ends_sentence,
     is_korean,
     plain_style,
     sentences,
+    shared_run,
     strip_markup,
+    without_hype,
 )
 from .takeaway_prompt import items_json
 from .text import one_line, truncate
@@ -88,6 +91,12 @@ TOO_SHORT = f"too short (write 80–300 characters, at least {MIN_CHARS})"
 TOO_LONG = f"too long (write 80–300 characters, at most {MAX_CHARS})"
 TOO_MANY = "more than three sentences"
 UNFINISHED = "stops mid-sentence"
+COPIES_ITEM = "repeats a top item's line instead of saying what moved"
+COMPARES_IN_COLD_START = "compares with usual days, but there are not enough earlier days yet"
+_COMPARES = re.compile(r"평소|평균|예년|여느 때")
+# Characters (no spaces or punctuation) a sentence shares with a top item's line: that line repeated, not
+# the item "in a few words" the prompt allows ("AgenticPay는 LLM 기반" is 16). Or most of the sentence.
+COPY_RUN, COPY_SHARE = 25, 0.6
 EMPTY = "empty"
 
 # A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
@@ -163,16 +172,40 @@ def build_messages(
     return [{"role": "system", "content": prompt.system}, {"role": "user", "content": user.strip()}]
 
 
-def check_flow(raw: object, allowed: set[str]) -> Checked:
-    """Clean the model's paragraph and decide whether it can be shown."""
+def check_flow(
+    raw: object, allowed: set[str], lines: Sequence[str] = (), *, cold_start: bool = False
+) -> Checked:
+    """Clean the model's paragraph and decide whether it can be shown (``lines``: the top items' lines
+    it was given; ``cold_start``: it was told there is nothing to compare with yet)."""
     if not isinstance(raw, str) or not raw.strip():
         return Checked(None, EMPTY)
     # The takeaway checks that do not depend on length: HTML, links, JSON instead of prose.
     first = check_takeaway(raw)
     if first.problem in (HAS_ACTIVE_HTML, HAS_LINK, LOOKS_LIKE_DATA):
         return first
-    text = plain_style(strip_markup(raw))  # the block's plain style, where it converts without a dictionary
+    # The block's plain style, where it converts without a dictionary, and without the hype words.
+    text = without_hype(plain_style(strip_markup(raw)))
     repair = ""
+    if cold_start:
+        # With no baseline the block shows no averages or arrows; "평소보다 192개" is a number made up.
+        said = sentences(text)
+        kept = [s for s in said if not _COMPARES.search(s)]
+        if len(kept) < len(said):
+            text = " ".join(kept)
+            if len(text) < MIN_CHARS:
+                return Checked(None, COMPARES_IN_COLD_START)
+            repair = "dropped a comparison with usual days (none yet)"
+    if lines:
+        # A small model fills its paragraph with the items' lines (the 1.5B one wrote three of a week's
+        # four sentences so): those sentences say nothing of the trend, and the lines are shown below.
+        compact = [compact_text(line) for line in lines]
+        said = sentences(text)
+        own = [s for s in said if not _repeats_a_line(compact_text(s), compact)]
+        if len(own) < len(said):
+            text = " ".join(own)
+            if len(text) < MIN_CHARS:
+                return Checked(None, COPIES_ITEM)
+            repair = _also(repair, "dropped what repeats a top item's line")
     if text.rstrip()[-1:] in _SENTENCE_ENDINGS:  # a sentence's own ending, written without its period
         text = text.rstrip() + "."
     if not ends_sentence(text):
@@ -181,14 +214,14 @@ def check_flow(raw: object, allowed: set[str]) -> Checked:
         whole = " ".join(s for s in sentences(text) if ends_sentence(s))
         if len(whole) < MIN_CHARS:
             return Checked(None, UNFINISHED)
-        text, repair = whole, "dropped its unfinished last sentence"
+        text, repair = whole, _also(repair, "dropped its unfinished last sentence")
     if len(text) > MAX_CHARS or len(_SENTENCE.findall(text + " ")) > MAX_SENTENCES:
         # A small model runs on (the 1.5B one writes 500 characters, twice): its leading whole sentences
         # that fit are the paragraph, as a takeaway is cut at a sentence boundary. Never half a sentence.
         head = cut_to_fit(" ".join(sentences(text)[:MAX_SENTENCES]), MAX_CHARS, unfinished=True)
         if head is None or head.endswith("…") or len(head) < MIN_CHARS:
             return Checked(None, TOO_LONG if len(text) > MAX_CHARS else TOO_MANY)
-        text, repair = head, "cut to its leading sentences"
+        text, repair = head, _also(repair, "cut to its leading sentences")
     if len(text) < MIN_CHARS:
         return Checked(None, TOO_SHORT)
     if not is_korean(text):  # the takeaways' rule: Korean dense with English terms passes
@@ -197,6 +230,20 @@ def check_flow(raw: object, allowed: set[str]) -> Checked:
     if invented:
         return Checked(None, f"numbers that are not in the input: {', '.join(invented[:5])}")
     return Checked(text, repair=repair)
+
+
+def _repeats_a_line(sentence: str, lines: Sequence[str]) -> bool:
+    run = max((shared_run(sentence, line) for line in lines), default=0)
+    return run >= COPY_RUN or run >= COPY_SHARE * len(sentence)
+
+
+def _also(repair: str, more: str) -> str:
+    return f"{repair}, {more}" if repair else more
+
+
+def item_lines(data: Mapping[str, Any]) -> list[str]:
+    """The top items' lines in a paragraph's input (see :func:`flow_input`)."""
+    return [str(item.get("takeaway", "")) for item in data.get("top_items", ()) if isinstance(item, dict)]
 
 
 def template_flow(trend: Trend, period: str = "오늘") -> str:
@@ -295,8 +342,8 @@ async def write_flow(
     data = flow_input(trend, entries) | dict(context or {})
     key = input_hash(data)
     cached = state.cached_flow(trend.day, key, llm.model, prompt.version)
-    allowed = numbers(input_text(data))
-    kept = check_flow(cached, allowed).text if cached else None
+    allowed, lines, cold = numbers(input_text(data)), item_lines(data), trend.cold_start
+    kept = check_flow(cached, allowed, lines, cold_start=cold).text if cached else None
     if kept:  # as the checks read it now: a paragraph cached before a check was added is mended or asked anew
         return Takeaway(kept, TakeawayStatus.CACHED)
     if session is None:
@@ -320,7 +367,11 @@ async def write_flow(
             progress.warn(f"llm: {prompt.name} is a template sentence: {e.reason}")
             return _fallback(trend, e.reason, prompt)
         paragraph = paragraph_of(answer.content)
-        checked = check_flow(paragraph, allowed) if paragraph is not None else Checked(None, NOT_JSON)
+        checked = (
+            check_flow(paragraph, allowed, lines, cold_start=cold)
+            if paragraph is not None
+            else Checked(None, NOT_JSON)
+        )
         if checked.text:
             mended = f" ({checked.repair})" if checked.repair else ""
             progress.log(f"{label} ok{mended}, {answer.seconds:.1f}s")

@@ -247,18 +247,26 @@ _EXAMPLE_SENTENCES = [_compact(s) for line in EXAMPLES for s in sentences(line)]
 COPY_MIN_CHARS = 20  # a run this long shared with an example sentence is a copy, not a common phrase
 
 
+def shared_run(compact: str, other: str) -> int:
+    """The longest run of characters two compacted texts (see :func:`compact_text`) share."""
+    if other in compact:
+        return len(other)
+    return (
+        SequenceMatcher(None, compact, other, autojunk=False)
+        .find_longest_match(0, len(compact), 0, len(other))
+        .size
+    )
+
+
+def compact_text(text: str) -> str:
+    """Lower case without spaces or punctuation: what :func:`shared_run` compares."""
+    return _compact(text)
+
+
 def copies_example(line: str) -> bool:
     """Whether ``line`` repeats (a good part of) a sentence of the prompt's examples."""
     compact = _compact(line)
-    for example in _EXAMPLE_SENTENCES:
-        if example in compact:
-            return True
-        match = SequenceMatcher(None, compact, example, autojunk=False).find_longest_match(
-            0, len(compact), 0, len(example)
-        )
-        if match.size >= min(COPY_MIN_CHARS, len(example)):
-            return True
-    return False
+    return any(shared_run(compact, e) >= min(COPY_MIN_CHARS, len(e)) for e in _EXAMPLE_SENTENCES)
 
 
 _REPEAT = re.compile(r"(.{8,}?)(?:\s*\1){2,}", re.S)
@@ -311,6 +319,20 @@ def plain_style(text: str) -> str:
         return word + chr(ord(ch) - _FINAL_B + _FINAL_N) + "다"
 
     return _POLITE.sub(plain, _POLITE_SEUP.sub(seup, text))
+
+
+# The hype words the prompts forbid, where they modify a word that stands without them: "놀라운
+# benchmark" is a benchmark, "획기적으로 줄였다" is 줄였다. (As a predicate, "결과가 놀랍다", they stay:
+# dropping them would leave no sentence; nor before 수준/정도, which mean nothing without them.)
+_HYPE = re.compile(
+    r"(?<![가-힣])(?:놀라운|혁신적인|획기적인|혁명적인|경이로운|압도적인|"
+    r"놀랍게도|놀라울 정도로|획기적으로|혁신적으로|혁명적으로|압도적으로)\s+(?=\S)(?!수준|정도|만큼)"
+)
+
+
+def without_hype(text: str) -> str:
+    """``놀라운 benchmark 프레임워크이다`` → ``benchmark 프레임워크이다``: the plain style, in words."""
+    return _HYPE.sub("", text)
 
 
 _PREDICATE_END = re.compile(r"[다요음함임됨]\W*$")
@@ -384,6 +406,10 @@ def check_takeaway(raw: object, source: str | None = None) -> Checked:
     if plain != text:
         text = plain
         repairs.append("plain style")
+    calm = without_hype(text)
+    if calm != text:
+        text = calm
+        repairs.append("hype word dropped")
     if source:
         shorter = _without_title(text, source.split("\n", 1)[0])
         if shorter != text:

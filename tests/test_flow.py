@@ -241,3 +241,40 @@ def test_json_that_stops_inside_the_paragraph_keeps_what_was_written(llm_server,
 )
 def test_paragraph_of_an_unfinished_answer(content, paragraph):
     assert flow.paragraph_of(content) == paragraph
+
+
+ITEM = (
+    "AgenticPay는 LLM 기반의 여러 관계자 간의 협상, 조정 및 거래를 autonomously 수행하는 benchmark 및 "
+    "시뮬레이션 프레임워크이다."
+)
+
+
+def test_sentences_that_repeat_a_top_items_line_are_dropped():
+    ok = allowed(trend())
+    # what the 1.5B model wrote on 02-06: the third sentence is the AgenticPay line again, reworded a little
+    copied = GOOD + " 이는 LLM 기반의 다양한 관계자 간의 협상, 조정 및 거래를 autonomously 수행하는 틀이다."
+    checked = flow.check_flow(copied, ok, [ITEM])
+    assert checked.text == GOOD and checked.repair == "dropped what repeats a top item's line"
+    # naming the item in a few words is what the prompt asks for
+    mention = GOOD + " AgenticPay는 LLM 기반 협상 benchmark를 내놓았다."
+    assert flow.check_flow(mention, ok, [ITEM]).text == mention
+    # nothing of its own left: asked again, then the template
+    assert flow.check_flow(ITEM, ok, [ITEM]).problem == flow.COPIES_ITEM
+
+
+def test_no_comparison_with_usual_days_before_there_is_a_baseline():
+    t = trend(cold=True)
+    ok = allowed(t)
+    today = "오늘 arXiv 논문 322편 중 LLM 논문이 96편, 멀티모달 논문이 40편으로 가장 많았다."
+    compared = today + " 이는 평소보다 96편이 더 발표된 것으로 보인다."
+    checked = flow.check_flow(compared, ok, cold_start=True)
+    assert checked.text == today and "comparison with usual days" in checked.repair
+    only = "LLM 논문은 평소보다 많은 96편이었다. 멀티모달 평균도 높았다."
+    assert flow.check_flow(only, ok, cold_start=True).problem == flow.COMPARES_IN_COLD_START
+    assert flow.check_flow(compared, ok).text == compared  # with a baseline, comparing is the point
+
+
+def test_hype_words_are_dropped_where_the_sentence_stands_without_them():
+    ok = allowed(trend())
+    hyped = GOOD + " test-time scaling을 다룬 놀라운 논문이 9편으로 획기적으로 늘었다."
+    assert flow.check_flow(hyped, ok).text == GOOD + " test-time scaling을 다룬 논문이 9편으로 늘었다."

@@ -385,6 +385,17 @@ def test_a_copied_link_or_title_is_cut_out():
     assert checked.repair == "title shortened to its name"
 
 
+def test_hype_words_the_prompt_forbids_are_dropped():
+    # the 1.5B model's line for AgenticPay (02-06), which the prompt's "no hype words" did not stop
+    line = "AgenticPay는 LLM 기반 에이전트들의 협상과 거래를 한 환경에서 재는 놀라운 benchmark이다."
+    assert check_takeaway(line) == Checked(line.replace("놀라운 ", ""), "", "hype word dropped")
+    adverb = "KV cache 크기를 획기적으로 줄인 압축 기법을 긴 문맥 과제 여섯 가지에서 검증한다."
+    assert check_takeaway(adverb).text == adverb.replace("획기적으로 ", "")
+    # where the sentence needs it, it stays: "결과가 수준이라고" would be no sentence
+    level = "작은 모델로도 긴 문맥 검색에서 결과가 놀라운 수준이라고 보고하며 원인을 분석한다."
+    assert check_takeaway(level).text == level
+
+
 def test_a_title_put_into_korean_is_no_takeaway():
     source = "Reward Shaping for Inference-Time Alignment: A Stackelberg Game Perspective\nWe study ..."
     assert (
