@@ -94,6 +94,8 @@ UNFINISHED = "stops mid-sentence"
 COPIES_ITEM = "repeats a top item's line instead of saying what moved"
 COMPARES_IN_COLD_START = "compares with usual days, but there are not enough earlier days yet"
 _COMPARES = re.compile(r"평소|평균|예년|여느 때")
+MISRANKS = "calls a topic the most or the fewest that is not"
+_MOST, _FEWEST = re.compile(r"가장\s*(?:많|활발|높)"), re.compile(r"가장\s*(?:적|조용|낮)")
 # Characters (no spaces or punctuation) a sentence shares with a top item's line: that line repeated, not
 # the item "in a few words" the prompt allows ("AgenticPay는 LLM 기반" is 16). Or most of the sentence.
 COPY_RUN, COPY_SHARE = 25, 0.6
@@ -173,10 +175,16 @@ def build_messages(
 
 
 def check_flow(
-    raw: object, allowed: set[str], lines: Sequence[str] = (), *, cold_start: bool = False
+    raw: object,
+    allowed: set[str],
+    lines: Sequence[str] = (),
+    *,
+    cold_start: bool = False,
+    counts: Mapping[str, int] | None = None,
 ) -> Checked:
     """Clean the model's paragraph and decide whether it can be shown (``lines``: the top items' lines
-    it was given; ``cold_start``: it was told there is nothing to compare with yet)."""
+    it was given; ``cold_start``: it was told there is nothing to compare with yet; ``counts``: each
+    topic's papers, by label, to check what it calls the most or the fewest)."""
     if not isinstance(raw, str) or not raw.strip():
         return Checked(None, EMPTY)
     # The takeaway checks that do not depend on length: HTML, links, JSON instead of prose.
@@ -195,6 +203,16 @@ def check_flow(
             if len(text) < MIN_CHARS:
                 return Checked(None, COMPARES_IN_COLD_START)
             repair = "dropped a comparison with usual days (none yet)"
+    if counts:
+        # Every number may come from the input and the sentence still be false: the 1.5B model wrote
+        # "가장 많은 논문은 DPO·정렬에 대한 10개이다" of a day with 133 LLM papers.
+        said = sentences(text)
+        kept = [s for s in said if not _misranks(s, counts)]
+        if len(kept) < len(said):
+            text = " ".join(kept)
+            if len(text) < MIN_CHARS:
+                return Checked(None, MISRANKS)
+            repair = _also(repair, "dropped a false 가장 많은/적은")
     if lines:
         # A small model fills its paragraph with the items' lines (the 1.5B one wrote three of a week's
         # four sentences so): those sentences say nothing of the trend, and the lines are shown below.
@@ -232,6 +250,18 @@ def check_flow(
     return Checked(text, repair=repair)
 
 
+def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
+    """Whether ``sentence`` calls topics the most (가장 많) or the fewest (가장 적) and none it names is."""
+    named = [label for label in counts if label in sentence]
+    if not named:
+        return False
+    if _MOST.search(sentence):
+        return max(counts[label] for label in named) < max(counts.values())
+    if _FEWEST.search(sentence):
+        return min(counts[label] for label in named) > min(counts.values())
+    return False
+
+
 def _repeats_a_line(sentence: str, lines: Sequence[str]) -> bool:
     run = max((shared_run(sentence, line) for line in lines), default=0)
     return run >= COPY_RUN or run >= COPY_SHARE * len(sentence)
@@ -239,6 +269,12 @@ def _repeats_a_line(sentence: str, lines: Sequence[str]) -> bool:
 
 def _also(repair: str, more: str) -> str:
     return f"{repair}, {more}" if repair else more
+
+
+def topic_counts(data: Mapping[str, Any]) -> dict[str, int]:
+    """Each topic's papers, by label, in a paragraph's input (see :func:`flow_input`)."""
+    rows = [row for row in data.get("topics", ()) if isinstance(row, dict)]
+    return {str(row["topic"]): int(row["papers"]) for row in rows if isinstance(row.get("papers"), int)}
 
 
 def item_lines(data: Mapping[str, Any]) -> list[str]:
@@ -342,8 +378,12 @@ async def write_flow(
     data = flow_input(trend, entries) | dict(context or {})
     key = input_hash(data)
     cached = state.cached_flow(trend.day, key, llm.model, prompt.version)
-    allowed, lines, cold = numbers(input_text(data)), item_lines(data), trend.cold_start
-    kept = check_flow(cached, allowed, lines, cold_start=cold).text if cached else None
+    allowed, lines, counts = numbers(input_text(data)), item_lines(data), topic_counts(data)
+
+    def check(paragraph: str) -> Checked:
+        return check_flow(paragraph, allowed, lines, cold_start=trend.cold_start, counts=counts)
+
+    kept = check(cached).text if cached else None
     if kept:  # as the checks read it now: a paragraph cached before a check was added is mended or asked anew
         return Takeaway(kept, TakeawayStatus.CACHED)
     if session is None:
@@ -367,11 +407,7 @@ async def write_flow(
             progress.warn(f"llm: {prompt.name} is a template sentence: {e.reason}")
             return _fallback(trend, e.reason, prompt)
         paragraph = paragraph_of(answer.content)
-        checked = (
-            check_flow(paragraph, allowed, lines, cold_start=cold)
-            if paragraph is not None
-            else Checked(None, NOT_JSON)
-        )
+        checked = check(paragraph) if paragraph is not None else Checked(None, NOT_JSON)
         if checked.text:
             mended = f" ({checked.repair})" if checked.repair else ""
             progress.log(f"{label} ok{mended}, {answer.seconds:.1f}s")

@@ -278,3 +278,17 @@ def test_hype_words_are_dropped_where_the_sentence_stands_without_them():
     ok = allowed(trend())
     hyped = GOOD + " test-time scaling을 다룬 놀라운 논문이 9편으로 획기적으로 늘었다."
     assert flow.check_flow(hyped, ok).text == GOOD + " test-time scaling을 다룬 논문이 9편으로 늘었다."
+
+
+def test_what_it_calls_the_most_or_the_fewest_must_be_so():
+    ok, counts = allowed(trend()), {"LLM": 129, "멀티모달": 57}
+    # the 1.5B model on 02-06: every number from the input, the claim false
+    false = GOOD + " 가장 많은 논문은 멀티모달에 대한 57편이다."
+    checked = flow.check_flow(false, ok, counts=counts)
+    assert checked.text == GOOD and "가장 많은" in checked.repair
+    true = GOOD + " 가장 많은 논문은 여전히 LLM(129편)이었다."
+    assert flow.check_flow(true, ok, counts=counts).text == true
+    fewest = "LLM 논문은 129편이었다. 멀티모달 논문이 57편으로 가장 적었고, 다른 주제는 평소와 같았다."
+    assert flow.check_flow(fewest, ok, counts=counts).text == fewest
+    wrong = "멀티모달 논문은 57편이었다. LLM 논문이 129편으로 가장 적었다."
+    assert flow.check_flow(wrong, ok, counts=counts).problem == flow.MISRANKS
