@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,8 @@ from .takeaway_check import (
     HAS_ACTIVE_HTML,
     HAS_LINK,
     LOOKS_LIKE_DATA,
+    MIXED,
+    MIXED_WORD,
     NOT_JSON,
     NOT_KOREAN,
     Checked,
@@ -194,36 +196,39 @@ def check_flow(
     # The block's plain style, where it converts without a dictionary, and without the hype words.
     text = without_hype(plain_style(strip_markup(raw)))
     repair = ""
+    # Sentences that cannot stand are dropped one by one; what is left may still be the paragraph.
+    unfit: list[tuple[Callable[[str], object], str, str]] = [
+        # "주요ly": the takeaways' rule
+        (MIXED.search, MIXED_WORD, "dropped a sentence with a half-transliterated word"),
+    ]
     if cold_start:
         # With no baseline the block shows no averages or arrows; "평소보다 192개" is a number made up.
-        said = sentences(text)
-        kept = [s for s in said if not _COMPARES.search(s)]
-        if len(kept) < len(said):
-            text = " ".join(kept)
-            if len(text) < MIN_CHARS:
-                return Checked(None, COMPARES_IN_COLD_START)
-            repair = "dropped a comparison with usual days (none yet)"
+        unfit.append(
+            (_COMPARES.search, COMPARES_IN_COLD_START, "dropped a comparison with usual days (none yet)")
+        )
     if counts:
         # Every number may come from the input and the sentence still be false: the 1.5B model wrote
         # "가장 많은 논문은 DPO·정렬에 대한 10개이다" of a day with 133 LLM papers.
-        said = sentences(text)
-        kept = [s for s in said if not _misranks(s, counts)]
-        if len(kept) < len(said):
-            text = " ".join(kept)
-            if len(text) < MIN_CHARS:
-                return Checked(None, MISRANKS)
-            repair = _also(repair, "dropped a false 가장 많은/적은")
+        unfit.append((lambda s: _misranks(s, counts), MISRANKS, "dropped a false 가장 많은/적은"))
     if lines:
         # A small model fills its paragraph with the items' lines (the 1.5B one wrote three of a week's
         # four sentences so): those sentences say nothing of the trend, and the lines are shown below.
         compact = [compact_text(line) for line in lines]
+        unfit.append(
+            (
+                lambda s: _repeats_a_line(compact_text(s), compact),
+                COPIES_ITEM,
+                "dropped what repeats a top item's line",
+            )
+        )
+    for bad, problem, note in unfit:
         said = sentences(text)
-        own = [s for s in said if not _repeats_a_line(compact_text(s), compact)]
-        if len(own) < len(said):
-            text = " ".join(own)
+        kept = [s for s in said if not bad(s)]
+        if len(kept) < len(said):
+            text = " ".join(kept)
             if len(text) < MIN_CHARS:
-                return Checked(None, COPIES_ITEM)
-            repair = _also(repair, "dropped what repeats a top item's line")
+                return Checked(None, problem)
+            repair = _also(repair, note)
     if text.rstrip()[-1:] in _SENTENCE_ENDINGS:  # a sentence's own ending, written without its period
         text = text.rstrip() + "."
     if not ends_sentence(text):

@@ -40,6 +40,7 @@ TOO_SHORT = "too short (write {}–{} characters)".format(*TARGET_CHARS)
 TOO_LONG = "too long (write {}–{} characters)".format(*TARGET_CHARS)
 NOT_KOREAN = "not written in Korean"
 OTHER_SCRIPT = "mixes in Chinese, Japanese or Cyrillic text"
+MIXED_WORD = "a word is half Hangul, half Latin (레ward): write the English term whole"
 HAS_LINK = "contains a link (plain text only)"
 HAS_ACTIVE_HTML = "contains HTML/script (plain text only)"
 LOOKS_LIKE_DATA = "contains JSON or code instead of a sentence"
@@ -57,6 +58,9 @@ _BATCH_PROBLEMS = {EMPTY, NOT_JSON, NO_ITEMS, CUT_OFF}
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _OTHER_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0400-\u04ff]")
+# A small model transliterating an English word half-way: 레ward, 인ference, 토크나이zer, 주요ly. Korean
+# puts a particle after an English term (benchmark를), never lower-case Latin letters right after Hangul.
+MIXED = re.compile(r"[가-힣][a-z]{2}")
 # Elements whose presence means the model followed injected text: the whole line is untrustworthy.
 _ACTIVE_HTML = re.compile(
     r"<\s*/?\s*(script|style|iframe|object|embed|svg|math|form|input|link|meta)\b", re.I
@@ -429,6 +433,13 @@ def check_takeaway(raw: object, source: str | None = None) -> Checked:
             return Checked(None, OTHER_SCRIPT)
         text = head
         repairs.append("cut before other-script text")
+    mixed = MIXED.search(text)
+    if mixed:  # the whole sentences before the broken word may still do
+        head = cut_to_fit(text[: mixed.start()], unfinished=True)
+        if head is None:
+            return Checked(None, MIXED_WORD)
+        text = head
+        repairs.append("cut before a half-transliterated word")
     if not unfinished and _STOPS_MID_SENTENCE.search(text):
         unfinished = True  # the model stopped on its own mid-way: shown like a line cut at max_tokens
         repairs.append("unfinished sentence dropped")

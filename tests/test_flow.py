@@ -292,3 +292,14 @@ def test_what_it_calls_the_most_or_the_fewest_must_be_so():
     assert flow.check_flow(fewest, ok, counts=counts).text == fewest
     wrong = "멀티모달 논문은 57편이었다. LLM 논문이 129편으로 가장 적었다."
     assert flow.check_flow(wrong, ok, counts=counts).problem == flow.MISRANKS
+
+
+def test_a_sentence_with_a_half_transliterated_word_is_dropped():
+    ok = allowed(trend())
+    # the week's first sentence as the 1.5B model wrote it: "주요ly 출현했다"
+    mixed = GOOD + " LLM, 멀티모달 논문들이 주요ly 출현했다."
+    checked = flow.check_flow(mixed, ok)
+    assert checked.text == GOOD and "half-transliterated" in checked.repair
+    assert flow.check_flow("LLM, 멀티모달, DPO·정렬 논문들이 이번 주에도 주요ly 출현했다.", ok).problem == (
+        flow.MIXED_WORD
+    )

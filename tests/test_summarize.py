@@ -26,6 +26,7 @@ from digest.takeaway_check import (
     HAS_ACTIVE_HTML,
     HAS_LINK,
     MAX_CHARS,
+    MIXED_WORD,
     NEW_NUMBER,
     NOT_KOREAN,
     ONLY_TITLE,
@@ -394,6 +395,16 @@ def test_hype_words_the_prompt_forbids_are_dropped():
     # where the sentence needs it, it stays: "결과가 수준이라고" would be no sentence
     level = "작은 모델로도 긴 문맥 검색에서 결과가 놀라운 수준이라고 보고하며 원인을 분석한다."
     assert check_takeaway(level).text == level
+
+
+def test_a_half_transliterated_word_is_not_shown():
+    # the 1.5B model's words: 레ward, 인ference, 토크나이zer; a particle after a term (benchmark를) is Korean
+    whole = "GT-SVJ는 video 생성 모델의 reward modeling을 자기 지도 방식으로 학습한다."
+    broken = whole + " 이 방법은 VLM 기반 레ward 모델보다 적은 라벨로 학습한다."
+    assert check_takeaway(broken) == Checked(whole, "", "cut before a half-transliterated word")
+    first = "GT-SVJ는 VLM을 사용하여 레ward 모델링을 수행하는 자동화된 시각 도구이다."
+    assert check_takeaway(first).problem == MIXED_WORD
+    assert check_takeaway(whole).text == whole
 
 
 def test_a_title_put_into_korean_is_no_takeaway():
