@@ -181,12 +181,15 @@ def check_flow(
     allowed: set[str],
     lines: Sequence[str] = (),
     *,
+    titles: Sequence[str] = (),
     cold_start: bool = False,
     counts: Mapping[str, int] | None = None,
 ) -> Checked:
-    """Clean the model's paragraph and decide whether it can be shown (``lines``: the top items' lines
-    it was given; ``cold_start``: it was told there is nothing to compare with yet; ``counts``: each
-    topic's papers, by label, to check what it calls the most or the fewest)."""
+    """Clean the model's paragraph and decide whether it can be shown.
+
+    ``lines`` and ``titles``: the top items' lines and titles it was given; ``cold_start``: it was told
+    there is nothing to compare with yet; ``counts``: each topic's papers, by label, to check what it
+    calls the most or the fewest."""
     if not isinstance(raw, str) or not raw.strip():
         return Checked(None, EMPTY)
     # The takeaway checks that do not depend on length: HTML, links, JSON instead of prose.
@@ -213,10 +216,13 @@ def check_flow(
     if lines:
         # A small model fills its paragraph with the items' lines (the 1.5B one wrote three of a week's
         # four sentences so): those sentences say nothing of the trend, and the lines are shown below.
-        compact = [compact_text(line) for line in lines]
+        # A title is the item's name, which the paragraph may use and a line often starts with: it is
+        # taken out of both before they are compared.
+        names = sorted({compact_text(t) for t in titles if t.strip()}, key=len, reverse=True)
+        compact = [_without(compact_text(line), names) for line in lines]
         unfit.append(
             (
-                lambda s: _repeats_a_line(compact_text(s), compact),
+                lambda s: _repeats_a_line(_without(compact_text(s), names), compact),
                 COPIES_ITEM,
                 "dropped what repeats a top item's line",
             )
@@ -267,6 +273,12 @@ def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
     return False
 
 
+def _without(compact: str, names: Sequence[str]) -> str:
+    for name in names:
+        compact = compact.replace(name, "")
+    return compact
+
+
 def _repeats_a_line(sentence: str, lines: Sequence[str]) -> bool:
     run = max((shared_run(sentence, line) for line in lines), default=0)
     return run >= COPY_RUN or run >= COPY_SHARE * len(sentence)
@@ -280,6 +292,11 @@ def topic_counts(data: Mapping[str, Any]) -> dict[str, int]:
     """Each topic's papers, by label, in a paragraph's input (see :func:`flow_input`)."""
     rows = [row for row in data.get("topics", ()) if isinstance(row, dict)]
     return {str(row["topic"]): int(row["papers"]) for row in rows if isinstance(row.get("papers"), int)}
+
+
+def item_titles(data: Mapping[str, Any]) -> list[str]:
+    """The top items' titles in a paragraph's input (see :func:`flow_input`)."""
+    return [str(item.get("title", "")) for item in data.get("top_items", ()) if isinstance(item, dict)]
 
 
 def item_lines(data: Mapping[str, Any]) -> list[str]:
@@ -383,10 +400,17 @@ async def write_flow(
     data = flow_input(trend, entries) | dict(context or {})
     key = input_hash(data)
     cached = state.cached_flow(trend.day, key, llm.model, prompt.version)
-    allowed, lines, counts = numbers(input_text(data)), item_lines(data), topic_counts(data)
+    allowed, lines, titles, counts = (
+        numbers(input_text(data)),
+        item_lines(data),
+        item_titles(data),
+        topic_counts(data),
+    )
 
     def check(paragraph: str) -> Checked:
-        return check_flow(paragraph, allowed, lines, cold_start=trend.cold_start, counts=counts)
+        return check_flow(
+            paragraph, allowed, lines, titles=titles, cold_start=trend.cold_start, counts=counts
+        )
 
     kept = check(cached).text if cached else None
     if kept:  # as the checks read it now: a paragraph cached before a check was added is mended or asked anew

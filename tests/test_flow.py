@@ -260,6 +260,12 @@ def test_sentences_that_repeat_a_top_items_line_are_dropped():
     assert flow.check_flow(mention, ok, [ITEM]).text == mention
     # nothing of its own left: asked again, then the template
     assert flow.check_flow(ITEM, ok, [ITEM]).problem == flow.COPIES_ITEM
+    # naming items by their whole titles, which their lines start with, repeats no line
+    title = "Proxy Compression for Language Modeling"
+    line = f"{title}은 압축된 입력으로 language model을 학습해 추론 비용을 줄인다."
+    named = GOOD + f" 상위 항목은 {title}와 Vision-aligned Latent Reasoning 등이다."
+    assert flow.check_flow(named, ok, [line], titles=[title]).text == named
+    assert flow.check_flow(named, ok, [line]).text == GOOD  # unknown, the title is 35 characters of the line
 
 
 def test_no_comparison_with_usual_days_before_there_is_a_baseline():
