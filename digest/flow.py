@@ -95,7 +95,8 @@ TOO_MANY = "more than three sentences"
 UNFINISHED = "stops mid-sentence"
 COPIES_ITEM = "repeats a top item's line instead of saying what moved"
 COMPARES_IN_COLD_START = "compares with usual days, but there are not enough earlier days yet"
-_COMPARES = re.compile(r"평소|평균|예년|여느 때")
+# Comparisons with earlier days: against the usual, or a rise or fall (늘었다, 증가한 반면, 줄어들었다).
+_COMPARES = re.compile(r"평소|평균|예년|여느 때|증가|감소|늘었|늘어|늘고|줄었|줄어|줄고")
 MISRANKS = "calls a topic the most or the fewest that is not"
 _MOST, _FEWEST = re.compile(r"가장\s*(?:많|활발|높)"), re.compile(r"가장\s*(?:적|조용|낮)")
 # Characters (no spaces or punctuation) a sentence shares with a top item's line: that line repeated, not
@@ -227,6 +228,10 @@ def check_flow(
                 "dropped what repeats a top item's line",
             )
         )
+    said = sentences(text)
+    once = list(dict.fromkeys(said))  # a small model says the same sentence twice
+    if len(once) < len(said):
+        text, repair = " ".join(once), _also(repair, "dropped a repeated sentence")
     for bad, problem, note in unfit:
         said = sentences(text)
         kept = [s for s in said if not bad(s)]

@@ -278,6 +278,15 @@ def test_no_comparison_with_usual_days_before_there_is_a_baseline():
     only = "LLM 논문은 평소보다 많은 96편이었다. 멀티모달 평균도 높았다."
     assert flow.check_flow(only, ok, cold_start=True).problem == flow.COMPARES_IN_COLD_START
     assert flow.check_flow(compared, ok).text == compared  # with a baseline, comparing is the point
+    # a rise or a fall is a comparison too (02-06, four days in: "DPO·정렬의 연구가 증가한 반면")
+    rose = today + " DPO·정렬 연구가 증가한 반면 Mamba·SSM 논문은 줄었다."
+    assert flow.check_flow(rose, ok, cold_start=True).text == today
+
+
+def test_a_sentence_said_twice_is_said_once():
+    twice = GOOD + " " + GOOD.split(". ")[0] + "."
+    checked = flow.check_flow(twice, allowed(trend()))
+    assert checked.text == GOOD and checked.repair == "dropped a repeated sentence"
 
 
 def test_hype_words_are_dropped_where_the_sentence_stands_without_them():
