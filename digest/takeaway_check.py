@@ -58,9 +58,10 @@ _BATCH_PROBLEMS = {EMPTY, NOT_JSON, NO_ITEMS, CUT_OFF}
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _OTHER_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0400-\u04ff]")
-# A small model transliterating an English word half-way: 레ward, 인ference, 토크나이zer, 주요ly. Korean
-# puts a particle after an English term (benchmark를), never lower-case Latin letters right after Hangul.
-MIXED = re.compile(r"[가-힣][a-z]{2}")
+# A small model transliterating an English word half-way: 레ward, 인ference, 토크나이zer, 주요ly, 오픈-ended.
+# Korean puts a particle after an English term (benchmark를), never lower-case Latin letters right after
+# Hangul.
+MIXED = re.compile(r"[가-힣]-?[a-z]{2}")
 # Elements whose presence means the model followed injected text: the whole line is untrustworthy.
 _ACTIVE_HTML = re.compile(
     r"<\s*/?\s*(script|style|iframe|object|embed|svg|math|form|input|link|meta)\b", re.I

@@ -405,6 +405,8 @@ def test_a_half_transliterated_word_is_not_shown():
     first = "GT-SVJ는 VLM을 사용하여 레ward 모델링을 수행하는 자동화된 시각 도구이다."
     assert check_takeaway(first).problem == MIXED_WORD
     assert check_takeaway(whole).text == whole
+    ended = "기존 평가는 Top-K 정확도에 기대어 실제 합성 계획의 오픈-ended성을 재지 못한다."
+    assert check_takeaway(ended).problem == MIXED_WORD
 
 
 def test_a_title_put_into_korean_is_no_takeaway():
