@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -177,20 +177,31 @@ def build_messages(
     return [{"role": "system", "content": prompt.system}, {"role": "user", "content": user.strip()}]
 
 
-def check_flow(
-    raw: object,
-    allowed: set[str],
-    lines: Sequence[str] = (),
-    *,
-    titles: Sequence[str] = (),
-    cold_start: bool = False,
-    counts: Mapping[str, int] | None = None,
-) -> Checked:
-    """Clean the model's paragraph and decide whether it can be shown.
+@dataclass(frozen=True)
+class Grounds:
+    """What a paragraph is checked against, all from its input (:func:`flow_input`)."""
 
-    ``lines`` and ``titles``: the top items' lines and titles it was given; ``cold_start``: it was told
-    there is nothing to compare with yet; ``counts``: each topic's papers, by label, to check what it
-    calls the most or the fewest."""
+    numbers: frozenset[str]  # the only numbers it may state
+    counts: Mapping[str, int] = field(default_factory=dict)  # papers per topic label: "가장 많은" must be so
+    lines: tuple[str, ...] = ()  # the top items' lines, which it must not repeat
+    titles: tuple[str, ...] = ()  # and their titles, which it may name them by
+    cold_start: bool = False  # no baseline yet: nothing to compare with
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Grounds:
+        topics = [row for row in data.get("topics", ()) if isinstance(row, dict)]
+        items = [item for item in data.get("top_items", ()) if isinstance(item, dict)]
+        return cls(
+            numbers=frozenset(numbers(input_text(dict(data)))),
+            counts={str(t["topic"]): t["papers"] for t in topics if isinstance(t.get("papers"), int)},
+            lines=tuple(str(item.get("takeaway", "")) for item in items),
+            titles=tuple(str(item.get("title", "")) for item in items),
+            cold_start=bool(data.get("cold_start")),
+        )
+
+
+def check_flow(raw: object, grounds: Grounds) -> Checked:
+    """Clean the model's paragraph and decide whether it can be shown."""
     if not isinstance(raw, str) or not raw.strip():
         return Checked(None, EMPTY)
     # The takeaway checks that do not depend on length: HTML, links, JSON instead of prose.
@@ -205,22 +216,22 @@ def check_flow(
         # "주요ly": the takeaways' rule
         (MIXED.search, MIXED_WORD, "dropped a sentence with a half-transliterated word"),
     ]
-    if cold_start:
+    if grounds.cold_start:
         # With no baseline the block shows no averages or arrows; "평소보다 192개" is a number made up.
         unfit.append(
             (_COMPARES.search, COMPARES_IN_COLD_START, "dropped a comparison with usual days (none yet)")
         )
-    if counts:
+    if grounds.counts:
         # Every number may come from the input and the sentence still be false: the 1.5B model wrote
         # "가장 많은 논문은 DPO·정렬에 대한 10개이다" of a day with 133 LLM papers.
-        unfit.append((lambda s: _misranks(s, counts), MISRANKS, "dropped a false 가장 많은/적은"))
-    if lines:
+        unfit.append((lambda s: _misranks(s, grounds.counts), MISRANKS, "dropped a false 가장 많은/적은"))
+    if grounds.lines:
         # A small model fills its paragraph with the items' lines (the 1.5B one wrote three of a week's
         # four sentences so): those sentences say nothing of the trend, and the lines are shown below.
         # A title is the item's name, which the paragraph may use and a line often starts with: it is
         # taken out of both before they are compared.
-        names = sorted({compact_text(t) for t in titles if t.strip()}, key=len, reverse=True)
-        compact = [_without(compact_text(line), names) for line in lines]
+        names = sorted({compact_text(t) for t in grounds.titles if t.strip()}, key=len, reverse=True)
+        compact = [_without(compact_text(line), names) for line in grounds.lines]
         unfit.append(
             (
                 lambda s: _repeats_a_line(_without(compact_text(s), names), compact),
@@ -260,7 +271,7 @@ def check_flow(
         return Checked(None, TOO_SHORT)
     if not is_korean(text):  # the takeaways' rule: Korean dense with English terms passes
         return Checked(None, NOT_KOREAN)
-    invented = sorted(numbers(text) - allowed, key=lambda n: (len(n), n))
+    invented = sorted(numbers(text) - grounds.numbers, key=lambda n: (len(n), n))
     if invented:
         return Checked(None, f"numbers that are not in the input: {', '.join(invented[:5])}")
     return Checked(text, repair=repair)
@@ -291,22 +302,6 @@ def _repeats_a_line(sentence: str, lines: Sequence[str]) -> bool:
 
 def _also(repair: str, more: str) -> str:
     return f"{repair}, {more}" if repair else more
-
-
-def topic_counts(data: Mapping[str, Any]) -> dict[str, int]:
-    """Each topic's papers, by label, in a paragraph's input (see :func:`flow_input`)."""
-    rows = [row for row in data.get("topics", ()) if isinstance(row, dict)]
-    return {str(row["topic"]): int(row["papers"]) for row in rows if isinstance(row.get("papers"), int)}
-
-
-def item_titles(data: Mapping[str, Any]) -> list[str]:
-    """The top items' titles in a paragraph's input (see :func:`flow_input`)."""
-    return [str(item.get("title", "")) for item in data.get("top_items", ()) if isinstance(item, dict)]
-
-
-def item_lines(data: Mapping[str, Any]) -> list[str]:
-    """The top items' lines in a paragraph's input (see :func:`flow_input`)."""
-    return [str(item.get("takeaway", "")) for item in data.get("top_items", ()) if isinstance(item, dict)]
 
 
 def template_flow(trend: Trend, period: str = "오늘") -> str:
@@ -405,19 +400,8 @@ async def write_flow(
     data = flow_input(trend, entries) | dict(context or {})
     key = input_hash(data)
     cached = state.cached_flow(trend.day, key, llm.model, prompt.version)
-    allowed, lines, titles, counts = (
-        numbers(input_text(data)),
-        item_lines(data),
-        item_titles(data),
-        topic_counts(data),
-    )
-
-    def check(paragraph: str) -> Checked:
-        return check_flow(
-            paragraph, allowed, lines, titles=titles, cold_start=trend.cold_start, counts=counts
-        )
-
-    kept = check(cached).text if cached else None
+    grounds = Grounds.of(data)
+    kept = check_flow(cached, grounds).text if cached else None
     if kept:  # as the checks read it now: a paragraph cached before a check was added is mended or asked anew
         return Takeaway(kept, TakeawayStatus.CACHED)
     if session is None:
@@ -441,7 +425,7 @@ async def write_flow(
             progress.warn(f"llm: {prompt.name} is a template sentence: {e.reason}")
             return _fallback(trend, e.reason, prompt)
         paragraph = paragraph_of(answer.content)
-        checked = check(paragraph) if paragraph is not None else Checked(None, NOT_JSON)
+        checked = check_flow(paragraph, grounds) if paragraph is not None else Checked(None, NOT_JSON)
         if checked.text:
             mended = f" ({checked.repair})" if checked.repair else ""
             progress.log(f"{label} ok{mended}, {answer.seconds:.1f}s")

@@ -4,6 +4,7 @@ against the OpenAI-compatible fake server on loopback."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -35,8 +36,8 @@ def trend(*, cold: bool = False, moved: bool = True) -> Trend:
     return Trend(day=DAY, pool=322, topics=topics, emerging=emerging, baseline_days=20)
 
 
-def allowed(t: Trend) -> set[str]:
-    return flow.numbers(flow.input_text(flow.flow_input(t, [])))
+def allowed(t: Trend) -> flow.Grounds:
+    return flow.Grounds.of(flow.flow_input(t, []))
 
 
 GOOD = (
@@ -94,7 +95,7 @@ def test_markdown_is_stripped_rather_than_refused():
 def test_the_template_says_what_moved_and_when_nothing_did():
     moved = flow.template_flow(trend())
     assert "멀티모달 논문이 평소보다 많았다(57편, +38%)" in moved and "test-time scaling(9편)" in moved
-    assert flow.numbers(moved) <= allowed(trend())
+    assert flow.numbers(moved) <= allowed(trend()).numbers
     quiet = flow.template_flow(trend(moved=False))
     assert "눈에 띄게 달라진 주제는 없었다" in quiet
     cold = flow.template_flow(trend(cold=True))
@@ -198,9 +199,9 @@ def test_a_dead_endpoint_or_no_key_never_raises(llm_server, tmp_path, monkeypatc
 
 
 def test_a_polite_paragraph_is_made_plain_where_that_needs_no_dictionary():
-    allowed = flow.numbers("322 129")
+    grounds = flow.Grounds(frozenset(flow.numbers("322 129")), {"LLM": 129, "멀티모달": 40})
     polite = "오늘 arXiv 논문 322편 중 LLM 논문이 129편으로 가장 많았습니다. 멀티모달 연구도 활발합니다."
-    got = flow.check_flow(polite, allowed)
+    got = flow.check_flow(polite, grounds)
     assert got.text == "오늘 arXiv 논문 322편 중 LLM 논문이 129편으로 가장 많았다. 멀티모달 연구도 활발하다."
 
 
@@ -253,19 +254,20 @@ def test_sentences_that_repeat_a_top_items_line_are_dropped():
     ok = allowed(trend())
     # what the 1.5B model wrote on 02-06: the third sentence is the AgenticPay line again, reworded a little
     copied = GOOD + " 이는 LLM 기반의 다양한 관계자 간의 협상, 조정 및 거래를 autonomously 수행하는 틀이다."
-    checked = flow.check_flow(copied, ok, [ITEM])
+    checked = flow.check_flow(copied, replace(ok, lines=(ITEM,)))
     assert checked.text == GOOD and checked.repair == "dropped what repeats a top item's line"
     # naming the item in a few words is what the prompt asks for
     mention = GOOD + " AgenticPay는 LLM 기반 협상 benchmark를 내놓았다."
-    assert flow.check_flow(mention, ok, [ITEM]).text == mention
+    assert flow.check_flow(mention, replace(ok, lines=(ITEM,))).text == mention
     # nothing of its own left: asked again, then the template
-    assert flow.check_flow(ITEM, ok, [ITEM]).problem == flow.COPIES_ITEM
+    assert flow.check_flow(ITEM, replace(ok, lines=(ITEM,))).problem == flow.COPIES_ITEM
     # naming items by their whole titles, which their lines start with, repeats no line
     title = "Proxy Compression for Language Modeling"
     line = f"{title}은 압축된 입력으로 language model을 학습해 추론 비용을 줄인다."
     named = GOOD + f" 상위 항목은 {title}와 Vision-aligned Latent Reasoning 등이다."
-    assert flow.check_flow(named, ok, [line], titles=[title]).text == named
-    assert flow.check_flow(named, ok, [line]).text == GOOD  # unknown, the title is 35 characters of the line
+    assert flow.check_flow(named, replace(ok, lines=(line,), titles=(title,))).text == named
+    # unknown, the title is 35 characters of the line
+    assert flow.check_flow(named, replace(ok, lines=(line,))).text == GOOD
 
 
 def test_no_comparison_with_usual_days_before_there_is_a_baseline():
@@ -273,14 +275,15 @@ def test_no_comparison_with_usual_days_before_there_is_a_baseline():
     ok = allowed(t)
     today = "오늘 arXiv 논문 322편 중 LLM 논문이 96편, 멀티모달 논문이 40편으로 가장 많았다."
     compared = today + " 이는 평소보다 96편이 더 발표된 것으로 보인다."
-    checked = flow.check_flow(compared, ok, cold_start=True)
+    checked = flow.check_flow(compared, ok)
     assert checked.text == today and "comparison with usual days" in checked.repair
     only = "LLM 논문은 평소보다 많은 96편이었다. 멀티모달 평균도 높았다."
-    assert flow.check_flow(only, ok, cold_start=True).problem == flow.COMPARES_IN_COLD_START
-    assert flow.check_flow(compared, ok).text == compared  # with a baseline, comparing is the point
+    assert flow.check_flow(only, ok).problem == flow.COMPARES_IN_COLD_START
+    with_baseline = replace(ok, cold_start=False)
+    assert flow.check_flow(compared, with_baseline).text == compared  # then comparing is the point
     # a rise or a fall is a comparison too (02-06, four days in: "DPO·정렬의 연구가 증가한 반면")
     rose = today + " DPO·정렬 연구가 증가한 반면 Mamba·SSM 논문은 줄었다."
-    assert flow.check_flow(rose, ok, cold_start=True).text == today
+    assert flow.check_flow(rose, ok).text == today
 
 
 def test_a_sentence_said_twice_is_said_once():
@@ -296,17 +299,18 @@ def test_hype_words_are_dropped_where_the_sentence_stands_without_them():
 
 
 def test_what_it_calls_the_most_or_the_fewest_must_be_so():
-    ok, counts = allowed(trend()), {"LLM": 129, "멀티모달": 57}
+    ok = allowed(trend())
+    assert ok.counts == {"LLM": 129, "멀티모달": 57}  # the block's counts, by label
     # the 1.5B model on 02-06: every number from the input, the claim false
     false = GOOD + " 가장 많은 논문은 멀티모달에 대한 57편이다."
-    checked = flow.check_flow(false, ok, counts=counts)
+    checked = flow.check_flow(false, ok)
     assert checked.text == GOOD and "가장 많은" in checked.repair
     true = GOOD + " 가장 많은 논문은 여전히 LLM(129편)이었다."
-    assert flow.check_flow(true, ok, counts=counts).text == true
+    assert flow.check_flow(true, ok).text == true
     fewest = "LLM 논문은 129편이었다. 멀티모달 논문이 57편으로 가장 적었고, 다른 주제는 평소와 같았다."
-    assert flow.check_flow(fewest, ok, counts=counts).text == fewest
+    assert flow.check_flow(fewest, ok).text == fewest
     wrong = "멀티모달 논문은 57편이었다. LLM 논문이 129편으로 가장 적었다."
-    assert flow.check_flow(wrong, ok, counts=counts).problem == flow.MISRANKS
+    assert flow.check_flow(wrong, ok).problem == flow.MISRANKS
 
 
 def test_a_sentence_with_a_half_transliterated_word_is_dropped():
