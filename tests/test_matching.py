@@ -194,20 +194,32 @@ def test_a_later_sentence_stating_the_contribution_counts() -> None:
     others = opening + "Gu et al. propose a Mamba encoder. It is fast."
     assert topics_of(SNAKES, cand("Point cloud segmentation", others)) == []
 
-def test_an_opening_that_surveys_what_the_paper_sets_aside_does_not_count() -> None:
-    opening = "Attention is exact but quadratic, while SSMs use linear compute but forget. "
-    aside = opening + "We develop a sparse cache that is linear too. Unlike SSMs, it keeps every token."
-    assert topics_of(SNAKES, cand("Sparse caches for sequence mixing", aside)) == []
-    # the same opening without the later contrast: the SSMs are what the paper is about
-    plain = opening + "We develop a sparse cache that is linear too. It keeps every token."
-    assert topics_of(SNAKES, cand("Sparse caches for sequence mixing", plain)) == ["ssm"]
-    # "outperforms" compares with peers: the opening still counts
-    peers = opening + "We develop a sparse cache. It outperforms SSMs of the same size. It is fast."
-    assert topics_of(SNAKES, cand("Sparse caches for sequence mixing", peers)) == ["ssm"]
-    # the title, a contribution sentence or a topic that keeps coming back outweighs the contrast
-    assert topics_of(SNAKES, cand("Sparse caches for SSMs", aside)) == ["ssm"]
-    own = opening + "We introduce a gated SSM with a sparse cache. Unlike SSMs, it keeps every token."
-    assert topics_of(SNAKES, cand("Sparse caches for sequence mixing", own)) == ["ssm"]
+
+_SURVEY = "Attention is exact but quadratic, while SSMs use linear compute but forget. "
+
+
+@pytest.mark.parametrize(
+    ("title", "rest", "expected"),
+    [
+        # named in the opening only, later set aside: the opening surveyed what the paper departs from
+        ("Sparse caches for sequence mixing",
+         "We develop a sparse cache that is linear too. Unlike SSMs, it keeps every token.", []),
+        # the same opening without the contrast: the SSMs are what the paper is about
+        ("Sparse caches for sequence mixing",
+         "We develop a sparse cache that is linear too. It keeps every token.", ["ssm"]),
+        # "outperforms" compares with peers: the opening still counts
+        ("Sparse caches for sequence mixing",
+         "We develop a sparse cache. It outperforms SSMs of the same size.", ["ssm"]),
+        # the title or a contribution sentence outweighs the contrast
+        ("Sparse caches for SSMs", "We develop a sparse cache. Unlike SSMs, it keeps every token.", ["ssm"]),
+        ("Sparse caches for sequence mixing",
+         "We introduce a gated SSM with a sparse cache. Unlike SSMs, it keeps every token.", ["ssm"]),
+    ],
+)  # fmt: skip
+def test_an_opening_that_surveys_what_the_paper_sets_aside_does_not_count(
+    title: str, rest: str, expected: list[str]
+) -> None:
+    assert topics_of(SNAKES, cand(title, _SURVEY + rest)) == expected
 
 
 def test_mentions_after_comparison_cues_do_not_count() -> None:
