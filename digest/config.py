@@ -305,15 +305,16 @@ DEFAULT_TOPICS: dict[str, Topic] = {
         exclude=["process reward model"],
     ),  # fmt: skip
     # Selective/structured state-space sequence models (Mamba, S4) and linear-recurrent models like them,
-    # named by the family's own names (S4D, HiPPO, RWKV, RetNet, xLSTM, DeltaNet, the Legendre memory unit).
-    # Not "linear recurrence" (a maths word), "Hyena" or "Griffin" (an animal, a name): written alone, too
-    # often something else.
+    # named by the family's own names (HiPPO, RWKV, retentive network, xLSTM, DeltaNet, the Legendre memory
+    # unit). Not what is written alone too often as something else: "linear recurrence" (maths), "Hyena",
+    # "Griffin" (an animal, a name), "RetNet" (retinal networks; "Retentive Network (RetNet)" still makes
+    # RetNet this topic's word in that text), "S4D" (a figure panel, "Figure S4D").
     # Classical state-space models (control, statistics) and the RL "state space" are not this topic.
     "mamba": Topic(
         label="Mamba·SSM",
         keywords=[
             "Mamba", "SAMBA", "state space model", "state-space model", "SSM", "selective state space",
-            "structured state space", "linear recurrent", "linear RNN", "S4D", "HiPPO", "RWKV", "RetNet",
+            "structured state space", "linear recurrent", "linear RNN", "HiPPO", "RWKV", "retentive network",
             "xLSTM", "DeltaNet", "Legendre memory unit",
         ],
         exclude=["conda", "micromamba", "Samba server", "SMB"],
