@@ -244,11 +244,12 @@ def new_numbers(line: str, source: str) -> list[str]:
     return [raw for raw in _DIGITS.findall(line) if _normal(raw) not in known]
 
 
-def _compact(text: str) -> str:
+def compact_text(text: str) -> str:
+    """Lower case without spaces or punctuation: what :func:`shared_run` compares."""
     return re.sub(r"[\s\W_]+", "", text.lower())
 
 
-_EXAMPLE_SENTENCES = [_compact(s) for line in EXAMPLES for s in sentences(line)]
+_EXAMPLE_SENTENCES = [compact_text(s) for line in EXAMPLES for s in sentences(line)]
 COPY_MIN_CHARS = 20  # a run this long shared with an example sentence is a copy, not a common phrase
 
 
@@ -263,14 +264,9 @@ def shared_run(compact: str, other: str) -> int:
     )
 
 
-def compact_text(text: str) -> str:
-    """Lower case without spaces or punctuation: what :func:`shared_run` compares."""
-    return _compact(text)
-
-
 def copies_example(line: str) -> bool:
     """Whether ``line`` repeats (a good part of) a sentence of the prompt's examples."""
-    compact = _compact(line)
+    compact = compact_text(line)
     return any(shared_run(compact, e) >= min(COPY_MIN_CHARS, len(e)) for e in _EXAMPLE_SENTENCES)
 
 
