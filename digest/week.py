@@ -245,21 +245,28 @@ def _notices(
     if holidays:
         notes.append(f"arXiv 휴일(발표 없음): {_days(holidays)}.")
     missing = [d for d in days if d not in numbers.counted and d not in numbers.other_rules]
-    if missing:
+    no_list = [d for d in days if d not in lists]
+    # A day without either is one line, not two about the same days.
+    neither = [d for d in missing if d in no_list] if len(no_list) < len(days) else []
+    if neither:
         notes.append(
-            f"숫자가 없는 발표일: {_days(missing)}. 이번 주 통계에서 빠졌습니다"
+            f"자료가 없는 발표일: {_days(neither)}. 이번 주 통계와 주요 논문에서 빠졌습니다"
+            "(digest backfill 명령으로 채울 수 있습니다)."
+        )
+    if only_numbers := [d for d in missing if d not in neither]:
+        notes.append(
+            f"숫자가 없는 발표일: {_days(only_numbers)}. 이번 주 통계에서 빠졌습니다"
             "(digest backfill 명령으로 채울 수 있습니다)."
         )
     if numbers.other_rules:
         other = _days(numbers.other_rules)
         notes.append(f"지금과 다른 주제 규칙으로 센 날: {other}. 이번 주 통계에 더하지 않았습니다.")
-    no_list = [d for d in days if d not in lists]
     if days and len(no_list) == len(days):
         notes.append(
             "이번 주에 저장된 후보 논문이 없습니다. 매일 digest now를 실행하면 그날의 후보가 쌓입니다."
         )
-    elif no_list:
-        notes.append(f"후보 논문이 저장되지 않은 날: {_days(no_list)}.")
+    elif only_list := [d for d in no_list if d not in neither]:
+        notes.append(f"후보 논문이 저장되지 않은 날: {_days(only_list)}.")
     return notes
 
 

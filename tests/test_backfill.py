@@ -169,7 +169,7 @@ def test_backfill_through_the_cli_counts_each_day_like_its_listing_and_spaces_re
     pool = sum(len(records(d)) for d in CORPUS_DAYS)
     assert f"이번 주 arXiv 논문 {pool:,}편(new·cross, 3개 발표일) 기준" in md
     assert "이번 주 3일은 arXiv API로 채운 숫자" in md  # the small print says where the numbers came from
-    assert "> 숫자가 없는 발표일: 02-02 (월), 02-03 (화)." in md
+    assert "> 자료가 없는 발표일: 02-02 (월), 02-03 (화)." in md
     llm_total = sum(listing_counts(d)[1]["llm"] for d in CORPUS_DAYS)
     assert f"| LLM | {llm_total}편 | \u00a0\u00a0" in md
     items = [line for line in md.splitlines() if line.startswith("- **[")]

@@ -83,9 +83,9 @@ def test_the_week_of_three_real_days_through_the_cli(three_days, llm_server: LLM
     before = len(llm_server.requests)
     md = week_cli(config).stdout
     assert md.startswith("## 주간 정리 — 2026-02-02 (월) ~ 02-06 (금)\n")
-    # The two days without data are said so, never counted as zero.
-    assert "> 숫자가 없는 발표일: 02-02 (월), 02-03 (화). 이번 주 통계에서 빠졌습니다" in md
-    assert "> 후보 논문이 저장되지 않은 날: 02-02 (월), 02-03 (화)." in md
+    # The two days without data are said so, never counted as zero: in one line, as they lack both.
+    assert "> 자료가 없는 발표일: 02-02 (월), 02-03 (화). 이번 주 통계와 주요 논문에서 빠졌습니다" in md
+    assert "숫자가 없는 발표일" not in md and "후보 논문이 저장되지 않은 날" not in md
     # The numbers: each topic's papers over the three counted days, one block per weekday, blanks first.
     assert "\n기준선 수집 중 (0/5일)\n" in md  # nothing before the week: no averages, no arrows
     assert "| 주제 | 이번 주 | 요일별 추이 (월화수목금) |" in md
@@ -243,6 +243,21 @@ def test_a_week_in_progress_says_so(tmp_path):
     )
     assert notes[0] == "이번 주가 아직 끝나지 않았습니다: 02-03 (화)까지의 정리입니다."
     assert "이번 주에 저장된 후보 논문이 없습니다." in notes[-1]
+
+
+def test_a_day_without_numbers_or_candidates_is_one_notice_each_other_gap_its_own():
+    days = [date(2026, 2, d) for d in range(2, 7)]
+    # 02-02 has nothing, 02-03 only its shortlist, 02-05 only its numbers.
+    numbers = week.WeekNumbers(None, (days[2], days[3], days[4]), ())
+    lists = {days[1]: (), days[2]: (), days[4]: ()}
+    notes = week._notices(days[0], days, numbers, lists, days[-1])
+    assert notes == [
+        "자료가 없는 발표일: 02-02 (월). 이번 주 통계와 주요 논문에서 빠졌습니다"
+        "(digest backfill 명령으로 채울 수 있습니다).",
+        "숫자가 없는 발표일: 02-03 (화). 이번 주 통계에서 빠졌습니다"
+        "(digest backfill 명령으로 채울 수 있습니다).",
+        "후보 논문이 저장되지 않은 날: 02-05 (목).",
+    ]
 
 
 def test_the_week_candidates_store_their_days_shortlist_bounded(three_days):
