@@ -7,6 +7,7 @@
     ├── SourceError           one source failed; the rest of the digest still ships
     ├── LLMError              the LLM endpoint failed; items get marked fallbacks
     ├── DeliveryError         email could not be sent
+    ├── InputError            a file named on the command line cannot be read (exit 2)
     └── AllSourcesFailed      no source produced anything (exit 1)
 
 Anything else is a bug and keeps its traceback.
@@ -46,6 +47,10 @@ class LLMError(DigestError):
 
 class DeliveryError(DigestError):
     pass
+
+
+class InputError(DigestError):
+    exit_code = 2
 
 
 class AllSourcesFailed(DigestError):

@@ -21,12 +21,13 @@ import json
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import Config
+from .errors import InputError
 from .matching import TopicMatcher
 from .models import Candidate, Scored
 from .selection import score, select
@@ -180,15 +181,34 @@ class EvalReport:
 
 def load_labels(path: Path) -> dict[str, frozenset[str]]:
     labels: dict[str, frozenset[str]] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            labels[str(rec["id"])] = frozenset(rec.get("topics") or ())
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ValueError(f"{path}:{n}: not a label record ({e})") from None
+    for n, line in _lines(path):
+        rec = _record(path, n, line, "label")
+        topics = rec.get("topics") or []
+        if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+            raise InputError(f"{path}:{n}: not a label record (topics must be a list of topic keys)")
+        labels[str(rec["id"])] = frozenset(topics)
     return labels
+
+
+def _record(path: Path, n: int, line: str, kind: str) -> dict[str, Any]:
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}:{n}: not a {kind} record ({e})") from None
+    if not isinstance(rec, dict) or "id" not in rec:
+        raise InputError(f'{path}:{n}: not a {kind} record (a JSON object with an "id")')
+    return rec
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The numbered non-blank lines of a JSONL file; one that cannot be read is the user's to fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot be read as UTF-8 text ({e})") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            yield n, line
 
 
 def paper_candidate(rec: dict[str, Any]) -> Candidate:
@@ -216,14 +236,9 @@ def load_papers(
     """The papers (only the ``wanted`` ids, if given); ``day_ids`` is filled with every id of each day."""
     papers: dict[str, Paper] = {}
     for path in paths:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                pid = str(rec["id"])
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{n}: not a paper record ({e})") from None
+        for n, line in _lines(path):
+            rec = _record(path, n, line, "paper")
+            pid = str(rec["id"])
             day = str(rec.get("announce_day") or path.stem)
             if day_ids is not None and pid not in papers:
                 day_ids.setdefault(day, set()).add(pid)

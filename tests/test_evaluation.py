@@ -4,7 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from digest.cli import cli
 from digest.config import DEFAULT_TOPICS, Config
 from digest.evaluation import TopicCount, evaluate, format_report, paper_candidate
 
@@ -145,6 +147,29 @@ def test_a_day_labelled_in_full_across_papers_files(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_count_tolerance_is_a_quarter_but_at_least_four(hand: int, counted: int, within: bool) -> None:
     assert TopicCount("t", "T", hand=hand, counted=counted, tp=0).within is within
+
+
+@pytest.mark.parametrize(
+    ("labels", "papers", "message"),
+    [
+        ('{"id": "p1"\n', '{"id": "p1"}\n', "labels.jsonl:1: not a label record (Expecting ','"),
+        # topics as a string would be a set of letters, not a label
+        ('\n{"id": "p1", "topics": "ssm"}\n', '{"id": "p1"}\n', "labels.jsonl:2: not a label record (topics"),
+        ('{"id": "p1", "topics": []}\n', '["p1"]\n', "papers.jsonl:1: not a paper record (a JSON"),
+        ('{"id": "p1", "topics": []}\n', b"\xff\xfe\x00", "papers.jsonl: cannot be read as UTF-8 text"),
+    ],
+)
+def test_a_malformed_labels_or_papers_file_is_named_with_its_line(
+    tmp_path: Path, labels: str, papers: str | bytes, message: str
+) -> None:
+    (tmp_path / "labels.jsonl").write_text(labels, encoding="utf-8")
+    p = tmp_path / "papers.jsonl"
+    p.write_bytes(papers) if isinstance(papers, bytes) else p.write_text(papers, encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["eval", "--labels", str(tmp_path / "labels.jsonl"), "--papers", str(p)], catch_exceptions=False
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ") and message in result.output
 
 
 def test_paper_candidate_drops_class_strings_and_keeps_primary_first() -> None:
