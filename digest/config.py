@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -51,6 +53,35 @@ def _http_url(v: str) -> str:
 
 
 HttpURL = Annotated[str, AfterValidator(_http_url)]
+
+
+def _nonblank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be empty")
+    return v.strip()
+
+
+def _address(v: str) -> str:
+    # Checked at load: a line break would start another header, and a typo would be found only at send.
+    v = v.strip()
+    _, addr = parseaddr(v)
+    if any(ch in v for ch in "\r\n") or "@" not in addr or any(ch.isspace() for ch in addr):
+        raise ValueError(f"not an email address: {v!r}")
+    return v
+
+
+Address = Annotated[str, AfterValidator(_address)]
+
+# An arXiv category as the listing and the API write it: cs.CL, stat.ML, eess.AS, q-bio.NC, hep-th.
+_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
+
+
+def _category(v: str) -> str:
+    v = v.strip()
+    if not _CATEGORY.fullmatch(v):
+        raise ValueError(f"not an arXiv category (like 'cs.CL'): {v!r}")
+    return v
+
 
 _DURATION = re.compile(r"(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?")
 
@@ -130,18 +161,33 @@ class Topic(_Section):
     keywords: list[str]
     exclude: list[str] = []
 
-    @field_validator("keywords")
+    @field_validator("label")
     @classmethod
-    def _keywords(cls, v: list[str]) -> list[str]:
-        v = [k.strip() for k in v if k.strip()]
+    def _label(cls, v: str) -> str:
+        # The label heads a section, a table row and the mail subject: one line, not empty.
+        v = v.strip()
         if not v:
+            raise ValueError("must not be empty")
+        if any(not ch.isprintable() for ch in v):
+            raise ValueError(f"must be one line of printable text: {v!r}")
+        return v
+
+    @field_validator("keywords", "exclude")
+    @classmethod
+    def _terms(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        v = [k.strip() for k in v if k.strip()]
+        for k in v:
+            # A keyword without a letter or digit ("*", "((") would match punctuation, not a word.
+            if not any(ch.isalnum() for ch in k):
+                raise ValueError(f"{k!r} has no letter or digit: a keyword is a word or phrase")
+        if not v and info.field_name == "keywords":
             raise ValueError("needs at least one keyword")
         return v
 
 
 class Arxiv(_Section):
     enabled: bool = True
-    categories: list[str] = ["cs.CL", "cs.LG", "cs.CV", "cs.AI"]
+    categories: list[Annotated[str, AfterValidator(_category)]] = ["cs.CL", "cs.LG", "cs.CV", "cs.AI"]
     rss_url: HttpURL = "https://rss.arxiv.org/rss/"
     api_url: HttpURL = "https://export.arxiv.org/api/query"
     search: bool = True
@@ -188,7 +234,7 @@ def is_local_url(url: str) -> bool:
 
 class LLM(_Section):
     base_url: HttpURL = "https://api.openai.com/v1"
-    model: str = "gpt-4o-mini"
+    model: Annotated[str, AfterValidator(_nonblank)] = "gpt-4o-mini"
     api_key_env: str = "OPENAI_API_KEY"
     # Unset, these three take HOSTED_DEFAULTS or LOCAL_DEFAULTS by base_url (see _endpoint_defaults).
     batch_size: Annotated[int, Field(ge=1, le=50)] = HOSTED_DEFAULTS["batch_size"]
@@ -226,9 +272,9 @@ class Email(_Section):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
     enabled: bool = False
-    from_: str = Field("digest@example.com", alias="from")
-    to: list[str] = ["me@example.com"]
-    reply_to: str = ""
+    from_: Address = Field("digest@example.com", alias="from")
+    to: list[Address] = ["me@example.com"]
+    reply_to: Annotated[str, AfterValidator(lambda v: _address(v) if v.strip() else "")] = ""
     smtp_host: str = "smtp.example.com"
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
     security: Literal["starttls", "ssl", "none"] = "starttls"
@@ -368,9 +414,14 @@ class Config(_Section):
         return v
 
     @model_validator(mode="after")
-    def _email_needs(self) -> Config:
+    def _cross_checks(self) -> Config:
         if self.email.enabled and not self.email.to:
             raise ValueError("email.to: needs at least one recipient when email is enabled")
+        if self.arxiv.enabled and not self.arxiv.categories:
+            raise ValueError("arxiv.categories: needs at least one category when arxiv is enabled")
+        names = [f.name for f in self.feeds]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"feeds: more than one feed named {twice[0]!r} (the footer names sources by it)")
         return self
 
     @property

@@ -48,6 +48,20 @@ def test_precedence_env_then_cwd(tmp_path, monkeypatch):
         ('[email]\nsmtp_port = "587"\n', "email.smtp_port: Input should be a valid integer"),
         ('[email]\nsecurity = "tls"\n', "email.security: Input should be 'starttls', 'ssl' or 'none'"),
         ('[topics.x]\nlabel = "X"\nkeywords = []\n', "topics.x.keywords: needs at least one keyword"),
+        ('[topics.x]\nlabel = " "\nkeywords = ["x"]\n', "topics.x.label: must not be empty"),
+        ('[topics.x]\nlabel = "X\\nY"\nkeywords = ["x"]\n', "topics.x.label: must be one line"),
+        ('[topics.x]\nlabel = "X"\nkeywords = ["RAG", "*"]\n', "topics.x.keywords: '*' has no letter"),
+        ('[topics.x]\nlabel = "X"\nkeywords = ["x"]\nexclude = ["(("]\n', "topics.x.exclude: '((' has no"),
+        ("[arxiv]\ncategories = []\n", "arxiv.categories: needs at least one category when arxiv is enabled"),
+        ('[arxiv]\ncategories = ["cs.CL", "cs LG"]\n', "arxiv.categories.1: not an arXiv category"),
+        ('[email]\nto = ["me at example.com"]\n', "email.to.0: not an email address: 'me at example.com'"),
+        ('[email]\nto = ["a@example.com\\nBcc: b@example.com"]\n', "email.to.0: not an email address"),
+        ('[email]\nfrom = "digest"\n', "email.from: not an email address: 'digest'"),
+        ('[llm]\nmodel = " "\n', "llm.model: must not be empty"),
+        (
+            '[[feeds]]\nname = "a"\nurl = "https://a.example/f"\n[[feeds]]\nname = "a"\nurl = "https://b.example/f"\n',
+            "feeds: more than one feed named 'a'",
+        ),
         ('[schedule]\ncron = "every morning"\n', "schedule.cron: not a valid crontab expression"),
         ("timezone = \n", "not valid TOML"),
         (
@@ -82,6 +96,14 @@ def test_bad_config_exits_2_with_one_clear_message(tmp_path, text, message):
     assert result.output.startswith("Error: ")
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_blank_topic_terms_are_dropped_and_the_label_trimmed(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('[topics.rag]\nlabel = " RAG "\nkeywords = ["RAG", " "]\nexclude = ["", "rag doll"]\n')
+    config, _ = load_config(path)
+    topic = config.topics["rag"]
+    assert (topic.label, topic.keywords, topic.exclude) == ("RAG", ["RAG"], ["rag doll"])
 
 
 def test_missing_config_file_is_named(tmp_path):
