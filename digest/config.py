@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from email.utils import parseaddr
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -61,11 +61,14 @@ def _nonblank(v: str) -> str:
     return v.strip()
 
 
+_ADDR_SPEC = re.compile(r"[^@\s]+@[^@\s]+")
+
+
 def _address(v: str) -> str:
     # Checked at load: a line break would start another header, and a typo would be found only at send.
     v = v.strip()
-    _, addr = parseaddr(v)
-    if any(ch in v for ch in "\r\n") or "@" not in addr or any(ch.isspace() for ch in addr):
+    found = getaddresses([v])  # "a@x.com, b@y.com" is two: each belongs in the list on its own
+    if any(ch in v for ch in "\r\n") or len(found) != 1 or not _ADDR_SPEC.fullmatch(found[0][1]):
         raise ValueError(f"not an email address: {v!r}")
     return v
 

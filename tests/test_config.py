@@ -57,6 +57,7 @@ def test_precedence_env_then_cwd(tmp_path, monkeypatch):
         ('[email]\nto = ["me at example.com"]\n', "email.to.0: not an email address: 'me at example.com'"),
         ('[email]\nto = ["a@example.com\\nBcc: b@example.com"]\n', "email.to.0: not an email address"),
         ('[email]\nfrom = "digest"\n', "email.from: not an email address: 'digest'"),
+        ('[email]\nto = ["a@example.com, b@example.com"]\n', "email.to.0: not an email address"),
         ('[llm]\nmodel = " "\n', "llm.model: must not be empty"),
         (
             '[[feeds]]\nname = "a"\nurl = "https://a.example/f"\n[[feeds]]\nname = "a"\nurl = "https://b.example/f"\n',
