@@ -350,7 +350,13 @@ def test_ctrl_c_keeps_the_days_done_so_far(feed_server: FeedServer, tmp_path: Pa
     while len(arrived) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # say where it hung instead of leaving it running
+        release.set()
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"still running 30 s after SIGINT ({len(arrived)} requests arrived); stderr:\n{err}")
     release.set()
     assert proc.returncode == 130, err
     assert "backfill interrupted: 2 counted" in err and "the days counted so far are kept" in err
