@@ -99,6 +99,9 @@ COMPARES_IN_COLD_START = "compares with usual days, but there are not enough ear
 _COMPARES = re.compile(r"평소|평균|예년|여느 때|증가|감소|늘었|늘어|늘고|줄었|줄어|줄고")
 MISRANKS = "calls a topic the most or the fewest that is not"
 _MOST, _FEWEST = re.compile(r"가장\s*(?:많|활발|높)"), re.compile(r"가장\s*(?:적|조용|낮)")
+# Where a clause of a Korean sentence ends: a connective ending before a comma or a space (많았고, / 많고 /
+# 많았으며 / 적었지만 / 늘어난 반면).
+_CLAUSE_END = re.compile(r"(?:[가-힣]고|으며|이며|지만|반면|는데|으나)(?:,|\s)")
 # Characters (no spaces or punctuation) a sentence shares with a top item's line: that line repeated, not
 # the item "in a few words" the prompt allows ("AgenticPay는 LLM 기반" is 16). Or most of the sentence.
 COPY_RUN, COPY_SHARE = 25, 0.6
@@ -278,14 +281,28 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
 
 
 def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
-    """Whether ``sentence`` calls topics the most (가장 많) or the fewest (가장 적) and none it names is."""
-    named = [label for label in counts if label in sentence]
-    if not named:
-        return False
-    if _MOST.search(sentence):
-        return max(counts[label] for label in named) < max(counts.values())
-    if _FEWEST.search(sentence):
-        return min(counts[label] for label in named) > min(counts.values())
+    """Whether ``sentence`` calls topics the most (가장 많) or the fewest (가장 적) that are not.
+
+    What it calls so are the topics named in the clause of 가장 ("LLM이 133편으로 가장 많았고, Mamba·SSM은
+    3편이었다" calls LLM the most), or in the sentence if the clause names none. Several named are the top
+    few ("LLM 96편, 멀티모달 40편으로 가장 많았다"); every topic named is no ranking at all: "LLM과 멀티모달,
+    DPO·정렬, Mamba·SSM에 대한 논문이 가장 많이 발표되었다" (the 1.5B model on 02-06).
+    """
+    for pattern, most in ((_MOST, True), (_FEWEST, False)):
+        for m in pattern.finditer(sentence):
+            begin = max((c.end() for c in _CLAUSE_END.finditer(sentence, 0, m.start())), default=0)
+            end = next((c.start() for c in _CLAUSE_END.finditer(sentence, m.end())), len(sentence))
+            named = [label for label in counts if label in sentence[begin:end]] or [
+                label for label in counts if label in sentence
+            ]
+            if not named:
+                continue
+            if len(counts) > 2 and len(named) == len(counts):
+                return True
+            ranked = sorted(counts.values(), reverse=most)
+            bar = ranked[len(named) - 1]  # the k-th most (or fewest): ties share a rank
+            if any((counts[label] < bar) if most else (counts[label] > bar) for label in named):
+                return True
     return False
 
 

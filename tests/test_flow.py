@@ -313,6 +313,25 @@ def test_what_it_calls_the_most_or_the_fewest_must_be_so():
     assert flow.check_flow(wrong, ok).problem == flow.MISRANKS
 
 
+def test_most_is_said_of_the_topics_in_its_clause_and_never_of_all_of_them():
+    counts = {"LLM": 133, "멀티모달": 43, "DPO·정렬": 10, "Mamba·SSM": 3}
+    ok = replace(allowed(trend()), counts=counts, numbers=frozenset({"133", "43", "10", "3", "399"}))
+    head = "오늘 arXiv에는 논문 399편이 나왔고 그중 LLM 논문은 133편, 멀티모달 논문은 43편이었다."
+    # the 1.5B model on 02-06: every topic "the most" says nothing
+    everything = head + " 이 중, LLM과 멀티모달, DPO·정렬, Mamba·SSM에 대한 논문이 가장 많이 발표되었다."
+    assert flow.check_flow(everything, ok).text == head
+    # the clause of 가장 names LLM; the next clause may name another topic
+    then = head + " LLM이 133편으로 가장 많았고, Mamba·SSM은 3편에 그쳤다."
+    assert flow.check_flow(then, ok).text == then
+    assert flow.check_flow(head + " Mamba·SSM은 3편이었고 DPO·정렬이 가장 많았다.", ok).text == head
+    # the top two together are the most; the first and the third are not
+    two = head + " LLM 133편, 멀티모달 43편으로 두 주제가 가장 많았다."
+    assert flow.check_flow(two, ok).text == two
+    assert flow.check_flow(head + " LLM과 DPO·정렬이 가장 많았다.", ok).text == head
+    fewest = head + " DPO·정렬은 10편이었지만 Mamba·SSM이 3편으로 가장 적었다."
+    assert flow.check_flow(fewest, ok).text == fewest
+
+
 def test_a_sentence_with_a_half_transliterated_word_is_dropped():
     ok = allowed(trend())
     # the week's first sentence as the 1.5B model wrote it: "주요ly 출현했다"
