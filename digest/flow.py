@@ -95,8 +95,9 @@ TOO_MANY = "more than three sentences"
 UNFINISHED = "stops mid-sentence"
 COPIES_ITEM = "repeats a top item's line instead of saying what moved"
 COMPARES_IN_COLD_START = "compares with usual days, but there are not enough earlier days yet"
-# Comparisons with earlier days: against the usual, or a rise or fall (늘었다, 증가한 반면, 줄어들었다).
-_COMPARES = re.compile(r"평소|평균|예년|여느 때|증가|감소|늘었|늘어|늘고|줄었|줄어|줄고")
+# Comparisons with earlier days: against the usual, or a rise or fall (늘었다, 증가한 반면, 줄어들었다), or
+# the block's arrows, which a small model copies from the prompt ("▲인 LLM은 192편", 02-04 in cold start).
+_COMPARES = re.compile(r"평소|평균|예년|여느 때|증가|감소|늘었|늘어|늘고|줄었|줄어|줄고|[▲▼]")
 MISRANKS = "calls a topic the most or the fewest that is not"
 _MOST, _FEWEST = re.compile(r"가장\s*(?:많|활발|높)"), re.compile(r"가장\s*(?:적|조용|낮)")
 # Where a clause of a Korean sentence ends: a connective ending before a comma or a space (많았고, / 많고 /

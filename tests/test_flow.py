@@ -284,6 +284,9 @@ def test_no_comparison_with_usual_days_before_there_is_a_baseline():
     # a rise or a fall is a comparison too (02-06, four days in: "DPO·정렬의 연구가 증가한 반면")
     rose = today + " DPO·정렬 연구가 증가한 반면 Mamba·SSM 논문은 줄었다."
     assert flow.check_flow(rose, ok).text == today
+    # the arrows are comparisons too (the 1.5B model on 02-04, two days in: "이 중에서 ▲인 LLM은 192편")
+    arrow = today + " 이 중에서 ▲인 LLM은 96편을 포함하고 있다."
+    assert flow.check_flow(arrow, ok).text == today
 
 
 def test_a_sentence_said_twice_is_said_once():
