@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,6 +229,9 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
         # Every number may come from the input and the sentence still be false: the 1.5B model wrote
         # "가장 많은 논문은 DPO·정렬에 대한 10개이다" of a day with 133 LLM papers.
         unfit.append((lambda s: _misranks(s, grounds.counts), MISRANKS, "dropped a false 가장 많은/적은"))
+        if mangled := _mangled_labels(grounds.counts):
+            # A label half in Latin letters: "Multi모달" for 멀티모달 (the 1.5B model on 02-06).
+            unfit.append((mangled.search, MIXED_WORD, "dropped a sentence with a half-transliterated label"))
     if grounds.lines:
         # A small model fills its paragraph with the items' lines (the 1.5B one wrote three of a week's
         # four sentences so): those sentences say nothing of the trend, and the lines are shown below.
@@ -305,6 +308,20 @@ def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
             if any((counts[label] < bar) if most else (counts[label] > bar) for label in named):
                 return True
     return False
+
+
+def _mangled_labels(labels: Iterable[str]) -> re.Pattern[str] | None:
+    """Latin letters glued to the end of a label's Korean word: "Multi모달" (멀티모달), never "DPO정렬" or
+    "LLM은" (the Korean word whole, or a particle). The takeaways' MIXED is the other way round."""
+    tails = {
+        run[i:]
+        for label in labels
+        for run in re.findall(r"[가-힣]{3,}", label)
+        for i in range(1, len(run) - 1)  # what is left is two syllables or more
+    }
+    if not tails:
+        return None
+    return re.compile(rf"[A-Za-z]{{2}}(?:{'|'.join(map(re.escape, sorted(tails, key=len, reverse=True)))})")
 
 
 def _without(compact: str, names: Sequence[str]) -> str:

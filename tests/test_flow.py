@@ -335,6 +335,19 @@ def test_most_is_said_of_the_topics_in_its_clause_and_never_of_all_of_them():
     assert flow.check_flow(fewest, ok).text == fewest
 
 
+def test_a_sentence_with_a_half_transliterated_label_is_dropped():
+    counts = {"LLM": 133, "멀티모달": 43, "DPO·정렬": 10, "Mamba·SSM": 3}
+    ok = replace(allowed(trend()), counts=counts, numbers=frozenset({"133", "43", "10", "3", "399"}))
+    # the 1.5B model on 02-06, in a fresh run: "Multi모달" for 멀티모달
+    rest = "이 중 LLM 논문이 133편으로 가장 많이 나왔고, 멀티모달 논문은 43편, DPO·정렬 논문은 10편이었다."
+    mangled = "오늘은 LLM과 DPO·정렬, Mamba·SSM, Multi모달 등 399편의 논문을 읽었다. " + rest
+    checked = flow.check_flow(mangled, ok)
+    assert checked.text == rest and "half-transliterated label" in checked.repair
+    # a label with its Korean word whole, or a particle after Latin letters, is no mangled label
+    whole = "오늘 arXiv 논문 399편 중 DPO정렬 논문은 10편, Mamba·SSM은 3편이었다. " + rest
+    assert flow.check_flow(whole, ok).text == whole
+
+
 def test_a_sentence_with_a_half_transliterated_word_is_dropped():
     ok = allowed(trend())
     # the week's first sentence as the 1.5B model wrote it: "주요ly 출현했다"
