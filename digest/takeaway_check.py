@@ -61,7 +61,13 @@ _OTHER_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0400-\u04
 # A small model transliterating an English word half-way: 레ward, 인ference, 토크나이zer, 주요ly, 오픈-ended.
 # Korean puts a particle after an English term (benchmark를), never lower-case Latin letters right after
 # Hangul.
-MIXED = re.compile(r"[가-힣]-?[a-z]{2}")
+# Nor does it make an English function word a Korean verb: "재 though하게" (the 1.5B model on 02-05), where
+# a term would be ("fine-tune한", "instead of로" with a particle).
+MIXED = re.compile(
+    r"[가-힣]-?[a-z]{2}|(?i:(?<![-\w.])(?:though|although|the|and|or|of|with|for|to|from|into|that|which|"
+    r"while|because|however|but|than|then|when|where|whether|this|these|those|is|are|was|were|be|been|an|"
+    r"by|via|as|at|in|on|it|its)(?=하|되|시키|해|했|한|할|됐|된))"
+)
 # Elements whose presence means the model followed injected text: the whole line is untrustworthy.
 _ACTIVE_HTML = re.compile(
     r"<\s*/?\s*(script|style|iframe|object|embed|svg|math|form|input|link|meta)\b", re.I

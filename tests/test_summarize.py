@@ -407,6 +407,11 @@ def test_a_half_transliterated_word_is_not_shown():
     assert check_takeaway(whole).text == whole
     ended = "기존 평가는 Top-K 정확도에 기대어 실제 합성 계획의 오픈-ended성을 재지 못한다."
     assert check_takeaway(ended).problem == MIXED_WORD
+    # an English function word made a Korean verb (02-05); a term made one, or a phrase + particle, is fine
+    verb = whole + " 단일 답변이 충분하지 않다면 LLM의 단계별 평가를 재 though하게 한다."
+    assert check_takeaway(verb) == Checked(whole, "", "cut before a half-transliterated word")
+    terms = "이 모델을 fine-tune한 뒤 reward model을 쓰지 않고, instead of로 밀어낸 방법과 비교한다."
+    assert check_takeaway(terms).text == terms
 
 
 def test_a_title_put_into_korean_is_no_takeaway():
