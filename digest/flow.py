@@ -289,8 +289,8 @@ def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
 
     What it calls so are the topics named in the clause of 가장 ("LLM이 133편으로 가장 많았고, Mamba·SSM은
     3편이었다" calls LLM the most), or in the sentence if the clause names none. Several named are the top
-    few ("LLM 96편, 멀티모달 40편으로 가장 많았다"); every topic named is no ranking at all: "LLM과 멀티모달,
-    DPO·정렬, Mamba·SSM에 대한 논문이 가장 많이 발표되었다" (the 1.5B model on 02-06).
+    few ("LLM 96편, 멀티모달 40편으로 가장 많았다"); every topic named without a number is no ranking at all:
+    "LLM과 멀티모달, DPO·정렬, Mamba·SSM에 대한 논문이 가장 많이 발표되었다" (the 1.5B model on 02-06).
     """
     for pattern, most in ((_MOST, True), (_FEWEST, False)):
         for m in pattern.finditer(sentence):
@@ -301,8 +301,8 @@ def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
             ]
             if not named:
                 continue
-            if len(counts) > 2 and len(named) == len(counts):
-                return True
+            if len(counts) > 2 and len(named) == len(counts) and not _NUMBER.search(sentence, begin, end):
+                return True  # named all, with their numbers, the ranking is the one of those numbers
             ranked = sorted(counts.values(), reverse=most)
             bar = ranked[len(named) - 1]  # the k-th most (or fewest): ties share a rank
             if any((counts[label] < bar) if most else (counts[label] > bar) for label in named):

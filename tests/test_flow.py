@@ -323,6 +323,8 @@ def test_most_is_said_of_the_topics_in_its_clause_and_never_of_all_of_them():
     # the 1.5B model on 02-06: every topic "the most" says nothing
     everything = head + " 이 중, LLM과 멀티모달, DPO·정렬, Mamba·SSM에 대한 논문이 가장 많이 발표되었다."
     assert flow.check_flow(everything, ok).text == head
+    listed = head + " LLM 133편, 멀티모달 43편, DPO·정렬 10편, Mamba·SSM 3편으로 LLM이 가장 많았다."
+    assert flow.check_flow(listed, ok).text == listed
     # the clause of 가장 names LLM; the next clause may name another topic
     then = head + " LLM이 133편으로 가장 많았고, Mamba·SSM은 3편에 그쳤다."
     assert flow.check_flow(then, ok).text == then
