@@ -289,8 +289,10 @@ def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
 
     What it calls so are the topics named in the clause of 가장 ("LLM이 133편으로 가장 많았고, Mamba·SSM은
     3편이었다" calls LLM the most), or in the sentence if the clause names none. Several named are the top
-    few ("LLM 96편, 멀티모달 40편으로 가장 많았다"); every topic named without a number is no ranking at all:
-    "LLM과 멀티모달, DPO·정렬, Mamba·SSM에 대한 논문이 가장 많이 발표되었다" (the 1.5B model on 02-06).
+    few ("LLM 96편, 멀티모달 40편으로 가장 많았다"). Every topic named without a number is no ranking at all:
+    "LLM과 멀티모달, DPO·정렬, Mamba·SSM에 대한 논문이 가장 많이 발표되었다" (the 1.5B model on 02-06);
+    with their numbers, the one named last before 가장 is what it calls so ("…, Mamba·SSM 3편으로 LLM이
+    가장 많았다").
     """
     for pattern, most in ((_MOST, True), (_FEWEST, False)):
         for m in pattern.finditer(sentence):
@@ -301,8 +303,16 @@ def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
             ]
             if not named:
                 continue
-            if len(counts) > 2 and len(named) == len(counts) and not _NUMBER.search(sentence, begin, end):
-                return True  # named all, with their numbers, the ranking is the one of those numbers
+            if len(counts) > 2 and len(named) == len(counts):
+                if not _NUMBER.search(sentence, begin, end):
+                    return True
+                # every topic with its number, then which is the most: the one named last before 가장 (or,
+                # none before, first after it: "가장 많은 것은 LLM 133편, 멀티모달 43편, …")
+                before = {label: sentence.rfind(label, begin, m.start()) for label in named}
+                after = {label: sentence.find(label, m.end(), end) for label in named}
+                after = {label: i for label, i in after.items() if i >= 0} or {named[0]: 0}
+                last = max(before, key=before.__getitem__)
+                named = [last if before[last] >= 0 else min(after, key=after.__getitem__)]
             ranked = sorted(counts.values(), reverse=most)
             bar = ranked[len(named) - 1]  # the k-th most (or fewest): ties share a rank
             if any((counts[label] < bar) if most else (counts[label] > bar) for label in named):

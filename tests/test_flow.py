@@ -325,6 +325,9 @@ def test_most_is_said_of_the_topics_in_its_clause_and_never_of_all_of_them():
     assert flow.check_flow(everything, ok).text == head
     listed = head + " LLM 133편, 멀티모달 43편, DPO·정렬 10편, Mamba·SSM 3편으로 LLM이 가장 많았다."
     assert flow.check_flow(listed, ok).text == listed
+    assert flow.check_flow(listed.replace("LLM이 가장", "DPO·정렬이 가장"), ok).text == head
+    ranked = head + " 가장 많은 주제부터 LLM 133편, 멀티모달 43편, DPO·정렬 10편, Mamba·SSM 3편이었다."
+    assert flow.check_flow(ranked, ok).text == ranked
     # the clause of 가장 names LLM; the next clause may name another topic
     then = head + " LLM이 133편으로 가장 많았고, Mamba·SSM은 3편에 그쳤다."
     assert flow.check_flow(then, ok).text == then
