@@ -142,6 +142,7 @@ class EvalReport:
     max_items: int = 0
     max_per_topic: int = 0
     full_days: tuple[DayCounts, ...] = field(default=())
+    unknown_topics: tuple[str, ...] = ()  # topic keys in the labels that the config does not have
 
     @property
     def pairs(self) -> int:
@@ -306,6 +307,7 @@ def evaluate(labels_path: Path, papers_paths: Sequence[Path], config: Config) ->
         max_items=config.selection.max_items,
         max_per_topic=config.selection.max_per_topic,
         full_days=full_days,
+        unknown_topics=tuple(sorted(set().union(*labels.values()) - config.topics.keys())),
     )
 
 
@@ -353,9 +355,11 @@ def format_report(report: EvalReport) -> str:
         f"Labels: {report.labels_path} ({report.labelled} papers"
         + (f", {len(report.missing)} not found in the papers files" if report.missing else "")
         + ")",
-        "",
-        "Matcher, all labelled papers",
     ]
+    if report.unknown_topics:  # a label file for other topics (or a typo in a key) is not measured silently
+        unknown = ", ".join(report.unknown_topics)
+        out.append(f"Labels name topics the config does not have, left out: {unknown}")
+    out += ["", "Matcher, all labelled papers"]
     rows = [
         [t.topic, t.label, str(t.support), str(t.tp), str(t.fp), str(t.fn), _pct(t.precision), _pct(t.recall)]
         for t in (*report.topics, report.micro)

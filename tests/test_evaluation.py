@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import cli
-from digest.config import DEFAULT_TOPICS, Config
+from digest.config import DEFAULT_TOPICS, Config, Topic
 from digest.evaluation import TopicCount, evaluate, format_report, paper_candidate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "selection"
@@ -138,6 +138,20 @@ def test_a_day_labelled_in_full_across_papers_files(tmp_path: Path) -> None:
     assert day.papers == 2 and (day.topics[0].hand, day.topics[0].counted) == (1, 1)
     partial = write_jsonl(tmp_path / "l2.jsonl", [{"id": "q1", "topics": ["ssm"]}])
     assert evaluate(partial, [first, second], config).full_days == ()
+
+
+def test_labels_for_topics_the_config_lacks_are_named(tmp_path: Path) -> None:
+    labels = write_jsonl(
+        tmp_path / "l.jsonl", [{"id": "q1", "topics": ["ssm", "rl"]}, {"id": "q2", "topics": []}]
+    )
+    papers = write_jsonl(tmp_path / "p.jsonl", [paper("q1", "Mamba here", "2026-02-04")])
+    config = Config(topics={"ssm": Topic(label="SSM", keywords=["Mamba"])})
+    report = evaluate(labels, [papers], config)
+    assert report.unknown_topics == ("rl",)
+    assert "Labels name topics the config does not have, left out: rl" in format_report(report)
+    assert evaluate(
+        labels, [papers], Config(topics={"rl": Topic(label="RL", keywords=["RL"])})
+    ).unknown_topics == ("ssm",)
 
 
 @pytest.mark.parametrize(
