@@ -76,12 +76,12 @@ def _address(v: str) -> str:
 Address = Annotated[str, AfterValidator(_address)]
 
 # An arXiv category as the listing and the API write it: cs.CL, stat.ML, eess.AS, q-bio.NC, hep-th.
-_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
+ARXIV_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
 
 
 def _category(v: str) -> str:
     v = v.strip()
-    if not _CATEGORY.fullmatch(v):
+    if not ARXIV_CATEGORY.fullmatch(v):
         raise ValueError(f"not an arXiv category (like 'cs.CL'): {v!r}")
     return v
 
@@ -168,9 +168,7 @@ class Topic(_Section):
     @classmethod
     def _label(cls, v: str) -> str:
         # The label heads a section, a table row and the mail subject: one line, not empty.
-        v = v.strip()
-        if not v:
-            raise ValueError("must not be empty")
+        v = _nonblank(v)
         if any(not ch.isprintable() for ch in v):
             raise ValueError(f"must be one line of printable text: {v!r}")
         return v

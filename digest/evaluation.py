@@ -18,7 +18,6 @@ JSON lines ``{"id", "title", "summary", "authors", "categories", "announce_day",
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,14 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Config
+from .config import ARXIV_CATEGORY, Config
 from .errors import InputError
 from .matching import TopicMatcher
 from .models import Candidate, Scored
 from .selection import score, select
-
-# arXiv category ids; the API also returns ACM/MSC class strings ("H.3.3; I.2.8") in the same list.
-_CATEGORY = re.compile(r"^[a-z-]+(?:\.[A-Za-z-]+)?$")
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -215,7 +211,9 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 def paper_candidate(rec: dict[str, Any]) -> Candidate:
     """A corpus record as the arXiv listing source would have produced it."""
     pid = str(rec["id"])
-    categories = tuple(c for c in (str(x).strip() for x in rec.get("categories") or ()) if _CATEGORY.match(c))
+    # arXiv category ids only: the API also returns ACM/MSC class strings ("H.3.3; I.2.8") in the same list.
+    cleaned = (str(x).strip() for x in rec.get("categories") or ())
+    categories = tuple(c for c in cleaned if ARXIV_CATEGORY.fullmatch(c))
     authors = tuple(str(a) for a in rec.get("authors") or ())
     return Candidate(
         key=f"arxiv:{pid}",
