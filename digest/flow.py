@@ -306,13 +306,11 @@ def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
             if len(counts) > 2 and len(named) == len(counts):
                 if not _NUMBER.search(sentence, begin, end):
                     return True
-                # every topic with its number, then which is the most: the one named last before 가장 (or,
-                # none before, first after it: "가장 많은 것은 LLM 133편, 멀티모달 43편, …")
-                before = {label: sentence.rfind(label, begin, m.start()) for label in named}
-                after = {label: sentence.find(label, m.end(), end) for label in named}
-                after = {label: i for label, i in after.items() if i >= 0} or {named[0]: 0}
+                # every topic with its number, then which is the most: the one named last before 가장, or
+                # (none before) first after it: "가장 많은 것은 LLM 133편, 멀티모달 43편, …"
+                before = {label: sentence.rfind(label, 0, m.start()) for label in named}
                 last = max(before, key=before.__getitem__)
-                named = [last if before[last] >= 0 else min(after, key=after.__getitem__)]
+                named = [last] if before[last] >= 0 else [min(named, key=lambda x: sentence.find(x, m.end()))]
             ranked = sorted(counts.values(), reverse=most)
             bar = ranked[len(named) - 1]  # the k-th most (or fewest): ties share a rank
             if any((counts[label] < bar) if most else (counts[label] > bar) for label in named):
