@@ -325,7 +325,9 @@ DEFAULT_TOPICS: dict[str, Topic] = {
     # Language, audio or video paired with another modality: vision-language models and their tasks,
     # text-to-image/video generation, speech recognition and spoken dialogue, audio-visual models. An LLM
     # named by another modality ("video LLM", "VLLM", "speech LLM") is a multimodal LLM.
-    # Sensor fusion inside vision (RGB + thermal/depth, camera + LiDAR) is not multimodal.
+    # Sensor fusion inside vision (RGB + thermal/depth, camera + LiDAR) is not multimodal, and neither are
+    # the word's other senses: a distribution with several modes (statistics, optimisation, sampling, the
+    # futures of a trajectory or an action) and transport by several means (corridors, mobility).
     "multimodal": Topic(
         label="멀티모달",
         keywords=[
@@ -337,7 +339,14 @@ DEFAULT_TOPICS: dict[str, Topic] = {
             "omnimodal", "VLLM", "vision large language model", "visual large language model", "VideoLLM",
             "video LLM", "video large language model", "speech LLM", "audio LLM",
         ],
-        exclude=["image fusion", "sensor fusion"],
+        exclude=[
+            "image fusion", "sensor fusion",
+            "multimodal distribution", "multimodal density", "multimodal posterior", "multimodal likelihood",
+            "multimodal landscape", "multimodal optimization", "multimodal trajectory", "multimodal future",
+            "multimodal action distribution", "multimodal transport", "multimodal transportation",
+            "multimodal mobility", "multimodal corridor", "multimodal travel", "multimodal trip",
+            "multimodal freight",
+        ],
     ),  # fmt: skip
     # Preference optimisation: DPO and its variants, RLHF/RLAIF, preference-trained reward models and
     # preference data. Process reward models (step verifiers for reasoning) are not preference models.
@@ -356,7 +365,8 @@ DEFAULT_TOPICS: dict[str, Topic] = {
     # unit). Not what is written alone too often as something else: "linear recurrence" (maths), "Hyena",
     # "Griffin" (an animal, a name), "RetNet" (retinal networks; "Retentive Network (RetNet)" still makes
     # RetNet this topic's word in that text), "S4D" (a figure panel, "Figure S4D").
-    # Classical state-space models (control, statistics) and the RL "state space" are not this topic.
+    # Classical state-space models (control, statistics) and the RL "state space" are not this topic: the
+    # excluded names are the classical models' own ("linear Gaussian", "nonlinear", "switching").
     "mamba": Topic(
         label="Mamba·SSM",
         keywords=[
@@ -364,7 +374,10 @@ DEFAULT_TOPICS: dict[str, Topic] = {
             "structured state space", "linear recurrent", "linear RNN", "HiPPO", "RWKV", "retentive network",
             "xLSTM", "DeltaNet", "Legendre memory unit",
         ],
-        exclude=["conda", "micromamba", "Samba server", "SMB"],
+        exclude=[
+            "conda", "micromamba", "Samba server", "SMB",
+            "Gaussian state space model", "nonlinear state space model", "switching state space model",
+        ],
     ),  # fmt: skip
 }
 

@@ -14,8 +14,9 @@ How a keyword is matched depends on how it is written:
   word is not matched: ``mamba install`` is the conda package manager, and prose about snakes or
   dances writes it in lower case.
 * phrase (anything else: ``state space model``, ``vision-language``, ``multimodal``): case-insensitive,
-  hyphen/space tolerant (``multi-modal``), plural/-ing on the last word (``reward modeling``), -ise/-ize,
-  and not as the tail of a hyphenated compound (``vision-language model`` is not a ``language model``).
+  hyphen/space tolerant (``multi-modal``, ``non-linear state-space``), plural/-ing on the last word
+  (``reward modeling``, ``trajectories``), -ise/-ize, and not as the tail of a hyphenated compound
+  (``vision-language model`` is not a ``language model``).
 
 Overlapping hits name one thing: the one that starts first wins, across topics too ("vision language
 model" is a vision-language model, not a language model; "large language model" is counted once); a hit
@@ -205,11 +206,14 @@ def compile_term(keyword: str) -> Term:
             source = rf"{_LEFT}(?:{re.escape(keyword)}|{re.escape(keyword.upper())}){tail}"
     else:
         words = [w.lower() for w in re.split(r"[\s\-‐‑–]+", keyword) if w]
-        body = _GAP.join(_word_pattern(w, inner_hyphen=len(words) == 1) for w in words)
+        body = _GAP.join(map(_word_pattern, words))
         # Not the tail of a hyphenated compound: "vision-language model" is no "language model".
         # The last word may be inflected: plural, or the -ing noun ("reward modeling", "modelling").
         tail = rf"(?:s|es|l?ing)?{_RIGHT}"
-        head = _literal_head(words[0], inner_hyphen=len(words) == 1)
+        y_plural = len(words[-1]) > 2 and words[-1][-1] == "y" and words[-1][-2] not in "aeiou"
+        if y_plural:  # the plural of "multimodal trajectory" is "trajectories"
+            body = body[:-1] + "(?:y|ie)"
+        head = _literal_head(words[0])
         if head and body.startswith(re.escape(head)):
             rest = body[len(re.escape(head)) :]
             source = _lead(head, ["[A-Za-z0-9]", "[A-Za-z][-‐‑]"], rest + tail)
@@ -218,6 +222,8 @@ def compile_term(keyword: str) -> Term:
         # Spelling variants (-ize/-ise) start at "iz", so the anchor stops before it.
         joined = squash(keyword)
         anchor = joined.split("iz", 1)[0] + ("i" if "iz" in joined else "")
+        if y_plural and anchor == joined:
+            anchor = anchor[:-1]  # "trajector" is in "trajectories" too
         return Term(keyword, kind, source, re.IGNORECASE, True, anchor=anchor)
     if kind == "acronym":
         return Term(keyword, kind, source, 0, False, anchor=keyword, cased=True)
@@ -227,26 +233,27 @@ def compile_term(keyword: str) -> Term:
 _FIXED_HEAD = 3  # letters at the start of a phrase that are always written as configured
 
 
-def _literal_head(word: str, *, inner_hyphen: bool) -> str:
+def _literal_head(word: str) -> str:
     """The start of a phrase's first word that ``_word_pattern`` keeps literal ("" if it does not
     start with a letter or digit)."""
     end = len(word)
     if "iz" in word:
         end = word.index("iz") + 1
-    if inner_hyphen and len(word) >= 8 and word.isalpha():
+    if len(word) >= 8 and word.isalpha():
         end = min(end, _FIXED_HEAD)
     head = word[:end]
     return head if head[:1].isalnum() else ""
 
 
-def _word_pattern(word: str, *, inner_hyphen: bool) -> str:
-    """One word of a phrase: -ize/-ise spellings, and for a one-word keyword an optional hyphen inside
-    it (multimodal / multi-modal, pretraining / pre-training)."""
+def _word_pattern(word: str) -> str:
+    """One word of a phrase: -ize/-ise spellings, and an optional hyphen inside a long word (multimodal /
+    multi-modal, pretraining / pre-training, nonlinear / non-linear), in a one-word keyword and in a
+    longer phrase alike."""
     chars = [re.escape(ch) for ch in word]
     for i in range(1, len(word)):
         if word[i - 1 : i + 1].lower() == "iz":
             chars[i] = "[sz]"
-    if not inner_hyphen or len(word) < 8 or not word.isalpha():
+    if len(word) < 8 or not word.isalpha():
         return "".join(chars)
     return "".join(chars[: _FIXED_HEAD - 1]) + "[-‐‑]?".join(chars[_FIXED_HEAD - 1 :])
 

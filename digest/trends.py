@@ -49,7 +49,7 @@ from .phrases import PHRASE_RULES, boilerplate, contains, count_phrases
 
 # How papers are counted into topics: part of each topic's fingerprint, so a day counted by other
 # rules is never compared with today. Bump it when digest/matching.py changes what a match is.
-COUNT_RULES = "count-4"  # bump when the matcher's rules change: older counts are not compared
+COUNT_RULES = "count-5"  # bump when the matcher's rules change: older counts are not compared
 
 BASELINE_DAYS = 20  # counted days in the baseline, at most
 MIN_BASELINE_DAYS = 5  # fewer is a cold start

@@ -83,6 +83,8 @@ def _finds(keyword: str, text: str) -> bool:
         ("vision-language", "vision language pre-training", True),
         ("vision-language", "Vision-Language-Action models", True),
         ("multimodal", "multi-modal reasoning", True),
+        ("multimodal trajectory", "complex, multi-modal trajectories", True),  # a hyphen in a long word
+        ("nonlinear state space model", "non-linear state-space models", True),
         ("preference optimization", "preference optimisation", True),
         ("reward model", "Reward Modeling for writing", True),
         ("language model", "a vision-language model", False),  # the tail of a hyphenated compound
@@ -171,7 +173,6 @@ def test_later_sentences_count_when_the_topic_keeps_coming_back() -> None:
     # one sentence that repeats it is still one mention
     repeated = opening + "Our SSM, a Mamba-style SSM with SSM gates, reads them. It is fast."
     assert topics_of(SNAKES, cand("Point cloud segmentation", repeated)) == []
-
 
 
 def test_a_later_sentence_stating_the_contribution_counts() -> None:
@@ -408,6 +409,21 @@ def test_an_exclude_term_over_a_hit_drops_that_hit_only() -> None:
         ("Serving with vLLM", "We measure vLLM throughput on long prompts.", ["llm"]),
         ("Aligning image generators with human preferences",
          "We fine-tune a diffusion model on ranked pairs.", ["dpo"]),
+        # "multimodal" in its other senses: modes of a distribution, several means of transport
+        ("High-accuracy sampling with diffusions",
+         "Diffusion models sample from rich multi-modal distributions. We bound their error.", []),
+        ("Diffusion policies for safe RL",
+         "Diffusion policies represent multimodal action distributions beyond Gaussian policies.", []),
+        ("Traffic signal control for equity",
+         "Coordinating traffic signals along multimodal corridors is hard for deep RL.", []),
+        ("Multimodal trajectory forecasting with vision-language cues",
+         "We fuse language instructions and images to forecast pedestrians.", ["multimodal"]),
+        # classical state-space models are no SSM architecture
+        ("Particle filtering for non-linear state-space models",
+         "We study Bayesian inference in nonlinear state-space models with neural proposals.", []),
+        ("Linear Gaussian state space models with neural emissions",
+         "Linear Gaussian state space models meet neural networks.", []),
+        ("Mamba meets Kalman", "We propose a selective state space model for tracking.", ["mamba"]),
         ("Counting with linear recurrences",
          "We solve linear recurrence relations with integer coefficients in closed form.", []),
     ],
