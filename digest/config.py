@@ -358,7 +358,11 @@ DEFAULT_TOPICS: dict[str, Topic] = {
             "preference tuning", "preference fine-tuning", "preference data", "preference dataset",
             "preference pair", "human preference",
         ],
-        exclude=["process reward model"],
+        # A reward model beside a dynamics model is model-based RL's model of the environment's reward.
+        exclude=[
+            "process reward model", "dynamics and reward model", "reward and dynamics model",
+            "transition and reward model", "reward and transition model",
+        ],
     ),  # fmt: skip
     # Selective/structured state-space sequence models (Mamba, S4) and linear-recurrent models like them,
     # named by the family's own names (HiPPO, RWKV, retentive network, xLSTM, DeltaNet, the Legendre memory

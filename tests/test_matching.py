@@ -390,6 +390,8 @@ def test_an_exclude_term_over_a_hit_drops_that_hit_only() -> None:
          "Multi-modal image fusion combines thermal and RGB images into one image.", []),
         ("Steering chat models with RLHF", "We study reward hacking in RLHF pipelines.", ["dpo"]),
         ("Process reward models for maths", "A process reward model scores each reasoning step.", []),
+        ("Model-based RL with learned world models",
+         "Model-based reinforcement learning learns dynamics and reward models from data.", []),
         ("Aligning chat models", "Reinforcement learning from human feedback tunes chat models.", ["dpo"]),
         ("Annotation tools that listen", "Our interface collects human feedback on dataset labels.", []),
         ("Preference learning for news recommendation", "We model user preferences for ranking news.", []),
