@@ -29,8 +29,10 @@ removes that hit; one that stands apart ("conda") vetoes the topic.
 A keyword hit only counts when it is used in its ML sense and is about the paper itself:
 
 * the item needs ML context: an ML arXiv category, or a few generic ML words in its text;
-* an acronym the text itself spells out in words that are not ML words (``Data Protection Officer
-  (DPO)``) loses all its hits;
+* an acronym the text itself spells out in another sense loses all its hits: in words that are not
+  ML words (``Data Protection Officer (DPO)``), or, when a topic's keywords spell the acronym out
+  themselves (``direct preference optimization``), in words that share fewer than two with that
+  topic's keywords (``Distributional Policy Optimization (DPO)``, ``Single-Stage Models (SSMs)``);
 * text inside URLs is ignored (user names and repositories are not topics);
 * abstract hits that come after a comparison/negation cue in the same sentence (``unlike``,
   ``compared with``, ``outperforms``, ``without``, ``baselines such as``...) are mentions of other work;
@@ -488,15 +490,38 @@ def _definitions(text: str, acronym: str) -> Iterator[str]:
             yield " ".join(m.group(1).split()[: len(acronym) + 2])
 
 
-def _foreign_acronyms(text: str, acronyms: set[str]) -> frozenset[str]:
-    """Acronyms among ``acronyms`` that the text defines only in a non-ML sense."""
+def _stems(words: str) -> frozenset[str]:
+    """The content words of a phrase, roughly stemmed ("Models" and "model", "optimisation" and
+    "optimization" are one), hyphenated parts apart."""
+    parts = re.split(r"[\s\-‐‑–]+", words.lower())
+    return frozenset(p.rstrip("s")[:6] for p in parts if p and p not in _FUNCTION_WORDS)
+
+
+def _initials(keyword: str) -> str:
+    parts = re.split(r"[\s\-‐‑–]+", keyword)
+    return "".join(p[0].upper() for p in parts if p and p.lower() not in _FUNCTION_WORDS)
+
+
+def _foreign_acronyms(text: str, acronyms: set[str], senses: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    """Acronyms among ``acronyms`` that the text defines only in another sense.
+
+    An acronym whose topic spells it out among its keywords (DPO, "direct preference optimization")
+    has that sense: a definition sharing fewer than two words with the topic's keywords ("Dynamic
+    Power Optimization (DPO)", "Single-Stage Models (SSMs)") is another one. Otherwise any ML sense
+    will do ("Reinforcement Learning from AI Feedback (RLAIF)"), and "Data Protection Officer" is none.
+    """
     foreign: set[str] = set()
     ml: set[str] = set()
     for acro in acronyms:
         if acro not in text:
             continue
+        vocabulary = senses.get(acro)
         for expansion in _definitions(text, acro):
-            (ml if _ML_EXPANSION_WORDS.search(expansion) else foreign).add(acro)
+            if vocabulary is not None:
+                own = len(_stems(expansion) & vocabulary) >= 2
+            else:
+                own = _ML_EXPANSION_WORDS.search(expansion) is not None
+            (ml if own else foreign).add(acro)
     return frozenset(foreign - ml)
 
 
@@ -543,6 +568,14 @@ class TopicMatcher:
             t.keyword for terms in self._terms.values() for t in terms if t.kind == "acronym"
         }
         self._configured = frozenset(t.keyword for terms in self._terms.values() for t in terms)
+        # An acronym's own sense, when a topic that lists it spells it out: the words of those topics.
+        self._senses: dict[str, frozenset[str]] = {}
+        for acro in self._acronyms:
+            keys = [k for k, terms in self._terms.items() if any(t.keyword == acro for t in terms)]
+            phrases = [t.keyword for k in keys for t in self._terms[k] if t.kind == "phrase"]
+            letters = "".join(c for c in acro if c.isupper())
+            if any(_initials(p) == letters for p in phrases):
+                self._senses[acro] = frozenset().union(*map(_stems, phrases))
         # Each distinct anchor is looked up once per field (an acronym's, as written, cannot be mistaken
         # for a squashed one: those have no capitals).
         self._anchors: tuple[tuple[str, bool], ...] = tuple(
@@ -570,7 +603,9 @@ class TopicMatcher:
             title=title,
             abstract=abstract,
             ml_context=_has_ml_context(c.categories, both),
-            foreign_acronyms=_foreign_acronyms(both, self._acronyms & (anchors[0] | anchors[1])),
+            foreign_acronyms=_foreign_acronyms(
+                both, self._acronyms & (anchors[0] | anchors[1]), self._senses
+            ),
             defined=self._defined_terms(both),
             anchors=(anchors[0], anchors[1]),
         )

@@ -136,6 +136,18 @@ def test_acronym_spelled_out_in_a_non_ml_sense_is_ignored() -> None:
     assert topics_of(dpo, method) == ["dpo"]
 
 
+def test_an_acronym_the_topic_spells_out_is_foreign_in_another_sense() -> None:
+    # The topic says what DPO stands for: a text that defines it otherwise means something else.
+    spelled = TopicMatcher({"dpo": Topic(label="DPO", keywords=["DPO", "direct preference optimization"])})
+    policy = "Distributional Policy Optimization (DPO) trains neural agents on benchmarks."
+    dual = "Dual Preference Optimisation (DPO) aligns language models with ranked pairs."
+    assert topics_of(spelled, cand("DPO for control", policy)) == []
+    assert topics_of(spelled, cand("DPO at scale", dual)) == ["dpo"]
+    # A topic that lists the acronym alone takes any ML sense of it.
+    alone = TopicMatcher({"dpo": Topic(label="DPO", keywords=["DPO"])})
+    assert topics_of(alone, cand("DPO for control", policy)) == ["dpo"]
+
+
 def test_exclude_term_vetoes_the_topic() -> None:
     topic = Topic(label="SSM", keywords=["Mamba"], exclude=["conda"])
     matcher = TopicMatcher({"ssm": topic})
@@ -426,6 +438,10 @@ def test_an_exclude_term_over_a_hit_drops_that_hit_only() -> None:
         ("Linear Gaussian state space models with neural emissions",
          "Linear Gaussian state space models meet neural networks.", []),
         ("Mamba meets Kalman", "We propose a selective state space model for tracking.", ["mamba"]),
+        # an acronym of the topic, defined as something else
+        ("Single-stage detectors", "Single-stage models (SSMs) detect objects with a transformer.", []),
+        ("Power-aware GPU scheduling",
+         "Dynamic Power Optimization (DPO) schedules GPUs for neural network training.", []),
         ("Counting with linear recurrences",
          "We solve linear recurrence relations with integer coefficients in closed form.", []),
     ],
