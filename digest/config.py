@@ -325,8 +325,9 @@ DEFAULT_TOPICS: dict[str, Topic] = {
     # Language, audio or video paired with another modality: vision-language models and their tasks,
     # text-to-image/video generation, speech recognition and spoken dialogue, audio-visual models. An LLM
     # named by another modality ("video LLM", "VLLM", "speech LLM") is a multimodal LLM.
-    # Sensor fusion inside vision (RGB + thermal/depth, camera + LiDAR) is not multimodal, and neither are
-    # the word's other senses: a distribution with several modes (statistics, optimisation, sampling, the
+    # Sensor fusion inside vision (RGB + thermal/depth, camera + LiDAR) is not multimodal, nor are other
+    # modalities without language, audio or video (MRI sequences, physiological signals, omics), nor the
+    # word's other senses: a distribution with several modes (statistics, optimisation, sampling, the
     # futures of a trajectory or an action) and transport by several means (corridors, mobility).
     "multimodal": Topic(
         label="멀티모달",
@@ -346,6 +347,9 @@ DEFAULT_TOPICS: dict[str, Topic] = {
             "multimodal action distribution", "multimodal transport", "multimodal transportation",
             "multimodal mobility", "multimodal corridor", "multimodal travel", "multimodal trip",
             "multimodal freight",
+            "multimodal sensor", "multimodal remote sensing", "multimodal MRI", "multimodal neuroimaging",
+            "multimodal medical imaging", "multimodal image registration", "multimodal physiological",
+            "multimodal biosignal", "multimodal omics", "multimodal single-cell",
         ],
     ),  # fmt: skip
     # Preference optimisation: DPO and its variants, RLHF/RLAIF, preference-trained reward models and

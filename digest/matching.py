@@ -23,8 +23,9 @@ model" is a vision-language model, not a language model; "large language model" 
 wholly inside another topic's longer hit counts for both ("large vision-language model": LLM and
 multimodal). An acronym the text defines for a phrase that holds a keyword ("Large Vision-Language Models
 (LVLMs)", "Simple Preference Optimization (SimPO)") is that keyword's topic's term in that text: the
-text says what it means. An exclude term that covers a hit ("process reward model" over "reward model")
-removes that hit; one that stands apart ("conda") vetoes the topic.
+text says what it means. An exclude term that covers a hit ("process reward model" over "reward model",
+"multimodal distributions" over "multimodal") says what that keyword means in the text, and removes its
+hits throughout (one sense per text); one that stands apart ("conda") vetoes the topic.
 
 A keyword hit only counts when it is used in its ML sense and is about the paper itself:
 
@@ -664,23 +665,28 @@ class TopicMatcher:
         return [self._topic_evidence(key, text, [h for h in hits if h.topic == key]) for key in self.topics]
 
     def _excluded(self, key: str, fields: Iterable[_Field], hits: list[Hit]) -> tuple[list[Hit], list[str]]:
-        """The topic's hits without those an exclude term covers, and the exclude terms that veto it.
+        """The topic's hits without the keywords an exclude term covers, and the exclude terms that veto it.
 
-        An exclude term that covers a hit says what that phrase is instead ("process reward model" is no
-        "reward model"): the hit goes. One that stands apart ("conda") vetoes the topic.
+        An exclude term that covers a hit says what that keyword means in this text ("multimodal
+        distributions" are no modalities, "process reward model" is no preference model), and a word
+        keeps one sense through a text (Gale, Church and Yarowsky 1992): every hit of that keyword goes,
+        the other keywords' hits stay. One that stands apart ("conda") vetoes the topic.
         """
         vetoes: list[str] = []
+        other_sense: set[str] = set()
         for term in self._excludes[key]:
             for f in fields:
                 for m in term.finditer(f.text, f.lowered, f.squashed):
                     covered = {
-                        h for h in hits if h.where == f.where and h.start < m.end() and m.start() < h.end
+                        h.keyword
+                        for h in hits
+                        if h.where == f.where and h.start < m.end() and m.start() < h.end
                     }
                     if covered:
-                        hits = [h for h in hits if h not in covered]
+                        other_sense |= covered
                     elif term.keyword not in vetoes:
                         vetoes.append(term.keyword)
-        return hits, vetoes
+        return [h for h in hits if h.keyword not in other_sense], vetoes
 
     def _topic_evidence(self, key: str, text: _Text, hits: list[Hit]) -> TopicEvidence:
         # Without hits there is nothing to exclude or veto (and most topics of most texts have none).

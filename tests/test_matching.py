@@ -374,14 +374,27 @@ def test_a_term_inside_a_longer_term_of_another_topic_counts_for_both() -> None:
     assert topics_of(lm, cand("Probing vision language models", "We probe them.")) == ["vl"]
 
 
-def test_an_exclude_term_over_a_hit_drops_that_hit_only() -> None:
-    both = "We train a process reward model and a pairwise reward model on preference data. It helps."
-    m = PREFS.match(cand("Reward models for dialogue", both))
-    assert [x.topic for x in m] == ["pref"]  # the title's "reward models" is no process reward model
-    only_prm = "We train a process reward model for maths. It verifies each step."
-    assert topics_of(PREFS, cand("Step verifiers for maths", only_prm)) == []
-    ev = PREFS.evidence(cand("Step verifiers for maths", only_prm))[0]
+def test_an_exclude_term_over_a_hit_says_what_that_keyword_means_in_the_whole_text() -> None:
+    # One sense per text: after "process reward model", the paper's other "reward model"s (the
+    # outcome reward models beside it) are verifiers too.
+    prm = "We train a process reward model for maths. Outcome reward models only score final answers."
+    assert topics_of(PREFS, cand("Reward models for step-level verification", prm)) == []
+    ev = PREFS.evidence(cand("Reward models for step-level verification", prm))[0]
     assert ev.vetoed_by == () and ev.hits == ()  # dropped, not a veto
+    # the other keywords of the topic still count
+    both = "We train a process reward model, then apply preference optimization with it. It helps."
+    assert topics_of(PREFS, cand("Reward models for dialogue", both)) == ["pref"]
+
+
+def test_several_exclude_terms_over_one_keyword_are_no_veto() -> None:
+    # the second exclude term finds the keyword already gone: it still covers it, it vetoes nothing
+    mm = TopicMatcher(
+        {"mm": Topic(label="MM", keywords=["multimodal", "vision-language"],
+                     exclude=["multimodal sensor", "multimodal physiological"])}
+    )  # fmt: skip
+    text = "Multimodal sensors and multimodal physiological signals feed a vision-language model."
+    assert topics_of(mm, cand("Wearables", text)) == ["mm"]
+    assert topics_of(mm, cand("Wearables", text.replace(" feed a vision-language model", ""))) == []
 
 
 # --- the default topics follow their definitions (README, "주제") -----------------------------------
@@ -438,6 +451,12 @@ def test_an_exclude_term_over_a_hit_drops_that_hit_only() -> None:
         ("Linear Gaussian state space models with neural emissions",
          "Linear Gaussian state space models meet neural networks.", []),
         ("Mamba meets Kalman", "We propose a selective state space model for tracking.", ["mamba"]),
+        # modalities without language, audio or video: the paper's every "multimodal" is that sense
+        ("Multimodal affect recognition from wearables",
+         "We fuse multimodal physiological signals (EEG, ECG) with a transformer for multimodal affect "
+         "modeling.", []),
+        ("Multimodal brain tumour segmentation",
+         "Multimodal MRI (T1, T2, FLAIR) feeds a multimodal U-Net.", []),
         # an acronym of the topic, defined as something else
         ("Single-stage detectors", "Single-stage models (SSMs) detect objects with a transformer.", []),
         ("Power-aware GPU scheduling",
