@@ -108,6 +108,15 @@ _CLAUSE_END = re.compile(r"(?:[가-힣]고|으며|이며|지만|반면|는데|�
 COPY_RUN, COPY_SHARE = 25, 0.6
 EMPTY = "empty"
 
+# A paragraph cannot open by pointing back at a sentence before it: the 1.5B model's "이 중 LLM은 133개의
+# 논문을 …" stood first once the sentence it followed was dropped. A connective is cut off ("이 중", "또한",
+# "하지만"); a sentence that is nothing but a pointer back ("이는 …", "이러한 …") goes.
+_LEADS_BACK = re.compile(
+    r"(?:이 ?중(?:에서)?|그 ?중(?:에서)?|또한|그러나|하지만|한편|반면(?:에)?|그리고|게다가|더불어|이처럼|"
+    r"따라서|그래서|특히)(?=[\s,])\s*,?\s*"
+)
+_POINTS_BACK = re.compile(r"(?:이는|이것은|이러한|이런|그것은|이들은|이들의)(?=\s)")
+
 # A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _SENTENCE = re.compile(r"[.!?。](?:\s|$)")
@@ -258,6 +267,11 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
             if len(text) < MIN_CHARS:
                 return Checked(None, problem)
             repair = _also(repair, note)
+    text, opened = _opening(text)
+    if opened:
+        if len(text) < MIN_CHARS:
+            return Checked(None, TOO_SHORT)
+        repair = _also(repair, opened)
     if text.rstrip()[-1:] in _SENTENCE_ENDINGS:  # a sentence's own ending, written without its period
         text = text.rstrip() + "."
     if not ends_sentence(text):
@@ -282,6 +296,18 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
     if invented:
         return Checked(None, f"numbers that are not in the input: {', '.join(invented[:5])}")
     return Checked(text, repair=repair)
+
+
+def _opening(text: str) -> tuple[str, str]:
+    """``text`` without what points back from its first sentence, and what was done ("" if nothing)."""
+    note = ""
+    said = sentences(text)
+    while said and _POINTS_BACK.match(said[0]):
+        said, note = said[1:], "dropped an opening sentence that points back at nothing"
+    if said and (lead := _LEADS_BACK.match(said[0])) and lead.end() < len(said[0]):
+        said[0] = said[0][lead.end() :]
+        note = _also(note, "cut an opening connective that points back at nothing")
+    return (" ".join(said), note) if note else (text, "")
 
 
 def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:

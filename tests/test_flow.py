@@ -347,10 +347,31 @@ def test_a_sentence_with_a_half_transliterated_label_is_dropped():
     rest = "이 중 LLM 논문이 133편으로 가장 많이 나왔고, 멀티모달 논문은 43편, DPO·정렬 논문은 10편이었다."
     mangled = "오늘은 LLM과 DPO·정렬, Mamba·SSM, Multi모달 등 399편의 논문을 읽었다. " + rest
     checked = flow.check_flow(mangled, ok)
-    assert checked.text == rest and "half-transliterated label" in checked.repair
+    assert checked.text == rest.removeprefix("이 중 ") and "half-transliterated label" in checked.repair
     # a label with its Korean word whole, or a particle after Latin letters, is no mangled label
     whole = "오늘 arXiv 논문 399편 중 DPO정렬 논문은 10편, Mamba·SSM은 3편이었다. " + rest
     assert flow.check_flow(whole, ok).text == whole
+
+
+def test_the_paragraph_never_opens_by_pointing_back_at_nothing():
+    counts = {"LLM": 133, "멀티모달": 42, "DPO·정렬": 10, "Mamba·SSM": 3}
+    ok = replace(allowed(trend()), counts=counts, numbers=frozenset({"133", "42", "10", "3", "399"}))
+    rest = "LLM 논문이 133편으로 가장 많았고, 멀티모달 논문은 42편, DPO·정렬 논문은 10편이었다."
+    # the 1.5B model on 02-06: its first sentence dropped, the second still began "이 중"
+    mangled = "오늘은 LLM과 Multi모달 등 399편의 논문이 나왔다. 이 중 " + rest
+    checked = flow.check_flow(mangled, ok)
+    assert checked.text == rest and "opening connective" in checked.repair
+    for lead in ("또한 ", "하지만, ", "그중에서 "):
+        assert flow.check_flow(lead + rest, ok).text == rest
+    # a pointer back that is the whole sentence goes with it
+    pointer = "이는 LLM 연구에 대한 관심이 여전히 높다는 뜻이다. " + rest
+    assert flow.check_flow(pointer, ok).text == rest
+    # inside the paragraph they point at the sentence before, and stay
+    kept = rest + " 이 중 Mamba·SSM은 3편이었다. 이는 여전히 적은 편이다."
+    assert flow.check_flow(kept, ok).text == kept
+    # "이 중요한 …" is no "이 중"
+    important = "이 중요한 날에 LLM 논문이 133편으로 가장 많았고, 멀티모달 논문은 42편이었다. " + rest
+    assert flow.check_flow(important, ok).text == important
 
 
 def test_a_sentence_with_a_half_transliterated_word_is_dropped():
