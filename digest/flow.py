@@ -116,6 +116,9 @@ _LEADS_BACK = re.compile(
     r"따라서|그래서|특히)(?=[\s,])\s*,?\s*"
 )
 _POINTS_BACK = re.compile(r"(?:이는|이것은|이러한|이런|그것은|이들은|이들의)(?=\s)")
+# Nor by naming its own heading: "오늘의 흐름 — 오늘의 흐름은 LLM과 … 연구가 발표되었다", "이번 주는 흐름은 …"
+# (the 1.5B model, daily and weekly alike). The sentence reads as it should without it.
+_ECHOES_HEADING = re.compile(r"(?:오늘(?:의|은)?|이번 ?주(?:의|는)?) 흐름(?:은|는|을 보면|으로는)\s*,?\s*")
 
 # A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
@@ -299,11 +302,14 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
 
 
 def _opening(text: str) -> tuple[str, str]:
-    """``text`` without what points back from its first sentence, and what was done ("" if nothing)."""
+    """``text`` without what points back from its first sentence or names its heading, and what was done
+    ("" if nothing)."""
     note = ""
     said = sentences(text)
     while said and _POINTS_BACK.match(said[0]):
         said, note = said[1:], "dropped an opening sentence that points back at nothing"
+    if said and (echo := _ECHOES_HEADING.match(said[0])) and echo.end() < len(said[0]):
+        said[0], note = said[0][echo.end() :], _also(note, "cut an opening that names its own heading")
     if said and (lead := _LEADS_BACK.match(said[0])) and lead.end() < len(said[0]):
         said[0] = said[0][lead.end() :]
         note = _also(note, "cut an opening connective that points back at nothing")

@@ -369,6 +369,10 @@ def test_the_paragraph_never_opens_by_pointing_back_at_nothing():
     # inside the paragraph they point at the sentence before, and stay
     kept = rest + " 이 중 Mamba·SSM은 3편이었다. 이는 여전히 적은 편이다."
     assert flow.check_flow(kept, ok).text == kept
+    # nor does it name its own heading (the 1.5B model: "오늘의 흐름은 …", "이번 주는 흐름은 …")
+    for heading in ("오늘의 흐름은 ", "이번 주 흐름은 ", "이번 주는 흐름은 ", "오늘 흐름을 보면, "):
+        checked = flow.check_flow(heading + rest, ok)
+        assert checked.text == rest and "its own heading" in checked.repair
     # "이 중요한 …" is no "이 중"
     important = "이 중요한 날에 LLM 논문이 133편으로 가장 많았고, 멀티모달 논문은 42편이었다. " + rest
     assert flow.check_flow(important, ok).text == important
