@@ -119,6 +119,10 @@ _POINTS_BACK = re.compile(r"(?:이는|이것은|이러한|이런|그것은|이�
 # Nor by naming its own heading: "오늘의 흐름 — 오늘의 흐름은 LLM과 … 연구가 발표되었다", "이번 주는 흐름은 …"
 # (the 1.5B model, daily and weekly alike). The sentence reads as it should without it.
 _ECHOES_HEADING = re.compile(r"(?:오늘(?:의|은)?|이번 ?주(?:의|는)?) 흐름(?:은|는|을 보면|으로는)\s*,?\s*")
+# What points forward at a list the paragraph does not have: "이 주의 주요 논문은 다음과 같습니다." (the
+# 1.5B model's week paragraph; the items come below the block, not after the sentence).
+_POINTS_AHEAD = re.compile(r"(?:다음|아래)과 같|(?:다음|아래)(?:은|는|의 논문)\s")
+_ASIDE_AT_END = re.compile(r"\s*\([^()]*\)$")  # "많았다(57편, 최근 평균 41편)": the ending is before it
 
 # A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
@@ -232,6 +236,7 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
         # "주요ly": the takeaways' rule
         (MIXED.search, MIXED_WORD, "dropped a sentence with a half-transliterated word"),
     ]
+    unfit.append((_points_ahead_or_stops, UNFINISHED, "dropped a sentence that stops or points at a list"))
     if grounds.cold_start:
         # With no baseline the block shows no averages or arrows; "평소보다 192개" is a number made up.
         unfit.append(
@@ -299,6 +304,20 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
     if invented:
         return Checked(None, f"numbers that are not in the input: {', '.join(invented[:5])}")
     return Checked(text, repair=repair)
+
+
+def _points_ahead_or_stops(sentence: str) -> bool:
+    """A sentence that announces a list ("다음과 같다"), or whose Korean stops before its ending: "이 논문은
+    여러." (the model ran out of tokens and closed the sentence anyway). The paragraph's style ends every
+    Korean sentence on a sentence ending (…했다, …이 눈에 띈다)."""
+    if _POINTS_AHEAD.search(sentence):
+        return True
+    if not sentence.rstrip().endswith((".", "!", "?", "。")):
+        return False  # no period: the unfinished last sentence, dropped with its own note below
+    # its last word, past the period, closing quotes and a closing aside ("많았다(57편, 최근 평균 41편).")
+    body = _ASIDE_AT_END.sub("", sentence.rstrip(" .!?。\"'”’"))
+    last = body[-1:]
+    return "가" <= last <= "힣" and last not in _SENTENCE_ENDINGS + ("까", "죠", "네")
 
 
 def _opening(text: str) -> tuple[str, str]:

@@ -378,6 +378,20 @@ def test_the_paragraph_never_opens_by_pointing_back_at_nothing():
     assert flow.check_flow(important, ok).text == important
 
 
+def test_a_sentence_that_stops_before_its_ending_or_points_at_a_list_is_dropped():
+    ok = allowed(trend())
+    # the 1.5B model on 02-06: a sentence closed with a period where its tokens ran out
+    stopped = GOOD + " 이 논문은 여러."
+    checked = flow.check_flow(stopped, ok)
+    assert checked.text == GOOD and "stops or points at a list" in checked.repair
+    # ... and its week paragraph, announcing a list that is not there
+    ahead = GOOD + " 이 주의 주요 논문은 다음과 같습니다."
+    assert flow.check_flow(ahead, ok).text == GOOD
+    # a sentence ending, an aside after it, or Latin letters at the end are endings
+    for fine in (" DPO·정렬은 조용했다(8편).", " 주목할 논문은 AgenticPay.", " 이 흐름은 계속될까?"):
+        assert flow.check_flow(GOOD + fine, ok).text == GOOD + fine
+
+
 def test_a_sentence_with_a_half_transliterated_word_is_dropped():
     ok = allowed(trend())
     # the week's first sentence as the 1.5B model wrote it: "주요ly 출현했다"
