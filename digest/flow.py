@@ -264,7 +264,13 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
             )
         )
     said = sentences(text)
-    once = list(dict.fromkeys(said))  # a small model says the same sentence twice
+    # A small model says the same sentence twice, or once per topic with only the label changed (the
+    # 1.5B model's week: "DPO·정렬은 …에 도움이 되는 새로운 방법을 소개했다. Mamba·SSM은 …"): the first stays.
+    label = _any_label(grounds.counts)
+    firsts: dict[str, str] = {}
+    for s in said:
+        firsts.setdefault(label.sub("\0", s) if label else s, s)
+    once = list(firsts.values())
     if len(once) < len(said):
         text, repair = " ".join(once), _also(repair, "dropped a repeated sentence")
     for bad, problem, note in unfit:
@@ -304,6 +310,11 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
     if invented:
         return Checked(None, f"numbers that are not in the input: {', '.join(invented[:5])}")
     return Checked(text, repair=repair)
+
+
+def _any_label(labels: Iterable[str]) -> re.Pattern[str] | None:
+    names = sorted(labels, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, names))) if names else None
 
 
 def _points_ahead_or_stops(sentence: str) -> bool:

@@ -295,6 +295,15 @@ def test_a_sentence_said_twice_is_said_once():
     assert checked.text == GOOD and checked.repair == "dropped a repeated sentence"
 
 
+def test_a_sentence_said_once_per_topic_with_only_the_label_changed_is_said_once():
+    ok = allowed(trend())
+    # the 1.5B model's week, on a fresh state: one claim, stamped with each topic's label
+    first = "LLM은 데이터셋의 성능을 평가하는 새로운 방법을 소개했다."
+    stamped = GOOD + " " + first + " 멀티모달은 데이터셋의 성능을 평가하는 새로운 방법을 소개했다."
+    checked = flow.check_flow(stamped, ok)
+    assert checked.text == GOOD + " " + first and checked.repair == "dropped a repeated sentence"
+
+
 def test_hype_words_are_dropped_where_the_sentence_stands_without_them():
     ok = allowed(trend())
     hyped = GOOD + " test-time scaling을 다룬 놀라운 논문이 9편으로 획기적으로 늘었다."
