@@ -122,6 +122,7 @@ _ECHOES_HEADING = re.compile(r"(?:오늘(?:의|은)?|이번 ?주(?:의|는)?) �
 # What points forward at a list the paragraph does not have: "이 주의 주요 논문은 다음과 같습니다." (the
 # 1.5B model's week paragraph; the items come below the block, not after the sentence).
 _POINTS_AHEAD = re.compile(r"(?:다음|아래)과 같|(?:다음|아래)(?:은|는|의 논문)\s")
+_POINTS_AT_A_PAPER = re.compile(r"(?:이|해당|그) (?:논문|연구)(?:은|는|이|에서|의)?\s")
 _ASIDE_AT_END = re.compile(r"\s*\([^()]*\)$")  # "많았다(57편, 최근 평균 41편)": the ending is before it
 
 # A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
@@ -281,6 +282,13 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
             if len(text) < MIN_CHARS:
                 return Checked(None, problem)
             repair = _also(repair, note)
+    said = sentences(text)
+    kept = _with_antecedents(said, grounds.titles)
+    if len(kept) < len(said):
+        text = " ".join(kept)
+        if len(text) < MIN_CHARS:
+            return Checked(None, TOO_SHORT)
+        repair = _also(repair, "dropped 이 논문 with no paper named before it")
     text, opened = _opening(text)
     if opened:
         if len(text) < MIN_CHARS:
@@ -329,6 +337,19 @@ def _points_ahead_or_stops(sentence: str) -> bool:
     body = _ASIDE_AT_END.sub("", sentence.rstrip(" .!?。\"'”’"))
     last = body[-1:]
     return "가" <= last <= "힣" and last not in _SENTENCE_ENDINGS + ("까", "죠", "네")
+
+
+def _with_antecedents(said: Sequence[str], titles: Sequence[str]) -> list[str]:
+    """``said`` without a sentence about "이 논문" when no sentence before it names a top item: the 1.5B
+    model's "이 논문은 … benchmark를 제공한다" on 02-06 followed the sentence naming AgenticPay, which was
+    dropped as a copy of its line."""
+    names = [(t.split(":", 1)[0] if ":" in t else t).strip().lower() for t in titles if t.strip()]
+    kept: list[str] = []
+    for s in said:
+        if _POINTS_AT_A_PAPER.match(s) and not any(n and n in k.lower() for k in kept for n in names):
+            continue
+        kept.append(s)
+    return kept
 
 
 def _opening(text: str) -> tuple[str, str]:

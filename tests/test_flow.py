@@ -405,6 +405,17 @@ def test_a_sentence_that_stops_before_its_ending_or_points_at_a_list_is_dropped(
         assert flow.check_flow(GOOD + fine, ok).text == GOOD + fine
 
 
+def test_this_paper_needs_a_paper_named_before_it():
+    ok = replace(grounds_0206(42), titles=("AgenticPay: A Multi-Agent LLM Negotiation System",))
+    head = "오늘은 399편의 논문이 발표되었고, 이 중 LLM은 133편, 멀티모달은 42편, DPO·정렬은 10편이었다."
+    # the 1.5B model on 02-06: the sentence naming AgenticPay was dropped, "이 논문은" stayed
+    dangling = head + " 이 논문은 경제적 인터랙션을 위한 대화 기반의 benchmark를 제공한다."
+    checked = flow.check_flow(dangling, ok)
+    assert checked.text == head and "이 논문" in checked.repair
+    named = head + " 눈에 띄는 논문은 AgenticPay였다. 이 논문은 대화 기반의 benchmark를 제공한다."
+    assert flow.check_flow(named, ok).text == named
+
+
 def test_a_sentence_with_a_half_transliterated_word_is_dropped():
     ok = allowed(trend())
     # the week's first sentence as the 1.5B model wrote it: "주요ly 출현했다"
