@@ -424,7 +424,8 @@ def _suggest_backfill(result: RunResult, progress: Progress) -> None:
         return
     # Days that are there but were counted by other rules (keywords edited, or a digest upgrade whose
     # matcher counts differently) are not compared: each such topic would collect a baseline for a week.
-    recount = [t.label for t in trend.topics if t.baseline_days < trend.needed_days <= trend.baseline_days]
+    # The hint is for a topic that has fewer such days than there are (up to what a baseline needs).
+    recount = [t.label for t in trend.topics if t.baseline_days < min(trend.baseline_days, trend.needed_days)]
     if recount:
         progress.log(
             f"trend: earlier days were counted by other topic rules ({', '.join(recount)}: keywords changed "

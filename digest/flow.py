@@ -140,7 +140,7 @@ def flow_input(trend: Trend, entries: Sequence[Entry]) -> dict[str, Any]:
     """What the paragraph is written from: the numbers as the block states them, and the top items."""
     data: dict[str, Any] = {"date": trend.day.isoformat(), "papers": trend.pool}
     data["cold_start"] = trend.cold_start
-    data["baseline_days"] = trend.baseline_days
+    data["baseline_days"] = trend.collected_days
     if trend.cold_start:
         data["needed_days"] = trend.needed_days
     else:
@@ -438,7 +438,7 @@ def template_flow(trend: Trend, period: str = "오늘") -> str:
     if not head:
         head = f"{period} arXiv 논문 {trend.pool}편 중 관심 주제에 해당하는 논문은 없었다."
     if trend.cold_start:
-        collected = f"{trend.baseline_days}/{trend.needed_days}일"
+        collected = f"{trend.collected_days}/{trend.needed_days}일"
         return f"{head} 기준선을 모으는 중이라({collected}) 평소와 비교하지 않았다."
     parts = []
     for t in trend.topics:
@@ -453,7 +453,7 @@ def template_flow(trend: Trend, period: str = "오늘") -> str:
         terms = ", ".join(f"{e.phrase}({e.count}편)" for e in trend.emerging[:3])
         sentences.append(f"{terms} 언급이 평소보다 늘었다.")
     if not trend.moved:
-        sentences.append(f"최근 {trend.baseline_days}개 발표일과 비교해 눈에 띄게 달라진 주제는 없었다.")
+        sentences.append(f"최근 {trend.collected_days}개 발표일과 비교해 눈에 띄게 달라진 주제는 없었다.")
     return " ".join(sentences)
 
 

@@ -300,6 +300,12 @@ class Trend:
         return self.baseline_days < self.needed_days
 
     @property
+    def collected_days(self) -> int:
+        """The earlier days a topic can be compared with: the most any topic has. Fewer than
+        ``baseline_days`` when days were counted by other rules (an upgrade, edited keywords)."""
+        return max((t.baseline_days for t in self.topics), default=self.baseline_days)
+
+    @property
     def moved(self) -> bool:
         return any(t.arrow in ("▲", "▼") for t in self.topics) or bool(self.emerging)
 

@@ -298,6 +298,9 @@ _HADA_ADJECTIVES = (
     "활발 뚜렷 미미 저조 꾸준 분명 치열 대등 동등 일관 유의미 심각 탁월 월등 우세 상당 미약 양호 원활 용이 "
     "희소 불충분 부정확 불분명 불필요 비효율적"
 ).split()
+# Adjectives whose stem ends in a consonant: 많습니다 is 많다 (a verb's would be 찾는다, which needs a
+# dictionary). These are what a paragraph about counts says: many, few, alike, high, low.
+_SEUP_ADJECTIVES = frozenset("많 적 같 높 낮 작 좋 넓 짧 깊 얕".split())
 # Jongseong (final consonant) indices in the Unicode Hangul syllable layout.
 _FINAL_B, _FINAL_N, _FINAL_SS, _FINAL_BS = 17, 4, 20, 18
 
@@ -309,13 +312,14 @@ def _final(ch: str) -> int:
 def plain_style(text: str) -> str:
     """``제안합니다.`` → ``제안한다.``, ``보였습니다.`` → ``보였다.``, ``모델입니다.`` → ``모델이다.``
 
-    Only the forms that convert without a dictionary: 습니다 after ㅆ/ㅄ (했, 있, 없, 겠), 입니다,
-    and ㅂ니다 after the verb endings 하·되·시키·주·내·지·보·오·추·우 (an adjective such as 중요하다
-    keeps 하다). Anything else (찾습니다, 다릅니다, 큽니다) stays polite: right, if not the house style."""
+    Only the forms that convert without a dictionary: 습니다 after ㅆ/ㅄ (했, 있, 없, 겠) and after the
+    common adjectives of counts (많습니다 → 많다), 입니다, and ㅂ니다 after the verb endings
+    하·되·시키·주·내·지·보·오·추·우 (an adjective such as 중요하다 keeps 하다). Anything else (찾습니다,
+    다릅니다, 큽니다) stays polite: right, if not the house style."""
 
     def seup(m: re.Match[str]) -> str:
         ch = m.group(1)
-        return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) else m.group(0)
+        return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) or ch in _SEUP_ADJECTIVES else m.group(0)
 
     def plain(m: re.Match[str]) -> str:
         word, ch = m.group(1), m.group(2)

@@ -150,7 +150,7 @@ def trend_view(trend: Trend | None, *, md: Callable[[str], str]) -> TrendView | 
     if trend.pool is not None:
         basis = f"오늘 arXiv 논문 {trend.pool:,}편(new·cross) 기준"
         if not cold:
-            basis += f" · 최근 평균: 최근 {trend.baseline_days}개 발표일의 비율 · ▲▼: ±30% 이상, z ≥ 2"
+            basis += f" · 최근 평균: 최근 {trend.collected_days}개 발표일의 비율 · ▲▼: ±30% 이상, z ≥ 2"
         basis += f" · 추이: 최근 {len(trend.spark_days)}개 발표일의 비율"
         if any(trends.NO_DATA in t.spark for t in trend.topics):
             basis += "(빈칸: 자료 없음)"
@@ -159,7 +159,7 @@ def trend_view(trend: Trend | None, *, md: Callable[[str], str]) -> TrendView | 
     return TrendView(
         note=one_line(trend.note),
         cold_start=cold,
-        cold_line=f"기준선 수집 중 ({trend.baseline_days}/{trend.needed_days}일)",
+        cold_line=f"기준선 수집 중 ({trend.collected_days}/{trend.needed_days}일)",
         rows=tuple(_row(t, cold, trend.needed_days) for t in trend.topics),
         terms=terms,
         flow_text=text,

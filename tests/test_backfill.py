@@ -390,15 +390,20 @@ def test_a_first_digest_run_suggests_backfill_and_a_later_one_does_not(feed_serv
     assert hints[1] == []  # the second day has one earlier day
 
 
-def test_after_the_counting_rules_change_a_run_says_so_and_backfill_counts_the_days_again(
-    feed_server: FeedServer, tmp_path
-):
-    # A state from an older digest (or with edited keywords): five listing days counted by other rules.
+OLD_DAYS = [date(2026, 1, 29), date(2026, 1, 30), date(2026, 2, 2), date(2026, 2, 3), date(2026, 2, 4)]
+RECOUNT_HINT = (
+    "trend: earlier days were counted by other topic rules (LLM, 멀티모달, DPO·정렬, Mamba·SSM: keywords "
+    "changed or a newer digest); `digest backfill --days 20` counts them again (no LLM)"
+)
+
+
+def _run_after_older_rules(feed_server: FeedServer, tmp_path: Path, old_days: list[date]):
+    """`digest now` for 2026-02-05 on a state from an older digest (or with edited keywords): ``old_days``
+    counted from the listing by other rules."""
     api = FakeArxivAPI(feed_server, corpus_papers())
     feed_server.serve("/hf", b"[]", content_type="application/json")
     config_path = write_config(tmp_path, feed_server, api)
     config = make_config(tmp_path, api.url)
-    old_days = [date(2026, 1, 29), date(2026, 1, 30), date(2026, 2, 2), date(2026, 2, 3), date(2026, 2, 4)]
     old_rules = {k: "older-matcher" for k in config.topics}
     with State.open(config.state_path) as state:
         for d in old_days:
@@ -411,12 +416,25 @@ def test_after_the_counting_rules_change_a_run_says_so_and_backfill_counts_the_d
     feed_server.serve("/rss/cs.CL+cs.LG+cs.CV+cs.AI", listing)
     result = CliRunner().invoke(cli, ["now", "--config", str(config_path), "--date", day.isoformat()])
     assert result.exit_code == 0, result.output
+    return result, config, config_path, day
+
+
+def test_before_a_baseline_days_counted_by_other_rules_are_not_counted_towards_it(
+    feed_server: FeedServer, tmp_path
+):
+    # three older days: "기준선 수집 중 (3/5일)" would promise a baseline in two days that is not there
+    result, *_ = _run_after_older_rules(feed_server, tmp_path, OLD_DAYS[2:])
+    assert "기준선 수집 중 (0/5일)" in result.stdout and "(3/5일)" not in result.stdout
+    assert [line for line in result.stderr.splitlines() if "digest backfill" in line] == [RECOUNT_HINT]
+
+
+def test_after_the_counting_rules_change_a_run_says_so_and_backfill_counts_the_days_again(
+    feed_server: FeedServer, tmp_path
+):
+    result, config, config_path, day = _run_after_older_rules(feed_server, tmp_path, OLD_DAYS)
+    old_days = OLD_DAYS
     assert "기준선 수집 중 (0/5일)" in result.stdout  # each topic: nothing comparable, so no arrows
-    hint = [line for line in result.stderr.splitlines() if "digest backfill" in line]
-    assert hint == [
-        "trend: earlier days were counted by other topic rules (LLM, 멀티모달, DPO·정렬, Mamba·SSM: keywords "
-        "changed or a newer digest); `digest backfill --days 20` counts them again (no LLM)"
-    ]
+    assert [line for line in result.stderr.splitlines() if "digest backfill" in line] == [RECOUNT_HINT]
 
     result = CliRunner().invoke(
         cli, ["backfill", "--config", str(config_path), "--days", "5", "--date", day.isoformat()]

@@ -25,7 +25,10 @@ DAY = date(2026, 2, 5)
 
 def trend(*, cold: bool = False, moved: bool = True) -> Trend:
     if cold:
-        topics = (TopicTrend("llm", "LLM", 96, 0.30, "▆█"), TopicTrend("mm", "멀티모달", 40, 0.12, "▇█"))
+        topics = (
+            TopicTrend("llm", "LLM", 96, 0.30, "▆█", baseline_days=3),
+            TopicTrend("mm", "멀티모달", 40, 0.12, "▇█", baseline_days=3),
+        )
         return Trend(day=DAY, pool=322, topics=topics, baseline_days=3)
     mm_arrow = "▲" if moved else "→"
     topics = (

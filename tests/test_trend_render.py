@@ -56,8 +56,8 @@ def cold_trend() -> Trend:
         day=DAY,
         pool=322,
         topics=(
-            TopicTrend("llm", "LLM", 96, 0.30, "▆█"),
-            TopicTrend("multimodal", "멀티모달", 40, 0.12, " █"),
+            TopicTrend("llm", "LLM", 96, 0.30, "▆█", baseline_days=2),
+            TopicTrend("multimodal", "멀티모달", 40, 0.12, " █", baseline_days=1),
         ),
         baseline_days=2,
         spark_days=SPARK_DAYS[-2:],
