@@ -236,8 +236,9 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
     unfit: list[tuple[Callable[[str], object], str, str]] = [
         # "주요ly": the takeaways' rule
         (MIXED.search, MIXED_WORD, "dropped a sentence with a half-transliterated word"),
+        # "이 논문은 여러." (closed where its tokens ran out), "… 다음과 같습니다." (no list follows)
+        (_points_ahead_or_stops, UNFINISHED, "dropped a sentence that stops or points at a list"),
     ]
-    unfit.append((_points_ahead_or_stops, UNFINISHED, "dropped a sentence that stops or points at a list"))
     if grounds.cold_start:
         # With no baseline the block shows no averages or arrows; "평소보다 192개" is a number made up.
         unfit.append(
@@ -282,18 +283,12 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
             if len(text) < MIN_CHARS:
                 return Checked(None, problem)
             repair = _also(repair, note)
-    said = sentences(text)
-    kept = _with_antecedents(said, grounds.titles)
-    if len(kept) < len(said):
-        text = " ".join(kept)
+    # What is left may point at what is gone: "이 중 …" first, "이 논문은 …" with no paper named.
+    text, pointed = _without_dangling_pointers(text, grounds.titles)
+    if pointed:
         if len(text) < MIN_CHARS:
             return Checked(None, TOO_SHORT)
-        repair = _also(repair, "dropped 이 논문 with no paper named before it")
-    text, opened = _opening(text)
-    if opened:
-        if len(text) < MIN_CHARS:
-            return Checked(None, TOO_SHORT)
-        repair = _also(repair, opened)
+        repair = _also(repair, pointed)
     if text.rstrip()[-1:] in _SENTENCE_ENDINGS:  # a sentence's own ending, written without its period
         text = text.rstrip() + "."
     if not ends_sentence(text):
@@ -339,26 +334,24 @@ def _points_ahead_or_stops(sentence: str) -> bool:
     return "가" <= last <= "힣" and last not in _SENTENCE_ENDINGS + ("까", "죠", "네")
 
 
-def _with_antecedents(said: Sequence[str], titles: Sequence[str]) -> list[str]:
-    """``said`` without a sentence about "이 논문" when no sentence before it names a top item: the 1.5B
-    model's "이 논문은 … benchmark를 제공한다" on 02-06 followed the sentence naming AgenticPay, which was
-    dropped as a copy of its line."""
+def _without_dangling_pointers(text: str, titles: Sequence[str]) -> tuple[str, str]:
+    """``text`` without what points at nothing, and what was done ("" if nothing).
+
+    A sentence about "이 논문" goes when no sentence before it names a top item (the 1.5B model's "이 논문은
+    … benchmark를 제공한다" on 02-06 followed the sentence naming AgenticPay, dropped as a copy of its line).
+    The first sentence loses what points back or names the heading."""
     names = [(t.split(":", 1)[0] if ":" in t else t).strip().lower() for t in titles if t.strip()]
-    kept: list[str] = []
-    for s in said:
-        if _POINTS_AT_A_PAPER.match(s) and not any(n and n in k.lower() for k in kept for n in names):
-            continue
-        kept.append(s)
-    return kept
-
-
-def _opening(text: str) -> tuple[str, str]:
-    """``text`` without what points back from its first sentence or names its heading, and what was done
-    ("" if nothing)."""
+    said: list[str] = []
     note = ""
-    said = sentences(text)
-    while said and _POINTS_BACK.match(said[0]):
-        said, note = said[1:], "dropped an opening sentence that points back at nothing"
+    for s in sentences(text):
+        if _POINTS_AT_A_PAPER.match(s) and not any(n and n in k.lower() for k in said for n in names):
+            note = "dropped 이 논문 with no paper named before it"
+            continue
+        said.append(s)
+    if said and _POINTS_BACK.match(said[0]):
+        while said and _POINTS_BACK.match(said[0]):
+            said = said[1:]
+        note = _also(note, "dropped an opening sentence that points back at nothing")
     if said and (echo := _ECHOES_HEADING.match(said[0])) and echo.end() < len(said[0]):
         said[0], note = said[0][echo.end() :], _also(note, "cut an opening that names its own heading")
     if said and (lead := _LEADS_BACK.match(said[0])) and lead.end() < len(said[0]):

@@ -491,15 +491,19 @@ def _definitions(text: str, acronym: str) -> Iterator[str]:
             yield " ".join(m.group(1).split()[: len(acronym) + 2])
 
 
+_WORD_BREAK = re.compile(r"[\s\-‐‑–]+")
+
+
 def _stems(words: str) -> frozenset[str]:
     """The content words of a phrase, roughly stemmed ("Models" and "model", "optimisation" and
     "optimization" are one), hyphenated parts apart."""
-    parts = re.split(r"[\s\-‐‑–]+", words.lower())
+    parts = _WORD_BREAK.split(words.lower())
     return frozenset(p.rstrip("s")[:6] for p in parts if p and p not in _FUNCTION_WORDS)
 
 
 def _initials(keyword: str) -> str:
-    parts = re.split(r"[\s\-‐‑–]+", keyword)
+    """What a phrase abbreviates to: "direct preference optimization" is DPO, "state-space model" SSM."""
+    parts = _WORD_BREAK.split(keyword)
     return "".join(p[0].upper() for p in parts if p and p.lower() not in _FUNCTION_WORDS)
 
 
