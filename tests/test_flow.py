@@ -394,18 +394,20 @@ def test_the_paragraph_never_opens_by_pointing_back_at_nothing():
     assert flow.check_flow(important, ok).text == important
 
 
+def assert_dropped_after_good(sentence: str, note: str) -> None:
+    """GOOD and then ``sentence``: the sentence goes, saying ``note``, and GOOD is the paragraph."""
+    checked = flow.check_flow(f"{GOOD} {sentence}", allowed(trend()))
+    assert checked.text == GOOD and note in checked.repair
+
+
 def test_a_sentence_that_stops_before_its_ending_or_points_at_a_list_is_dropped():
-    ok = allowed(trend())
     # the 1.5B model on 02-06: a sentence closed with a period where its tokens ran out
-    stopped = GOOD + " 이 논문은 여러."
-    checked = flow.check_flow(stopped, ok)
-    assert checked.text == GOOD and "stops or points at a list" in checked.repair
+    assert_dropped_after_good("이 논문은 여러.", "stops or points at a list")
     # ... and its week paragraph, announcing a list that is not there
-    ahead = GOOD + " 이 주의 주요 논문은 다음과 같습니다."
-    assert flow.check_flow(ahead, ok).text == GOOD
+    assert_dropped_after_good("이 주의 주요 논문은 다음과 같습니다.", "stops or points at a list")
     # a sentence ending, an aside after it, or Latin letters at the end are endings
     for fine in (" DPO·정렬은 조용했다(8편).", " 주목할 논문은 AgenticPay.", " 이 흐름은 계속될까?"):
-        assert flow.check_flow(GOOD + fine, ok).text == GOOD + fine
+        assert flow.check_flow(GOOD + fine, allowed(trend())).text == GOOD + fine
 
 
 def test_this_paper_needs_a_paper_named_before_it():
@@ -420,11 +422,7 @@ def test_this_paper_needs_a_paper_named_before_it():
 
 
 def test_a_sentence_with_a_half_transliterated_word_is_dropped():
-    ok = allowed(trend())
     # the week's first sentence as the 1.5B model wrote it: "주요ly 출현했다"
-    mixed = GOOD + " LLM, 멀티모달 논문들이 주요ly 출현했다."
-    checked = flow.check_flow(mixed, ok)
-    assert checked.text == GOOD and "half-transliterated" in checked.repair
-    assert flow.check_flow("LLM, 멀티모달, DPO·정렬 논문들이 이번 주에도 주요ly 출현했다.", ok).problem == (
-        flow.MIXED_WORD
-    )
+    assert_dropped_after_good("LLM, 멀티모달 논문들이 주요ly 출현했다.", "half-transliterated")
+    only = "LLM, 멀티모달, DPO·정렬 논문들이 이번 주에도 주요ly 출현했다."
+    assert flow.check_flow(only, allowed(trend())).problem == flow.MIXED_WORD
