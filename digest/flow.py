@@ -11,7 +11,9 @@ nothing and prints the same block. A missing key or a dead endpoint never raises
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -99,6 +101,17 @@ COMPARES_IN_COLD_START = "compares with usual days, but there are not enough ear
 # the block's arrows, which a small model copies from the prompt ("▲인 LLM은 192편", 02-04 in cold start).
 _COMPARES = re.compile(r"평소|평균|예년|여느 때|증가|감소|늘었|늘어|늘고|줄었|줄어|줄고|[▲▼]")
 MISRANKS = "calls a topic the most or the fewest that is not"
+MISATTRIBUTES = "gives a topic a number that is not its own"
+# A number with its unit: a count of papers ("57편", "57개의 논문", "57개이다"; not "4개 주제", "7개 발표일")
+# or a percentage. A list of them is written "133, 42, 10, 3개" or "115편과 52편".
+_QUANTITY = re.compile(
+    r"(\d+(?:,\d{3})*(?:\.\d+)?)(\s*%|\s*(?:편|건|개(?!\s*(?:주제|분야|토픽|발표일|날|일|월|국|카테고리|영역|"
+    r"키워드|용어|단어|항목|문장))))?"
+)
+_LISTED = re.compile(r"\s*(?:,|와|과|및|그리고|하고)\s*")  # between the members of a list
+_EACH = re.compile(r"각각|모두")
+_SUCH_AS = re.compile(r"\s등(?=[\s의이을은])")  # "LLM, 멀티모달 등 다양한 주제": examples, not the whole
+_AMONG = re.compile(r"\s(?:중|가운데)(?:에서|에)?(?=[\s,])")  # "LLM 논문 중 DPO·정렬은 8편": a frame
 _MOST, _FEWEST = re.compile(r"가장\s*(?:많|활발|높)"), re.compile(r"가장\s*(?:적|조용|낮)")
 # Where a clause of a Korean sentence ends: a connective ending before a comma or a space (많았고, / 많고 /
 # 많았으며 / 적었지만 / 늘어난 반면).
@@ -207,18 +220,30 @@ class Grounds:
     lines: tuple[str, ...] = ()  # the top items' lines, which it must not repeat
     titles: tuple[str, ...] = ()  # and their titles, which it may name them by
     cold_start: bool = False  # no baseline yet: nothing to compare with
+    pool: int | None = None  # the period's papers: "… 등 다양한 주제에 대한 322편" may state it
+    percents: Mapping[str, frozenset[str]] = field(default_factory=dict)  # a topic's share, usual, change
+    terms: tuple[str, ...] = ()  # the emerging terms: "LLM agent 5편" is the term's number, not LLM's
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Grounds:
         topics = [row for row in data.get("topics", ()) if isinstance(row, dict)]
         items = [item for item in data.get("top_items", ()) if isinstance(item, dict)]
+        emerging = [e for e in data.get("emerging", ()) if isinstance(e, dict)]
+        pool = data.get("papers")
         return cls(
             numbers=frozenset(numbers(input_text(dict(data)))),
             counts={str(t["topic"]): t["papers"] for t in topics if isinstance(t.get("papers"), int)},
             lines=tuple(str(item.get("takeaway", "")) for item in items),
             titles=tuple(str(item.get("title", "")) for item in items),
             cold_start=bool(data.get("cold_start")),
+            pool=pool if isinstance(pool, int) else None,
+            percents={str(t["topic"]): frozenset(numbers(" ".join(map(str, _pcts(t))))) for t in topics},
+            terms=tuple(str(e.get("term", "")) for e in emerging if e.get("term")),
         )
+
+
+def _pcts(row: Mapping[str, Any]) -> list[object]:
+    return [row.get(k, "") for k in ("share_pct", "usual_share_pct", "change_pct")]
 
 
 def check_flow(raw: object, grounds: Grounds) -> Checked:
@@ -248,6 +273,11 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
         # Every number may come from the input and the sentence still be false: the 1.5B model wrote
         # "가장 많은 논문은 DPO·정렬에 대한 10개이다" of a day with 133 LLM papers.
         unfit.append((lambda s: _misranks(s, grounds.counts), MISRANKS, "dropped a false 가장 많은/적은"))
+        # A number from the input given to the wrong topic: "LLM, 멀티모달, DPO·정렬, Mamba·SSM에 대한
+        # 399개의 논문" (the whole day's), "LLM과 멀티모달은 … 192편" (LLM's alone), the 1.5B model's.
+        unfit.append(
+            (lambda s: _misattributes(s, grounds), MISATTRIBUTES, "dropped a number given to the wrong topic")
+        )
         if mangled := _mangled_labels(grounds.counts):
             # A label half in Latin letters: "Multi모달" for 멀티모달 (the 1.5B model on 02-06).
             unfit.append((mangled.search, MIXED_WORD, "dropped a sentence with a half-transliterated label"))
@@ -392,6 +422,95 @@ def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
             if any((counts[label] < bar) if most else (counts[label] > bar) for label in named):
                 return True
     return False
+
+
+def _misattributes(sentence: str, grounds: Grounds) -> bool:
+    """Whether ``sentence`` gives a topic a number from the input that is not that topic's.
+
+    A count belongs to the topics named before it in its clause, since the last count ("LLM은 133편,
+    멀티모달은 42편"); a list of counts to a list of topics, in order ("LLM과 멀티모달은 각각 133, 42편");
+    one count to several listed topics only with 각각 (each has it), or as the whole day's when they are
+    examples ("LLM, 멀티모달 등 다양한 주제에 대한 322편"). A topic that modifies another names the last
+    one ("멀티모달 LLM은 51개" is LLM's). A percentage after one topic is its share, usual share or change.
+    A number before any topic ("322편 중 LLM은 …"), or after a top item's title or an emerging term, is
+    not a topic's, and what comes after "중" (among) starts afresh.
+    """
+    if not grounds.counts:
+        return False
+    begin = 0
+    for clause_end in [*(c.end() for c in _CLAUSE_END.finditer(sentence)), len(sentence)]:
+        clause, begin = sentence[begin:clause_end], clause_end
+        named: list[tuple[int, int, str]] = []  # the topics a count would belong to: (start, end, label)
+        last: list[str] = []  # the topics of the last count: a percentage after it is theirs
+        for start, end, kind, what in _events(clause, grounds):
+            if kind == "reset":
+                named = []
+            elif kind == "label":
+                named.append((start, end, what[0]))
+            elif kind == "count" and named:
+                if _miscounted(clause, named, what, start, grounds):
+                    return True
+                last, named = [label for _, _, label in named], []
+            elif kind == "%":
+                topics = [label for _, _, label in named] or last
+                if len(topics) == 1 and not set(what) <= grounds.percents.get(topics[0], frozenset()):
+                    return True
+    return False
+
+
+def _events(clause: str, grounds: Grounds) -> list[tuple[int, int, str, tuple[str, ...]]]:
+    """A clause's topic labels, numbers (lists of them joined) and what resets the topics, in order."""
+    taken = [False] * len(clause)
+    events: list[tuple[int, int, str, tuple[str, ...]]] = []
+    names = sorted({n for n in (*grounds.titles, *grounds.terms) if n.strip()}, key=len, reverse=True)
+    found: list[tuple[int, int, str, tuple[str, ...]]]
+    found = [(m.start(), m.end(), "reset", ()) for n in names for m in _word_in(n).finditer(clause)]
+    found += [(m.start(), m.end(), "reset", ()) for m in _AMONG.finditer(clause)]
+    labels = sorted(grounds.counts, key=len, reverse=True)
+    found += [(m.start(), m.end(), "label", (w,)) for w in labels for m in _word_in(w).finditer(clause)]
+    for start, end, kind, what in found:  # titles first, then the longest labels: a span is read once
+        if not any(taken[start:end]):
+            taken[start:end] = [True] * (end - start)
+            events.append((start, end, kind, what))
+    run: list[re.Match[str]] = []  # numbers joined as a list: "133, 42, 10, 3개"
+    for m in [m for m in _QUANTITY.finditer(clause) if not any(taken[m.start() : m.end()])] + [None]:
+        if run and (m is None or not _LISTED.fullmatch(clause, run[-1].end(), m.start())):
+            unit = run[-1].group(2)
+            if unit:  # a list of bare numbers is no count: a date, a version
+                kind = "%" if "%" in unit else "count"
+                events.append((run[0].start(), run[-1].end(), kind, tuple(_normal(r.group(1)) for r in run)))
+            run = []
+        if m is not None:
+            run.append(m)
+    return sorted(events)
+
+
+def _miscounted(
+    clause: str, named: list[tuple[int, int, str]], counts: tuple[str, ...], at: int, grounds: Grounds
+) -> bool:
+    own = [str(grounds.counts[label]) for _, _, label in named]
+    if len(counts) > 1:
+        return len(counts) == len(own) and list(counts) != own  # as many counts as topics: in order
+    (count,) = counts
+    between = clause[named[-1][1] : at]
+    examples = bool(_SUCH_AS.search(between)) and count == str(grounds.pool)
+    if len(named) > 1:
+        if _EACH.search(between):
+            return any(o != count for o in own)
+        if all(_LISTED.fullmatch(clause, a[1], b[0]) for a, b in itertools.pairwise(named)):
+            return not examples  # one number for several topics: only the day's, of which they are some
+        own = own[-1:]  # "멀티모달 LLM": the last one names the topic
+    return own[0] != count and not examples
+
+
+def _normal(number: str) -> str:
+    return next(iter(numbers(number)), number)
+
+
+@functools.cache
+def _word_in(word: str) -> re.Pattern[str]:
+    """``word`` in a sentence, not inside a Latin word ("LLM" in "MLLM" or "LLMs" is not the label)."""
+    return re.compile(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])")
 
 
 def _mangled_labels(labels: Iterable[str]) -> re.Pattern[str] | None:

@@ -332,7 +332,8 @@ def grounds_0206(multimodal: int) -> flow.Grounds:
     """What the 02-06 paragraph may say: its four topics' counts (멀티모달's as the rules of the time counted
     it) of 399 papers."""
     counts = {"LLM": 133, "멀티모달": multimodal, "DPO·정렬": 10, "Mamba·SSM": 3}
-    return replace(allowed(trend()), counts=counts, numbers=frozenset({*map(str, counts.values()), "399"}))
+    numbers = frozenset({*map(str, counts.values()), "399"})
+    return replace(allowed(trend()), counts=counts, numbers=numbers, pool=399, percents={})
 
 
 def test_most_is_said_of_the_topics_in_its_clause_and_never_of_all_of_them():
@@ -356,6 +357,44 @@ def test_most_is_said_of_the_topics_in_its_clause_and_never_of_all_of_them():
     assert flow.check_flow(head + " LLM과 DPO·정렬이 가장 많았다.", ok).text == head
     fewest = head + " DPO·정렬은 10편이었지만 Mamba·SSM이 3편으로 가장 적었다."
     assert flow.check_flow(fewest, ok).text == fewest
+
+
+def test_a_number_from_the_input_given_to_the_wrong_topic_is_dropped():
+    ok = grounds_0206(42)
+    head = "오늘 arXiv에는 논문 399편이 나왔고 그중 LLM 논문은 133편, 멀티모달 논문은 42편이었다."
+    # the 1.5B model on 02-06: the day's 399 said of the four topics, and (02-04's 192, LLM's alone) of two
+    for wrong in (
+        "오늘은 LLM, 멀티모달, DPO·정렬, Mamba·SSM에 대한 399개의 논문을 발표했다.",
+        "이 중, LLM과 멀티모달은 가장 많이 발표된 주제로, 133편을 포함하고 있다.",
+        "멀티모달 LLM은 42개의 논문을 포함하고 있다.",  # a modifier: LLM is the topic named
+        "DPO·정렬과 Mamba·SSM은 각각 10개의 논문이 있다.",
+        "LLM과 멀티모달은 각각 42, 133편이었다.",
+        "Mamba·SSM은 10편에 그쳤다.",
+    ):
+        checked = flow.check_flow(f"{head} {wrong}", ok)
+        assert checked.text == head and "wrong topic" in checked.repair, wrong
+    assert flow.check_flow("LLM 논문은 42편이었고 멀티모달은 133편이었다. " + head, ok).text == head
+    # the 1.5B model's lists, in order and for each; the topics as examples of the day's papers
+    for right in (
+        "이 중, LLM과 멀티모달, DPO·정렬, Mamba·SSM은 각각 133, 42, 10, 3개의 논문을 담당한다.",
+        "오늘은 LLM, 멀티모달, DPO·정렬, Mamba·SSM 등 다양한 주제에 대한 399개의 논문이 발표되었다.",
+        "이 중에서 LLM은 133개, 멀티모달은 42개, DPO·정렬은 10개, Mamba·SSM은 3개이다.",
+        "LLM(133편)과 멀티모달(42편)이 대부분이었다.",
+        "멀티모달과 LLM 논문이 각각 42편, 133편이었다.",
+        "발표된 399편 중 LLM이 133편이었고, LLM 논문 가운데 Mamba·SSM은 3편이었다.",
+        "LLM을 뺀 3개 주제는 평소와 비슷했다.",  # 3 topics: not a count of papers
+    ):
+        assert flow.check_flow(f"{head} {right}", ok).text == f"{head} {right}", right
+
+
+def test_a_percentage_after_a_topic_is_its_share_usual_share_or_change():
+    ok = allowed(trend())
+    right = "LLM은 129편(40%)으로 평소(37%)와 비슷했고, 멀티모달은 57편으로 평소보다 38% 늘었다."
+    assert flow.check_flow(right, ok).text == right
+    wrong = "멀티모달은 40%로 늘었다."  # LLM's share
+    assert flow.check_flow(f"{right} {wrong}", ok).text == right
+    # an emerging term's number is the term's: "test-time scaling" names no topic's count
+    assert flow.check_flow(GOOD, ok).text == GOOD
 
 
 def test_a_sentence_with_a_half_transliterated_label_is_dropped():
