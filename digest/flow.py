@@ -119,6 +119,9 @@ _CLAUSE_END = re.compile(r"(?:[가-힣]고|으며|이며|지만|반면|는데|�
 # Characters (no spaces or punctuation) a sentence shares with a top item's line: that line repeated, not
 # the item "in a few words" the prompt allows ("AgenticPay는 LLM 기반" is 16). Or most of the sentence.
 COPY_RUN, COPY_SHARE = 25, 0.6
+# The ending two topics' sentences share when one was stamped on both: "는데도움이되는기술을발견했다", 14
+# characters without spaces and punctuation; "평소보다많았다" (7) is what any two topics' sentences may share.
+STAMPED_TAIL = 14
 EMPTY = "empty"
 
 # A paragraph cannot open by pointing back at a sentence before it: the 1.5B model's "이 중 LLM은 133개의
@@ -298,9 +301,19 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
     said = sentences(text)
     # A small model says the same sentence twice, or once per topic with only the label changed (the
     # 1.5B model's week: "DPO·정렬은 …에 도움이 되는 새로운 방법을 소개했다. Mamba·SSM은 …"): the first stays.
+    # Or stamps one ending on each topic ("멀티모달은 … 데 도움이 되는 기술을 발견했다. DPO·정렬은 … 데 도움이
+    # 되는 기술을 발견했다."): a sentence that opens with a label and ends as one before it that opens with
+    # another, in STAMPED_TAIL characters or more, is that sentence again. Not with numbers: "LLM은 129편으로
+    # 평소와 비슷한 수준을 유지했다. 멀티모달은 57편으로 …" says two things.
     label = _any_label(grounds.counts)
     firsts: dict[str, str] = {}
+    tails: dict[str, str] = {}  # the ending of a sentence that opens with a label -> that label
     for s in said:
+        if label and (opening := label.match(s.lstrip())) and not _NUMBER.search(s):
+            tail = compact_text(s)[-STAMPED_TAIL:]
+            if len(compact_text(s)) > STAMPED_TAIL + len(compact_text(opening.group())):
+                if tails.setdefault(tail, opening.group()) != opening.group():
+                    continue
         firsts.setdefault(label.sub("\0", s) if label else s, s)
     once = list(firsts.values())
     if len(once) < len(said):

@@ -307,6 +307,22 @@ def test_a_sentence_said_once_per_topic_with_only_the_label_changed_is_said_once
     assert checked.text == GOOD + " " + first and checked.repair == "dropped a repeated sentence"
 
 
+def test_one_ending_stamped_on_each_topic_is_said_once():
+    ok = allowed(trend())
+    # the 1.5B model's week on the stop-16 state: a different middle, the same ending, per topic
+    first = "멀티모달은 다양한 모델을 결합하여 데이터를 처리하는 데 도움이 되는 기술을 발견했다."
+    stamped = f"{GOOD} {first} LLM은 데이터셋의 정렬을 효과적으로 처리하는 데 도움이 되는 기술을 발견했다."
+    checked = flow.check_flow(stamped, ok)
+    assert checked.text == f"{GOOD} {first}" and checked.repair == "dropped a repeated sentence"
+    # with their numbers, two topics' sentences say two things however alike they end
+    alike = "LLM은 129편으로 평소와 비슷한 수준을 그대로 유지했다. "
+    alike += "멀티모달은 57편으로 평소와 비슷한 수준을 그대로 유지했다."
+    assert flow.check_flow(alike, ok).text == alike
+    # and one topic's two sentences may end alike
+    one = f"{GOOD} {first} 멀티모달은 영상과 음성을 함께 다루는 데 도움이 되는 기술을 발견했다."
+    assert flow.check_flow(one, ok).text == one
+
+
 def test_hype_words_are_dropped_where_the_sentence_stands_without_them():
     ok = allowed(trend())
     hyped = GOOD + " test-time scaling을 다룬 놀라운 논문이 9편으로 획기적으로 늘었다."
