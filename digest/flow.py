@@ -520,7 +520,7 @@ def _normal(number: str) -> str:
     return next(iter(numbers(number)), number)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)  # labels, and the day's titles and terms: a service sees new ones daily
 def _word_in(word: str) -> re.Pattern[str]:
     """``word`` in a sentence, not inside a Latin word ("LLM" in "MLLM" or "LLMs" is not the label)."""
     return re.compile(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])")
