@@ -139,6 +139,10 @@ _ECHOES_HEADING = re.compile(r"(?:오늘(?:의|은)?|이번 ?주(?:의|는)?) �
 # 1.5B model's week paragraph; the items come below the block, not after the sentence).
 _POINTS_AHEAD = re.compile(r"(?:다음|아래)과 같|(?:다음|아래)(?:은|는|의 논문)\s")
 _POINTS_AT_A_PAPER = re.compile(r"(?:이|해당|그) (?:논문|연구)(?:은|는|이|에서|의)?\s")
+# An English verb where the Korean predicate goes: "SlowFocus는 … 기술이 introduced." (the 1.5B model, twice).
+# A term at the end is still an ending ("… 핵심은 test-time scaling."); a past participle after 이/가/은/는
+# is not.
+_ENGLISH_PREDICATE = re.compile(r"[가-힣][이가을를은는도]\s+[a-z][a-z-]*ed$")
 _ASIDE_AT_END = re.compile(r"\s*\([^()]*\)$")  # "많았다(57편, 최근 평균 41편)": the ending is before it
 
 # A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
@@ -365,14 +369,17 @@ def _any_label(labels: Iterable[str]) -> re.Pattern[str] | None:
 
 def _points_ahead_or_stops(sentence: str) -> bool:
     """A sentence that announces a list ("다음과 같다"), or whose Korean stops before its ending: "이 논문은
-    여러." (the model ran out of tokens and closed the sentence anyway). The paragraph's style ends every
-    Korean sentence on a sentence ending (…했다, …이 눈에 띈다)."""
+    여러." (the model ran out of tokens and closed the sentence anyway), or ends on an English verb ("…
+    기술이 introduced."). The paragraph's style ends every Korean sentence on a sentence ending (…했다, …이
+    눈에 띈다)."""
     if _POINTS_AHEAD.search(sentence):
         return True
     if not sentence.rstrip().endswith((".", "!", "?", "。")):
         return False  # no period: the unfinished last sentence, dropped with its own note below
     # its last word, past the period, closing quotes and a closing aside ("많았다(57편, 최근 평균 41편).")
     body = _ASIDE_AT_END.sub("", sentence.rstrip(" .!?。\"'”’"))
+    if _ENGLISH_PREDICATE.search(body):
+        return True
     last = body[-1:]
     return "가" <= last <= "힣" and last not in _SENTENCE_ENDINGS + ("까", "죠", "네")
 

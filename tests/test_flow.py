@@ -224,7 +224,7 @@ def test_a_paragraph_that_stops_mid_sentence_keeps_only_its_whole_sentences():
 def test_json_that_stops_inside_the_paragraph_keeps_what_was_written(llm_server, tmp_path, monkeypatch):
     # the 1.5B model runs on to max_tokens, so its JSON string never closes: seen on 02-04 and 02-06
     monkeypatch.setenv("FLOW_TEST_KEY", "k")
-    cut = '{ "paragraph": "' + GOOD + ' 멀티모달 연구는 어제도 그렇고 활발하게 이어지는 가운데 \\uc5'
+    cut = '{ "paragraph": "' + GOOD + " 멀티모달 연구는 어제도 그렇고 활발하게 이어지는 가운데 \\uc5"
     llm_server.script(lambda body: completion(cut, body, finish_reason="length"))
     with State.open(tmp_path) as state:
         result, usage = run_flow(llm_server, state, trend())
@@ -461,8 +461,17 @@ def test_a_sentence_that_stops_before_its_ending_or_points_at_a_list_is_dropped(
     assert_dropped_after_good("이 논문은 여러.", "stops or points at a list")
     # ... and its week paragraph, announcing a list that is not there
     assert_dropped_after_good("이 주의 주요 논문은 다음과 같습니다.", "stops or points at a list")
+    # ... and, on 02-04 of two fresh runs, an English verb where the Korean ending goes
+    english = "SlowFocus는 LLM을 통해 시간별 이해를 높이는 기술이 introduced."
+    assert_dropped_after_good(english, "stops or points at a list")
     # a sentence ending, an aside after it, or Latin letters at the end are endings
-    for fine in (" DPO·정렬은 조용했다(8편).", " 주목할 논문은 AgenticPay.", " 이 흐름은 계속될까?"):
+    for fine in (
+        " DPO·정렬은 조용했다(8편).",
+        " 주목할 논문은 AgenticPay.",
+        " 이 흐름은 계속될까?",
+        " 오늘 눈에 띈 말은 test-time scaling.",
+        " 주목할 기법은 RLHF-based.",
+    ):
         assert flow.check_flow(GOOD + fine, allowed(trend())).text == GOOD + fine
 
 
