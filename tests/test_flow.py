@@ -4,6 +4,7 @@ against the OpenAI-compatible fake server on loopback."""
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import replace
 from datetime import date
 
@@ -491,3 +492,20 @@ def test_a_sentence_with_a_half_transliterated_word_is_dropped():
     assert_dropped_after_good("LLM, 멀티모달 논문들이 주요ly 출현했다.", "half-transliterated")
     only = "LLM, 멀티모달, DPO·정렬 논문들이 이번 주에도 주요ly 출현했다."
     assert flow.check_flow(only, allowed(trend())).problem == flow.MIXED_WORD
+
+
+def test_any_answer_is_checked_without_raising_and_states_only_input_numbers():
+    # What a model writes is untrusted: pieces of real paragraphs in any order (labels, numbers with and
+    # without units, lists, clause endings, titles, markup) never raise, and what is kept states only the
+    # input's numbers.
+    ok = replace(allowed(trend()), titles=("AgenticPay: A Multi-Agent LLM Negotiation System",))
+    pieces = (
+        "LLM|멀티모달|test-time scaling|AgenticPay: A Multi-Agent LLM Negotiation System|129|57|322|40|"
+        "41|%|편|개|개의 논문| 주제|각각| 등 |과 |, |은 |이 | 중 |했고 |지만 |가장 많|가장 적|다.|다|(|)|"
+        ". |1,234|\n|이 중 |이는 |오늘의 흐름은 | |introduced|<b>|`|평소보다 늘었다. "
+    ).split("|")
+    rng = random.Random(20260205)
+    for _ in range(2000):
+        answer = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        checked = flow.check_flow(answer, ok)
+        assert checked.text is None or flow.numbers(checked.text) <= ok.numbers, answer
