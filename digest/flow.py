@@ -105,8 +105,8 @@ MISATTRIBUTES = "gives a topic a number that is not its own"
 # A number with its unit: a count of papers ("57편", "57개의 논문", "57개이다"; not "4개 주제", "7개 발표일")
 # or a percentage. A list of them is written "133, 42, 10, 3개" or "115편과 52편".
 _QUANTITY = re.compile(
-    r"(\d+(?:,\d{3})*(?:\.\d+)?)(\s*%|\s*(?:편|건|개(?!\s*(?:주제|분야|토픽|발표일|날|일|월|국|카테고리|영역|"
-    r"키워드|용어|단어|항목|문장))))?"
+    r"(?P<number>(?P<value>\d+(?:,\d{3})*(?:\.\d+)?)(?P<unit>\s*%|\s*(?:편|건|개(?!\s*(?:주제|분야|토픽|발표일|날|일|월|"
+    r"국|카테고리|영역|키워드|용어|단어|항목|문장))))?)"
 )
 _LISTED = re.compile(r"\s*(?:,|와|과|및|그리고|하고)\s*")  # between the members of a list
 _EACH = re.compile(r"각각|모두")
@@ -314,10 +314,10 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
     tails: dict[str, str] = {}  # the ending of a sentence that opens with a label -> that label
     for s in said:
         if label and (opening := label.match(s.lstrip())) and not _NUMBER.search(s):
-            tail = compact_text(s)[-STAMPED_TAIL:]
-            if len(compact_text(s)) > STAMPED_TAIL + len(compact_text(opening.group())):
-                if tails.setdefault(tail, opening.group()) != opening.group():
-                    continue
+            compact, topic = compact_text(s), opening.group()
+            stamped = len(compact) > STAMPED_TAIL + len(compact_text(topic))  # more than its label and ending
+            if stamped and tails.setdefault(compact[-STAMPED_TAIL:], topic) != topic:
+                continue
         firsts.setdefault(label.sub("\0", s) if label else s, s)
     once = list(firsts.values())
     if len(once) < len(said):
@@ -463,7 +463,7 @@ def _misattributes(sentence: str, grounds: Grounds) -> bool:
         named: list[tuple[int, int, str]] = []  # the topics a count would belong to: (start, end, label)
         last: list[str] = []  # the topics of the last count: a percentage after it is theirs
         for start, end, kind, what in _events(clause, grounds):
-            if kind == "reset":
+            if kind in ("name", "among"):  # a title's or a term's number is theirs; 중 starts afresh
                 named = []
             elif kind == "label":
                 named.append((start, end, what[0]))
@@ -479,30 +479,25 @@ def _misattributes(sentence: str, grounds: Grounds) -> bool:
 
 
 def _events(clause: str, grounds: Grounds) -> list[tuple[int, int, str, tuple[str, ...]]]:
-    """A clause's topic labels, numbers (lists of them joined) and what resets the topics, in order."""
-    taken = [False] * len(clause)
+    """A clause's topic labels, counts and percentages (a list of them as one) and what resets the topics
+    (a title, an emerging term, 중), in reading order. A number inside a title is the title's."""
+    names = tuple(sorted({n for n in (*grounds.titles, *grounds.terms) if n.strip()}, key=len, reverse=True))
     events: list[tuple[int, int, str, tuple[str, ...]]] = []
-    names = sorted({n for n in (*grounds.titles, *grounds.terms) if n.strip()}, key=len, reverse=True)
-    found: list[tuple[int, int, str, tuple[str, ...]]]
-    found = [(m.start(), m.end(), "reset", ()) for n in names for m in _word_in(n).finditer(clause)]
-    found += [(m.start(), m.end(), "reset", ()) for m in _AMONG.finditer(clause)]
-    labels = sorted(grounds.counts, key=len, reverse=True)
-    found += [(m.start(), m.end(), "label", (w,)) for w in labels for m in _word_in(w).finditer(clause)]
-    for start, end, kind, what in found:  # titles first, then the longest labels: a span is read once
-        if not any(taken[start:end]):
-            taken[start:end] = [True] * (end - start)
-            events.append((start, end, kind, what))
     run: list[re.Match[str]] = []  # numbers joined as a list: "133, 42, 10, 3개"
-    for m in [m for m in _QUANTITY.finditer(clause) if not any(taken[m.start() : m.end()])] + [None]:
-        if run and (m is None or not _LISTED.fullmatch(clause, run[-1].end(), m.start())):
-            unit = run[-1].group(2)
-            if unit:  # a list of bare numbers is no count: a date, a version
-                kind = "%" if "%" in unit else "count"
-                events.append((run[0].start(), run[-1].end(), kind, tuple(_normal(r.group(1)) for r in run)))
+    for m in [*_mentions(names, tuple(grounds.counts)).finditer(clause), None]:
+        number = m is not None and m.lastgroup == "number"
+        if run and not (number and m and _LISTED.fullmatch(clause, run[-1].end(), m.start())):
+            if unit := run[-1].group("unit"):  # a list of bare numbers is no count: a date, a version
+                values = tuple(_normal(r.group("value")) for r in run)
+                events.append((run[0].start(), run[-1].end(), "%" if "%" in unit else "count", values))
             run = []
-        if m is not None:
+        if m is None:
+            break
+        if number:
             run.append(m)
-    return sorted(events)
+        else:
+            events.append((m.start(), m.end(), m.lastgroup or "", (m.group(),)))
+    return events
 
 
 def _miscounted(
@@ -527,10 +522,18 @@ def _normal(number: str) -> str:
     return next(iter(numbers(number)), number)
 
 
-@functools.lru_cache(maxsize=256)  # labels, and the day's titles and terms: a service sees new ones daily
-def _word_in(word: str) -> re.Pattern[str]:
-    """``word`` in a sentence, not inside a Latin word ("LLM" in "MLLM" or "LLMs" is not the label)."""
-    return re.compile(rf"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])")
+@functools.lru_cache(maxsize=64)  # one per paragraph checked: a service sees new titles every day
+def _mentions(names: tuple[str, ...], labels: tuple[str, ...]) -> re.Pattern[str]:
+    """Titles and terms, topic labels (not inside a Latin word: "LLM" in "MLLMs" is no label), 중, and
+    numbers; at one place the first alternative wins, so a title takes the label and numbers inside it."""
+
+    def words(group: str, ws: Iterable[str]) -> str:
+        alternatives = "|".join(map(re.escape, sorted(ws, key=len, reverse=True))) or "(?!)"
+        return rf"(?P<{group}>(?<![A-Za-z])(?:{alternatives})(?![A-Za-z]))"
+
+    return re.compile(
+        f"{words('name', names)}|{words('label', labels)}|(?P<among>{_AMONG.pattern})|{_QUANTITY.pattern}"
+    )
 
 
 def _mangled_labels(labels: Iterable[str]) -> re.Pattern[str] | None:
