@@ -119,6 +119,9 @@ _CLAUSE_END = re.compile(r"(?:[가-힣]고|으며|이며|지만|반면|는데|�
 # Characters (no spaces or punctuation) a sentence shares with a top item's line: that line repeated, not
 # the item "in a few words" the prompt allows ("AgenticPay는 LLM 기반" is 16). Or most of the sentence.
 COPY_RUN, COPY_SHARE = 25, 0.6
+# Or its words, in any order: this share of a sentence of this many words (a title's words aside) in one line.
+COPY_WORDS, COPY_WORD_SHARE = 6, 0.8
+_WORDS = re.compile(r"\w+")
 # The ending two topics' sentences share when one was stamped on both: "는데도움이되는기술을발견했다", 14
 # characters without spaces and punctuation; "평소보다많았다" (7) is what any two topics' sentences may share.
 STAMPED_TAIL = 14
@@ -295,9 +298,16 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
         # taken out of both before they are compared.
         names = sorted({compact_text(t) for t in grounds.titles if t.strip()}, key=len, reverse=True)
         compact = [_without(compact_text(line), names) for line in grounds.lines]
+        in_titles = {w for t in grounds.titles for w in _WORDS.findall(t.lower())}
+        line_words = [set(_WORDS.findall(line.lower())) - in_titles for line in grounds.lines]
         unfit.append(
             (
-                lambda s: _repeats_a_line(_without(compact_text(s), names), compact),
+                lambda s: (
+                    _repeats_a_line(_without(compact_text(s), names), compact)
+                    or _reorders_a_line(
+                        [w for w in _WORDS.findall(s.lower()) if w not in in_titles], line_words
+                    )
+                ),
                 COPIES_ITEM,
                 "dropped what repeats a top item's line",
             )
@@ -559,6 +569,15 @@ def _without(compact: str, names: Sequence[str]) -> str:
 def _repeats_a_line(sentence: str, lines: Sequence[str]) -> bool:
     run = max((shared_run(sentence, line) for line in lines), default=0)
     return run >= COPY_RUN or run >= COPY_SHARE * len(sentence)
+
+
+def _reorders_a_line(words: Sequence[str], lines: Sequence[set[str]]) -> bool:
+    """The words of a line in another order: "X은 LVLMs는 불안정한 또는 위험한 내용을 생성하는 경우 …" of the
+    line "… 불안정한 또는 위험한 내용을 생성하는 경우 LVLMs는 …" (the 1.5B model on 02-06), which no long run
+    of characters shows."""
+    if len(words) < COPY_WORDS:
+        return False
+    return any(sum(w in line for w in words) >= COPY_WORD_SHARE * len(words) for line in lines)
 
 
 def _also(repair: str, more: str) -> str:

@@ -274,6 +274,24 @@ def test_sentences_that_repeat_a_top_items_line_are_dropped():
     assert flow.check_flow(named, replace(ok, lines=(line,))).text == GOOD
 
 
+def test_a_top_items_line_in_another_order_is_a_copy_too():
+    ok = allowed(trend())
+    # the 1.5B model on 02-06 (stop 17's fresh run): the item's second sentence, its words moved about
+    title = "Detecting Misbehaviors of Large Vision-Language Models by Evidential Uncertainty Quantification"
+    line = (
+        "Large Vision-Language Models (LVLMs)는 다양한 모델에 대한 이해와 생성에 성공적으로 진전했다. "
+        "그러나 불안정한 또는 위험한 내용을 생성하는 경우 LVLMs는 일반적인 기대와 일치하지 않을 수 있다."
+    )
+    moved = f"{title}은 LVLMs는 불안정한 또는 위험한 내용을 생성하는 경우 "
+    moved += "일반적인 기대와 일치하지 않을 수 있다."
+    grounds = replace(ok, lines=(line,), titles=(title,))
+    checked = flow.check_flow(f"{GOOD} {moved}", grounds)
+    assert checked.text == GOOD and checked.repair == "dropped what repeats a top item's line"
+    # a sentence of its own about the item shares a few of the line's words, not most of them
+    own = f"{title}은 LVLMs가 위험한 내용을 만들 때를 불확실성으로 가려내는 방법이다."
+    assert flow.check_flow(f"{GOOD} {own}", grounds).text == f"{GOOD} {own}"
+
+
 def test_no_comparison_with_usual_days_before_there_is_a_baseline():
     t = trend(cold=True)
     ok = allowed(t)
