@@ -324,9 +324,9 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
     tails: dict[str, str] = {}  # the ending of a sentence that opens with a label -> that label
     for s in said:
         if label and (opening := label.match(s.lstrip())) and not _NUMBER.search(s):
-            compact, topic = compact_text(s), opening.group()
-            stamped = len(compact) > STAMPED_TAIL + len(compact_text(topic))  # more than its label and ending
-            if stamped and tails.setdefault(compact[-STAMPED_TAIL:], topic) != topic:
+            letters, topic = compact_text(s), opening.group()
+            stamped = len(letters) > STAMPED_TAIL + len(compact_text(topic))  # more than its label and ending
+            if stamped and tails.setdefault(letters[-STAMPED_TAIL:], topic) != topic:
                 continue
         firsts.setdefault(label.sub("\0", s) if label else s, s)
     once = list(firsts.values())
