@@ -178,8 +178,8 @@ class Fetcher:
                 self.state.store_response(full_url, etag, modified, body)
         return FetchResult(full_url, status, body, resp_headers.get("content-type", ""))
 
-    def _backoff_hook(self, url: str) -> Callable[[Exception], bool | float]:
-        def hook(exc: Exception) -> bool | float:
+    def _backoff_hook(self, url: str) -> Callable[[BaseException], bool | float]:
+        def hook(exc: BaseException) -> bool | float:
             if not isinstance(exc, _Retryable):
                 return False
             wait = None if exc.retry_after is None else min(exc.retry_after, self.backoff.retry_after_cap)

@@ -328,6 +328,7 @@ class LLMSession:
         self._announced = False
         self.mode = Mode(llm.response_format)
         self._remembered = False
+        self.waits: list[float] = []  # seconds slept before each retry, in order
         if state is not None:
             known = state.llm_endpoint(endpoint_key(llm.base_url), llm.model)
             if known and known.response_format in MODES and known.age_days < RECHECK_DAYS:
@@ -496,6 +497,7 @@ class LLMSession:
         wait = retry_wait(headers, attempt)
         if wait > MAX_RETRY_WAIT or wait >= self.remaining:
             return False
+        self.waits.append(wait)
         await asyncio.sleep(wait)
         return True
 

@@ -67,6 +67,8 @@ class FeedServer:
         self._handlers: dict[str, Callable[[Seen], Reply]] = {}
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
+        self._in_flight = 0
+        self.most_in_flight = 0  # the most requests this server was answering at one moment
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
@@ -180,7 +182,16 @@ def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
             headers = {k.lower(): v for k, v in self.headers.items()}
-            reply = server._answer("GET", self.path, headers)
+            with server._lock:
+                server._in_flight += 1
+                server.most_in_flight = max(server.most_in_flight, server._in_flight)
+            try:
+                self._reply(server._answer("GET", self.path, headers))
+            finally:
+                with server._lock:
+                    server._in_flight -= 1
+
+        def _reply(self, reply: Reply) -> None:
             if reply.delay:
                 time.sleep(reply.delay)
             try:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from digest._compat import tomllib
 from digest.cli import cli
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
@@ -32,4 +33,26 @@ def test_quickstart_commands_are_the_ci_commands():
     test_command = ci[ci.index("# The README's test command, exactly:") + 1]
     assert "pytest" in test_command
     assert test_command in README
-    assert "pip install . && digest now --demo" in README
+    assert "pip install -q -c constraints.txt . && digest now --demo" in README
+
+
+def test_the_linters_are_pinned_and_the_lock_covers_every_dependency():
+    """A release of a linter or a dependency must not turn a fresh clone's test run red."""
+    root = Path(__file__).parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    test_deps = project["optional-dependencies"]["test"]
+    for tool in ("ruff", "mypy"):
+        assert any(re.fullmatch(rf"{tool}==[\d.]+", d) for d in test_deps), tool
+    locked = {}
+    for line in (root / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, rest = line.partition("==")
+            assert rest and rest[0].isdigit(), f"constraints.txt: {line!r} is not an exact pin"
+            locked[_normal(name)] = rest
+    for requirement in [*project["dependencies"], *test_deps]:
+        name = _normal(re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0])
+        assert name in locked, f"{name} is not pinned in constraints.txt"
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

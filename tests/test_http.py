@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -112,14 +111,11 @@ def test_429_with_retry_after_is_retried_after_the_asked_wait(feed_server: FeedS
     feed_server.script("/feed", Reply(429, b"slow down", {"Retry-After": "1"}))
     events: list[RetryEvent] = []
     backoff = Backoff(initial=0.01, max=0.02, jitter=0, retry_after_cap=0.3)
-    started = time.monotonic()
     result = fetch_with(state, HTTP(), lambda f: f.get(url, source="t"), backoff=backoff, events=events)
-    elapsed = time.monotonic() - started
     assert result.body == BODY
     assert [s.status for s in feed_server.requests("/feed")] == [429, 200]
     # Retry-After: 1 was read and capped at 0.3 s: far longer than the 0.01 s exponential start.
     assert events == [RetryEvent(url, "HTTP 429", 0.3)]
-    assert 0.3 <= elapsed < 1.0
 
 
 def test_503_is_retried_then_fails_with_a_one_line_source_error(
@@ -159,11 +155,9 @@ def test_body_over_max_bytes_is_cut_off_while_streaming(feed_server: FeedServer,
 
 def test_slow_response_times_out_and_is_retried(feed_server: FeedServer, state: State) -> None:
     url = feed_server.serve("/slow", BODY, delay=0.6)
-    started = time.monotonic()
     with pytest.raises(FetchError) as caught:
         fetch_with(state, HTTP(timeout_seconds=0.15, retries=1), lambda f: f.get(url, source="t"))
     assert caught.value.reason == f"timed out after 0.15s fetching {url} (after 2 attempts)"
-    assert time.monotonic() - started < 1.5
     assert feed_server.count("/slow") == 2
 
 
@@ -183,10 +177,10 @@ def test_concurrency_is_bounded_by_config(feed_server: FeedServer, state: State)
         results = await asyncio.gather(*(f.get(u, source="t") for u in urls))
         return [r.body for r in results]
 
-    started = time.monotonic()
     bodies = fetch_with(state, HTTP(concurrency=2), all_four)
     assert bodies == [BODY] * 4
-    assert time.monotonic() - started >= 0.4  # two waves of two
+    # Each answer takes 0.2 s, so without the limit all four would be in flight together.
+    assert feed_server.most_in_flight == 2
 
 
 def test_the_limit_is_per_host(state: State) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -276,17 +275,6 @@ def test_overlapping_keywords_count_once() -> None:
     c = cand("Probing", "Large language models (LLMs) memorise facts. We probe large language models.")
     (m,) = DEFAULT.match(c)
     assert m.terms == ("large language model", "LLM")  # not also "language model"
-
-
-def test_fast_on_the_shared_corpus_size() -> None:
-    text = (FIXTURES / "papers.jsonl").read_text(encoding="utf-8").splitlines()
-    records = [json.loads(line) for line in text]
-    cands = [cand(r["title"], r["summary"], tuple(r["categories"]), key=r["id"]) for r in records]
-    cands = (cands * (1700 // len(cands) + 1))[:1700]
-    start = time.perf_counter()
-    for c in cands:
-        DEFAULT.match(c)
-    assert time.perf_counter() - start < 2.0  # about 0.3 s on a laptop; generous for slow CI
 
 
 # --- the words' other lives, as a user's day would bring them ----------------------------------------
