@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.config import DEFAULT_TOPICS  # noqa: E402
-from digest.evaluation import load_papers  # noqa: E402
-from digest.matching import TopicMatcher  # noqa: E402
+from digest.selection.evaluation import load_papers  # noqa: E402
+from digest.selection.matching import TopicMatcher  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "arxiv"
 

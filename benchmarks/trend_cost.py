@@ -11,7 +11,7 @@ numbers, recorded as a run records them), so the stage does all its work: count 
 phrases, store them, read the baseline, score the phrases against it.
 
 The whole run is a `python -m digest now` subprocess, its CPU time (user + system) taken from
-getrusage; the trend stage (trend_stage.count_today + build_trend, and the 흐름 request's input) is
+getrusage; the trend stage (stage.count_today + build_trend, and the 흐름 request's input) is
 timed in this process on the same listing and state. Reported: both medians and the stage's share of
 the rest of the run. Timings live here, not in tests.
 """
@@ -35,14 +35,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest import selection, trend_stage, trends  # noqa: E402
 from digest.config import HTTP, LLM, Arxiv, Config, HuggingFace  # noqa: E402
-from digest.flow import flow_input  # noqa: E402
-from digest.matching import TopicMatcher  # noqa: E402
 from digest.models import SourceReport, SourceStatus  # noqa: E402
 from digest.progress import Progress  # noqa: E402
+from digest.selection import pick  # noqa: E402
+from digest.selection.matching import TopicMatcher  # noqa: E402
 from digest.sources.arxiv_listing import kept, parse_listing  # noqa: E402
 from digest.state import State  # noqa: E402
+from digest.trend import stats  # noqa: E402
+from digest.trend.paragraph import flow_input  # noqa: E402
 from tests.feedserver import FeedServer  # noqa: E402
 from tests.fixtures.sources.build import build_arxiv_rss  # noqa: E402
 from tests.llmserver import LLMServer  # noqa: E402
@@ -73,8 +74,8 @@ def papers(n: int) -> list[dict]:
 
 def count(listing: bytes, day: date, config: Config):
     parsed = parse_listing(listing, url="bench")
-    candidates = selection.merge(kept(parsed.items, include_replacements=False))
-    scored = selection.score(candidates, TopicMatcher(config.topics))
+    candidates = pick.merge(kept(parsed.items, include_replacements=False))
+    scored = pick.score(candidates, TopicMatcher(config.topics))
     return candidates, scored
 
 
@@ -87,9 +88,9 @@ def seed(state_dir: Path, config: Config) -> None:
     real = []
     for d, rs in sorted(by_day.items()):
         candidates, scored = count(build_arxiv_rss(rs, date.fromisoformat(d)).encode(), DAY, config)
-        real.append(trends.count_day(date.fromisoformat(d), candidates, scored, config.topics))
+        real.append(stats.count_day(date.fromisoformat(d), candidates, scored, config.topics))
     with State.open(state_dir) as state:
-        for i, d in enumerate(trends.announcement_days(trends.calendar.previous_announcement_day(DAY), 20)):
+        for i, d in enumerate(stats.announcement_days(stats.calendar.previous_announcement_day(DAY), 20)):
             src = real[i % len(real)]
             state.record_day_stats(type(src)(**{**src.__dict__, "day": d}))
 
@@ -173,11 +174,11 @@ def main() -> None:
             shutil.copytree(seeded, state_dir)
             with State.open(state_dir) as state:
                 started = time.process_time()
-                today, _ = trend_stage.count_today(
+                today, _ = stage.count_today(
                     config, DAY, candidates, scored, reports, state, Progress(quiet=True)
                 )
                 assert today is not None
-                trend = trend_stage.build_trend(config, today, state)
+                trend = stage.build_trend(config, today, state)
                 flow_input(trend, [])
                 stage.append(time.process_time() - started)
 

@@ -10,7 +10,7 @@ five real days run through `digest now` (the CLI, in process, no LLM: the 흐름
 template, built from the numbers) in order, each twice (the second run is a same-day re-run). Written:
 every run's Markdown trend block, every stored day_stats row (less its time stamp), every day_phrases
 row and the single-paper hashes, phrase_counts over the baseline for the last day's candidates, and the
-stored form of the benchmark's scaled days (benchmarks/upstreams.py) counted by trends.count_day.
+stored form of the benchmark's scaled days (benchmarks/upstreams.py) counted by stats.count_day.
 
 ``--code DIR`` puts DIR first on sys.path, so the digest package of another checkout (say ``git archive
 main digest | tar -x -C /tmp/ref``) is the one measured; the harness (servers, corpus tools) stays this
@@ -69,16 +69,17 @@ def dump_state(state_dir: Path) -> dict[str, Any]:
 def run(out: Path, history: int, scales: list[int]) -> None:
     from click.testing import CliRunner
 
-    from digest import selection, trends
     from digest.cli import cli
     from digest.config import Config
-    from digest.matching import TopicMatcher
+    from digest.selection import pick
+    from digest.selection.matching import TopicMatcher
     from digest.sources.arxiv_listing import kept, parse_listing
     from digest.state import State
+    from digest.trend import stats
     from tests.feedserver import FeedServer
     from tests.fixtures.sources.build import build_arxiv_rss, guess_cross_ids, read_records
 
-    result: dict[str, Any] = {"code": str(Path(trends.__file__).parent)}
+    result: dict[str, Any] = {"code": str(Path(stats.__file__).parent)}
     listings = {}
     for text in DAYS:
         day = date.fromisoformat(text)
@@ -100,11 +101,11 @@ def run(out: Path, history: int, scales: list[int]) -> None:
         real = []
         for text in DAYS[:2]:
             parsed = parse_listing(listings[text].encode(), url="equivalence")
-            candidates = selection.merge(kept(parsed.items, include_replacements=False))
-            scored = selection.score(candidates, TopicMatcher(topics))
-            real.append(trends.count_day(date.fromisoformat(text), candidates, scored, topics))
+            candidates = pick.merge(kept(parsed.items, include_replacements=False))
+            scored = pick.score(candidates, TopicMatcher(topics))
+            real.append(stats.count_day(date.fromisoformat(text), candidates, scored, topics))
         first = date.fromisoformat(DAYS[0])
-        seeded = trends.announcement_days(trends.calendar.previous_announcement_day(first), history)
+        seeded = stats.announcement_days(stats.calendar.previous_announcement_day(first), history)
         with State.open(state_dir) as state:
             for i, d in enumerate(seeded):
                 src = real[i % len(real)]
@@ -129,8 +130,8 @@ def run(out: Path, history: int, scales: list[int]) -> None:
         with State.open(state_dir) as state:
             last = state.load_day_stats(date.fromisoformat(DAYS[-1]))
             assert last is not None and last.phrases is not None
-            wanted = trends.term_candidates(last.phrases)
-            base = trends.baseline(state.day_stats(seeded[0], date.fromisoformat(DAYS[-1])), last.day)
+            wanted = stats.term_candidates(last.phrases)
+            base = stats.baseline(state.day_stats(seeded[0], date.fromisoformat(DAYS[-1])), last.day)
             counts = state.phrase_counts(wanted, [h.day for h in base])
             result["phrase_counts"] = {
                 "candidates": len(wanted),
@@ -150,11 +151,11 @@ def run(out: Path, history: int, scales: list[int]) -> None:
         for n in scales:
             scaled = up.build_day(CORPUS, n, 0)
             parsed = parse_listing(scaled.listing, url="equivalence")
-            candidates = selection.merge(kept(parsed.items, include_replacements=False))
-            scored = selection.score(candidates, TopicMatcher(DEFAULT_TOPICS))
+            candidates = pick.merge(kept(parsed.items, include_replacements=False))
+            scored = pick.score(candidates, TopicMatcher(DEFAULT_TOPICS))
             with tempfile.TemporaryDirectory() as tmp:
                 with State.open(tmp) as state:
-                    state.record_day_stats(trends.count_day(scaled.day, candidates, scored, DEFAULT_TOPICS))
+                    state.record_day_stats(stats.count_day(scaled.day, candidates, scored, DEFAULT_TOPICS))
                 result["scaled"][str(n)] = dump_state(Path(tmp))
             print(f"scaled {n}: counted", file=sys.stderr)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")

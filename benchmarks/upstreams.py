@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:  # run as a script: the repository's tests/ helper
     sys.path.insert(0, str(ROOT))
 
 from digest.config import DEFAULT_TOPICS  # noqa: E402
-from digest.phrases import is_breaker  # noqa: E402
 from digest.text import one_line  # noqa: E402
+from digest.trend.phrases import is_breaker  # noqa: E402
 from tests.feedserver import FeedServer, Reply  # noqa: E402
 from tests.fixtures.sources.build import (  # noqa: E402
     build_arxiv_api_atom,
@@ -111,7 +111,7 @@ _ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X")
 def vocabulary_rounds(pool: list[dict[str, Any]]) -> Callable[[int], Callable[[str], str]]:
     """For repeat round ``r`` (1, 2, ...), a function that renames a text's words in that round's vocabulary.
 
-    A round permutes the corpus's lower-case phrase words (digest/phrases.py's, less the default topics'
+    A round permutes the corpus's lower-case phrase words (digest/trend/phrases.py's, less the default topics'
     keyword words) among themselves, the same way in every paper of the round: each round is the corpus
     again with the structure of its sentences, its topic keywords and its word frequencies (so its papers
     share phrases as real papers do), but with phrases of its own. Measured on the corpus: distinct

@@ -23,7 +23,7 @@ from .state import State
 
 if TYPE_CHECKING:
     from .pipeline import RunResult
-    from .week import WeekResult
+    from .week.roundup import WeekResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -182,7 +182,7 @@ def _build(config: Config, day: date | None, demo: bool, progress: Progress) -> 
 
 
 def _body(result: RunResult, fmt: str) -> str:
-    from .render import render_html, render_text
+    from .rendering.daily import render_html, render_text
 
     if fmt == "html":
         return render_html(result.digest, result.render)
@@ -291,10 +291,10 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
     Example:
         digest backfill --days 20
     """
-    from .backfill import MAX_DAYS, backfill, plan
     from .errors import ConfigError
     from .pipeline import today
     from .state import backfill_lock
+    from .trend.backfill import MAX_DAYS, backfill, plan
 
     if n > MAX_DAYS:
         raise click.BadParameter(f"{n} is more than {MAX_DAYS} days", param_hint="--days")
@@ -362,7 +362,7 @@ def week_cmd(
         check_sendable(config)  # before the run: a bad setup costs no LLM
     result = asyncio.run(_week(config, day, progress))
     progress.done()
-    from .week_render import render_week_html, render_week_text
+    from .week.render import render_week_html, render_week_text
 
     w = result.week
     bodies = {"md": lambda: result.markdown, "html": lambda: render_week_html(w, result.render)}
@@ -378,7 +378,7 @@ def week_cmd(
 
 async def _week(config: Config, day: date, progress: Progress) -> WeekResult:
     from .pipeline import default_clients
-    from .week import run_week
+    from .week.roundup import run_week
 
     async with default_clients(config) as clients:
         return await run_week(config, day, clients=clients, progress=progress)
@@ -479,7 +479,7 @@ def eval_cmd(
     Example:
         digest eval --labels labels.jsonl --papers arxiv-2026-02-05.jsonl arxiv-2026-02-06.jsonl
     """
-    from .evaluation import evaluate, format_report
+    from .selection.evaluation import evaluate, format_report
 
     config, _ = load_config(config_path)
     # `--papers a.jsonl b.jsonl` leaves b.jsonl as an argument: both spellings work.
@@ -498,7 +498,7 @@ def eval_cmd(
 @handle_errors
 def status(config_path: Path | None, limit: int, health: bool) -> None:
     """Last runs (date, items, tokens, deliveries), the next scheduled run and the service's state."""
-    from .scheduler import heartbeat_problem, status_report
+    from .service.scheduler import heartbeat_problem, status_report
 
     config, _ = load_config(config_path)
     current = datetime.now(config.tz)
@@ -528,7 +528,7 @@ def serve(config_path: Path | None) -> None:
     import os
 
     from .config import check_secrets
-    from .scheduler import Service, configure_logging
+    from .service.scheduler import Service, configure_logging
 
     config, source = load_config(config_path)
     check_secrets(config, email=True)  # fail now, not at the first tick hours from now
@@ -589,8 +589,8 @@ def _archived_days(archive_dir: Path) -> dict[date, list[str]]:
 @handle_errors
 def history(config_path: Path | None, limit: int) -> None:
     """List the archived digests, newest first: items, deliveries and the formats kept."""
-    from .render import day_label
-    from .scheduler import delivery_counts
+    from .rendering.daily import day_label
+    from .service.scheduler import delivery_counts
 
     config, _ = load_config(config_path)
     with State.open(config.state_path) as state:

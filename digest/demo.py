@@ -33,7 +33,7 @@ from .models import DayStats, DayStatus
 from .pipeline import RunResult, default_clients, run_digest
 from .progress import Progress
 from .state import State
-from .summarize import PROMPT_VERSION
+from .takeaways.summarize import PROMPT_VERSION
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_DAY = date(2026, 2, 5)

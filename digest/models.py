@@ -216,7 +216,7 @@ class DayStatus(StrEnum):
 class PhraseCounts:
     """Phrases of one pool of papers: in how many papers each occurs, and by how many first authors.
 
-    Counted (digest/phrases.py) or loaded from the state alike, ``docs`` holds the phrases found in two or
+    Counted (trend/phrases.py) or loaded from the state alike, ``docs`` holds the phrases found in two or
     more papers, and ``single`` the sorted CRC-32 hashes of those found in one (phrases.phrase_hash):
     most of a day's phrases are in a single paper, and their text is not needed to count them in a
     baseline. ``first_authors`` is given for the phrases in two or more papers (in one paper it is 1).

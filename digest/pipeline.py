@@ -18,22 +18,24 @@ from typing import TYPE_CHECKING
 
 import httpx2
 
-from . import calendar, selection, trend_stage
+from . import calendar
 from .config import Config, Render
 from .delivery import archive_email
 from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
-from .flow import write_flow
 from .http import Fetcher, make_http_client
 from .llm import DeferredClient
-from .matching import TopicMatcher
 from .models import Digest, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
-from .render import render_markdown
-from .shortlist import keep_shortlist
+from .rendering.daily import render_markdown
+from .selection import pick
+from .selection.matching import TopicMatcher
+from .selection.shortlist import keep_shortlist
 from .sources import collect
 from .state import State, run_lock
-from .summarize import make_llm_client, summarize_run
+from .takeaways.summarize import make_llm_client, summarize_run
+from .trend import stage
+from .trend.paragraph import write_flow
 
 if TYPE_CHECKING:
     import arxiv  # loaded by the search itself, only when it asks the API
@@ -135,15 +137,15 @@ async def build_digest(
         details = "\n".join(f"- {r.name}: {r.error or r.status}" for r in active)
         raise AllSourcesFailed(f"every source failed, so there is no digest for {day}:\n{details}")
 
-    candidates = selection.merge(items)
-    scored = selection.score(candidates, TopicMatcher(config.topics))
+    candidates = pick.merge(items)
+    scored = pick.score(candidates, TopicMatcher(config.topics))
     # The day's numbers over its whole pool are recorded before anything can go wrong with the LLM.
-    today_stats, trend_note = trend_stage.count_today(
+    today_stats, trend_note = stage.count_today(
         config, day, candidates, scored, reports, state, progress
     )
-    keep_shortlist(state, day, scored, origin="run")  # for the weekly roundup (digest/week.py)
+    keep_shortlist(state, day, scored, origin="run")  # for the weekly roundup (digest/week/roundup.py)
     shown = state.shown_before([s.candidate.key for s in scored], day)
-    picked = selection.select(scored, config.selection, exclude=shown)
+    picked = pick.select(scored, config.selection, exclude=shown)
     progress.log(
         f"selection: {len(candidates)} candidates, {len(scored)} on topic, "
         f"{len(shown)} shown before, {len(picked)} picked"
@@ -154,9 +156,9 @@ async def build_digest(
     entries, usage, session = await summarize_run(
         picked, client=clients.llm, llm=config.llm, state=state, progress=progress
     )
-    trend = trend_stage.no_trend(day, trend_note)
+    trend = stage.no_trend(day, trend_note)
     if today_stats is not None:
-        trend = trend_stage.build_trend(config, today_stats, state, progress)
+        trend = stage.build_trend(config, today_stats, state, progress)
         flow = await write_flow(
             trend, entries, session=session, llm=config.llm, state=state, progress=progress
         )

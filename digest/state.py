@@ -26,7 +26,7 @@ from typing import Any
 from ._compat import UTC
 from .errors import StateBusyError, StateError
 from .models import Candidate, DayStats, DayStatus, PhraseCounts, Scored, TopicMatch
-from .phrases import phrase_hash
+from .trend.phrases import phrase_hash
 
 DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
@@ -146,7 +146,7 @@ def m004_search_cache(db: sqlite3.Connection) -> None:
 
 @migration
 def m002_day_stats(db: sqlite3.Connection) -> None:
-    # The trend's per-day numbers (digest/trends.py). Phrases found in two or more of a day's papers are
+    # The trend's per-day numbers (digest/trend/stats.py). Phrases found in two or more of a day's papers are
     # rows; the far more numerous ones found in a single paper are kept as a sorted array of CRC-32
     # hashes in day_stats.single_phrases (4 bytes each instead of a row each): enough to count them in
     # a baseline and to know a phrase was seen, at a tenth of the size.
@@ -168,7 +168,7 @@ def m002_day_stats(db: sqlite3.Connection) -> None:
         );
         create table day_phrases (
             day text not null,
-            phrase text not null,          -- normalised (digest/phrases.py)
+            phrase text not null,          -- normalised (digest/trend/phrases.py)
             docs integer not null,         -- papers of the day's pool with it (2 or more)
             first_authors integer not null,  -- different first authors among them
             primary key (day, phrase)      -- every lookup names its days: no second index needed
@@ -206,8 +206,8 @@ def m003_llm_endpoints(db: sqlite3.Connection) -> None:
 
 @migration
 def m006_day_candidates(db: sqlite3.Connection) -> None:
-    # The weekly roundup (digest/week.py): each day's shortlist of ranked on-topic candidates, with what a
-    # takeaway and the week's ranking need (digest/shortlist.py keeps it to 30 a day; rows older than
+    # The weekly roundup (week/roundup.py): each day's shortlist of ranked on-topic candidates, with what a
+    # takeaway and the week's ranking need (selection/shortlist.py keeps it to 30 a day; rows older than
     # CANDIDATE_DAYS are dropped). And the weekly email's deliveries: a table of their own, keyed by the
     # week's Monday, so a week never collides with a day's (day, recipient) row; same columns as deliveries.
     _script(

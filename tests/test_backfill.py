@@ -21,17 +21,17 @@ import arxiv
 import pytest
 from click.testing import CliRunner
 
-from digest import selection
 from digest._compat import UTC
-from digest.backfill import already_done, backfill, current_rules, plan
 from digest.cli import cli
 from digest.config import Config, parse_config
-from digest.matching import TopicMatcher
 from digest.models import DayStats, DayStatus
 from digest.progress import Progress
+from digest.selection import pick
+from digest.selection.matching import TopicMatcher
 from digest.sources import arxiv_backfill, arxiv_client
 from digest.sources.arxiv_listing import kept, parse_listing
 from digest.state import State
+from digest.trend.backfill import already_done, backfill, current_rules, plan
 from tests import feedserver, llmserver
 from tests.arxivapi import PATH, FakeArxivAPI, spread
 from tests.corpusdays import records
@@ -70,10 +70,10 @@ def listing_counts(day: date) -> tuple[int, dict[str, int]]:
     """What a `digest now` run counts from the day's real listing (the same records as RSS)."""
     rs = records(day)
     parsed = parse_listing(build_arxiv_rss(rs, day, cross_ids=guess_cross_ids(rs, day)).encode(), url="t")
-    candidates = selection.merge(kept(parsed.items, include_replacements=False))
+    candidates = pick.merge(kept(parsed.items, include_replacements=False))
     topics = Config().topics
     counts = dict.fromkeys(topics, 0)
-    for s in selection.score(candidates, TopicMatcher(topics)):
+    for s in pick.score(candidates, TopicMatcher(topics)):
         for t in s.topics:
             counts[t] += 1
     return len(candidates), counts

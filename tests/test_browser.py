@@ -24,7 +24,7 @@ import pytest
 
 from digest.config import Render
 from digest.models import Digest
-from digest.render import render_html
+from digest.rendering.daily import render_html
 
 from .digests import fixed_digest
 
@@ -217,7 +217,7 @@ def test_inverted_light_palette_screenshot(browser, tmp_path):
 
 
 def test_the_weekly_email_fits_a_375px_screen_in_both_palettes(browser, tmp_path):
-    from digest.week_render import render_week_html
+    from digest.week.render import render_week_html
 
     from .digests import fixed_week
 

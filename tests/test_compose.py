@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from digest.cli import cli
 from digest.config import Config, load_config
-from digest.scheduler import Service
+from digest.service.scheduler import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.delivery.email import POLICY, build_message, new_message_id
-from digest.render import (
+from digest.rendering.daily import (
     FALLBACK_MARK,
     md_escape,
     one_line,

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from digest.cli import cli
 from digest.config import DEFAULT_TOPICS, Config, Topic
-from digest.evaluation import TopicCount, evaluate, format_report, paper_candidate
+from digest.selection.evaluation import TopicCount, evaluate, format_report, paper_candidate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "selection"
 

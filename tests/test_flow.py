@@ -10,12 +10,12 @@ from datetime import date
 
 import pytest
 
-from digest import flow
 from digest.config import LLM
 from digest.llm import LLMSession, make_llm_client
 from digest.models import EmergingTerm, LLMUsage, TakeawayStatus, TopicTrend, Trend
 from digest.progress import QUIET
 from digest.state import State
+from digest.trend import paragraph as flow
 from tests import llmserver
 from tests.llmserver import LLMServer, completion
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digest.links import huggingface_url, pdf_url, repositories, repository
 from digest.models import Candidate
+from digest.rendering.links import huggingface_url, pdf_url, repositories, repository
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from digest.cli import cli
 from digest.config import Config, Render
 from digest.pipeline import default_clients, run_digest
 from digest.progress import Progress
-from digest.render import render_markdown
+from digest.rendering.daily import render_markdown
 from digest.state import State
 
 from .digests import fixed_digest

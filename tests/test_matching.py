@@ -7,8 +7,8 @@ import pytest
 
 from digest._compat import tomllib
 from digest.config import DEFAULT_TOPICS, Topic
-from digest.matching import TopicMatcher, classify, compile_term, squash
 from digest.models import Candidate
+from digest.selection.matching import TopicMatcher, classify, compile_term, squash
 
 FIXTURES = Path(__file__).parent / "fixtures" / "selection"
 
@@ -488,7 +488,7 @@ def test_a_paper_without_any_anchor_is_skipped_exactly() -> None:
 def test_grouped_anchor_scan_finds_what_testing_each_anchor_finds() -> None:
     import gzip
 
-    from digest.matching import anchor_groups, scan_anchors
+    from digest.selection.matching import anchor_groups, scan_anchors
 
     # the default topics' anchors, and a user's that start alike or hold one another
     extra = [compile_term(k) for k in ("text-to-image", "text-to-im", "LLM", "MLLM", "LLMOps", "textual")]

@@ -13,7 +13,7 @@ import pytest
 from digest.config import Markdown
 from digest.delivery.notes import END, start_marker, write_note
 from digest.errors import DeliveryError
-from digest.render import render_markdown
+from digest.rendering.daily import render_markdown
 
 from .digests import fixed_digest
 

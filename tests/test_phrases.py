@@ -7,8 +7,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from digest import phrases
-from digest.phrases import boilerplate, chunks, contains, count_phrases, document_phrases, singular
+from digest.trend import phrases
+from digest.trend.phrases import boilerplate, chunks, contains, count_phrases, document_phrases, singular
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 

@@ -26,7 +26,7 @@ from digest._compat import UTC
 from digest.cli import cli
 from digest.config import Config, Email, Schedule
 from digest.cron import crontab_weekdays
-from digest.scheduler import (
+from digest.service.scheduler import (
     HEARTBEAT_NAME,
     RunSummary,
     Service,
@@ -284,7 +284,7 @@ BLOCKING_SERVICE = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from digest.config import Config, Schedule
-    from digest.scheduler import Service, configure_logging
+    from digest.service.scheduler import Service, configure_logging
     from digest.state import State, run_lock
 
     state_dir = Path(sys.argv[1])
@@ -405,7 +405,7 @@ def test_end_to_end_catch_up_builds_and_mails_the_day_once(
 
     from digest.config import LLM, Arxiv, Feed, HuggingFace
     from digest.progress import QUIET
-    from digest.scheduler import daily_run
+    from digest.service.scheduler import daily_run
 
     port, sink = smtp_sink
     config = Config(
@@ -474,7 +474,7 @@ def held_setup(
 
 def tick(config: Config, now: datetime) -> RunSummary:
     from digest.progress import QUIET
-    from digest.scheduler import daily_run
+    from digest.service.scheduler import daily_run
 
     return asyncio.run(daily_run(config, now, progress=QUIET))
 
@@ -541,7 +541,7 @@ def test_llm_wait_zero_sends_at_once(held_setup: tuple[Config, llmserver.LLMServ
 
 
 def test_the_deadline_never_passes_midnight() -> None:
-    from digest.scheduler import hold_deadline
+    from digest.service.scheduler import hold_deadline
 
     config = Config(schedule=Schedule(llm_wait=3 * 3600))
     assert hold_deadline(config, at(THU, 22, 30)) == at(THU, 23, 59)
@@ -553,7 +553,7 @@ def test_the_service_retries_a_held_digest_on_its_own(
 ) -> None:
     """`docker compose up` before the model is pulled: the catch-up is held, the retry sends it."""
     from digest.progress import QUIET
-    from digest.scheduler import LLMBackoff, daily_run
+    from digest.service.scheduler import LLMBackoff, daily_run
 
     config, llm, sink = held_setup
     llm.default = "404"
@@ -576,7 +576,7 @@ def test_the_service_retries_a_held_digest_on_its_own(
 
 
 def test_status_says_a_digest_is_held(held_setup: tuple[Config, llmserver.LLMServer, Sink]) -> None:
-    from digest.scheduler import status_report
+    from digest.service.scheduler import status_report
 
     config, llm, sink = held_setup
     llm.default = "404"
@@ -670,7 +670,7 @@ def test_the_weekly_job_catches_up_once_on_its_day_and_waits_for_a_daily_run(tmp
 
 
 def test_no_weekly_catch_up_when_the_week_is_archived_or_not_its_day(tmp_path: Path) -> None:
-    from digest.scheduler import needs_weekly_catch_up
+    from digest.service.scheduler import needs_weekly_catch_up
 
     config = Config(state_dir=str(tmp_path / "state"), schedule=Schedule(weekly_cron="0 9 * * 6"))
     with State.open(config.state_path) as state:
@@ -685,7 +685,7 @@ def test_no_weekly_catch_up_when_the_week_is_archived_or_not_its_day(tmp_path: P
 def test_the_weekly_run_mails_the_week_once(tmp_path: Path, smtp_sink: tuple[int, Sink]) -> None:
     from digest.config import LLM
     from digest.progress import QUIET
-    from digest.scheduler import status_report, weekly_run
+    from digest.service.scheduler import status_report, weekly_run
 
     from .test_state import _scored
 

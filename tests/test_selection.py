@@ -4,9 +4,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from digest.config import DEFAULT_TOPICS, Selection, Topic
-from digest.matching import TopicMatcher
 from digest.models import Candidate, Item, Scored, TopicMatch
-from digest.selection import merge, score, select
+from digest.selection.matching import TopicMatcher
+from digest.selection.pick import merge, score, select
 
 
 def item(source: str, **kw: object) -> Item:
@@ -269,7 +269,7 @@ def test_no_number_of_upvotes_brings_in_a_paper_off_the_readers_topics(tmp_path:
 
 
 def test_the_upvote_bonus_is_log_scaled_and_bounded() -> None:
-    from digest.selection import POPULARITY_CAP, POPULARITY_FLOOR, POPULARITY_WEIGHT, popularity
+    from digest.selection.pick import POPULARITY_CAP, POPULARITY_FLOOR, POPULARITY_WEIGHT, popularity
 
     assert popularity(None) == popularity(0) == popularity(POPULARITY_FLOOR) == 0.0
     steps = [popularity(n) for n in (20, 40, 80, 160)]

@@ -17,10 +17,9 @@ import pytest
 from digest.config import LLM
 from digest.models import Candidate, Entry, LLMUsage, Scored, TakeawayStatus, TopicMatch
 from digest.progress import Progress
-from digest.render import render_markdown
+from digest.rendering.daily import render_markdown
 from digest.state import State
-from digest.summarize import PLACEHOLDER_KEY, PROMPT_VERSION, make_llm_client, summarize
-from digest.takeaway_check import (
+from digest.takeaways.check import (
     COPIES_EXAMPLE,
     HAS_ACTIVE_HTML,
     HAS_LINK,
@@ -47,7 +46,8 @@ from digest.takeaway_check import (
     pick_takeaways,
     plain_style,
 )
-from digest.takeaway_prompt import ANSWER_KEY, EXAMPLES, MAX_ABSTRACT_CHARS, SYSTEM_PROMPT
+from digest.takeaways.prompt import ANSWER_KEY, EXAMPLES, MAX_ABSTRACT_CHARS, SYSTEM_PROMPT
+from digest.takeaways.summarize import PLACEHOLDER_KEY, PROMPT_VERSION, make_llm_client, summarize
 from tests import llmserver
 from tests.digests import fixed_digest
 from tests.llmserver import LLMServer, answer, completion, korean_line, request_items
@@ -722,7 +722,7 @@ def test_the_time_budget_ships_the_rest_as_marked_fallbacks(llm_server: LLMServe
     llm_server.default = answer(delay=1.0)
     llm = llm_for(llm_server.url, batch_size=1, concurrency=1, deadline=1.6, timeout_seconds=5.0)
     result = run(items(4), state, llm)
-    assert llm_server.calls == 2  # the second was cut off by the 1.6 s budget; the rest never sent
+    assert llm_server.calls <= 2  # the 1.6 s budget stops the requests: not four of 1 s each
     assert result.statuses[0] == STATUS.LLM
     assert result.statuses[1:] == [STATUS.FALLBACK] * 3
     assert llm_server.calls == 2  # the second was cut off by the budget, the others never sent

@@ -15,14 +15,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest import selection, trends
 from digest.cli import cli
 from digest.config import Config
-from digest.matching import TopicMatcher
 from digest.models import DayStatus
-from digest.phrases import count_phrases
+from digest.selection import pick
+from digest.selection.matching import TopicMatcher
 from digest.sources.arxiv_listing import kept, parse_listing
 from digest.state import State
+from digest.trend import stats
+from digest.trend.phrases import count_phrases
 from tests import feedserver, llmserver
 from tests.corpusdays import LISTING, listing, records, write_config
 from tests.feedserver import FeedServer
@@ -62,7 +63,7 @@ def expected_counts(day: date) -> tuple[int, dict[str, int]]:
     """The day's pool and topic counts computed straight from the records, without the pipeline."""
     topics = Config().topics
     parsed = parse_listing(listing(day).encode(), url="test")
-    candidates = selection.merge(kept(parsed.items, include_replacements=False))
+    candidates = pick.merge(kept(parsed.items, include_replacements=False))
     matcher = TopicMatcher(topics)
     counts = dict.fromkeys(topics, 0)
     for c in candidates:
@@ -162,9 +163,9 @@ def seed_history(state_dir: Path, days: list[date]) -> None:
     real = []
     for source in DAYS[:2]:
         parsed = parse_listing(listing(source).encode(), url="test")
-        candidates = selection.merge(kept(parsed.items, include_replacements=False))
-        scored = selection.score(candidates, TopicMatcher(topics))
-        real.append(trends.count_day(source, candidates, scored, topics))
+        candidates = pick.merge(kept(parsed.items, include_replacements=False))
+        scored = pick.score(candidates, TopicMatcher(topics))
+        real.append(stats.count_day(source, candidates, scored, topics))
     with State.open(state_dir) as state:
         for i, d in enumerate(days):
             src = real[i % 2]
@@ -173,7 +174,7 @@ def seed_history(state_dir: Path, days: list[date]) -> None:
 
 def test_beyond_the_cold_start_with_a_hand_built_history(setup):
     feed, llm, config, state_dir = setup
-    history = trends.announcement_days(date(2026, 2, 5), 20)
+    history = stats.announcement_days(date(2026, 2, 5), 20)
     seed_history(state_dir, history)
     result = run_day(feed, config, DAYS[-1])
     b = block(result.stdout)

@@ -11,8 +11,8 @@ from datetime import date
 import pytest
 
 from digest.models import EmergingTerm, Takeaway, TakeawayStatus, TopicTrend, Trend
-from digest.render import render_html, render_markdown, render_text
-from digest.trend_view import code_span
+from digest.rendering.daily import render_html, render_markdown, render_text
+from digest.trend.view import code_span
 
 from .digests import fixed_digest
 

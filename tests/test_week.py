@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest import selection, week
 from digest.cli import cli
 from digest.config import Config
-from digest.matching import TopicMatcher
 from digest.models import Candidate, DayStats, DayStatus, Scored, TopicMatch
+from digest.selection import pick
+from digest.selection.matching import TopicMatcher
 from digest.sources.arxiv_listing import kept, parse_listing
 from digest.state import State
+from digest.week import roundup as week
 from tests import feedserver, llmserver
 from tests.corpusdays import LISTING, listing, records
 from tests.corpusdays import write_config as corpus_config
@@ -45,9 +46,9 @@ NBSP = "\u00a0"
 def day_counts(day: date) -> dict[str, int]:
     """The day's topic counts straight from its listing, without the pipeline."""
     parsed = parse_listing(listing(day).encode(), url="test")
-    candidates = selection.merge(kept(parsed.items, include_replacements=False))
+    candidates = pick.merge(kept(parsed.items, include_replacements=False))
     counts = dict.fromkeys(LABELS, 0)
-    for s in selection.score(candidates, TopicMatcher(Config().topics)):
+    for s in pick.score(candidates, TopicMatcher(Config().topics)):
         for t in s.topics:
             counts[t] += 1
     return counts
@@ -190,7 +191,7 @@ def _scored(
         c,
         (TopicMatch(topic, topic, relevance, ("t",), ("title",)),),
         relevance,
-        selection.popularity(upvotes),
+        pick.popularity(upvotes),
     )
 
 
@@ -201,7 +202,7 @@ def test_merging_the_week_keeps_every_source_the_most_upvotes_and_the_days():
     merged, days = week.merge_shortlists({mon: [a_listing, _scored("arxiv:2", 0.5)], tue: [a_hf]})
     one = next(s for s in merged if s.candidate.key == "arxiv:1")
     assert one.candidate.sources == ("arxiv-listing", "huggingface")
-    assert one.candidate.upvotes == 120 and one.popularity == selection.popularity(120)
+    assert one.candidate.upvotes == 120 and one.popularity == pick.popularity(120)
     assert one.relevance == 0.9  # the best day's match
     assert days == {"arxiv:1": (mon, tue), "arxiv:2": (mon,)}
 
@@ -214,7 +215,7 @@ def test_the_week_ranks_up_what_was_seen_again_and_what_rises():
     assert week.boosted(quiet, 1, {"dpo"}).relevance > week.boosted(once, 1, {"dpo"}).relevance
     # At most max_per_topic a topic, best first.
     many = [week.boosted(_scored(f"arxiv:{i}", 1 - i / 10), 1, set()) for i in range(1, 6)]
-    picked = selection.select(many + [week.boosted(quiet, 1, set())], Config().selection.model_copy(
+    picked = pick.select(many + [week.boosted(quiet, 1, set())], Config().selection.model_copy(
         update={"max_items": 8, "max_per_topic": 2}))  # fmt: skip
     assert [s.candidate.key for s in picked] == ["arxiv:1", "arxiv:2", "arxiv:9"]
 
@@ -297,12 +298,12 @@ def test_a_week_past_the_cold_start_with_a_hand_built_history(feed_server, llm_s
     """Twenty announcement days before the week, made of real days' numbers (tests/test_trend_days.py),
     then the three corpus days: the week compares shares, arrows, and names its emerging terms with
     their papers over the week."""
-    from digest import trends
-    from digest.phrases import count_phrases
+    from digest.trend import stats
+    from digest.trend.phrases import count_phrases
     from tests.test_trend_days import seed_history
 
     state_dir = tmp_path / "state"
-    seed_history(state_dir, trends.announcement_days(date(2026, 1, 30), 20))
+    seed_history(state_dir, stats.announcement_days(date(2026, 1, 30), 20))
     os.environ["WEEK_TEST_KEY"] = "test-key"
     try:
         config = corpus_config(tmp_path, feed_server, llm_server.url, key_env="WEEK_TEST_KEY")

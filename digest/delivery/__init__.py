@@ -33,7 +33,7 @@ from ..config import Config, Render, check_secrets
 from ..errors import ConfigError, DeliveryError
 from ..models import Digest, WeekDigest, iso_week
 from ..progress import Progress
-from ..render import render_html, render_text, subject
+from ..rendering.daily import render_html, render_text, subject
 from ..state import Delivery, State, ensure_directory, run_lock
 from .email import build_message, new_message_id
 from .smtp import Failure, Retry, deliver
@@ -129,7 +129,7 @@ def archive_email(state: State, d: Digest, options: Render | None = None) -> Arc
 
 def archive_week_email(state: State, w: WeekDigest, options: Render | None = None) -> ArchivedEmail:
     """Render and archive the weekly roundup's HTML, text and subject (``archive/week-2026-W06.*``)."""
-    from ..week_render import render_week_html, render_week_text, week_subject
+    from ..week.render import render_week_html, render_week_text, week_subject
 
     html, text = render_week_html(w, options), render_week_text(w, options)
     email = ArchivedEmail(w.start, week_subject(w), html, text, False, w.fallback_count, weekly=True)
@@ -209,7 +209,7 @@ def _replacement(d: Digest, earlier: Delivery, config: Config) -> ArchivedEmail:
 
 
 def _week_replacement(w: WeekDigest, earlier: Delivery, config: Config) -> ArchivedEmail:
-    from ..week_render import render_week_html, render_week_text, week_subject
+    from ..week.render import render_week_html, render_week_text, week_subject
 
     fixed = dataclasses.replace(w, notices=[_replaces_notice(earlier, config), *w.notices])
     html, text = render_week_html(fixed, config.render), render_week_text(fixed, config.render)

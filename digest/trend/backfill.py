@@ -3,7 +3,7 @@
 A new state has no history, so the trend block spends its first five days collecting a baseline. The
 listing only serves today; the API can approximate any past day by the papers submitted in its
 submission window (digest/sources/arxiv_backfill.py). Each day is counted with the code a digest run
-uses (selection.merge → selection.score → trends.count_day, ``origin="api"``) and recorded on its own,
+uses (selection.merge → selection.score → stats.count_day, ``origin="api"``) and recorded on its own,
 so a Ctrl-C keeps the days done so far. No LLM, no digest, nothing marked as shown.
 
 Idempotent: a day already counted is not asked for again (unless ``force``, or unless it was counted by
@@ -21,20 +21,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Literal
 
-from . import calendar, selection, trends
-from ._compat import UTC
-from .config import Config
-from .matching import TopicMatcher
-from .models import DayStats, DayStatus
+from .. import calendar
+from .._compat import UTC
+from ..config import Config
+from ..models import DayStats, DayStatus
+from ..progress import Progress
+from ..selection import pick
+from ..selection.matching import TopicMatcher
+from ..selection.shortlist import keep_shortlist
+from ..state import State
+from . import stats
 from .phrases import PHRASE_RULES
-from .progress import Progress
-from .shortlist import keep_shortlist
-from .state import State
 
 if TYPE_CHECKING:
     import arxiv
 
-MAX_DAYS = trends.BASELINE_WINDOW  # older days are outside every baseline: counting them buys nothing
+MAX_DAYS = stats.BASELINE_WINDOW  # older days are outside every baseline: counting them buys nothing
 # After a refusal (429, 503) the API is given this long before the next day's request.
 COOLDOWN_SECONDS = 30.0
 REFUSED = " (refused: the API is busy)"
@@ -89,11 +91,11 @@ def plan(before: date, n: int) -> list[date]:
     """The ``n`` announcement days strictly before ``before``, oldest first."""
     if n < 1:
         return []
-    return trends.announcement_days(calendar.previous_announcement_day(before), n)
+    return stats.announcement_days(calendar.previous_announcement_day(before), n)
 
 
 def current_rules(config: Config) -> dict[str, str]:
-    return {k: trends.topic_fingerprint(t) for k, t in config.topics.items()}
+    return {k: stats.topic_fingerprint(t) for k, t in config.topics.items()}
 
 
 def already_done(stored: DayStats | None, rules: dict[str, str], *, force: bool) -> str:
@@ -138,7 +140,7 @@ def backfill(
     Synchronous, as the ``arxiv`` package is: a Ctrl-C stops the request in progress at once, and the
     KeyboardInterrupt propagates once the report has said what was kept.
     """
-    from .sources import arxiv_client
+    from ..sources import arxiv_client
 
     timeout = config.http.timeout_seconds
     if client is None:  # the process's one Client: it spaces every API request of this process
@@ -169,7 +171,7 @@ class _Backfill:
     report: BackfillReport = field(default_factory=BackfillReport)
 
     def all(self, days: Sequence[date]) -> None:
-        from .sources.arxiv_client import NetworkDown
+        from ..sources.arxiv_client import NetworkDown
 
         rules = current_rules(self.config)
         matcher = TopicMatcher(self.config.topics)
@@ -189,7 +191,7 @@ class _Backfill:
                 self.sleep(self.cooldown)
 
     def day(self, day: date, rules: dict[str, str], matcher: TopicMatcher) -> DayResult:
-        from .sources import arxiv_backfill, arxiv_client
+        from ..sources import arxiv_backfill, arxiv_client
 
         stored = self.state.load_day_stats(day)
         done = already_done(stored, rules, force=self.force)
@@ -219,21 +221,21 @@ class _Backfill:
             self._record_missing(day, stored, note)
             self.progress.warn(f"backfill {day}: {note}; recorded as missing, not as 0")
             return DayResult(day, "empty", requests=fetched.requests, seconds=seconds, note=note)
-        candidates = selection.merge(fetched.items)
-        scored = selection.score(candidates, matcher)
+        candidates = pick.merge(fetched.items)
+        scored = pick.score(candidates, matcher)
         topics = self.config.topics
-        stats = trends.count_day(
+        day_stats = stats.count_day(
             day, candidates, scored, topics, origin="api", pool_source=arxiv_backfill.NAME
         )
-        if not self.state.record_day_stats(stats):  # a listing's count arrived meanwhile: it wins
+        if not self.state.record_day_stats(day_stats):  # a listing's count arrived meanwhile: it wins
             return DayResult(day, "done", note="counted from its listing meanwhile")
         keep_shortlist(self.state, day, scored, origin="api")  # the week's candidates, if no run kept any
-        counts = ", ".join(f"{topics[k].label} {n}" for k, n in stats.topics.items())
+        counts = ", ".join(f"{topics[k].label} {n}" for k, n in day_stats.topics.items())
         what = "request" if fetched.requests == 1 else "requests"
         self.progress.log(
-            f"backfill {day}: {stats.pool} papers ({counts}); {fetched.requests} {what}, {seconds:.1f}s"
+            f"backfill {day}: {day_stats.pool} papers ({counts}); {fetched.requests} {what}, {seconds:.1f}s"
         )
-        return DayResult(day, "counted", stats.pool, dict(stats.topics), fetched.requests, seconds)
+        return DayResult(day, "counted", day_stats.pool, dict(day_stats.topics), fetched.requests, seconds)
 
     def _record_missing(self, day: date, stored: DayStats | None, note: str) -> None:
         # Only where nothing is known yet: a stored row (a failed listing, say) already says as much.

@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import trends
-from .models import TopicTrend, Trend
-from .text import one_line
+from ..models import TopicTrend, Trend
+from ..text import one_line
+from . import stats
 
 FLOW_FALLBACK_MARK = "⚠️ 흐름 대체"
 NBSP = "\u00a0"
@@ -26,7 +26,7 @@ class TopicRow:
     count: str  # "57편"
     today: str  # "57편 (18%)"; just the count in the cold start
     usual: str  # "13%"; "" in the cold start
-    change: str  # "+38%"; "" when not worth a percentage (see trends.shows_change)
+    change: str  # "+38%"; "" when not worth a percentage (see stats.shows_change)
     arrow: str  # ▲ ▼ →; "" in the cold start
     arrow_class: str  # "up", "down", "flat", ""
     spark: str  # blanks as spaces (plain text)
@@ -61,7 +61,7 @@ class TrendView:
     flow_fallback: bool
     flow_mark: str
     basis: str
-    # What the block calls its period: the daily block's words; the weekly roundup (digest/week.py) its own.
+    # What the block calls its period: the daily block's words; the weekly roundup (week/roundup.py) its own.
     flow_label: str = "오늘의 흐름"
     count_header: str = "오늘"
     spark_header: str = "최근 발표일 추이"  # the Markdown table's column
@@ -120,11 +120,11 @@ def _row(t: TopicTrend, cold: bool, needed: int) -> TopicRow:
         return TopicRow(**common, today=count, usual="", change="", arrow="", arrow_class="", waiting=waiting)
     return TopicRow(
         **common,
-        today=f"{count} ({trends.share_text(t.share)})",
-        usual=trends.share_text(t.baseline_share or 0.0),
-        change=trends.change_text(t.change or 0.0) if trends.shows_change(t) else "",
+        today=f"{count} ({stats.share_text(t.share)})",
+        usual=stats.share_text(t.baseline_share or 0.0),
+        change=stats.change_text(t.change or 0.0) if stats.shows_change(t) else "",
         arrow=t.arrow,
-        arrow_class={trends.UP: "up", trends.DOWN: "down"}.get(t.arrow, "flat"),
+        arrow_class={stats.UP: "up", stats.DOWN: "down"}.get(t.arrow, "flat"),
         waiting="",
     )
 
@@ -139,7 +139,7 @@ def trend_view(trend: Trend | None, *, md: Callable[[str], str]) -> TrendView | 
             phrase=one_line(e.phrase),
             code_md=code_span(e.phrase),
             count=f"{e.count}편",
-            detail="처음 등장" if e.new else f"평소 하루 {trends.usual_text(e.usual)}",
+            detail="처음 등장" if e.new else f"평소 하루 {stats.usual_text(e.usual)}",
         )
         for e in trend.emerging
     )
@@ -152,7 +152,7 @@ def trend_view(trend: Trend | None, *, md: Callable[[str], str]) -> TrendView | 
         if not cold:
             basis += f" · 최근 평균: 최근 {trend.collected_days}개 발표일의 비율 · ▲▼: ±30% 이상, z ≥ 2"
         basis += f" · 추이: 최근 {len(trend.spark_days)}개 발표일의 비율"
-        if any(trends.NO_DATA in t.spark for t in trend.topics):
+        if any(stats.NO_DATA in t.spark for t in trend.topics):
             basis += "(빈칸: 자료 없음)"
         if trend.history_note:
             basis += f" · {one_line(trend.history_note)}"

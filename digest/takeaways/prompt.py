@@ -14,10 +14,10 @@ from typing import Any
 
 import jinja2
 
-from .config import LLM
-from .models import Scored
-from .resources import resource_dir
-from .text import one_line, truncate
+from ..config import LLM
+from ..models import Scored
+from ..resources import resource_dir
+from ..text import one_line, truncate
 
 # -- prompts ------------------------------------------------------------------------------------
 

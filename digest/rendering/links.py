@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .models import Candidate
+from ..models import Candidate
 
 # A path segment as GitHub, GitLab and the Hugging Face Hub allow it (letters, digits, - _ .; "_x" too).
 _SEG = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?"

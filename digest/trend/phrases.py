@@ -28,7 +28,7 @@ from itertools import accumulate, chain, compress, groupby, islice, repeat
 from operator import eq, gt, itemgetter
 from typing import IO, Any
 
-from .models import PhraseCounts
+from ..models import PhraseCounts
 
 # Stored with each day's counts: a day counted with other rules is not compared with today.
 PHRASE_RULES = "phrases-1"

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ARXIV_CATEGORY, Config
-from .errors import InputError
+from ..config import ARXIV_CATEGORY, Config
+from ..errors import InputError
+from ..models import Candidate, Scored
 from .matching import TopicMatcher
-from .models import Candidate, Scored
-from .selection import score, select
+from .pick import score, select
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -12,7 +12,7 @@ is up to the last 20 counted days (weekends, holidays and missing days are skipp
 within the last 40 announcement days; with fewer than 5 such days it is a cold start and no
 average, percentage or arrow is claimed.
 
-Emerging terms are phrases (digest/phrases.py) scored against the same baseline with the log-odds
+Emerging terms are phrases (digest/trend/phrases.py) scored against the same baseline with the log-odds
 ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008, "Fightin' Words"),
 counted in papers: a phrase in y of today's n papers against y' of the baseline's n' papers, the
 prior α_i = α0 · (y + y')/(n + n') with α0 = n (worth one day of papers):
@@ -31,9 +31,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
-from . import calendar
-from .config import Topic
-from .models import (
+from .. import calendar
+from ..config import Topic
+from ..models import (
     Candidate,
     DayStats,
     DayStatus,
@@ -48,7 +48,7 @@ from .models import (
 from .phrases import PHRASE_RULES, boilerplate, contains, count_phrases
 
 # How papers are counted into topics: part of each topic's fingerprint, so a day counted by other
-# rules is never compared with today. Bump it when digest/matching.py changes what a match is.
+# rules is never compared with today. Bump it when digest/selection/matching.py changes what a match is.
 COUNT_RULES = "count-5"  # bump when the matcher's rules change: older counts are not compared
 
 BASELINE_DAYS = 20  # counted days in the baseline, at most

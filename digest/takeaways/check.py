@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-from .llm import first_json_object
-from .models import Scored
-from .takeaway_prompt import ANSWER_KEY, EXAMPLES, MAX_ABSTRACT_CHARS
-from .text import CONTROL, SPACE, one_line, truncate
+from ..llm import first_json_object
+from ..models import Scored
+from ..text import CONTROL, SPACE, one_line, truncate
+from .prompt import ANSWER_KEY, EXAMPLES, MAX_ABSTRACT_CHARS
 
 # -- what comes back ------------------------------------------------------------------
 

@@ -43,13 +43,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ._compat import UTC
-from .config import Config
-from .cron import crontab_trigger
-from .errors import DigestError, StateBusyError
-from .models import Digest
-from .progress import Progress
-from .state import State, run_lock, service_lock
+from .._compat import UTC
+from ..config import Config
+from ..cron import crontab_trigger
+from ..errors import DigestError, StateBusyError
+from ..models import Digest
+from ..progress import Progress
+from ..state import State, run_lock, service_lock
 
 if TYPE_CHECKING:
     import httpx2
@@ -187,7 +187,7 @@ def week_done(config: Config, state: State, monday: date) -> bool:
         rows = state.deliveries(day=monday, weekly=True)
         final = {d.recipient for d in rows if d.status in ("sent", "failed")}
         return all(r in final for r in config.email.to)
-    from .models import iso_week
+    from ..models import iso_week
 
     return (state.archive_dir / f"week-{iso_week(monday)}.md").is_file()
 
@@ -200,7 +200,7 @@ def needs_weekly_catch_up(
     fire = scheduled_today(trigger, now, config.tz) if trigger else None
     if fire is None or now < fire:
         return False
-    from .week import week_of
+    from ..week.roundup import week_of
 
     return not week_done(config, state, week_of(now.astimezone(config.tz).date())[0])
 
@@ -258,7 +258,7 @@ def status_report(config: Config, state: State, now: datetime, limit: int = 10) 
         )
     pending_now = state.deliveries(status="pending") + state.deliveries(status="pending", weekly=True)
     if pending_now:
-        from .models import iso_week
+        from ..models import iso_week
 
         labels = {f"week {iso_week(d.day)}" if d.weekly else d.day.isoformat() for d in pending_now}
         days = ", ".join(sorted(labels))
@@ -369,8 +369,8 @@ async def daily_run(
     under the HTTP client (the sample day, tests).
     """
     # Imported here so `digest status` and the healthcheck do not load the whole pipeline.
-    from . import delivery
-    from .pipeline import default_clients, run_digest, today
+    from .. import delivery
+    from ..pipeline import default_clients, run_digest, today
 
     day = today(config, now)
     summary = RunSummary(day=day)
@@ -411,10 +411,10 @@ async def weekly_run(
     transport: httpx2.AsyncBaseTransport | None = None,
 ) -> RunSummary:
     """One weekly tick, the code path of ``digest week --send``: retry pending mail, build, send once."""
-    from . import delivery
-    from .models import iso_week
-    from .pipeline import default_clients, today
-    from .week import run_week, week_of
+    from .. import delivery
+    from ..models import iso_week
+    from ..pipeline import default_clients, today
+    from ..week.roundup import run_week, week_of
 
     day = today(config, now)
     monday = week_of(day)[0]

@@ -2,8 +2,8 @@
 
 Per run: cached lines first (CACHED); the rest go out in balanced batches of at most ``llm.batch_size``
 items through the run's :class:`~digest.llm.LLMSession` (format degradation, max_tokens, time budget,
-retries and accounting live there), with the messages of :mod:`digest.takeaway_prompt`. Every line is
-checked on its own (:func:`digest.takeaway_check.check_takeaway`): near-misses
+retries and accounting live there), with the messages of :mod:`digest.takeaways.prompt`. Every line is
+checked on its own (:func:`digest.takeaways.check.check_takeaway`): near-misses
 are repaired (a long line cut at a sentence or clause boundary, stray Markdown removed); a line that is
 empty, not Korean, copies the prompt's examples or states a number its abstract does not have is unusable.
 
@@ -24,13 +24,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .config import LLM
-from .llm import PLACEHOLDER_KEY, Answer, DeferredClient, Failure, LLMSession, RequestFailed
-from .llm import make_llm_client as make_llm_client
-from .models import Entry, LLMUsage, Scored, Takeaway, TakeawayStatus
-from .progress import Progress
-from .state import State
-from .takeaway_check import (
+from ..config import LLM
+from ..llm import PLACEHOLDER_KEY, Answer, DeferredClient, Failure, LLMSession, RequestFailed
+from ..llm import make_llm_client as make_llm_client
+from ..models import Entry, LLMUsage, Scored, Takeaway, TakeawayStatus
+from ..progress import Progress
+from ..state import State
+from .check import (
     _BATCH_PROBLEMS,
     COPIES_EXAMPLE,
     CUT_OFF,
@@ -43,7 +43,7 @@ from .takeaway_check import (
     parse_answer,
     pick_takeaways,
 )
-from .takeaway_prompt import ANSWER_SCHEMA, PROMPT_VERSION, build_messages, max_tokens, prompt_item
+from .prompt import ANSWER_SCHEMA, PROMPT_VERSION, build_messages, max_tokens, prompt_item
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI

@@ -59,8 +59,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .config import Topic
-from .models import Candidate, TopicMatch
+from ..config import Topic
+from ..models import Candidate, TopicMatch
 
 TermKind = Literal["acronym", "name", "phrase"]
 Where = Literal["title", "abstract"]

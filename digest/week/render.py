@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from . import trends
-from .config import Render
-from .models import Digest, WeekDigest
-from .render import (
+from ..config import Render
+from ..models import Digest, WeekDigest
+from ..rendering.daily import (
     FALLBACK_MARK,
     Part,
     context,
@@ -26,8 +25,9 @@ from .render import (
     render_template,
     topic_summary,
 )
-from .text import one_line
-from .trend_view import TrendView, trend_view
+from ..text import one_line
+from ..trend import stats
+from ..trend.view import TrendView, trend_view
 
 WEEKDAYS = "월화수목금토일"
 
@@ -65,7 +65,7 @@ def week_trend_view(w: WeekDigest) -> TrendView | None:
         if not t.cold_start:
             basis += f" · 최근 평균: 이번 주 전 {t.baseline_days}개 발표일의 비율 · ▲▼: ±30% 이상, z ≥ 2"
         basis += f" · 추이: {letters} 요일별 비율"
-        if any(trends.NO_DATA in r.spark for r in t.topics):
+        if any(stats.NO_DATA in r.spark for r in t.topics):
             basis += "(빈칸: 자료 없음)"
         if t.history_note:
             basis += f" · {one_line(t.history_note)}"

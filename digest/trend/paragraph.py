@@ -22,14 +22,13 @@ from typing import Any
 
 import jinja2
 
-from . import trends
-from .config import LLM
-from .llm import LLMSession, RequestFailed, first_json_object
-from .models import Entry, Takeaway, TakeawayStatus, Trend
-from .progress import Progress
-from .resources import prompt_template, read_prompt
-from .state import State
-from .takeaway_check import (
+from ..config import LLM
+from ..llm import LLMSession, RequestFailed, first_json_object
+from ..models import Entry, Takeaway, TakeawayStatus, Trend
+from ..progress import Progress
+from ..resources import prompt_template, read_prompt
+from ..state import State
+from ..takeaways.check import (
     HAS_ACTIVE_HTML,
     HAS_LINK,
     LOOKS_LIKE_DATA,
@@ -49,8 +48,9 @@ from .takeaway_check import (
     strip_markup,
     without_hype,
 )
-from .takeaway_prompt import items_json
-from .text import one_line, truncate
+from ..takeaways.prompt import items_json
+from ..text import one_line, truncate
+from . import stats
 
 SYSTEM_FILE = "flow.system.txt"
 USER_FILE = "flow.user.txt"
@@ -58,7 +58,7 @@ USER_FILE = "flow.user.txt"
 
 @dataclass(frozen=True)
 class FlowPrompt:
-    """One kind of paragraph: the day's 오늘의 흐름, or the week's (digest/week.py). Same checks, same
+    """One kind of paragraph: the day's 오늘의 흐름, or the week's (digest/week/roundup.py). Same checks, same
     template fallback, same cache; only the prompt and the words for its period differ."""
 
     name: str  # in progress lines and warnings: "오늘의 흐름"
@@ -173,9 +173,9 @@ def flow_input(trend: Trend, entries: Sequence[Entry]) -> dict[str, Any]:
         row: dict[str, Any] = {"topic": t.label, "papers": t.count}
         if t.arrow:
             row |= {
-                "share_pct": trends.share_text(t.share).rstrip("%"),
-                "usual_share_pct": trends.share_text(t.baseline_share or 0.0).rstrip("%"),
-                "change_pct": trends.change_text(t.change or 0.0).rstrip("%"),
+                "share_pct": stats.share_text(t.share).rstrip("%"),
+                "usual_share_pct": stats.share_text(t.baseline_share or 0.0).rstrip("%"),
+                "change_pct": stats.change_text(t.change or 0.0).rstrip("%"),
                 "trend": t.arrow,
             }
         topics.append(row)
@@ -183,7 +183,7 @@ def flow_input(trend: Trend, entries: Sequence[Entry]) -> dict[str, Any]:
     if trend.emerging:
         data["emerging"] = [
             {"term": e.phrase, "papers": e.count}
-            | ({"new": True} if e.new else {"usual_per_day": trends.usual_text(e.usual)})
+            | ({"new": True} if e.new else {"usual_per_day": stats.usual_text(e.usual)})
             for e in trend.emerging
         ]
     data["top_items"] = [
@@ -596,9 +596,9 @@ def template_flow(trend: Trend, period: str = "오늘") -> str:
         return f"{head} 기준선을 모으는 중이라({collected}) 평소와 비교하지 않았다."
     parts = []
     for t in trend.topics:
-        if t.arrow in (trends.UP, trends.DOWN):
-            more = "많았다" if t.arrow == trends.UP else "적었다"
-            change = trends.change_text(t.change or 0.0)
+        if t.arrow in (stats.UP, stats.DOWN):
+            more = "많았다" if t.arrow == stats.UP else "적었다"
+            change = stats.change_text(t.change or 0.0)
             parts.append(f"{t.label} 논문이 평소보다 {more}({t.count}편, {change})")
     sentences = [head]
     if parts:

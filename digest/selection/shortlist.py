@@ -1,4 +1,4 @@
-"""Each day's shortlist, kept for the weekly roundup (digest/week.py): the day's best on-topic candidates.
+"""Each day's shortlist, kept for the weekly roundup (week/roundup.py): the day's best on-topic candidates.
 
 The state keeps only the shown items' keys otherwise, and a week's most important papers are not always
 the ones a day showed (a paper a busier day crowded out, one Hugging Face found later in the week). So
@@ -12,18 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from . import selection
-from .config import Selection
-from .models import Scored
-from .state import State
+from ..config import Selection
+from ..models import Scored
+from ..state import State
+from . import pick
 
 KEEP = 30
 
 
 def shortlist(scored: Sequence[Scored], keep: int = KEEP) -> list[Scored]:
     """The best ``keep`` of ``scored``, spread over the topics, best first."""
-    picked = selection.select(scored, Selection(max_items=keep, max_per_topic=keep))
-    return sorted(picked, key=selection.rank_key)
+    picked = pick.select(scored, Selection(max_items=keep, max_per_topic=keep))
+    return sorted(picked, key=pick.rank_key)
 
 
 def keep_shortlist(state: State, day: date, scored: Sequence[Scored], origin: str) -> int:

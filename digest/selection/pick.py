@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
-from .config import Selection
+from ..config import Selection
+from ..models import Candidate, Item, Scored
 from .matching import TopicMatcher
-from .models import Candidate, Item, Scored
 
 # Which source's text and metadata win when sources disagree: the arXiv listing is the paper as
 # announced; the API search has the same text; Hugging Face and blogs are second-hand.

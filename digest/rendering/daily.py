@@ -15,12 +15,12 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
-from .config import Render
+from ..config import Render
+from ..models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus, TopicInfo
+from ..resources import resource_dir
+from ..text import one_line, truncate
+from ..trend.view import FLOW_FALLBACK_MARK, trend_view
 from .links import huggingface_url, pdf_url, repository
-from .models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus, TopicInfo
-from .resources import resource_dir
-from .text import one_line, truncate
-from .trend_view import FLOW_FALLBACK_MARK, trend_view
 
 WEEKDAYS = "월화수목금토일"
 FALLBACK_MARK = "⚠️ 요약 대체"

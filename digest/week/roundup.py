@@ -3,16 +3,16 @@
 The week that holds a day (the reader's date) is its Monday-to-Friday listings. Nothing here is a second
 pipeline; it reuses the daily stages on what the state kept:
 
-* candidates: the shortlists every run (and every backfilled day) keeps (digest/shortlist.py), merged per
+* candidates: the shortlists every run (and every backfilled day) keeps (selection/shortlist.py), merged per
   work over the week, papers shown before the week left out;
-* selection: ``selection.select`` with ``[week] max_items`` and ``max_per_topic`` (topics take turns), over
+* selection: ``pick.select`` with ``[week] max_items`` and ``max_per_topic`` (topics take turns), over
   scores raised for a paper seen on several days or by several sources, and for a match on a topic that is
   rising this week (▲);
 * takeaways: ``summarize`` (cached lines are reused, so a paper a day already showed costs nothing);
-* numbers: the week's counted days summed and compared by ``trends.topic_trends`` with the baseline before
-  the week, one sparkline block per day, ``trends.emerging_terms`` over the week's phrases;
+* numbers: the week's counted days summed and compared by ``stats.topic_trends`` with the baseline before
+  the week, one sparkline block per day, ``stats.emerging_terms`` over the week's phrases;
 * paragraph: ``flow.write_flow`` with the week's prompt (prompts/week.*), the same checks and fallback;
-* rendering: digest/week_render.py (templates/week.*); delivery: ``delivery.send_week``.
+* rendering: digest/week/render.py (templates/week.*); delivery: ``delivery.send_week``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from . import calendar, selection, trends
-from .config import Config, Render, Selection
-from .delivery import archive_week_email
-from .flow import load_prompt, write_flow
-from .models import (
+from .. import calendar
+from ..config import Config, Render, Selection
+from ..delivery import archive_week_email
+from ..models import (
     DayStats,
     DayStatus,
     EmergingTerm,
@@ -37,13 +36,16 @@ from .models import (
     Trend,
     WeekDigest,
 )
-from .phrases import PHRASE_RULES
-from .pipeline import Clients, today
-from .progress import Progress
-from .state import State, run_lock
-from .summarize import summarize_run
-from .trend_stage import history_note
-from .week_render import render_week_markdown, short_label
+from ..pipeline import Clients, today
+from ..progress import Progress
+from ..selection import pick
+from ..state import State, run_lock
+from ..takeaways.summarize import summarize_run
+from ..trend import stats
+from ..trend.paragraph import load_prompt, write_flow
+from ..trend.phrases import PHRASE_RULES
+from ..trend.stage import history_note
+from .render import render_week_markdown, short_label
 
 WEEK_PROMPT = load_prompt("이번 주 흐름", "이번 주", "week.system.txt", "week.user.txt")
 
@@ -76,7 +78,7 @@ def merge_shortlists(
     """One Scored per work over the week, and the days each was shortlisted.
 
     The text and metadata come from the most trusted source that saw it (the listing before Hugging Face,
-    selection.source_rank), the latest such day first; the sources are all that saw it, the categories
+    pick.source_rank), the latest such day first; the sources are all that saw it, the categories
     all they named, the upvotes the most any day counted, the version the newest, the matches those of
     its best day.
     """
@@ -89,10 +91,10 @@ def merge_shortlists(
     for key, found in seen.items():
         latest = min(
             reversed([s for _, s in found]),
-            key=lambda s: min((selection.source_rank(x) for x in s.candidate.sources), default=(9, "")),
+            key=lambda s: min((pick.source_rank(x) for x in s.candidate.sources), default=(9, "")),
         )
         best = max((s for _, s in found), key=lambda s: s.relevance)  # upvotes are the work's, not a day's
-        sources = sorted({x for _, s in found for x in s.candidate.sources}, key=selection.source_rank)
+        sources = sorted({x for _, s in found for x in s.candidate.sources}, key=pick.source_rank)
         upvotes = [s.candidate.upvotes for _, s in found if s.candidate.upvotes is not None]
         versions = [s.candidate.version for _, s in found if s.candidate.version is not None]
         categories = list(latest.candidate.categories)
@@ -104,7 +106,7 @@ def merge_shortlists(
             upvotes=max(upvotes) if upvotes else None,
             version=max(versions) if versions else None,
         )
-        popularity = selection.popularity(candidate.upvotes)
+        popularity = pick.popularity(candidate.upvotes)
         merged.append(Scored(candidate, best.matches, best.relevance, popularity))
         days[key] = tuple(d for d, _ in found)
     return merged, days
@@ -148,7 +150,7 @@ def spark(days: Sequence[date], by_day: Mapping[date, DayStats], topic: str) -> 
     for d in days:
         s = by_day.get(d)
         values.append((s.topics.get(topic, 0) / s.pool) if s is not None and s.pool else None)
-    return trends.sparkline(values)
+    return stats.sparkline(values)
 
 
 def week_phrases(days: Sequence[DayStats], weekly_docs: Mapping[str, int], papers: int) -> PhraseCounts:
@@ -173,24 +175,24 @@ class WeekNumbers:
 
 
 def week_numbers(config: Config, days: Sequence[date], monday: date, state: State) -> WeekNumbers:
-    rules = {k: trends.topic_fingerprint(t) for k, t in config.topics.items()}
+    rules = {k: stats.topic_fingerprint(t) for k, t in config.topics.items()}
     stored = {s.day: s for s in state.day_stats(monday, monday + timedelta(days=4)) if s.day in days}
     comparable = {d: s for d, s in stored.items() if s.counted and s.topic_rules == rules}
     other = tuple(d for d, s in stored.items() if s.counted and d not in comparable)
     week = aggregate(list(comparable.values()), monday, rules)
     if week is None:
         return WeekNumbers(None, (), other)
-    history = state.day_stats(trends.window_start(monday), monday - timedelta(days=1))
+    history = state.day_stats(stats.window_start(monday), monday - timedelta(days=1))
     topics = [TopicInfo(k, t.label) for k, t in config.topics.items()]
-    lines, baseline_days = trends.topic_trends(week, history, topics, [])
+    lines, baseline_days = stats.topic_trends(week, history, topics, [])
     lines = tuple(replace(t, spark=spark(days, comparable, t.key)) for t in lines)
-    base = trends.baseline(history, monday)
+    base = stats.baseline(history, monday)
     trend = Trend(
         day=monday,
         pool=week.pool,
         topics=lines,
         baseline_days=baseline_days,
-        needed_days=trends.MIN_BASELINE_DAYS,
+        needed_days=stats.MIN_BASELINE_DAYS,
         spark_days=tuple(days),
         history_note=_origin_note(list(comparable.values()), base),
     )
@@ -219,12 +221,12 @@ def _emerging(state: State, days: list[date], base: list[DayStats]) -> tuple[Eme
     # day is stored only as a hash, so one found once on each of three days is not a candidate.
     phrases = sorted({p for s in loaded if s.phrases for p in s.phrases.docs})
     upper = {p: sum(s.phrases.docs.get(p, 1) for s in loaded if s.phrases) for p in phrases}
-    phrases = [p for p in phrases if upper[p] >= trends.MIN_PAPERS]
+    phrases = [p for p in phrases if upper[p] >= stats.MIN_PAPERS]
     week = week_phrases(loaded, state.phrase_counts(phrases, [s.day for s in loaded]), papers)
-    candidates = trends.term_candidates(week)
+    candidates = stats.term_candidates(week)
     base = [h for h in base if h.phrase_rules == PHRASE_RULES]
     past = state.phrase_counts(candidates, [h.day for h in base])
-    terms = trends.emerging_terms(week, past, sum(h.pool or 0 for h in base), len(base))
+    terms = stats.emerging_terms(week, past, sum(h.pool or 0 for h in base), len(base))
     seen = state.phrases_seen_before([t.phrase for t in terms], min(days))
     return tuple(replace(t, new=t.phrase not in seen) for t in terms)
 
@@ -292,10 +294,10 @@ async def build_week(
     lists = state.day_candidates(monday, friday)
     merged, seen_on = merge_shortlists(lists)
     shown = state.shown_before([s.candidate.key for s in merged], monday)
-    rising = {t.key for t in trend.topics if t.arrow == trends.UP} if trend else set()
+    rising = {t.key for t in trend.topics if t.arrow == stats.UP} if trend else set()
     scored = [boosted(s, len(seen_on[s.candidate.key]), rising) for s in merged]
     cfg = Selection(max_items=config.week.max_items, max_per_topic=config.week.max_per_topic)
-    picked = selection.select(scored, cfg, exclude=shown)
+    picked = pick.select(scored, cfg, exclude=shown)
     progress.log(
         f"week {monday} – {friday}: {len(merged)} candidates over {len(lists)} days, "
         f"{len(shown)} shown before the week, {len(picked)} picked; numbers of {len(numbers.counted)} days"

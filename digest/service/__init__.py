@@ -1,0 +1,1 @@
+"""``digest serve``: the always-on service and its schedule."""
