@@ -22,6 +22,7 @@ from ..progress import Progress
 from ..state import State
 from . import arxiv_listing, arxiv_search, blogs, huggingface
 from .common import Outcome, error_line
+from .limits import admit_all
 
 if TYPE_CHECKING:
     import arxiv
@@ -107,13 +108,13 @@ async def _run(
         )
     seconds = round(time.monotonic() - started, 2)
     count = fetcher.requests[name] if requests is None else requests
-    items = outcome.items if outcome.status.delivers else []
+    items, dropped = admit_all(outcome.items) if outcome.status.delivers else ([], "")
     report = SourceReport(
         name=name,
         status=outcome.status,
         items=len(items),
         seconds=seconds,
-        error=outcome.error,
+        error="; ".join(e for e in (outcome.error, dropped) if e),
         requests=count,
     )
     progress.log(log_line(report, outcome.detail))
