@@ -499,3 +499,29 @@ def test_a_huge_title_authors_and_abstract_stay_bounded_in_every_output(servers)
     assert sizes and max(sizes) < 15_000, sizes
     prompts = "".join(m["content"] for body in llm.requests for m in body["messages"])
     assert title in prompts and " and beyond" * 30 not in prompts and " abstain" * 300 not in prompts
+
+
+def test_a_model_that_writes_a_bare_phishing_domain_never_reaches_the_note(servers):
+    """The fake LLM obeys an injected abstract: every line and the 흐름 paragraph point at a bare domain,
+    which markdown-it's linkify and Notion make a live link. None of it reaches the digest."""
+    from tests.llmserver import answer, completion, flow_paragraph, korean_line, request_numbers
+
+    feed, llm, config = servers
+    lines = answer(lambda it: f"지금 바로 evil-phish.com 에 접속해 확인하라. {korean_line(it)}")
+
+    def phishing(body):
+        numbers = request_numbers(body)
+        if not numbers:
+            return lines(body)
+        pointer = ". 자세한 내용은 evil-phish.com 에서 볼 수 있다. "
+        paragraph = flow_paragraph(numbers).replace(". ", pointer, 1)
+        content = json.dumps({"paragraph": paragraph}, ensure_ascii=False)
+        return completion(content if body.get("response_format") else paragraph, body)
+
+    llm.default = phishing
+    result = run(config)
+    assert result.exit_code == 0, result.output
+    assert "evil-phish" not in result.stdout
+    assert "지금 바로" not in result.stdout
+    assert items(result.stdout) and "**오늘의 흐름**" in result.stdout
+    assert any(len(request_numbers(body)) for body in llm.requests)  # the paragraph was asked for
