@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from .._compat import UTC
+from ..addresses import mailbox_key, unique
 from ..config import Config, Render, check_secrets
 from ..errors import ConfigError, DeliveryError
 from ..models import Digest, WeekDigest, iso_week
@@ -234,7 +235,9 @@ async def _send(
     record = not email.sample
     outcomes: list[DeliveryOutcome] = []
     for recipient in recipients:
-        earlier = state.delivery(email.day, recipient, weekly=email.weekly) if record else None
+        earlier = _earlier(state, email.day, recipient, email.weekly) if record else None
+        # The row is the mailbox's, however the config spells it now: one spelling's send is every one's.
+        row = earlier.recipient if earlier else recipient
         if earlier and not force and earlier.status in ("sent", "failed"):
             # A permanent failure stays a failure: the recipient still does not have the digest.
             status: Status = "skipped" if earlier.status == "sent" else "failed"
@@ -271,7 +274,7 @@ async def _send(
             # Claimed before sending: if the process dies mid-send, send_pending still finds it.
             state.record_delivery(
                 email.day,
-                recipient,
+                row,
                 "pending",
                 error="not confirmed",
                 message_id=message_id,
@@ -300,7 +303,7 @@ async def _send(
         if record:
             state.record_delivery(
                 email.day,
-                recipient,
+                row,
                 status,
                 error=result.error,
                 message_id=message_id,
@@ -324,6 +327,24 @@ async def _send(
         else:
             progress.warn(f"email: {outcome.describe()}")
     return outcomes
+
+
+def _earlier(state: State, day: date, recipient: str, weekly: bool) -> Delivery | None:
+    """The day's delivery row of ``recipient``'s mailbox, under this spelling or another."""
+    found = state.delivery(day, recipient, weekly=weekly)
+    if found is None:
+        key = mailbox_key(recipient)
+        rows = state.deliveries(day=day, weekly=weekly)
+        found = next((d for d in rows if mailbox_key(d.recipient) == key), None)
+    return found
+
+
+def recipients(config: Config, progress: Progress) -> list[str]:
+    """``[email].to``, each mailbox once (its first spelling), saying which spellings were one."""
+    kept, dropped = unique(list(config.email.to))
+    for spelling, first in dropped:
+        progress.log(f"email: {spelling} is the same mailbox as {first}: sent once")
+    return kept
 
 
 async def send_digest(
@@ -391,7 +412,7 @@ async def _archive_and_send(
             config,
             state,
             email,
-            list(dict.fromkeys(config.email.to)),
+            recipients(config, progress),
             force=force,
             progress=progress,
             retry=retry,
