@@ -25,6 +25,7 @@ from .errors import DigestError
 from .llm import LLMSession, RequestFailed, first_json_object, make_llm_client
 from .models import LLMUsage
 from .progress import QUIET
+from .redact import redact_urls
 from .state import State
 
 DEFAULT_TIMEOUT = 10.0
@@ -320,8 +321,8 @@ def format_table(probes: list[Probe]) -> str:
     lines = []
     for p in probes:
         note = "" if p.ok is not False or p.essential else " (not essential)"
-        target = f"  [{p.target}]" if p.target else ""
-        lines.append(f"{p.mark} {p.name:<{width}}  {p.detail}{note}{target}")
+        target = f"  [{redact_urls(p.target)}]" if p.target else ""
+        lines.append(f"{p.mark} {p.name:<{width}}  {redact_urls(p.detail)}{note}{target}")
     essential = [p for p in probes if p.ok is False and p.essential]
     if essential:
         names = ", ".join(p.name for p in essential)

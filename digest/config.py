@@ -36,6 +36,7 @@ from pydantic import (
 from ._compat import tomllib
 from .cron import crontab_trigger
 from .errors import ConfigError
+from .redact import MASK, redact_url
 
 ENV_CONFIG = "DIGEST_CONFIG"
 
@@ -581,9 +582,18 @@ def check_secrets(config: Config, *, email: bool = False) -> None:
         )
 
 
+def _redacted(value: Any) -> Any:
+    """Every URL in a dumped configuration without its userinfo and secret query values."""
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return redact_url(value) if isinstance(value, str) and "://" in value else value
+
+
 def masked_dump(config: Config) -> dict[str, Any]:
     """The effective configuration, with each secret's presence shown but never its value."""
-    data = config.model_dump(by_alias=True)
+    data = _redacted(config.model_dump(by_alias=True))
     data["llm"]["api_key"] = "set (masked)" if config.llm.api_key else f"not set (${config.llm.api_key_env})"
     data["email"]["password"] = (
         "set (masked)" if config.email.password else f"not set (${config.email.password_env})"
@@ -649,11 +659,15 @@ def dump_toml(config: Config, source: Path | None = None) -> str:
     Secrets never appear: whether each one is set is a comment next to the variable that holds it.
     """
     data = config.model_dump(by_alias=True, mode="json")
+    masked = _redacted(data)
+    data, redacted = masked, masked != data
     notes = {
         "llm": [f"api_key: {_secret_state(config.llm.api_key)} (${config.llm.api_key_env})"],
         "email": [f"password: {_secret_state(config.email.password)} (${config.email.password_env})"],
     }
     head = [f"# source: {source or 'built-in defaults'}"]
+    if redacted:
+        head.append(f"# URLs without their userinfo and secret query values ({MASK}): the file has them")
     return "\n".join(head + _toml_table(data, [], notes)) + "\n"
 
 

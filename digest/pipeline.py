@@ -29,6 +29,7 @@ from .llm import DeferredClient
 from .matching import TopicMatcher
 from .models import Digest, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
+from .redact import redact_url, redact_urls
 from .render import render_markdown
 from .shortlist import keep_shortlist
 from .sources import collect
@@ -118,7 +119,8 @@ async def build_digest(
         state=state,
         config=config.http,
         on_retry=lambda e: progress.log(
-            f"retrying {e.url}: {e.reason}" + (f", waiting {e.wait:g}s as asked" if e.wait else "")
+            f"retrying {redact_url(e.url)}: {redact_urls(e.reason)}"
+            + (f", waiting {e.wait:g}s as asked" if e.wait else "")
         ),
     )
     items, reports = await collect(

@@ -776,3 +776,18 @@ def test_the_edge_caps_text_with_an_ellipsis_and_keeps_what_fits() -> None:
     assert (capped.version, capped.upvotes, capped.url) == (3, 12, item.url)
     normal = Item(key="k", source="s", kind="paper", title="A title", url="https://x.org/a", authors=("A B",))
     assert limits.admit(normal) == (normal, "")
+
+
+def test_a_failing_feed_with_a_token_in_its_url_is_reported_without_it(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A source's error line goes to stderr and into the digest's footer: its URL's secrets do not."""
+    feed_server.serve("/private.xml", b"gone", status=500)
+    feed = Feed(name="Private", url=feed_server.url("/private.xml?token=FEEDTOKEN&page=2"))
+    off = {"arxiv": Arxiv(enabled=False), "huggingface": HuggingFace(enabled=False)}
+    config = make_config(feed_server, tmp_path, feeds=[feed], **off)
+    _, reports, log, _ = run_collect(config, DAY, now=BLOG_NOW)
+    report = reports["blog:Private"]
+    assert report.status == SourceStatus.FAILED and "HTTP 500" in report.error
+    assert "token=***&page=2" in report.error
+    assert "FEEDTOKEN" not in report.error and "FEEDTOKEN" not in log

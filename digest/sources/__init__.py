@@ -19,6 +19,7 @@ from ..errors import SourceError
 from ..http import Fetcher
 from ..models import Item, SourceReport, SourceStatus
 from ..progress import Progress
+from ..redact import redact_urls
 from ..state import State
 from . import arxiv_listing, arxiv_search, blogs, huggingface
 from .common import Outcome, error_line
@@ -114,10 +115,11 @@ async def _run(
         status=outcome.status,
         items=len(items),
         seconds=seconds,
-        error="; ".join(e for e in (outcome.error, dropped) if e),
+        # A URL in an error (a feed's, the API's) may carry a token: this line goes to stderr and the footer.
+        error=redact_urls("; ".join(e for e in (outcome.error, dropped) if e)),
         requests=count,
     )
-    progress.log(log_line(report, outcome.detail))
+    progress.log(log_line(report, redact_urls(outcome.detail)))
     return items, report
 
 
