@@ -76,6 +76,11 @@ def _address(v: str) -> str:
 
 Address = Annotated[str, AfterValidator(_address)]
 
+
+def _one_or_list(v: object) -> object:
+    """``to = "me@example.com"``: one address needs no list around it."""
+    return [v] if isinstance(v, str) else v
+
 # An arXiv category as the listing and the API write it: cs.CL, stat.ML, eess.AS, q-bio.NC, hep-th.
 ARXIV_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
 
@@ -275,7 +280,7 @@ class Email(_Section):
 
     enabled: bool = False
     from_: Address = Field("digest@example.com", alias="from")
-    to: list[Address] = ["me@example.com"]
+    to: Annotated[list[Address], BeforeValidator(_one_or_list)] = ["me@example.com"]
     reply_to: Annotated[str, AfterValidator(lambda v: _address(v) if v.strip() else "")] = ""
     smtp_host: str = "smtp.example.com"
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
