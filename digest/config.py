@@ -288,6 +288,10 @@ class Email(_Section):
     username: str = ""
     password_env: str = "DIGEST_SMTP_PASSWORD"
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # After an SMTP outage, `digest serve` resends a pending email only while it is at most this many days
+    # old (a weekly roundup counts from its Friday); older ones wait for `digest send --pending`, so the
+    # service never sends a burst of stale digests. 0: only today's.
+    pending_max_days: Annotated[int, Field(ge=0, le=365)] = 1
 
     @property
     def password(self) -> str | None:

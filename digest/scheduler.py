@@ -378,8 +378,9 @@ async def daily_run(
     summary = RunSummary(day=day)
     with State.open(config.state_path) as state:
         if config.email.enabled:
-            # Before today's build: a day whose only gap was an SMTP outage is then done.
-            summary.retried = len(await delivery.send_pending(config, state, progress=progress))
+            # Before today's build: a day whose only gap was an SMTP outage is then done. Only recent
+            # days: a burst of stale digests after a long outage waits for `digest send --pending`.
+            summary.retried = len(await delivery.send_pending(config, state, progress=progress, today=day))
         if day_done(config, state, day):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state)
@@ -423,7 +424,7 @@ async def weekly_run(
     summary = RunSummary(day=monday, label=f"week {iso_week(monday)}")
     with State.open(config.state_path) as state:
         if config.email.enabled:
-            summary.retried = len(await delivery.send_pending(config, state, progress=progress))
+            summary.retried = len(await delivery.send_pending(config, state, progress=progress, today=day))
         if week_done(config, state, monday):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state, weekly=True)

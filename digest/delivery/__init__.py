@@ -24,7 +24,7 @@ import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -339,7 +339,7 @@ def _earlier(state: State, day: date, recipient: str, weekly: bool) -> Delivery 
     return found
 
 
-def recipients(config: Config, progress: Progress) -> list[str]:
+def unique_recipients(config: Config, progress: Progress) -> list[str]:
     """``[email].to``, each mailbox once (its first spelling), saying which spellings were one."""
     kept, dropped = unique(list(config.email.to))
     for spelling, first in dropped:
@@ -412,13 +412,19 @@ async def _archive_and_send(
             config,
             state,
             email,
-            recipients(config, progress),
+            unique_recipients(config, progress),
             force=force,
             progress=progress,
             retry=retry,
             tls_context=tls_context,
             replacement=replacement,
         )
+
+
+def _stale(pending: list[Delivery], today: date, max_days: int) -> list[Delivery]:
+    """The pending deliveries more than ``max_days`` old; a weekly roundup's age counts from its Friday."""
+    start = {False: timedelta(0), True: timedelta(days=4)}
+    return [p for p in pending if (today - (p.day + start[p.weekly])).days > max_days]
 
 
 async def send_pending(
@@ -428,12 +434,26 @@ async def send_pending(
     progress: Progress,
     retry: Retry | None = None,
     tls_context: ssl.SSLContext | None = None,
+    today: date | None = None,
 ) -> list[DeliveryOutcome]:
-    """Resend every pending delivery from the archive: no fetching, no LLM."""
+    """Resend pending deliveries from the archive: no fetching, no LLM.
+
+    With ``today`` (the scheduler's ticks), only those at most ``email.pending_max_days`` old: the older
+    ones stay pending, named once per call, for ``digest send --pending`` (which passes no ``today``).
+    """
     outcomes: list[DeliveryOutcome] = []
     with run_lock(state.directory):
         pending = state.deliveries(status="pending") + state.deliveries(status="pending", weekly=True)
-        if not pending:
+        stale = _stale(pending, today, config.email.pending_max_days) if today is not None else []
+        if stale:
+            labels = sorted({f"week {iso_week(p.day)}" if p.weekly else p.day.isoformat() for p in stale})
+            progress.warn(
+                f"email: {len(stale)} pending email(s) of {', '.join(labels)}, older than "
+                f"email.pending_max_days = {config.email.pending_max_days}, not sent automatically: "
+                "`digest send --pending` sends them"
+            )
+            pending = [p for p in pending if p not in stale]
+        if not pending and not stale:
             progress.log("email: nothing pending")
         for day, weekly in sorted({(p.day, p.weekly) for p in pending}):
             recipients = [p.recipient for p in pending if (p.day, p.weekly) == (day, weekly)]
