@@ -493,3 +493,23 @@ def test_one_mailbox_written_three_ways_gets_one_copy(tmp_path):
     assert "김철수 <a@example.com> is the same mailbox as a@example.com: sent once" in log
     with State.open(config.state_path) as state:
         assert [d.recipient for d in state.deliveries(day=DAY)] == ["a@example.com"]
+
+
+def test_pending_rows_of_one_mailbox_under_two_spellings_are_sent_once(tmp_path):
+    """Rows kept before recipients were compared by mailbox: send --pending sends one copy for both."""
+    port = closed_port()
+    config = make_config(tmp_path, port, to=("a@example.com",))
+    send(config, retry=Retry(attempts=1))
+    with State.open(config.state_path) as state:
+        state.record_delivery(DAY, "김철수 <A@EXAMPLE.COM>", "pending", error="not confirmed", attempt=False)
+    with smtp_server(port=port) as server:
+        resent = pending(config)
+        again = pending(config)
+    assert statuses(resent) == {"a@example.com": "sent"} and again == []
+    assert [m.rcpt_tos for m in server.received] == [["a@example.com"]]
+    with State.open(config.state_path) as state:
+        rows = {d.recipient: (d.status, d.last_error) for d in state.deliveries(day=DAY)}
+    assert rows == {
+        "a@example.com": ("sent", ""),
+        "김철수 <A@EXAMPLE.COM>": ("sent", "same mailbox as a@example.com"),
+    }

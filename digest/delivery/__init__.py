@@ -465,7 +465,10 @@ async def send_pending(
                     DeliveryOutcome(day, r, "pending", error=str(e), weekly=weekly) for r in recipients
                 ]
                 continue
-            outcomes += await _send(
+            # Rows of one mailbox under two spellings (kept before recipients were compared by mailbox):
+            # one send, and the other row takes its outcome.
+            recipients, doubles = unique(recipients)
+            sent = await _send(
                 config,
                 state,
                 email,
@@ -475,6 +478,14 @@ async def send_pending(
                 retry=retry,
                 tls_context=tls_context,
             )
+            outcomes += sent
+            for spelling, first in doubles:
+                done = next(o for o in sent if o.recipient == first)
+                note = f"same mailbox as {first}"
+                state.record_delivery(
+                    day, spelling, done.status, error=note, message_id=done.message_id, weekly=weekly
+                )
+                progress.log(f"email: {spelling} is the same mailbox as {first}: {done.status} with it")
     return outcomes
 
 
