@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx2
 
+from .addresses import envelope, needs_smtputf8
 from .config import LLM, Config, Email, check_secrets
 from .errors import DigestError
 from .llm import LLMSession, RequestFailed, first_json_object, make_llm_client
@@ -217,6 +218,12 @@ def _smtp_session(email: Email, timeout: float) -> str:
         if email.username:
             smtp.login(email.username, email.password or "")
             steps.append(f"AUTH as {email.username}")
+        # A mailbox with a Hangul local part can only be sent to with SMTPUTF8: said now, not at 10:30.
+        unreachable = [envelope(r) for r in email.to if needs_smtputf8(r)]
+        if unreachable and not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                f"no SMTPUTF8, which {', '.join(unreachable)} needs (a non-ASCII name before the @)"
+            )
     finally:
         try:
             smtp.quit()

@@ -329,3 +329,17 @@ def test_a_url_with_credentials_is_shown_without_them_by_check_and_config(
     assert f'base_url = "http://***@{host}/v1?api-key=***&x=1"' in shown[1]
     assert "# URLs without their userinfo and secret query values (***)" in shown[1]
     assert json.loads(shown[2])["llm"]["base_url"] == f"http://***@{host}/v1?api-key=***&x=1"
+
+
+def test_smtp_without_smtputf8_is_named_when_a_recipient_needs_it() -> None:
+    from tests.smtpserver import smtp_server
+
+    email = {"enabled": True, "smtp_host": "127.0.0.1", "security": "none"}
+    with smtp_server() as server:
+        fine = probe_smtp(Email(**email, smtp_port=server.port, to=["김철수 <kim@example.com>"]), 5.0)
+        hangul = probe_smtp(Email(**email, smtp_port=server.port, to=["me@x.test", "철수@example.com"]), 5.0)
+    with smtp_server(smtputf8=True) as server:
+        offered = probe_smtp(Email(**email, smtp_port=server.port, to=["철수@example.com"]), 5.0)
+    assert fine.ok and offered.ok
+    assert hangul.ok is False and "no SMTPUTF8, which 철수@example.com needs" in hangul.detail
+    assert server.received == []  # a probe never sends mail
