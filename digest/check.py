@@ -20,11 +20,13 @@ from typing import Any
 
 import httpx2
 
+from .addresses import envelope, needs_smtputf8
 from .config import LLM, Config, Email, check_secrets
 from .errors import DigestError
 from .llm import LLMSession, RequestFailed, first_json_object, make_llm_client
 from .models import LLMUsage
 from .progress import QUIET
+from .redact import redact_urls
 from .state import State
 
 DEFAULT_TIMEOUT = 10.0
@@ -216,6 +218,12 @@ def _smtp_session(email: Email, timeout: float) -> str:
         if email.username:
             smtp.login(email.username, email.password or "")
             steps.append(f"AUTH as {email.username}")
+        # A mailbox with a Hangul local part can only be sent to with SMTPUTF8: said now, not at 10:30.
+        unreachable = [envelope(r) for r in email.to if needs_smtputf8(r)]
+        if unreachable and not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                f"no SMTPUTF8, which {', '.join(unreachable)} needs (a non-ASCII name before the @)"
+            )
     finally:
         try:
             smtp.quit()
@@ -320,8 +328,8 @@ def format_table(probes: list[Probe]) -> str:
     lines = []
     for p in probes:
         note = "" if p.ok is not False or p.essential else " (not essential)"
-        target = f"  [{p.target}]" if p.target else ""
-        lines.append(f"{p.mark} {p.name:<{width}}  {p.detail}{note}{target}")
+        target = f"  [{redact_urls(p.target)}]" if p.target else ""
+        lines.append(f"{p.mark} {p.name:<{width}}  {redact_urls(p.detail)}{note}{target}")
     essential = [p for p in probes if p.ok is False and p.essential]
     if essential:
         names = ", ".join(p.name for p in essential)

@@ -19,6 +19,7 @@ import click
 from .config import Config, dump_toml, load_config, masked_dump
 from .errors import DigestError
 from .progress import Progress
+from .redact import redact_url
 from .state import State
 
 if TYPE_CHECKING:
@@ -306,8 +307,9 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
     day = parse_day(day_text) or today(config)
     check_not_future(config, day)
     days = plan(day, n)
+    api = redact_url(config.arxiv.api_url)
     progress.log(
-        f"backfill: {len(days)} announcement days, {days[0]} to {days[-1]}, from {config.arxiv.api_url} "
+        f"backfill: {len(days)} announcement days, {days[0]} to {days[-1]}, from {api} "
         f"(one request a day, {config.arxiv.api_delay_seconds:g}s apart)"
     )
     with backfill_lock(config.state_path), State.open(config.state_path) as state:

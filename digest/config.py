@@ -36,6 +36,7 @@ from pydantic import (
 from ._compat import tomllib
 from .cron import crontab_trigger
 from .errors import ConfigError
+from .redact import MASK, redact_url
 
 ENV_CONFIG = "DIGEST_CONFIG"
 
@@ -74,6 +75,11 @@ def _address(v: str) -> str:
 
 
 Address = Annotated[str, AfterValidator(_address)]
+
+
+def _one_or_list(v: object) -> object:
+    """``to = "me@example.com"``: one address needs no list around it."""
+    return [v] if isinstance(v, str) else v
 
 # An arXiv category as the listing and the API write it: cs.CL, stat.ML, eess.AS, q-bio.NC, hep-th.
 ARXIV_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
@@ -274,7 +280,7 @@ class Email(_Section):
 
     enabled: bool = False
     from_: Address = Field("digest@example.com", alias="from")
-    to: list[Address] = ["me@example.com"]
+    to: Annotated[list[Address], BeforeValidator(_one_or_list)] = ["me@example.com"]
     reply_to: Annotated[str, AfterValidator(lambda v: _address(v) if v.strip() else "")] = ""
     smtp_host: str = "smtp.example.com"
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
@@ -282,6 +288,10 @@ class Email(_Section):
     username: str = ""
     password_env: str = "DIGEST_SMTP_PASSWORD"
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # After an SMTP outage, `digest serve` resends a pending email only while it is at most this many days
+    # old (a weekly roundup counts from its Friday); older ones wait for `digest send --pending`, so the
+    # service never sends a burst of stale digests. 0: only today's.
+    pending_max_days: Annotated[int, Field(ge=0, le=365)] = 1
 
     @property
     def password(self) -> str | None:
@@ -581,9 +591,18 @@ def check_secrets(config: Config, *, email: bool = False) -> None:
         )
 
 
+def _redacted(value: Any) -> Any:
+    """Every URL in a dumped configuration without its userinfo and secret query values."""
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return redact_url(value) if isinstance(value, str) and "://" in value else value
+
+
 def masked_dump(config: Config) -> dict[str, Any]:
     """The effective configuration, with each secret's presence shown but never its value."""
-    data = config.model_dump(by_alias=True)
+    data = _redacted(config.model_dump(by_alias=True))
     data["llm"]["api_key"] = "set (masked)" if config.llm.api_key else f"not set (${config.llm.api_key_env})"
     data["email"]["password"] = (
         "set (masked)" if config.email.password else f"not set (${config.email.password_env})"
@@ -649,11 +668,15 @@ def dump_toml(config: Config, source: Path | None = None) -> str:
     Secrets never appear: whether each one is set is a comment next to the variable that holds it.
     """
     data = config.model_dump(by_alias=True, mode="json")
+    masked = _redacted(data)
+    data, redacted = masked, masked != data
     notes = {
         "llm": [f"api_key: {_secret_state(config.llm.api_key)} (${config.llm.api_key_env})"],
         "email": [f"password: {_secret_state(config.email.password)} (${config.email.password_env})"],
     }
     head = [f"# source: {source or 'built-in defaults'}"]
+    if redacted:
+        head.append(f"# URLs without their userinfo and secret query values ({MASK}): the file has them")
     return "\n".join(head + _toml_table(data, [], notes)) + "\n"
 
 

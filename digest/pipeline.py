@@ -27,6 +27,7 @@ from .http import Fetcher, make_http_client
 from .llm import DeferredClient
 from .models import Digest, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
+from .redact import redact_url, redact_urls
 from .rendering.daily import render_markdown
 from .selection import pick
 from .selection.matching import TopicMatcher
@@ -120,7 +121,8 @@ async def build_digest(
         state=state,
         config=config.http,
         on_retry=lambda e: progress.log(
-            f"retrying {e.url}: {e.reason}" + (f", waiting {e.wait:g}s as asked" if e.wait else "")
+            f"retrying {redact_url(e.url)}: {redact_urls(e.reason)}"
+            + (f", waiting {e.wait:g}s as asked" if e.wait else "")
         ),
     )
     items, reports = await collect(

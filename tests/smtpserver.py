@@ -39,6 +39,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    mail_options: list[str] = field(default_factory=list)  # what MAIL FROM asked for (SMTPUTF8, BODY=...)
 
     @property
     def message(self) -> EmailMessage:
@@ -84,7 +85,14 @@ class Handler:
             self.tempfail_data -= 1
             self.refusals.append("451 DATA")
             return "451 4.3.0 Queue full, try again later"
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self.received.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content,
+                list(envelope.mail_options),
+            )
+        )
         return "250 2.0.0 Ok: queued"
 
 
@@ -124,8 +132,10 @@ def smtp_server(
     port: int | None = None,
     starttls: ssl.SSLContext | None = None,
     implicit_tls: ssl.SSLContext | None = None,
+    smtputf8: bool = False,
 ) -> Iterator[Server]:
-    """An SMTP server in a thread on 127.0.0.1. With ``auth``, AUTH is required (also without TLS)."""
+    """An SMTP server in a thread on 127.0.0.1. With ``auth``, AUTH is required (also without TLS);
+    ``smtputf8`` offers SMTPUTF8 (many real servers do not)."""
     handler = handler or Handler()
     authenticator = Authenticator(*auth) if auth else None
     kwargs: dict[str, Any] = {}
@@ -136,6 +146,7 @@ def smtp_server(
         kwargs |= {"tls_context": starttls, "require_starttls": True}
     if implicit_tls:
         kwargs["ssl_context"] = implicit_tls
+    kwargs["enable_SMTPUTF8"] = smtputf8
     controller = Controller(handler, hostname=HOST, port=port or free_port(), **kwargs)
     controller.start()
     try:

@@ -299,3 +299,47 @@ def test_a_server_that_lists_the_model_but_refuses_every_request_fails(
     llm = row(result.output, "llm")
     assert llm.startswith("✗") and "but a small request failed" in llm and "HTTP 500" in llm
     assert "essential check(s) failed: llm" in result.output
+
+
+def test_a_url_with_credentials_is_shown_without_them_by_check_and_config(
+    tmp_path: Path, http_base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`digest check` printed base_url with its userinfo and query in its table, and `digest config`
+    echoed it; a failing feed's URL with a token went into its error line the same way."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret")
+    feeds = [("Private", "/broken.xml?token=FEEDTOKEN")]
+    config = write_config(tmp_path, http_base, free_port(), feeds=feeds)
+    host = http_base.removeprefix("http://")
+    text = config.read_text(encoding="utf-8").replace(
+        f'base_url = "{http_base}/v1"', f'base_url = "http://user:HUNTER2@{host}/v1?api-key=APIKEY&x=1"'
+    )
+    config.write_text(text, encoding="utf-8")
+    checked = run_check(config)
+    shown = [
+        checked.output,
+        CliRunner().invoke(cli, ["config", "--config", str(config)]).output,
+        CliRunner().invoke(cli, ["config", "--json", "--config", str(config)]).output,
+    ]
+    for output in shown:
+        assert "HUNTER2" not in output and "APIKEY" not in output and "user:" not in output, output
+    assert "FEEDTOKEN" not in checked.output
+    assert f"[http://***@{host}/v1?api-key=***&x=1/models]" in row(checked.output, "llm")
+    assert f"[{http_base}/broken.xml?token=***]" in row(checked.output, "feed: Private")
+    assert f'base_url = "http://***@{host}/v1?api-key=***&x=1"' in shown[1]
+    assert "# URLs without their userinfo and secret query values (***)" in shown[1]
+    assert json.loads(shown[2])["llm"]["base_url"] == f"http://***@{host}/v1?api-key=***&x=1"
+
+
+def test_smtp_without_smtputf8_is_named_when_a_recipient_needs_it() -> None:
+    from tests.smtpserver import smtp_server
+
+    email = {"enabled": True, "smtp_host": "127.0.0.1", "security": "none"}
+    with smtp_server() as server:
+        fine = probe_smtp(Email(**email, smtp_port=server.port, to=["김철수 <kim@example.com>"]), 5.0)
+        hangul = probe_smtp(Email(**email, smtp_port=server.port, to=["me@x.test", "철수@example.com"]), 5.0)
+    with smtp_server(smtputf8=True) as server:
+        offered = probe_smtp(Email(**email, smtp_port=server.port, to=["철수@example.com"]), 5.0)
+    assert fine.ok and offered.ok
+    assert hangul.ok is False and "no SMTPUTF8, which 철수@example.com needs" in hangul.detail
+    assert server.received == []  # a probe never sends mail

@@ -239,3 +239,16 @@ def test_config_output_loads_back_unchanged(tmp_path, monkeypatch, text):
     if text:
         assert "# api_key: set (masked) ($MY_KEY)" in first.stdout
         assert '[topics."diffusion models"]' in first.stdout
+
+
+def test_one_recipient_may_be_written_without_a_list(tmp_path):
+    """`to = "me@example.com"` was refused with "Input should be a valid list"."""
+    path = tmp_path / "digest.toml"
+    path.write_text('[email]\nto = "김철수 <me@example.com>"\n', encoding="utf-8")
+    assert load_config(path)[0].email.to == ["김철수 <me@example.com>"]
+    path.write_text('[email]\nto = "a@example.com, b@example.com"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="not an email address: 'a@example.com, b@example.com'"):
+        load_config(path)
+    path.write_text("[email]\nto = 5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="email.to: Input should be a valid list"):
+        load_config(path)

@@ -421,3 +421,95 @@ def test_force_resend_without_fallbacks_says_it_is_sent_again(tmp_path):
         send_this(config, without_fallbacks(), force=True)
     text = server.received[1].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "에 보낸 메일을 다시 보냅니다." in text
+
+
+# -- addresses: display names, Hangul domains and local parts, one mailbox written several ways --------
+
+
+def test_a_korean_display_name_reaches_a_server_without_smtputf8(tmp_path):
+    """'김철수 <kim@example.com>' used to be refused ("require internationalized email support") and kept
+    pending for ever: the envelope carries the address alone and the header encodes the name."""
+    with smtp_server() as server:
+        config = make_config(tmp_path, server.port, to=("김철수 <kim@example.com>",))
+        outcomes = send(config)
+    assert statuses(outcomes) == {"김철수 <kim@example.com>": "sent"}
+    [mail] = server.received
+    assert mail.rcpt_tos == ["kim@example.com"] and mail.mail_from == "digest@example.com"
+    assert "SMTPUTF8" not in mail.mail_options
+    head = mail.raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii() and b"To: =?utf-8?b?" in head
+    assert str(mail.message["To"]) == "김철수 <kim@example.com>"
+    assert str(mail.message["From"]) == "데일리 트렌드 <digest@example.com>"
+
+
+def test_a_hangul_domain_goes_as_its_ascii_form(tmp_path):
+    with smtp_server() as server:
+        config = make_config(tmp_path, server.port, to=("kim@예시.kr",))
+        assert statuses(send(config)) == {"kim@예시.kr": "sent"}
+    [mail] = server.received
+    assert mail.rcpt_tos == ["kim@xn--vv4b11d.kr"] and "SMTPUTF8" not in mail.mail_options
+    assert str(mail.message["To"]) == "kim@xn--vv4b11d.kr"
+
+
+def test_a_hangul_mailbox_uses_smtputf8_where_offered_and_fails_for_good_where_not(tmp_path):
+    config_dir = tmp_path / "with"
+    with smtp_server(smtputf8=True) as server:
+        config = make_config(config_dir, server.port, to=("철수@example.com", "me@example.com"))
+        assert statuses(send(config)) == {"철수@example.com": "sent", "me@example.com": "sent"}
+    hangul, ascii_only = server.received
+    assert hangul.rcpt_tos == ["철수@example.com"] and "SMTPUTF8" in hangul.mail_options
+    assert str(hangul.message["To"]) == "철수@example.com"
+    assert ascii_only.rcpt_tos == ["me@example.com"] and "SMTPUTF8" not in ascii_only.mail_options
+
+    sleeps = Sleeps()
+    with smtp_server() as server:
+        config = make_config(tmp_path / "without", server.port, to=("철수@example.com", "me@example.com"))
+        first = send(config, retry=Retry(attempts=3, delay=0.01, sleep=sleeps))
+        later = pending(config)
+        again = send(config)
+    assert statuses(first) == {"철수@example.com": "failed", "me@example.com": "sent"}
+    refused = first[0]
+    assert refused.attempts == 1 and sleeps.waits == []  # permanent: not retried
+    assert "SMTPUTF8" in refused.error and "cannot be delivered" in refused.error
+    # Not pending, so no later run retries it; a rerun says it failed for good, once per send.
+    assert later == []
+    assert statuses(again) == {"철수@example.com": "failed", "me@example.com": "skipped"}
+    assert [m.rcpt_tos for m in server.received] == [["me@example.com"]]
+
+
+def test_one_mailbox_written_three_ways_gets_one_copy(tmp_path):
+    spellings = ("a@example.com", "A@EXAMPLE.COM", "김철수 <a@example.com>")
+    stream = io.StringIO()
+    with smtp_server() as server:
+        config = make_config(tmp_path, server.port, to=spellings)
+        outcomes = send(config, progress=Progress(stream, live=False))
+        # The config rewritten with another spelling first: still the same mailbox, already sent.
+        config = make_config(tmp_path, server.port, to=tuple(reversed(spellings)))
+        rerun = send(config)
+    assert [o.status for o in outcomes] == ["sent"] and [o.status for o in rerun] == ["skipped"]
+    assert [m.rcpt_tos for m in server.received] == [["a@example.com"]]
+    log = stream.getvalue()
+    assert "A@EXAMPLE.COM is the same mailbox as a@example.com: sent once" in log
+    assert "김철수 <a@example.com> is the same mailbox as a@example.com: sent once" in log
+    with State.open(config.state_path) as state:
+        assert [d.recipient for d in state.deliveries(day=DAY)] == ["a@example.com"]
+
+
+def test_pending_rows_of_one_mailbox_under_two_spellings_are_sent_once(tmp_path):
+    """Rows kept before recipients were compared by mailbox: send --pending sends one copy for both."""
+    port = closed_port()
+    config = make_config(tmp_path, port, to=("a@example.com",))
+    send(config, retry=Retry(attempts=1))
+    with State.open(config.state_path) as state:
+        state.record_delivery(DAY, "김철수 <A@EXAMPLE.COM>", "pending", error="not confirmed", attempt=False)
+    with smtp_server(port=port) as server:
+        resent = pending(config)
+        again = pending(config)
+    assert statuses(resent) == {"a@example.com": "sent"} and again == []
+    assert [m.rcpt_tos for m in server.received] == [["a@example.com"]]
+    with State.open(config.state_path) as state:
+        rows = {d.recipient: (d.status, d.last_error) for d in state.deliveries(day=DAY)}
+    assert rows == {
+        "a@example.com": ("sent", ""),
+        "김철수 <A@EXAMPLE.COM>": ("sent", "same mailbox as a@example.com"),
+    }

@@ -435,3 +435,93 @@ def test_show_html_and_text_for_a_day_that_was_never_emailed(servers):
     assert text.exit_code == 0 and text.stdout.startswith("데일리 트렌드 — 2026-02-05 (목)")
     history = CliRunner().invoke(cli, ["history", "--config", str(config)])
     assert history.output.splitlines()[1].split()[-3:] == ["md", "html", "text"]
+
+
+def test_a_number_no_source_can_mean_costs_only_its_entry(servers, tmp_path):
+    """upvotes = 2**63 from Hugging Face and a listing guid's v9223372036854775808 used to sink the run
+    (OverflowError storing the day's shortlist): each drops its entry, said once per source."""
+    feed, llm, config = servers
+    papers = json.loads((SOURCES / "hf-2026-02-05.json").read_text(encoding="utf-8"))
+    for paper in papers:
+        if paper["paper"]["id"] == "2602.04755":
+            paper["paper"]["upvotes"] = 2**63
+    feed.serve(f"/api/daily_papers?date={DAY}", json.dumps(papers).encode(), content_type="application/json")
+    listing = (SOURCES / "arxiv-listing-2026-02-05.xml").read_text(encoding="utf-8")
+    assert "oai:arXiv.org:2602.03900v1<" in listing
+    hostile = listing.replace("oai:arXiv.org:2602.03900v1<", "oai:arXiv.org:2602.03900v9223372036854775808<")
+    feed.serve(LISTING, hostile.encode())
+    result = run(config)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "OverflowError" not in result.output
+    assert "huggingface: 9 items" in result.stderr
+    assert "arxiv:2602.04755: upvotes 9223372036854775808 out of range" in result.stderr
+    assert "arxiv-listing: 35 items" in result.stderr  # 36 new and cross, less the one
+    assert "arxiv:2602.03900: version 9223372036854775808 out of range" in result.stderr
+    # one problem per source, on its line and in the closing list of sources with problems; nothing else
+    lines = [line for line in result.stderr.splitlines() if "with a bad value dropped" in line]
+    assert len(lines) == 4 and sum(line.startswith(("huggingface:", "arxiv-listing:")) for line in lines) == 2
+    # the other entries are all there: the most upvoted paper keeps its count
+    assert "▲637" in result.stdout and len(items(result.stdout)) >= 5
+    with sqlite3.connect(tmp_path / "state" / "digest.sqlite3") as db:
+        assert db.execute("select max(upvotes), max(version) from day_candidates").fetchone() == (637, 1)
+
+
+def test_a_huge_title_authors_and_abstract_stay_bounded_in_every_output(servers):
+    """A 200,000-character title (and 5,000 authors, a megabyte of abstract) used to go whole into the
+    Markdown line, the email and the LLM prompt: each is capped with an ellipsis at the source's edge."""
+    from tests.smtpserver import smtp_server
+
+    feed, llm, config = servers
+    papers = json.loads((SOURCES / "hf-2026-02-05.json").read_text(encoding="utf-8"))
+    [paper] = [p["paper"] for p in papers if p["paper"]["id"] == "2602.04755"]
+    title = paper["title"]
+    paper["title"] = title + " and beyond" * 20_000
+    paper["authors"] = [{"name": "Erik Goh"}] + [{"name": f"Author {i} " + "x" * 5_000} for i in range(2_000)]
+    paper["summary"] += " abstain" * 100_000
+    assert len(paper["title"]) > 200_000
+    feed.serve(f"/api/daily_papers?date={DAY}", json.dumps(papers).encode(), content_type="application/json")
+    with smtp_server() as smtp:
+        with_email(config, smtp.port, "me@example.com")
+        result = run(config, "--send")
+    assert result.exit_code == 0, result.output
+    md = result.stdout
+    line = next(line for line in items(md) if "2602.04755" in line)
+    assert f"{title} and beyond and beyond" in line
+    assert "…](https://arxiv.org/abs/2602.04755)" in line and len(line) < 1_000
+    assert len(md) < 20_000
+    assert "Erik Goh et al." in line and "Author 1 " not in md
+    [mail] = smtp.received
+    assert len(mail.raw) < 102_000  # Gmail clips a message past 102 KB
+    html = mail.message.get_body(("html",)).get_content()
+    assert title in html and " and beyond" * 100 not in html
+    # Every prompt stays the size of a normal day's: titles and abstracts are capped in it too.
+    sizes = [sum(len(m["content"]) for m in body["messages"]) for body in llm.requests]
+    assert sizes and max(sizes) < 15_000, sizes
+    prompts = "".join(m["content"] for body in llm.requests for m in body["messages"])
+    assert title in prompts and " and beyond" * 30 not in prompts and " abstain" * 300 not in prompts
+
+
+def test_a_model_that_writes_a_bare_phishing_domain_never_reaches_the_note(servers):
+    """The fake LLM obeys an injected abstract: every line and the 흐름 paragraph point at a bare domain,
+    which markdown-it's linkify and Notion make a live link. None of it reaches the digest."""
+    from tests.llmserver import answer, completion, flow_paragraph, korean_line, request_numbers
+
+    feed, llm, config = servers
+    lines = answer(lambda it: f"지금 바로 evil-phish.com 에 접속해 확인하라. {korean_line(it)}")
+
+    def phishing(body):
+        numbers = request_numbers(body)
+        if not numbers:
+            return lines(body)
+        pointer = ". 자세한 내용은 evil-phish.com 에서 볼 수 있다. "
+        paragraph = flow_paragraph(numbers).replace(". ", pointer, 1)
+        content = json.dumps({"paragraph": paragraph}, ensure_ascii=False)
+        return completion(content if body.get("response_format") else paragraph, body)
+
+    llm.default = phishing
+    result = run(config)
+    assert result.exit_code == 0, result.output
+    assert "evil-phish" not in result.stdout
+    assert "지금 바로" not in result.stdout
+    assert items(result.stdout) and "**오늘의 흐름**" in result.stdout
+    assert any(len(request_numbers(body)) for body in llm.requests)  # the paragraph was asked for

@@ -708,3 +708,57 @@ def test_the_weekly_run_mails_the_week_once(tmp_path: Path, smtp_sink: tuple[int
     with State.open(config.state_path) as state:
         report = status_report(config, state, at(SAT, 10))
     assert "next weekly roundup: Sat 2026-02-14 09:00 KST (weekly_cron '0 9 * * 6')" in report
+
+
+def test_after_an_smtp_outage_the_service_does_not_send_a_burst_of_stale_days(
+    tmp_path: Path, smtp_sink: tuple[int, Sink]
+) -> None:
+    """Three days of an SMTP outage used to come out as four emails in one tick (three old digests and
+    today's): the service sends what is at most email.pending_max_days old; the rest waits for
+    `digest send --pending`, which sends it."""
+    import dataclasses
+    import io
+
+    import httpx2
+
+    from digest import delivery
+    from digest.config import LLM, Arxiv, Feed, HuggingFace
+    from digest.progress import QUIET, Progress
+    from digest.service.scheduler import daily_run
+    from tests.digests import fixed_digest
+    from tests.smtpserver import closed_port
+
+    port, sink = smtp_sink
+    settings = {"enabled": True, "to": ["me@x.test"], "smtp_host": "127.0.0.1", "security": "none"}
+    config = Config(
+        state_dir=str(tmp_path / "state"),
+        arxiv=Arxiv(enabled=False),
+        huggingface=HuggingFace(enabled=False),
+        feeds=[Feed(name="Lab", url="https://blog.test/feed.xml")],
+        llm=LLM(api_key_env="DIGEST_TEST_HAS_NO_KEY"),
+        email=Email(**settings, smtp_port=port),  # type: ignore[arg-type]
+    )
+    down = config.model_copy(update={"email": Email(**settings, smtp_port=closed_port())})  # type: ignore[arg-type]
+    outage = [THU - timedelta(days=n) for n in (3, 2, 1)]  # Monday to Wednesday
+    with State.open(config.state_path) as state:
+        for day in outage:
+            retry = delivery.Retry(attempts=1)
+            digest = dataclasses.replace(fixed_digest(), day=day)
+            asyncio.run(delivery.send_digest(down, state, digest, progress=QUIET, retry=retry))
+        assert len(state.deliveries(status="pending")) == 3
+
+    log = io.StringIO()
+    transport = httpx2.MockTransport(serve_feed)
+    progress = Progress(log, live=False)
+    summary = asyncio.run(daily_run(config, at(THU, 11), progress=progress, transport=transport))
+    # Wednesday's (a day old) and Thursday's: not Monday's and Tuesday's.
+    assert sink.messages == 2 and summary.retried == 1
+    assert (
+        "2 pending email(s) of 2026-02-02, 2026-02-03, older than email.pending_max_days = 1, "
+        "not sent automatically: `digest send --pending` sends them"
+    ) in log.getvalue()
+    with State.open(config.state_path) as state:
+        assert [d.day for d in state.deliveries(status="pending")] == outage[:2]
+        # Asked for, they go.
+        sent = asyncio.run(delivery.send_pending(config, state, progress=QUIET))
+    assert [o.status for o in sent] == ["sent", "sent"] and sink.messages == 4

@@ -715,3 +715,79 @@ def test_api_fixture_is_what_the_builder_makes() -> None:
         RECORDS[:3], query="fixture", submitted=datetime(2026, 2, 4, 18, 0, tzinfo=UTC)
     )
     assert (FIX / "arxiv-api-2026-02-05.xml").read_text(encoding="utf-8") == rebuilt
+
+
+def test_an_unreadably_long_version_drops_its_entry_not_the_listing() -> None:
+    """int() refuses 5,000 digits (ValueError): the guid's version is read as too large, and the edge
+    drops that entry alone."""
+    from digest.sources.limits import admit_all
+
+    long_version = b"oai:arXiv.org:2602.03900v" + b"9" * 5000 + b"<"
+    body = LISTING.read_bytes().replace(b"oai:arXiv.org:2602.03900v1<", long_version)
+    for parse in (parse_listing, arxiv_listing.parse_listing_tolerantly):
+        parsed = parse(body, url="x")
+        assert len(parsed.items) == 40
+        kept_items, problem = admit_all(parsed.items)
+        assert [i.arxiv_id for i in parsed.items if i not in kept_items] == ["2602.03900"]
+        reason = "arxiv:2602.03900: version 10**20 or more out of range"
+        assert problem == f"1 entry with a bad value dropped ({reason})"
+
+
+@pytest.mark.parametrize("upvotes", [-1, 2**63, 10**7])
+def test_huggingface_upvotes_no_paper_has_drop_that_entry(
+    feed_server: FeedServer, tmp_path: Path, upvotes: int
+) -> None:
+    papers = json.loads((FIX / "hf-2026-02-05.json").read_text(encoding="utf-8"))
+    papers[1]["paper"]["upvotes"] = upvotes
+    feed_server.serve(
+        "/api/daily_papers?date=2026-02-05", json.dumps(papers).encode(), content_type="application/json"
+    )
+    feed_server.serve("/api/daily_papers?date=2026-02-04", b"[]", content_type="application/json")
+    config = make_config(feed_server, tmp_path, arxiv=Arxiv(enabled=False))
+    items, reports, log, _ = run_collect(config, DAY)
+    assert len(items) == 9 and f"arxiv:{papers[1]['paper']['id']}" not in {i.key for i in items}
+    assert reports["huggingface"].status == SourceStatus.OK
+    assert f"upvotes {upvotes} out of range" in reports["huggingface"].error
+    assert log.count("out of range") == 1
+
+
+def test_the_edge_caps_text_with_an_ellipsis_and_keeps_what_fits() -> None:
+    from digest.sources import limits
+
+    item = Item(
+        key="arxiv:2602.00001",
+        source="huggingface",
+        kind="paper",
+        title="A " * 200_000,
+        url="https://arxiv.org/abs/2602.00001",
+        summary="word " * 100_000,
+        authors=tuple(f"Name{i} " + "x" * 500 for i in range(5_000)),
+        categories=("cs.CL",) * 100,
+        version=3,
+        upvotes=12,
+    )
+    capped, problem = limits.admit(item)
+    assert capped is not None and not problem
+    assert len(capped.title) <= limits.MAX_TITLE_CHARS and capped.title.endswith("…")
+    assert len(capped.summary) <= limits.MAX_SUMMARY_CHARS and capped.summary.endswith("…")
+    assert len(capped.authors) == limits.MAX_AUTHORS
+    assert all(len(a) <= limits.MAX_AUTHOR_CHARS and a.endswith("…") for a in capped.authors)
+    assert len(capped.categories) == limits.MAX_CATEGORIES
+    assert (capped.version, capped.upvotes, capped.url) == (3, 12, item.url)
+    normal = Item(key="k", source="s", kind="paper", title="A title", url="https://x.org/a", authors=("A B",))
+    assert limits.admit(normal) == (normal, "")
+
+
+def test_a_failing_feed_with_a_token_in_its_url_is_reported_without_it(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A source's error line goes to stderr and into the digest's footer: its URL's secrets do not."""
+    feed_server.serve("/private.xml", b"gone", status=500)
+    feed = Feed(name="Private", url=feed_server.url("/private.xml?token=FEEDTOKEN&page=2"))
+    off = {"arxiv": Arxiv(enabled=False), "huggingface": HuggingFace(enabled=False)}
+    config = make_config(feed_server, tmp_path, feeds=[feed], **off)
+    _, reports, log, _ = run_collect(config, DAY, now=BLOG_NOW)
+    report = reports["blog:Private"]
+    assert report.status == SourceStatus.FAILED and "HTTP 500" in report.error
+    assert "token=***&page=2" in report.error
+    assert "FEEDTOKEN" not in report.error and "FEEDTOKEN" not in log

@@ -24,11 +24,12 @@ import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from .._compat import UTC
+from ..addresses import mailbox_key, unique
 from ..config import Config, Render, check_secrets
 from ..errors import ConfigError, DeliveryError
 from ..models import Digest, WeekDigest, iso_week
@@ -234,7 +235,9 @@ async def _send(
     record = not email.sample
     outcomes: list[DeliveryOutcome] = []
     for recipient in recipients:
-        earlier = state.delivery(email.day, recipient, weekly=email.weekly) if record else None
+        earlier = _earlier(state, email.day, recipient, email.weekly) if record else None
+        # The row is the mailbox's, however the config spells it now: one spelling's send is every one's.
+        row = earlier.recipient if earlier else recipient
         if earlier and not force and earlier.status in ("sent", "failed"):
             # A permanent failure stays a failure: the recipient still does not have the digest.
             status: Status = "skipped" if earlier.status == "sent" else "failed"
@@ -271,7 +274,7 @@ async def _send(
             # Claimed before sending: if the process dies mid-send, send_pending still finds it.
             state.record_delivery(
                 email.day,
-                recipient,
+                row,
                 "pending",
                 error="not confirmed",
                 message_id=message_id,
@@ -300,7 +303,7 @@ async def _send(
         if record:
             state.record_delivery(
                 email.day,
-                recipient,
+                row,
                 status,
                 error=result.error,
                 message_id=message_id,
@@ -324,6 +327,24 @@ async def _send(
         else:
             progress.warn(f"email: {outcome.describe()}")
     return outcomes
+
+
+def _earlier(state: State, day: date, recipient: str, weekly: bool) -> Delivery | None:
+    """The day's delivery row of ``recipient``'s mailbox, under this spelling or another."""
+    found = state.delivery(day, recipient, weekly=weekly)
+    if found is None:
+        key = mailbox_key(recipient)
+        rows = state.deliveries(day=day, weekly=weekly)
+        found = next((d for d in rows if mailbox_key(d.recipient) == key), None)
+    return found
+
+
+def unique_recipients(config: Config, progress: Progress) -> list[str]:
+    """``[email].to``, each mailbox once (its first spelling), saying which spellings were one."""
+    kept, dropped = unique(list(config.email.to))
+    for spelling, first in dropped:
+        progress.log(f"email: {spelling} is the same mailbox as {first}: sent once")
+    return kept
 
 
 async def send_digest(
@@ -391,13 +412,19 @@ async def _archive_and_send(
             config,
             state,
             email,
-            list(dict.fromkeys(config.email.to)),
+            unique_recipients(config, progress),
             force=force,
             progress=progress,
             retry=retry,
             tls_context=tls_context,
             replacement=replacement,
         )
+
+
+def _stale(pending: list[Delivery], today: date, max_days: int) -> list[Delivery]:
+    """The pending deliveries more than ``max_days`` old; a weekly roundup's age counts from its Friday."""
+    start = {False: timedelta(0), True: timedelta(days=4)}
+    return [p for p in pending if (today - (p.day + start[p.weekly])).days > max_days]
 
 
 async def send_pending(
@@ -407,12 +434,26 @@ async def send_pending(
     progress: Progress,
     retry: Retry | None = None,
     tls_context: ssl.SSLContext | None = None,
+    today: date | None = None,
 ) -> list[DeliveryOutcome]:
-    """Resend every pending delivery from the archive: no fetching, no LLM."""
+    """Resend pending deliveries from the archive: no fetching, no LLM.
+
+    With ``today`` (the scheduler's ticks), only those at most ``email.pending_max_days`` old: the older
+    ones stay pending, named once per call, for ``digest send --pending`` (which passes no ``today``).
+    """
     outcomes: list[DeliveryOutcome] = []
     with run_lock(state.directory):
         pending = state.deliveries(status="pending") + state.deliveries(status="pending", weekly=True)
-        if not pending:
+        stale = _stale(pending, today, config.email.pending_max_days) if today is not None else []
+        if stale:
+            labels = sorted({f"week {iso_week(p.day)}" if p.weekly else p.day.isoformat() for p in stale})
+            progress.warn(
+                f"email: {len(stale)} pending email(s) of {', '.join(labels)}, older than "
+                f"email.pending_max_days = {config.email.pending_max_days}, not sent automatically: "
+                "`digest send --pending` sends them"
+            )
+            pending = [p for p in pending if p not in stale]
+        if not pending and not stale:
             progress.log("email: nothing pending")
         for day, weekly in sorted({(p.day, p.weekly) for p in pending}):
             recipients = [p.recipient for p in pending if (p.day, p.weekly) == (day, weekly)]
@@ -424,7 +465,10 @@ async def send_pending(
                     DeliveryOutcome(day, r, "pending", error=str(e), weekly=weekly) for r in recipients
                 ]
                 continue
-            outcomes += await _send(
+            # Rows of one mailbox under two spellings (kept before recipients were compared by mailbox):
+            # one send, and the other row takes its outcome.
+            recipients, doubles = unique(recipients)
+            sent = await _send(
                 config,
                 state,
                 email,
@@ -434,6 +478,14 @@ async def send_pending(
                 retry=retry,
                 tls_context=tls_context,
             )
+            outcomes += sent
+            for spelling, first in doubles:
+                done = next(o for o in sent if o.recipient == first)
+                note = f"same mailbox as {first}"
+                state.record_delivery(
+                    day, spelling, done.status, error=note, message_id=done.message_id, weekly=weekly
+                )
+                progress.log(f"email: {spelling} is the same mailbox as {first}: {done.status} with it")
     return outcomes
 
 

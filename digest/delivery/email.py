@@ -6,9 +6,12 @@ import email.policy
 import secrets
 from datetime import date, datetime
 from email.header import Header
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime
 from urllib.parse import quote
+
+from .. import addresses
 
 
 class _Policy(email.policy.EmailPolicy):
@@ -40,14 +43,23 @@ POLICY = _Policy(linesep="\r\n", cte_type="7bit")
 
 
 def address_domain(address: str) -> str:
-    _, addr = parseaddr(address)
-    domain = addr.rpartition("@")[2]
+    domain = addresses.envelope(address).rpartition("@")[2]
     return domain or "localhost"
 
 
 def envelope_address(address: str) -> str:
-    """The bare address of a header value like ``데일리 트렌드 <digest@example.com>``."""
-    return parseaddr(address)[1] or address
+    """The bare address of a header value like ``데일리 트렌드 <digest@example.com>``, its domain in ASCII."""
+    return addresses.envelope(address)
+
+
+def header_address(address: str) -> Address | str:
+    """``김철수 <kim@예시.kr>`` for a header: the name RFC 2047-encoded when sent (the policy does it), the
+    domain in ASCII, so an ASCII mailbox never needs SMTPUTF8 because of its name or its domain."""
+    name, addr = addresses.split(address)
+    try:
+        return Address(display_name=name, addr_spec=addresses.ascii_domain(addr))
+    except (ValueError, IndexError):  # what the email package cannot parse goes as written
+        return address
 
 
 def list_unsubscribe(sender: str) -> str:
@@ -76,10 +88,10 @@ def build_message(
     """One ``multipart/alternative`` message (text first, so clients prefer the HTML) for one recipient."""
     msg = EmailMessage(policy=POLICY)
     msg["Subject"] = subject
-    msg["From"] = sender
-    msg["To"] = recipient
+    msg["From"] = header_address(sender)
+    msg["To"] = header_address(recipient)
     if reply_to:
-        msg["Reply-To"] = reply_to
+        msg["Reply-To"] = header_address(reply_to)
     msg["Date"] = format_datetime(sent_at)
     msg["Message-ID"] = message_id
     # RFC 3834: vacation responders and the like must not answer a generated message.

@@ -50,6 +50,10 @@ class SetupError(Exception):
     """A problem on our side that a retry cannot fix (refusing to downgrade, no password)."""
 
 
+class Undeliverable(Exception):
+    """This recipient can never be reached through this server (a mailbox that needs SMTPUTF8)."""
+
+
 def _response(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
     return f"SMTP {code} {' '.join(text.split())}".strip()
@@ -63,6 +67,8 @@ def classify(exc: BaseException) -> tuple[Failure, str]:
     """What a failed send means, and a one-line reason."""
     if isinstance(exc, SetupError):
         return Failure.SETUP, str(exc)
+    if isinstance(exc, Undeliverable):
+        return Failure.PERMANENT, str(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         # One recipient per transaction, so this is the verdict on that address.
         code, message = next(iter(exc.recipients.values()), (550, b"recipient refused"))
@@ -128,7 +134,20 @@ def send_once(
     try:
         if cfg.username:
             smtp.login(cfg.username, password or "")
-        smtp.send_message(msg, from_addr=envelope_address(cfg.from_), to_addrs=[recipient])
+        # The envelope carries the addresses alone: "김철수 <kim@example.com>" is sent to kim@example.com,
+        # and needs no SMTPUTF8 for its name (the header encodes it).
+        sender, rcpt = envelope_address(cfg.from_), envelope_address(recipient)
+        smtp.ehlo_or_helo_if_needed()
+        if not smtp.has_extn("smtputf8"):
+            where = f"{cfg.smtp_host}:{cfg.smtp_port}"
+            if not sender.isascii():
+                raise SetupError(f"email.from {sender} needs SMTPUTF8, which {where} does not offer")
+            if not rcpt.isascii():
+                raise Undeliverable(
+                    f"{rcpt} has a non-ASCII name before the @, which needs SMTPUTF8; {where} does not "
+                    "offer it, so this address cannot be delivered through it"
+                )
+        smtp.send_message(msg, from_addr=sender, to_addrs=[rcpt])
     finally:
         try:
             smtp.quit()

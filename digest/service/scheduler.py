@@ -44,6 +44,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .._compat import UTC
+from ..addresses import mailbox_key
 from ..config import Config
 from ..cron import crontab_trigger
 from ..errors import DigestError, StateBusyError
@@ -167,8 +168,9 @@ def day_done(config: Config, state: State, day: date) -> bool:
     without --force, so rebuilding the digest for it would only cost fetches.
     """
     if config.email.enabled:
-        final = {d.recipient for d in state.deliveries(day=day) if d.status in ("sent", "failed")}
-        return all(r in final for r in config.email.to)
+        rows = state.deliveries(day=day)
+        final = {mailbox_key(d.recipient) for d in rows if d.status in ("sent", "failed")}
+        return all(mailbox_key(r) in final for r in config.email.to)
     return has_successful_run(state, day)
 
 
@@ -185,8 +187,8 @@ def week_done(config: Config, state: State, monday: date) -> bool:
     off, archived."""
     if config.email.enabled:
         rows = state.deliveries(day=monday, weekly=True)
-        final = {d.recipient for d in rows if d.status in ("sent", "failed")}
-        return all(r in final for r in config.email.to)
+        final = {mailbox_key(d.recipient) for d in rows if d.status in ("sent", "failed")}
+        return all(mailbox_key(r) in final for r in config.email.to)
     from ..models import iso_week
 
     return (state.archive_dir / f"week-{iso_week(monday)}.md").is_file()
@@ -376,8 +378,9 @@ async def daily_run(
     summary = RunSummary(day=day)
     with State.open(config.state_path) as state:
         if config.email.enabled:
-            # Before today's build: a day whose only gap was an SMTP outage is then done.
-            summary.retried = len(await delivery.send_pending(config, state, progress=progress))
+            # Before today's build: a day whose only gap was an SMTP outage is then done. Only recent
+            # days: a burst of stale digests after a long outage waits for `digest send --pending`.
+            summary.retried = len(await delivery.send_pending(config, state, progress=progress, today=day))
         if day_done(config, state, day):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state)
@@ -421,7 +424,7 @@ async def weekly_run(
     summary = RunSummary(day=monday, label=f"week {iso_week(monday)}")
     with State.open(config.state_path) as state:
         if config.email.enabled:
-            summary.retried = len(await delivery.send_pending(config, state, progress=progress))
+            summary.retried = len(await delivery.send_pending(config, state, progress=progress, today=day))
         if week_done(config, state, monday):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state, weekly=True)

@@ -19,9 +19,11 @@ from ..errors import SourceError
 from ..http import Fetcher
 from ..models import Item, SourceReport, SourceStatus
 from ..progress import Progress
+from ..redact import redact_urls
 from ..state import State
 from . import arxiv_listing, arxiv_search, blogs, huggingface
 from .common import Outcome, error_line
+from .limits import admit_all
 
 if TYPE_CHECKING:
     import arxiv
@@ -107,16 +109,17 @@ async def _run(
         )
     seconds = round(time.monotonic() - started, 2)
     count = fetcher.requests[name] if requests is None else requests
-    items = outcome.items if outcome.status.delivers else []
+    items, dropped = admit_all(outcome.items) if outcome.status.delivers else ([], "")
     report = SourceReport(
         name=name,
         status=outcome.status,
         items=len(items),
         seconds=seconds,
-        error=outcome.error,
+        # A URL in an error (a feed's, the API's) may carry a token: this line goes to stderr and the footer.
+        error=redact_urls("; ".join(e for e in (outcome.error, dropped) if e)),
         requests=count,
     )
-    progress.log(log_line(report, outcome.detail))
+    progress.log(log_line(report, redact_urls(outcome.detail)))
     return items, report
 
 

@@ -24,6 +24,7 @@ import arxiv
 from .._compat import UTC
 from ..models import Item
 from . import arxiv_client
+from .limits import admit
 
 NAME = "arxiv-api"
 PAGE_SIZE = 2000  # the API's largest page: a weekday of the four default categories fits in one
@@ -49,6 +50,7 @@ class Fetched:
     items: list[Item]  # one per paper, in submission order
     requests: int  # HTTP requests made (pages and retries)
     outside: int = 0  # results the API returned outside the exact window (dropped)
+    bad: int = 0  # results with a value no paper has (limits.admit): dropped
 
 
 def fetch_window(
@@ -74,16 +76,20 @@ def fetch_window(
     )
     wanted = set(categories)
     items: dict[str, Item] = {}
-    outside = 0
+    outside = bad = 0
     before = arxiv_client.request_count(client)
     with arxiv_client.exclusive(client, page_size=page_size, wait=LOCK_WAIT_SECONDS):
         for result in client.results(search):
             item = arxiv_client.result_to_item(result, source=NAME)
             if item is None:
                 continue
+            item, _ = admit(item)
+            if item is None:
+                bad += 1
+                continue
             if item.published is None or not start <= item.published < end:
                 outside += 1
                 continue
             kind = "new" if item.categories[:1] and item.categories[0] in wanted else "cross"
             items.setdefault(item.key, replace(item, announce_type=kind))
-    return Fetched(list(items.values()), arxiv_client.request_count(client) - before, outside)
+    return Fetched(list(items.values()), arxiv_client.request_count(client) - before, outside, bad)

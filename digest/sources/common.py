@@ -20,6 +20,7 @@ from .._compat import UTC
 from ..errors import SourceError
 from ..models import Item, SourceStatus
 from ..text import one_line
+from .limits import TOO_LONG
 
 # New-style ids (2602.04271) and old-style ones (cs/0112017, math.AG/0601001), with an
 # optional version; anchored after "arXiv:", "abs/", "oai:arXiv.org:" or the start.
@@ -98,7 +99,11 @@ def split_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
     if not m:
         return None
     version = m.group("version")
-    return m.group("id"), int(version) if version else None
+    if not version:
+        return m.group("id"), None
+    # Python refuses to read an integer of thousands of digits: such a version is read as one too large
+    # to be real, which the sources' edge (limits.admit) turns away with its entry.
+    return m.group("id"), int(version) if len(version) <= 20 else TOO_LONG
 
 
 def struct_to_datetime(value: time.struct_time | None) -> datetime | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from ..link_check import find_link
 from ..llm import first_json_object
 from ..models import Scored
 from ..text import CONTROL, SPACE, one_line, truncate
@@ -83,7 +84,6 @@ _MD_EM = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
 _MD_STRAY = re.compile(r"\*\*|__|~~|(?<!\w)\*(?!\w)|^#+\s*|\s#+$")
 # "요약:", "Takeaway:", "한 줄 요약 -": a label the model put before its line.
 _LABEL = re.compile(r"^(?:(?:한\s?줄\s?)?요약|핵심|takeaway|korean|summary|한국어|답)\s*[:：\-–]\s*", re.I)
-_URL = re.compile(r"(?i)\b(?:https?|ftp)://|\bwww\.[a-z0-9-]+\.|\b(?:javascript|vbscript):|\bdata:[a-z]+/")
 _URL_TOKEN = re.compile(r"(?i)\S*(?:(?:https?|ftp)://|\bwww\.[a-z0-9-]+\.)\S*")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)\]])")
 _QUOTES = "\"'“”‘’「」『』"
@@ -404,7 +404,7 @@ def check_takeaway(raw: object, source: str | None = None) -> Checked:
         repairs.append("markup removed")
     if not text:
         return Checked(None, EMPTY)
-    link = _URL.search(text)
+    link = find_link(text)
     if link:  # a model copying "Code: https://…" from the abstract: the sentences before it may do
         head = cut_to_fit(text[: link.start()], unfinished=True)
         if head is None:
@@ -574,8 +574,11 @@ _ABSTRACT_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[가-힣])")
 
 def fallback_text(abstract: str, limit: int = 160) -> str:
     """The abstract's first sentence (at least ~40 characters of it), trimmed: shown instead of a line."""
-    # The abstract is untrusted too: without markup and without URLs, which Markdown viewers would autolink.
+    # The abstract is untrusted too: without markup and without URLs or bare domains, which Markdown viewers
+    # would autolink.
     text = one_line(_URL_TOKEN.sub(" ", strip_markup(abstract or "")))
+    if find_link(text):
+        text = " ".join(word for word in text.split() if not find_link(word))
     end = next((m.start() for m in _ABSTRACT_SENTENCE_END.finditer(text) if m.start() >= 40), len(text))
     return truncate(text[:end], limit)
 

@@ -92,6 +92,8 @@ PROMPT_VERSION = _prompt_version()
 # -- pure helpers: what goes into a request --------------------------------------------------------
 
 MAX_ABSTRACT_CHARS = 1600  # arXiv abstracts stop at 1920; the first 1600 carry the claim and the result
+# Real titles stay far below it; the sources cap theirs too, and a prompt never takes a source's word for it.
+MAX_TITLE_CHARS = 300
 ANSWER_TOKENS = 40  # the {"items": [...]} around the lines
 
 
@@ -100,7 +102,7 @@ def prompt_item(item_id: str, scored: Scored) -> dict[str, Any]:
     return {
         "id": item_id,
         "kind": c.kind,
-        "title": one_line(c.title),
+        "title": truncate(one_line(c.title), MAX_TITLE_CHARS),
         "abstract": truncate(one_line(c.summary), MAX_ABSTRACT_CHARS),
         "topics": [m.label for m in scored.matches],
     }

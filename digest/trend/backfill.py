@@ -232,8 +232,10 @@ class _Backfill:
         keep_shortlist(self.state, day, scored, origin="api")  # the week's candidates, if no run kept any
         counts = ", ".join(f"{topics[k].label} {n}" for k, n in day_stats.topics.items())
         what = "request" if fetched.requests == 1 else "requests"
+        bad = f"; {fetched.bad} with a bad value dropped" if fetched.bad else ""
         self.progress.log(
-            f"backfill {day}: {day_stats.pool} papers ({counts}); {fetched.requests} {what}, {seconds:.1f}s"
+            f"backfill {day}: {day_stats.pool} papers ({counts}); "
+            f"{fetched.requests} {what}, {seconds:.1f}s{bad}"
         )
         return DayResult(day, "counted", day_stats.pool, dict(day_stats.topics), fetched.requests, seconds)
 

@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from ..config import LLM
+from ..link_check import find_link
 from ..llm import LLMSession, RequestFailed, first_json_object
 from ..models import Entry, Takeaway, TakeawayStatus, Trend
 from ..progress import Progress
@@ -264,6 +265,8 @@ def check_flow(raw: object, grounds: Grounds) -> Checked:
     first = check_takeaway(raw)
     if first.problem in (HAS_ACTIVE_HTML, HAS_LINK, LOOKS_LIKE_DATA):
         return first
+    if find_link(strip_markup(raw)):  # a takeaway is cut before its link; the paragraph goes on from raw
+        return Checked(None, HAS_LINK)
     # The block's plain style, where it converts without a dictionary, and without the hype words.
     text = without_hype(plain_style(strip_markup(raw)))
     repair = ""
