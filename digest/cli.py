@@ -406,9 +406,16 @@ def _report(result: RunResult, progress: Progress) -> None:
         f"{u.calls} LLM calls ({u.prompt_tokens}+{u.completion_tokens} tokens)"
         + ("" if d.sample else f", archived {result.archive_path}")
     )
-    for s in d.problem_sources:
-        what = "failed" if s.status.is_failure else "incomplete"
-        progress.warn(f"{s.name} {what}: {s.error or s.status} (the rest of the digest was delivered)")
+    # Each problem was reported with its reason as it happened; this is the one line on what it means.
+    if problems := d.problem_sources:
+        failed = [s.name for s in problems if s.status.is_failure]
+        partial = [s.name for s in problems if not s.status.is_failure]
+        what = "; ".join(
+            f"{label}: {', '.join(names)}"
+            for label, names in (("failed", failed), ("incomplete", partial))
+            if names
+        )
+        progress.warn(f"the digest was built from the other sources ({what})")
 
 
 def _suggest_backfill(result: RunResult, progress: Progress) -> None:
