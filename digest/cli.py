@@ -450,6 +450,15 @@ def config_cmd(config_path: Path | None, as_json: bool) -> None:
     Secrets are never printed: whether each is set is a comment next to the variable that holds it.
     """
     config, source = load_config(config_path)
+    if source is not None and _is_stdout(source):
+        # `digest config > digest.toml`: the shell emptied the file before it was read, so what was loaded
+        # and is printed are the built-in defaults, whatever the file said before.
+        click.echo(
+            f"note: the output goes into {source}, which the shell empties before digest reads it: "
+            "these are the built-in defaults",
+            err=True,
+        )
+        source = None
     if as_json:
         data = masked_dump(config)
         click.echo(
@@ -457,6 +466,14 @@ def config_cmd(config_path: Path | None, as_json: bool) -> None:
         )
         return
     click.echo(dump_toml(config, source), nl=False)
+
+
+def _is_stdout(path: Path) -> bool:
+    """Whether stdout is redirected into ``path``."""
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), path.stat())
+    except (OSError, ValueError):  # no file descriptor (a test runner's buffer), or no such file
+        return False
 
 
 @cli.command("eval")
