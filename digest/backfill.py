@@ -39,13 +39,14 @@ MAX_DAYS = trends.BASELINE_WINDOW  # older days are outside every baseline: coun
 COOLDOWN_SECONDS = 30.0
 REFUSED = " (refused: the API is busy)"
 
-Status = Literal["counted", "done", "empty", "failed", "skipped"]
+Status = Literal["counted", "done", "empty", "failed", "untried", "skipped"]
 
 
 @dataclass(frozen=True)
 class DayResult:
     day: date
-    status: Status  # counted now | done before | empty (the API had nothing) | failed | skipped
+    # counted now | done before | empty (the API had nothing) | failed | untried (offline) | skipped
+    status: Status
     pool: int | None = None
     topics: dict[str, int] = field(default_factory=dict)
     requests: int = 0
@@ -67,7 +68,8 @@ class BackfillReport:
 
     @property
     def failed(self) -> list[DayResult]:
-        return [d for d in self.days if d.status == "failed"]
+        """The days left missing: failed, or not tried once the network was found down."""
+        return [d for d in self.days if d.status in ("failed", "untried")]
 
     def summary(self) -> str:
         what: list[tuple[Status, str]] = [
@@ -75,11 +77,36 @@ class BackfillReport:
             ("done", "already counted"),
             ("empty", "missing (the API had nothing)"),
             ("failed", "failed"),
+            ("untried", "not tried"),
             ("skipped", "skipped"),
         ]
         parts = [f"{self.count(s)} {w}" for s, w in what if s == "counted" or self.count(s)]
         head = "backfill interrupted" if self.interrupted else "backfill"
         return f"{head}: {', '.join(parts)}; {self.requests} API requests"
+
+
+def failed_days_lines(failed: Sequence[DayResult], planned: int) -> list[str]:
+    """The days left missing, each reason once: consecutive days that failed alike share a line."""
+    if planned == 1:
+        head = "the day could not be fetched"
+    elif len(failed) == planned:
+        head = f"none of the {planned} days could be fetched"
+    else:
+        head = f"{len(failed)} of the {planned} days could not be fetched"
+    lines = [f"{head}; left missing:"]
+    groups: list[tuple[str, list[date]]] = []
+    for d in failed:
+        if groups and groups[-1][0] == d.note:
+            groups[-1][1].append(d.day)
+        else:
+            groups.append((d.note, [d.day]))
+    for note, group in groups:
+        span = ", ".join(map(str, group))
+        if len(group) > 2:
+            span = f"{group[0]} to {group[-1]} ({len(group)} days)"
+        lines.append(f"{span}: {note}")
+    lines.append("run `digest backfill` again later to retry them")
+    return lines
 
 
 # -- what to do (pure) ------------------------------------------------------------------------
@@ -178,8 +205,10 @@ class _Backfill:
             try:
                 result = self.day(day, rules, matcher)
             except NetworkDown as e:  # offline: every further request would fail the same way
-                self.report.days += [DayResult(d, "failed", note=str(e)) for d in days[i:]]
-                self.progress.warn(f"backfill {day}: {e}; the remaining {len(days) - i} days were not tried")
+                # Not warned here: the report lists the day and its reason once, and the days after it.
+                self.report.days.append(DayResult(day, "failed", note=str(e)))
+                untried = "not tried: the arXiv API could not be reached"
+                self.report.days += [DayResult(d, "untried", note=untried) for d in days[i + 1 :]]
                 return
             self.report.days.append(result)
             if result.status == "failed" and result.note.endswith(REFUSED) and i + 1 < len(days):

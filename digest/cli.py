@@ -291,7 +291,7 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
     Example:
         digest backfill --days 20
     """
-    from .backfill import MAX_DAYS, backfill, plan
+    from .backfill import MAX_DAYS, backfill, failed_days_lines, plan
     from .errors import ConfigError
     from .pipeline import today
     from .state import backfill_lock
@@ -314,10 +314,7 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
         report = backfill(config, days, state=state, progress=progress, force=force)
     click.echo(report.summary())
     if report.failed:
-        lines = [f"{len(report.failed)} of {len(days)} days could not be fetched (left missing):"]
-        lines += [f"{d.day}: {d.note}" for d in report.failed]
-        lines.append("run `digest backfill` again later to retry them")
-        raise DigestError("\n".join(lines))
+        raise DigestError("\n".join(failed_days_lines(report.failed, len(days))))
 
 
 @cli.command("week")
