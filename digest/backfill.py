@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     import arxiv
 
 MAX_DAYS = trends.BASELINE_WINDOW  # older days are outside every baseline: counting them buys nothing
+# What `digest backfill` fills by default and `digest serve` fills at its start: enough for a full
+# baseline and a gap-free sparkline, about a minute of polite requests.
+DEFAULT_DAYS = 20
 # After a refusal (429, 503) the API is given this long before the next day's request.
 COOLDOWN_SECONDS = 30.0
 REFUSED = " (refused: the API is busy)"
@@ -138,6 +141,12 @@ def already_done(stored: DayStats | None, rules: dict[str, str], *, force: bool)
     if same and not force:
         return "counted before"
     return ""
+
+
+def still_missing(config: Config, state: State, before: date, n: int = DEFAULT_DAYS) -> list[date]:
+    """The days of ``plan(before, n)`` a backfill would ask the API for (none when the history is full)."""
+    rules = current_rules(config)
+    return [d for d in plan(before, n) if not already_done(state.load_day_stats(d), rules, force=False)]
 
 
 def progress_bar(done: int, total: int, width: int = 20) -> str:

@@ -265,7 +265,7 @@ def send(config_path: Path | None, pending: bool, quiet: bool) -> None:
 @cli.command("backfill")
 @config_option
 @click.option(
-    "--days", "n", type=click.IntRange(min=1), default=20, show_default=True,
+    "--days", "n", type=click.IntRange(min=1), default=20, show_default=True,  # backfill.DEFAULT_DAYS
     help="How many announcement days to fill (at most 40: older days are outside every baseline).",
 )  # fmt: skip
 @click.option(
@@ -536,14 +536,20 @@ def status(config_path: Path | None, limit: int, health: bool) -> None:
 
 @cli.command()
 @config_option
+@click.option(
+    "--no-backfill", is_flag=True,
+    help="Do not fill the trend's missing days from the arXiv API at start (as `digest backfill` does).",
+)  # fmt: skip
 @handle_errors
-def serve(config_path: Path | None) -> None:
+def serve(config_path: Path | None, no_backfill: bool) -> None:
     """Run the daily digest at [schedule].cron until stopped (SIGTERM or Ctrl-C).
 
     Each run is `digest now --send` (the email only when [email] enabled = true) plus a retry of
-    pending sends. Started after today's scheduled time with today's digest not yet sent, it
-    catches up once right away. With [schedule].weekly_cron set it also sends the weekly roundup
-    (`digest week --send`) at that time. Logs go to stderr.
+    pending sends. At start it fills the trend's statistics of the 20 announcement days before today
+    that are not counted yet (`digest backfill`; nothing to do once they are), so the first digest
+    already compares with a baseline. Started after today's scheduled time with today's digest not yet
+    sent, it then catches up once right away. With [schedule].weekly_cron set it also sends the weekly
+    roundup (`digest week --send`) at that time. Logs go to stderr.
     """
     import logging
     import os
@@ -556,13 +562,46 @@ def serve(config_path: Path | None) -> None:
     configure_logging()
     logging.getLogger("digest.serve").info("config: %s", source or "built-in defaults")
     service = Service(config)
-    code = service.run()
+    code = service.run(before=None if no_backfill else functools.partial(_serve_backfill, config))
     if service.stuck:
         # A run ignored cancellation: exiting normally would wait for its thread forever.
         logging.shutdown()
         os._exit(code)
     if code:
         sys.exit(code)
+
+
+def _serve_backfill(config: Config) -> None:
+    """The trend's days still missing before today, from the arXiv API: idempotent, so a restart asks for
+    nothing once they are counted. A failure is logged and the service starts all the same."""
+    from .backfill import DEFAULT_DAYS, backfill, failed_days_lines, still_missing
+    from .pipeline import today
+    from .scheduler import LoggingProgress
+    from .state import backfill_lock
+
+    log = logging.getLogger("digest.serve")
+    if not config.arxiv.enabled or not config.arxiv.categories:
+        return
+    try:
+        with backfill_lock(config.state_path), State.open(config.state_path) as state:
+            days = still_missing(config, state, today(config))
+            if not days:
+                log.info("trend history: the %d announcement days before today are counted", DEFAULT_DAYS)
+                return
+            log.info(
+                "trend history: %d of the %d announcement days before today are not counted; filling them "
+                "from the arXiv API (one request a day, %gs apart)",
+                len(days), DEFAULT_DAYS, config.arxiv.api_delay_seconds,
+            )  # fmt: skip
+            report = backfill(config, days, state=state, progress=LoggingProgress())
+    except DigestError as e:  # a backfill already running on this state, say
+        log.warning("trend history not filled: %s", e)
+        return
+    log.info(report.summary())
+    if report.failed:
+        for line in failed_days_lines(report.failed, len(days))[:-1]:
+            log.warning("trend history: %s", line)
+        log.warning("trend history: the next start (or `digest backfill`) asks for these days again")
 
 
 @cli.command()

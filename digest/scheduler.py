@@ -555,9 +555,15 @@ class Service:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def run(self, *, install_signals: bool = True) -> int:
-        """Block until stopped; 0 after a clean stop. A second service on the same state is refused."""
+    def run(self, *, install_signals: bool = True, before: Callable[[], None] | None = None) -> int:
+        """Block until stopped; 0 after a clean stop. A second service on the same state is refused.
+
+        ``before`` runs once under the service lock, before anything is scheduled (the CLI fills the trend
+        history there) and before the service's signal handlers: Ctrl-C or SIGTERM stops it as they stop
+        any command."""
         with service_lock(self.directory):
+            if before is not None:
+                before()
             return self._run(install_signals)
 
     def _run(self, install_signals: bool) -> int:

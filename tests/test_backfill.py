@@ -171,7 +171,7 @@ def test_backfill_through_the_cli_counts_each_day_like_its_listing_and_spaces_re
     assert "이번 주 3일은 arXiv API로 채운 숫자" in md  # the small print says where the numbers came from
     assert "> 자료가 없는 발표일: 02-02 (월), 02-03 (화)." in md
     llm_total = sum(listing_counts(d)[1]["llm"] for d in CORPUS_DAYS)
-    assert f"| LLM | {llm_total}편 | \u00a0\u00a0" in md
+    assert f"| LLM | {llm_total}편 | \u2800\u2800" in md
     items = [line for line in md.splitlines() if line.startswith("- **[")]
     assert 5 <= len(items) <= 8
     assert all("요약 대체" not in line and re.search(r"arXiv `cs\.\w\w`", line) for line in items)
