@@ -346,6 +346,10 @@ class LoggingProgress(Progress):
         if not self.quiet:
             log.info(message)
 
+    def warn(self, message: str) -> None:
+        # Timestamped like every other line of the service (a failed source, say).
+        log.warning(message)
+
 
 def hold_deadline(config: Config, since: datetime) -> datetime:
     """When a held digest goes out anyway: ``llm_wait`` after the first held run, within its day."""

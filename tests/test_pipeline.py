@@ -157,6 +157,9 @@ def test_malformed_listing_is_reported_not_quiet(servers):
     assert "arXiv 목록을 가져오지 못했습니다" in result.stdout
     assert "가져오지 못한 소스: arXiv 목록" in result.stdout
     assert "Traceback" not in result.output
+    # The reason once, as it happened; the end says once what it means for the digest.
+    assert result.stderr.count("malformed XML") == 1
+    assert "warning: the digest was built from the other sources (failed: arxiv-listing)\n" in result.stderr
 
 
 def test_hostile_title_and_abstract_cannot_change_structure(servers, tmp_path):
