@@ -412,7 +412,7 @@ def _report(result: RunResult, progress: Progress) -> None:
             for label, names in (("failed", failed), ("incomplete", partial))
             if names
         )
-        progress.warn(f"the digest was built from the other sources ({what})")
+        progress.warn(f"the digest was built all the same ({what})")
 
 
 def _suggest_backfill(result: RunResult, progress: Progress) -> None:

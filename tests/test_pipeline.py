@@ -159,7 +159,7 @@ def test_malformed_listing_is_reported_not_quiet(servers):
     assert "Traceback" not in result.output
     # The reason once, as it happened; the end says once what it means for the digest.
     assert result.stderr.count("malformed XML") == 1
-    assert "warning: the digest was built from the other sources (failed: arxiv-listing)\n" in result.stderr
+    assert "warning: the digest was built all the same (failed: arxiv-listing)\n" in result.stderr
 
 
 def test_hostile_title_and_abstract_cannot_change_structure(servers, tmp_path):
