@@ -301,7 +301,11 @@ def test_cut_off_listing_is_used_but_reported(servers):
     assert result.exit_code == 0, result.output
     assert "⚠️ arXiv 목록이 깨져 있어" in result.stdout
     assert "일부만 읽은 소스: arXiv 목록 (malformed XML, only" in result.stdout
-    assert "warning: arxiv-listing incomplete" in result.stderr
+    # Warned once as it happened (with its reason), and named once at the end.
+    live = r"^warning: arxiv-listing: \d+ items \(.*problem: malformed XML, only"
+    assert re.search(live, result.stderr, re.M)
+    assert result.stderr.count("problem: malformed XML") == 1
+    assert "warning: the digest was built all the same (incomplete: arxiv-listing)\n" in result.stderr
     assert items(result.stdout)
 
 
