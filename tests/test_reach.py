@@ -113,6 +113,8 @@ def test_the_workflow_fills_the_history_before_the_digest(workflow: dict[str, An
     assert restore < all_steps.index(backfill) < runs.index("digest now --send --out digest.md")
     # Idempotent and polite by itself; a failure leaves the days for tomorrow and the digest still runs.
     assert backfill["continue-on-error"] is True
+    [job] = workflow["jobs"].values()
+    assert backfill["timeout-minutes"] < job["timeout-minutes"] / 2  # time left for the digest itself
     assert "env" not in backfill  # no LLM and no SMTP: no secret
 
 
