@@ -114,6 +114,15 @@ def reason(d: date) -> str:
     return ""
 
 
+def reason_en(d: date) -> str:
+    """``reason`` for log lines and errors, which are in English."""
+    if is_weekend(d):
+        return "a weekend"
+    if is_holiday(d):
+        return f"arXiv holiday: {NO_ANNOUNCEMENT_EVENINGS[d - timedelta(days=1)]}"
+    return ""
+
+
 def listing_date_of(stamp: datetime) -> date:
     """The listing date a feed timestamp belongs to.
 

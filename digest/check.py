@@ -23,7 +23,7 @@ import httpx2
 from .addresses import envelope, needs_smtputf8
 from .config import LLM, Config, Email, check_secrets
 from .errors import DigestError
-from .llm import LLMSession, RequestFailed, first_json_object, make_llm_client
+from .llm import LLMSession, RequestFailed, first_json_object, is_openai, make_llm_client
 from .models import LLMUsage
 from .progress import QUIET
 from .redact import redact_urls
@@ -120,13 +120,18 @@ async def probe_llm(client: httpx2.AsyncClient, llm: LLM, state: State | None = 
     url = llm.base_url.rstrip("/") + "/models"
     name = "llm"
     key = llm.api_key
+    if not key and is_openai(llm.base_url):  # known to need one: no request can tell more
+        why = "api.openai.com needs a key, read only from the environment"
+        return Probe(name, False, f"${llm.api_key_env} is not set: {why}", url)
     headers = {"authorization": f"Bearer {key}"} if key else {}
     started = time.monotonic()
     timeout = client.timeout.read or DEFAULT_TIMEOUT
     try:
         r = await client.get(url, headers=headers)
     except httpx2.HTTPError as e:
-        return Probe(name, False, _http_reason(e, timeout), url)
+        # Unreachable now, but a hosted provider would refuse the run anyway without its key.
+        missing = "" if key or llm.local else f"; ${llm.api_key_env} is not set either"
+        return Probe(name, False, _http_reason(e, timeout) + missing, url)
     if r.status_code in (401, 403):
         why = f"the key in ${llm.api_key_env} was refused" if key else f"${llm.api_key_env} is not set"
         return Probe(name, False, f"HTTP {r.status_code}: {why}", url)

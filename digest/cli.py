@@ -266,7 +266,7 @@ def send(config_path: Path | None, pending: bool, quiet: bool) -> None:
 @cli.command("backfill")
 @config_option
 @click.option(
-    "--days", "n", type=click.IntRange(min=1), default=20, show_default=True,
+    "--days", "n", type=click.IntRange(min=1), default=20, show_default=True,  # backfill.DEFAULT_DAYS
     help="How many announcement days to fill (at most 40: older days are outside every baseline).",
 )  # fmt: skip
 @click.option(
@@ -295,7 +295,7 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
     from .errors import ConfigError
     from .pipeline import today
     from .state import backfill_lock
-    from .trend.backfill import MAX_DAYS, backfill, plan
+    from .trend.backfill import MAX_DAYS, backfill, failed_days_lines, plan
 
     if n > MAX_DAYS:
         raise click.BadParameter(f"{n} is more than {MAX_DAYS} days", param_hint="--days")
@@ -316,10 +316,7 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
         report = backfill(config, days, state=state, progress=progress, force=force)
     click.echo(report.summary())
     if report.failed:
-        lines = [f"{len(report.failed)} of {len(days)} days could not be fetched (left missing):"]
-        lines += [f"{d.day}: {d.note}" for d in report.failed]
-        lines.append("run `digest backfill` again later to retry them")
-        raise DigestError("\n".join(lines))
+        raise DigestError("\n".join(failed_days_lines(report.failed, len(days))))
 
 
 @cli.command("week")
@@ -408,9 +405,16 @@ def _report(result: RunResult, progress: Progress) -> None:
         f"{u.calls} LLM calls ({u.prompt_tokens}+{u.completion_tokens} tokens)"
         + ("" if d.sample else f", archived {result.archive_path}")
     )
-    for s in d.problem_sources:
-        what = "failed" if s.status.is_failure else "incomplete"
-        progress.warn(f"{s.name} {what}: {s.error or s.status} (the rest of the digest was delivered)")
+    # Each problem was reported with its reason as it happened; this is the one line on what it means.
+    if problems := d.problem_sources:
+        failed = [s.name for s in problems if s.status.is_failure]
+        partial = [s.name for s in problems if not s.status.is_failure]
+        what = "; ".join(
+            f"{label}: {', '.join(names)}"
+            for label, names in (("failed", failed), ("incomplete", partial))
+            if names
+        )
+        progress.warn(f"the digest was built all the same ({what})")
 
 
 def _suggest_backfill(result: RunResult, progress: Progress) -> None:
@@ -445,6 +449,15 @@ def config_cmd(config_path: Path | None, as_json: bool) -> None:
     Secrets are never printed: whether each is set is a comment next to the variable that holds it.
     """
     config, source = load_config(config_path)
+    if source is not None and _is_stdout(source):
+        # `digest config > digest.toml`: the shell emptied the file before it was read, so what was loaded
+        # and is printed are the built-in defaults, whatever the file said before.
+        click.echo(
+            f"note: the output goes into {source}, which the shell empties before digest reads it: "
+            "these are the built-in defaults",
+            err=True,
+        )
+        source = None
     if as_json:
         data = masked_dump(config)
         click.echo(
@@ -452,6 +465,14 @@ def config_cmd(config_path: Path | None, as_json: bool) -> None:
         )
         return
     click.echo(dump_toml(config, source), nl=False)
+
+
+def _is_stdout(path: Path) -> bool:
+    """Whether stdout is redirected into ``path``."""
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), path.stat())
+    except (OSError, ValueError):  # no file descriptor (a test runner's buffer), or no such file
+        return False
 
 
 @cli.command("eval")
@@ -517,14 +538,20 @@ def status(config_path: Path | None, limit: int, health: bool) -> None:
 
 @cli.command()
 @config_option
+@click.option(
+    "--no-backfill", is_flag=True,
+    help="Do not fill the trend's missing days from the arXiv API at start (as `digest backfill` does).",
+)  # fmt: skip
 @handle_errors
-def serve(config_path: Path | None) -> None:
+def serve(config_path: Path | None, no_backfill: bool) -> None:
     """Run the daily digest at [schedule].cron until stopped (SIGTERM or Ctrl-C).
 
     Each run is `digest now --send` (the email only when [email] enabled = true) plus a retry of
-    pending sends. Started after today's scheduled time with today's digest not yet sent, it
-    catches up once right away. With [schedule].weekly_cron set it also sends the weekly roundup
-    (`digest week --send`) at that time. Logs go to stderr.
+    pending sends. At start it fills the trend's statistics of the 20 announcement days before today
+    that are not counted yet (`digest backfill`; nothing to do once they are), so the first digest
+    already compares with a baseline. Started after today's scheduled time with today's digest not yet
+    sent, it then catches up once right away. With [schedule].weekly_cron set it also sends the weekly
+    roundup (`digest week --send`) at that time. Logs go to stderr.
     """
     import logging
     import os
@@ -537,13 +564,46 @@ def serve(config_path: Path | None) -> None:
     configure_logging()
     logging.getLogger("digest.serve").info("config: %s", source or "built-in defaults")
     service = Service(config)
-    code = service.run()
+    code = service.run(before=None if no_backfill else functools.partial(_serve_backfill, config))
     if service.stuck:
         # A run ignored cancellation: exiting normally would wait for its thread forever.
         logging.shutdown()
         os._exit(code)
     if code:
         sys.exit(code)
+
+
+def _serve_backfill(config: Config) -> None:
+    """The trend's days still missing before today, from the arXiv API: idempotent, so a restart asks for
+    nothing once they are counted. A failure is logged and the service starts all the same."""
+    from .pipeline import today
+    from .service.scheduler import LoggingProgress
+    from .state import backfill_lock
+    from .trend.backfill import DEFAULT_DAYS, backfill, failed_days_lines, still_missing
+
+    log = logging.getLogger("digest.serve")
+    if not config.arxiv.enabled or not config.arxiv.categories:
+        return
+    try:
+        with backfill_lock(config.state_path), State.open(config.state_path) as state:
+            days = still_missing(config, state, today(config))
+            if not days:
+                log.info("trend history: the %d announcement days before today are counted", DEFAULT_DAYS)
+                return
+            log.info(
+                "trend history: %d of the %d announcement days before today are not counted; filling them "
+                "from the arXiv API (one request a day, %gs apart)",
+                len(days), DEFAULT_DAYS, config.arxiv.api_delay_seconds,
+            )  # fmt: skip
+            report = backfill(config, days, state=state, progress=LoggingProgress())
+    except DigestError as e:  # a backfill already running on this state, say
+        log.warning("trend history not filled: %s", e)
+        return
+    log.info(report.summary())
+    if report.failed:
+        for line in failed_days_lines(report.failed, len(days))[:-1]:
+            log.warning("trend history: %s", line)
+        log.warning("trend history: the next start (or `digest backfill`) asks for these days again")
 
 
 @cli.command()

@@ -80,6 +80,46 @@ Address = Annotated[str, AfterValidator(_address)]
 def _one_or_list(v: object) -> object:
     """``to = "me@example.com"``: one address needs no list around it."""
     return [v] if isinstance(v, str) else v
+# The NAME of an environment variable, as a shell exports it. A secret pasted in its place (``sk-…``) is not
+# one; the few token formats that are (``ghp_…``, ``hf_…``) and long mixed-case random strings are refused
+# too, since a secret must never sit in the file, and the error does not repeat the value.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TOKEN = re.compile(
+    r"(?:(?:sk|rk|pk)[-_]|gh[pousr]_|github_pat_|hf_|glpat-|xox[abposr]-|AKIA|AIza|ya29\.)[\w.-]{16,}"
+)
+
+
+def looks_like_secret(v: str) -> bool:
+    """A value that is a credential, not the name of the variable that holds it."""
+    v = v.strip()
+    if _TOKEN.fullmatch(v):
+        return True
+    # Random characters switch between lower case, upper case and digits at most steps (about 60% for
+    # base62); a name, even in CamelCase with a year (MyProjectKey2024), switches far less often.
+    kinds = ["l" if c.islower() else "u" if c.isupper() else "d" if c.isdigit() else "o" for c in v]
+    switches = sum(1 for a, b in zip(kinds, kinds[1:], strict=False) if a != b)
+    return len(v) >= 20 and switches >= (len(v) - 1) / 2
+
+
+def _env_name(v: str, info: ValidationInfo) -> str:
+    v = v.strip()
+    default = _ENV_DEFAULTS.get(info.field_name or "", "MY_SECRET")
+    if looks_like_secret(v) or (v and not _ENV_NAME.fullmatch(v) and len(v) >= 16):
+        raise ValueError(
+            "this looks like a secret, not the name of an environment variable (the value is not shown). "
+            f"Secrets come only from the environment: remove it from the file, set {default}=... in the "
+            f'environment, and write {info.field_name} = "{default}"'
+        )
+    if v and not _ENV_NAME.fullmatch(v):  # empty: no variable, so no key (a local server needs none)
+        raise ValueError(
+            f"not an environment variable name (letters, digits and _, like {default}); "
+            "secrets come only from the environment"
+        )
+    return v
+
+
+_ENV_DEFAULTS = {"api_key_env": "OPENAI_API_KEY", "password_env": "DIGEST_SMTP_PASSWORD"}
+EnvName = Annotated[str, AfterValidator(_env_name)]
 
 # An arXiv category as the listing and the API write it: cs.CL, stat.ML, eess.AS, q-bio.NC, hep-th.
 ARXIV_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
@@ -242,7 +282,7 @@ def is_local_url(url: str) -> bool:
 class LLM(_Section):
     base_url: HttpURL = "https://api.openai.com/v1"
     model: Annotated[str, AfterValidator(_nonblank)] = "gpt-4o-mini"
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: EnvName = "OPENAI_API_KEY"
     # Unset, these three take HOSTED_DEFAULTS or LOCAL_DEFAULTS by base_url (see _endpoint_defaults).
     batch_size: Annotated[int, Field(ge=1, le=50)] = HOSTED_DEFAULTS["batch_size"]
     concurrency: Annotated[int, Field(ge=1, le=16)] = HOSTED_DEFAULTS["concurrency"]
@@ -286,7 +326,7 @@ class Email(_Section):
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: str = ""
-    password_env: str = "DIGEST_SMTP_PASSWORD"
+    password_env: EnvName = "DIGEST_SMTP_PASSWORD"
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     # After an SMTP outage, `digest serve` resends a pending email only while it is at most this many days
     # old (a weekly roundup counts from its Friday); older ones wait for `digest send --pending`, so the

@@ -238,7 +238,7 @@ def parse_completion(body: bytes) -> tuple[str, str, int, int] | None:
 # -- the client ----------------------------------------------------------------------------------
 
 
-def _is_openai(base_url: str) -> bool:
+def is_openai(base_url: str) -> bool:
     host = (urlsplit(base_url).hostname or "").lower()
     return host == "openai.com" or host.endswith(".openai.com")
 
@@ -285,7 +285,7 @@ def make_llm_client(llm: LLM, http_client: httpx2.AsyncClient | None = None) -> 
     """
     key = llm.api_key
     if not key:
-        if _is_openai(llm.base_url):
+        if is_openai(llm.base_url):
             return None
         key = PLACEHOLDER_KEY
     return DeferredClient(

@@ -134,10 +134,18 @@ async def build_digest(
         arxiv_client=clients.arxiv,
         now=anchor(config, day, now),
     )
-    active = [r for r in reports if r.status != SourceStatus.DISABLED]
+    # A listing the calendar says does not exist delivers nothing whether or not its feed answered: the
+    # day rests on the other sources, and when they all failed there is nothing to build a digest from.
+    silent = any(r.status == SourceStatus.NO_ANNOUNCEMENT for r in reports)
+    active = [r for r in reports if r.status not in (SourceStatus.DISABLED, SourceStatus.NO_ANNOUNCEMENT)]
     if active and all(r.status.is_failure for r in active):
-        details = "\n".join(f"- {r.name}: {r.error or r.status}" for r in active)
-        raise AllSourcesFailed(f"every source failed, so there is no digest for {day}:\n{details}")
+        # Each reason was reported as the source failed: the error names them, it does not repeat them.
+        names = ", ".join(r.name for r in active)
+        what = "every source failed"
+        if silent:
+            why = calendar.reason_en(day)
+            what = f"no arXiv announcement for {day} ({why}), and every other source failed"
+        raise AllSourcesFailed(f"{what}, so there is no digest for {day} ({names})")
 
     candidates = pick.merge(items)
     scored = pick.score(candidates, TopicMatcher(config.topics))

@@ -171,7 +171,7 @@ def test_backfill_through_the_cli_counts_each_day_like_its_listing_and_spaces_re
     assert "이번 주 3일은 arXiv API로 채운 숫자" in md  # the small print says where the numbers came from
     assert "> 자료가 없는 발표일: 02-02 (월), 02-03 (화)." in md
     llm_total = sum(listing_counts(d)[1]["llm"] for d in CORPUS_DAYS)
-    assert f"| LLM | {llm_total}편 | \u00a0\u00a0" in md
+    assert f"| LLM | {llm_total}편 | \u2800\u2800" in md
     items = [line for line in md.splitlines() if line.startswith("- **[")]
     assert 5 <= len(items) <= 8
     assert all("요약 대체" not in line and re.search(r"arXiv `cs\.\w\w`", line) for line in items)
@@ -282,10 +282,32 @@ def test_offline_stops_at_once_and_says_which_days_were_not_tried(tmp_path):
     # .invalid never resolves (RFC 6761): what every host looks like on a machine that is offline.
     config = make_config(tmp_path, "https://export.arxiv.invalid/api/query")
     report = run(config, CORPUS_DAYS, progress=Progress(quiet=True))
-    assert [d.status for d in report.days] == ["failed"] * 3
-    assert report.days[2].note.startswith("cannot resolve export.arxiv.invalid")
+    assert [d.status for d in report.days] == ["failed", "untried", "untried"]
+    assert report.days[0].note.startswith("cannot resolve export.arxiv.invalid")
     assert report.requests == 0  # counted only for days that were tried: the first one
     assert stored(config) == {}  # offline says nothing about the days
+    assert report.summary() == "backfill: 0 counted, 1 failed, 2 not tried; 0 API requests"
+
+
+@pytest.mark.parametrize(
+    ("n", "untried"),
+    [(1, ""), (3, "2026-02-04, 2026-02-05"), (4, "2026-02-03 to 2026-02-05 (3 days)")],
+)
+def test_offline_through_the_cli_says_each_reason_once_with_the_right_count(tmp_path, n, untried):
+    config = tmp_path / "digest.toml"
+    api = "https://export.arxiv.invalid/api/query"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[arxiv]\napi_url = "{api}"\n')
+    args = ["backfill", "--config", str(config), "--days", str(n), "--date", "2026-02-06"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    err = result.stderr
+    assert err.count("cannot resolve export.arxiv.invalid") == 1, err
+    assert "remaining" not in err
+    first = plan(date(2026, 2, 6), n)[0]
+    head = "the day could not be fetched" if n == 1 else f"none of the {n} days could be fetched"
+    assert f"Error: {head}; left missing:\n       {first}: cannot resolve" in err
+    if untried:
+        assert f"       {untried}: not tried: the arXiv API could not be reached\n" in err
 
 
 def test_a_refused_connection_fails_each_day_and_keeps_going(tmp_path):
@@ -305,7 +327,7 @@ def test_the_cli_reports_failed_days_with_exit_1(feed_server: FeedServer, tmp_pa
         cli, ["backfill", "--config", str(config_path), "--days", "1", "--date", "2026-02-05"]
     )
     assert result.exit_code == 1, result.output
-    assert "1 of 1 days could not be fetched (left missing):" in result.stderr
+    assert "Error: the day could not be fetched; left missing:" in result.stderr
     assert "2026-02-04: arXiv API: HTTP 429" in result.stderr
     assert feed_server.count(PATH) == 3
 

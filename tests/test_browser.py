@@ -90,6 +90,9 @@ function measure() {
     dark: win.matchMedia("(prefers-color-scheme: dark)").matches,
     containerLuminance: luminance(background(doc.querySelector(".container"), win)),
     texts: texts,
+    // Every link of a meta line as the lines it is laid out on: a word split over two lines reads as two.
+    links: [...doc.querySelectorAll("a.meta-link")]
+      .map(a => ({text: a.textContent, lines: a.getClientRects().length})),
   });
 }
 </script>
@@ -180,6 +183,8 @@ def check_layout(result: dict) -> None:
     # Laid out: visible, within the screen, and wrapped onto several lines rather than overflowing.
     assert 200 < korean["width"] <= WIDTH and korean["right"] <= WIDTH
     assert korean["height"] >= 2 * result["lineHeight"] - 1
+    split = [link for link in result["links"] if link["lines"] != 1]
+    assert result["links"] and split == [], f"links broken over lines: {split}"
 
 
 def check_text(result: dict) -> None:
@@ -248,6 +253,7 @@ def test_the_sample_day_fits_and_reads_in_both_palettes(browser, tmp_path):
         check_layout(result)
         check_text(result)
         assert any(t["what"] == "P.reason" for t in result["texts"])
+    screenshot(browser, tmp_path, email, ARTIFACTS / "sample-375-light.png")
 
 
 def main() -> None:

@@ -249,6 +249,26 @@ def test_missing_smtp_password_is_reported_without_connecting(
     assert row(result.output, "config").startswith("✗")
 
 
+def test_offline_check_still_says_the_key_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing answers (a closed port stands for no network): the missing key is still a finding.
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    closed = f"http://127.0.0.1:{free_port()}"
+    config = write_config(tmp_path, closed, free_port(), feeds=[])
+    text = config.read_text().replace(f'base_url = "{closed}/v1"', 'base_url = "https://api.openai.com/v1"')
+    config.write_text(text)
+    result = run_check(config)
+    assert result.exit_code == 1
+    assert "$OPENAI_API_KEY is not set: api.openai.com needs a key" in row(result.output, "llm")
+
+    # Another hosted provider cannot be reached: the row says so, and that its key is missing too.
+    config.write_text(text.replace("https://api.openai.com/v1", "https://llm.invalid/v1"))
+    llm = row(run_check(config).output, "llm")
+    assert "cannot connect" in llm and "$OPENAI_API_KEY is not set either" in llm
+    # A local server needs no key: nothing is said about one.
+    config.write_text(text.replace("https://api.openai.com/v1", f"{closed}/v1"))
+    assert "OPENAI_API_KEY" not in row(run_check(config).output, "llm")
+
+
 def test_smtp_is_skipped_when_email_is_off() -> None:
     probe = probe_smtp(Email(enabled=False), timeout=1)
     assert probe.ok is None and probe.mark == "–" and not probe.essential

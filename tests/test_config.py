@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -252,3 +254,57 @@ def test_one_recipient_may_be_written_without_a_list(tmp_path):
     path.write_text("[email]\nto = 5\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="email.to: Input should be a valid list"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "sk-proj-4fG7hJ2kL9mN0pQ3rS6tU8vW1xY5zA",  # an OpenAI key
+        "ghp_4fG7hJ2kL9mN0pQ3rS6tU8vW1xY5zAbCdEfG",  # a GitHub token: a valid variable name, still a secret
+        "abcdefgh ijkl mnop qrst",  # an app password as Gmail shows it
+    ],
+)
+@pytest.mark.parametrize("key", ["llm.api_key_env", "email.password_env"])
+def test_a_secret_where_a_variable_name_belongs_is_refused_and_not_echoed(tmp_path, pasted, key):
+    section, field = key.split(".")
+    path = tmp_path / "digest.toml"
+    path.write_text(f'[{section}]\n{field} = "{pasted}"\n', encoding="utf-8")
+    for command in (["config"], ["config", "--json"], ["check"]):
+        result = CliRunner().invoke(cli, [*command, "--config", str(path)])
+        assert result.exit_code == 2, result.output
+        assert pasted not in result.output
+        for part in pasted.split():
+            assert part not in result.output
+        assert f"{key}: this looks like a secret" in result.output
+        assert "Secrets come only from the environment" in result.output
+
+
+def test_variable_names_are_still_names(tmp_path):
+    path = tmp_path / "digest.toml"
+    path.write_text('[llm]\napi_key_env = "MyProjectOpenAIKey2024"\n[email]\npassword_env = "hf_token"\n')
+    config, _ = load_config(path)
+    assert (config.llm.api_key_env, config.email.password_env) == ("MyProjectOpenAIKey2024", "hf_token")
+    path.write_text('[llm]\napi_key_env = "MY KEY"\n')
+    with pytest.raises(ConfigError, match=r"llm\.api_key_env: not an environment variable name"):
+        load_config(path)
+
+
+def test_config_redirected_into_digest_toml_says_built_in_defaults(tmp_path):
+    # The shell creates (or empties) digest.toml before digest runs, and digest then finds it in the
+    # working directory: what it prints are the defaults, and the file says so.
+    target = tmp_path / "digest.toml"
+    with target.open("w", encoding="utf-8") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", "digest", "config"], stdout=out, stderr=subprocess.PIPE, text=True
+        )
+    assert result.returncode == 0, result.stderr
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("# source: built-in defaults\n")
+    assert "the shell empties before digest reads it" in result.stderr
+    config, source = load_config()
+    assert source == Path("digest.toml")
+    # The default state_dir follows $XDG_DATA_HOME, which this test sets after Config()'s default was made.
+    assert config.model_dump(exclude={"state_dir"}) == Config().model_dump(exclude={"state_dir"})
+    # Printed to a terminal or a pipe, the same file is named as the source.
+    again = subprocess.run([sys.executable, "-m", "digest", "config"], capture_output=True, text=True)
+    assert again.stdout.startswith("# source: digest.toml\n") and not again.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from digest.rendering.daily import render_markdown
 from digest.state import State
 
 from .digests import fixed_digest
+from .test_trend_render import SPARK_DAYS, cold_trend, digest_with, moving_trend
 
 markdown_it = pytest.importorskip("markdown_it", reason="pip install '.[test]' (markdown-it-py[linkify])")
 cmarkgfm = pytest.importorskip("cmarkgfm", reason="pip install '.[test]' (cmarkgfm)")
@@ -31,7 +33,9 @@ cmarkgfm = pytest.importorskip("cmarkgfm", reason="pip install '.[test]' (cmarkg
 
 def linkify(md: str) -> str:
     # html=True: a renderer that passes raw HTML through (GitHub, Obsidian and Jekyll do, filtered or not).
-    return markdown_it.MarkdownIt("commonmark", {"linkify": True, "html": True}).enable("linkify").render(md)
+    # Tables as most note apps render them (the trend block is a GFM table).
+    options = {"linkify": True, "html": True}
+    return markdown_it.MarkdownIt("commonmark", options).enable(["linkify", "table"]).render(md)
 
 
 def github(md: str) -> str:
@@ -164,3 +168,24 @@ def test_show_reason_adds_the_matched_terms_under_each_item(tmp_path):
     tree = Tree(github(md))
     assert tree.tags.count("li") == 20  # each reason is a nested item, not loose text
     assert "선정 이유" not in run_sample(tmp_path / "off", Render())
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_a_sparkline_keeps_its_blank_days_in_every_renderer(render):
+    # A day without data is a blank: at a cell's edge too, where markdown-it strips a no-break space.
+    trends = [
+        cold_trend(),
+        moving_trend(),
+        replace(
+            moving_trend(),
+            topics=tuple(replace(t, spark=f"  {t.spark[2:-1]} ") for t in moving_trend().topics),
+        ),
+    ]
+    for trend in trends:
+        html = render(render_markdown(digest_with(trend)))
+        cells = [c for c in re.findall(r"<td>([^<]*)</td>", html) if re.search("[▁▂▃▄▅▆▇█]", c)]
+        assert len(cells) == len(trend.topics), html
+        for cell, t in zip(cells, trend.topics, strict=True):
+            assert len(cell) == len(t.spark), (cell, t.spark)
+            assert [ch.isspace() or ch == "\u2800" for ch in cell] == [ch == " " for ch in t.spark]
+    assert len(SPARK_DAYS) == 7

@@ -157,6 +157,9 @@ def test_malformed_listing_is_reported_not_quiet(servers):
     assert "arXiv 목록을 가져오지 못했습니다" in result.stdout
     assert "가져오지 못한 소스: arXiv 목록" in result.stdout
     assert "Traceback" not in result.output
+    # The reason once, as it happened; the end says once what it means for the digest.
+    assert result.stderr.count("malformed XML") == 1
+    assert "warning: the digest was built all the same (failed: arxiv-listing)\n" in result.stderr
 
 
 def test_hostile_title_and_abstract_cannot_change_structure(servers, tmp_path):
@@ -298,7 +301,11 @@ def test_cut_off_listing_is_used_but_reported(servers):
     assert result.exit_code == 0, result.output
     assert "⚠️ arXiv 목록이 깨져 있어" in result.stdout
     assert "일부만 읽은 소스: arXiv 목록 (malformed XML, only" in result.stdout
-    assert "warning: arxiv-listing incomplete" in result.stderr
+    # Warned once as it happened (with its reason), and named once at the end.
+    live = r"^warning: arxiv-listing: \d+ items \(.*problem: malformed XML, only"
+    assert re.search(live, result.stderr, re.M)
+    assert result.stderr.count("problem: malformed XML") == 1
+    assert "warning: the digest was built all the same (incomplete: arxiv-listing)\n" in result.stderr
     assert items(result.stdout)
 
 
@@ -389,9 +396,57 @@ url = "https://b.invalid/feed.xml"
     assert not [line for line in lines if "retrying" in line]
     failed = [line for line in lines if ": failed — " in line]
     names = ["arxiv-listing", "arxiv-search", "huggingface", "blog:Blog A", "blog:Blog B"]
-    assert sorted(line.split(": failed")[0] for line in failed) == sorted(names)
+    assert sorted(line.removeprefix("warning: ").split(": failed")[0] for line in failed) == sorted(names)
     assert all(line.count("offline or a DNS failure") == 1 for line in failed), failed
     assert "Error: every source failed" in result.stderr
+    # Each failure is said once, with its reason; nothing claims that a digest still ships.
+    for host in ("rss.arxiv.invalid", "export.arxiv.invalid", "hf.invalid", "a.invalid", "b.invalid"):
+        assert len([line for line in lines if host in line]) == 1, (host, result.stderr)
+    assert "still ships" not in result.stderr and "was delivered" not in result.stderr
+
+
+def offline_config(tmp_path: Path, *, others: bool = True) -> Path:
+    """Every host unresolvable; with ``others=False`` the arXiv listing is the only source."""
+    on = "true" if others else "false"
+    feeds = '[[feeds]]\nname = "Blog A"\nurl = "https://a.invalid/feed.xml"\n' if others else ""
+    config = tmp_path / "offline.toml"
+    config.write_text(
+        f"""
+state_dir = "{tmp_path / "state"}"
+{"" if others else "feeds = []"}
+[arxiv]
+rss_url = "https://rss.arxiv.invalid/rss/"
+api_url = "https://export.arxiv.invalid/api/query"
+search = {on}
+[huggingface]
+enabled = {on}
+url = "https://hf.invalid/api/daily_papers"
+{feeds}""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_a_saturday_offline_is_no_announcement_not_every_source_failed(tmp_path):
+    # The calendar knows there is no listing dated a Saturday: its unreachable feed is not a failure.
+    config = offline_config(tmp_path)
+    result = CliRunner().invoke(cli, ["now", "--config", str(config), "--date", "2026-02-07"])
+    assert result.exit_code == 1
+    assert "arxiv-listing: no arXiv announcement for 2026-02-07 (a weekend" in result.stderr
+    assert "arxiv-listing: failed" not in result.stderr
+    error = next(line for line in result.stderr.splitlines() if line.startswith("Error: "))
+    assert error.startswith(
+        "Error: no arXiv announcement for 2026-02-07 (a weekend), and every other source failed"
+    )
+    assert "arxiv-listing" not in error and "huggingface" in error
+
+
+def test_a_saturday_offline_with_only_arxiv_says_there_is_no_announcement(tmp_path):
+    config = offline_config(tmp_path, others=False)
+    result = CliRunner().invoke(cli, ["now", "--config", str(config), "--date", "2026-02-07"])
+    assert result.exit_code == 0, result.output
+    assert "오늘은 arXiv 발표가 없는 날입니다(주말)." in result.stdout
+    assert "가져오지 못한" not in result.stdout and "warning" not in result.stderr
 
 
 def with_email(config: Path, port: int, *to: str) -> Path:
@@ -457,9 +512,9 @@ def test_a_number_no_source_can_mean_costs_only_its_entry(servers, tmp_path):
     assert "arxiv:2602.04755: upvotes 9223372036854775808 out of range" in result.stderr
     assert "arxiv-listing: 35 items" in result.stderr  # 36 new and cross, less the one
     assert "arxiv:2602.03900: version 9223372036854775808 out of range" in result.stderr
-    # one problem per source, on its line and in the closing list of sources with problems; nothing else
+    # one problem per source, said once on its own line; the run's end only names the sources
     lines = [line for line in result.stderr.splitlines() if "with a bad value dropped" in line]
-    assert len(lines) == 4 and sum(line.startswith(("huggingface:", "arxiv-listing:")) for line in lines) == 2
+    assert sorted(line.split(":")[1].strip() for line in lines) == ["arxiv-listing", "huggingface"]
     # the other entries are all there: the most upvoted paper keeps its count
     assert "▲637" in result.stdout and len(items(result.stdout)) >= 5
     with sqlite3.connect(tmp_path / "state" / "digest.sqlite3") as db:

@@ -8,10 +8,12 @@ config says, and the state is kept between runs.
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from digest.cli import cli
 from digest.config import load_config
 from digest.cron import crontab_trigger
+from digest.delivery.notes import write_note
+from digest.rendering.daily import render_markdown
+
+from .digests import fixed_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -72,12 +79,150 @@ def test_the_workflow_runs_on_weekday_mornings_after_the_announcement(workflow: 
     assert workflow["permissions"] == {"contents": "read"}
 
 
+def accepted(command: str) -> list[str]:
+    """The arguments of a ``digest`` command line, after the CLI itself has parsed them (no run)."""
+    args = shlex.split(command)
+    assert Path(args[0]).name == "digest", command
+    with cli.make_context("digest", args[1:]) as ctx:
+        sub = cli.get_command(ctx, args[1])
+        assert sub is not None, command
+        sub.make_context(args[1], args[2:], parent=ctx)  # raises on an option the command lacks
+    return args[1:]
+
+
 def test_the_workflow_steps_are_the_readme_commands(workflow: dict[str, Any]) -> None:
     commands = [s["run"] for s in steps(workflow) if "run" in s]
     digest_commands = [c for c in commands if c.startswith("digest ")]
-    assert digest_commands == ["digest send --pending", "digest now --send --out digest.md"]
+    assert digest_commands == [
+        "digest backfill --days 20",
+        "digest send --pending",
+        "digest now --send --out digest.md",
+    ]
     for command in [*digest_commands, "pip install ."]:
         assert f"`{command}`" in README or f"\n{command}\n" in README, command
+    for command in digest_commands:
+        accepted(command)
+
+
+def test_the_workflow_fills_the_history_before_the_digest(workflow: dict[str, Any]) -> None:
+    all_steps = steps(workflow)
+    runs = [s.get("run", "") for s in all_steps]
+    backfill = all_steps[runs.index("digest backfill --days 20")]
+    uses = [s.get("uses", "") for s in all_steps]
+    restore = next(i for i, u in enumerate(uses) if u.startswith("actions/cache/restore@"))
+    assert restore < all_steps.index(backfill) < runs.index("digest now --send --out digest.md")
+    # Idempotent and polite by itself; a failure leaves the days for tomorrow and the digest still runs.
+    assert backfill["continue-on-error"] is True
+    [job] = workflow["jobs"].values()
+    assert backfill["timeout-minutes"] < job["timeout-minutes"] / 2  # time left for the digest itself
+    assert "env" not in backfill  # no LLM and no SMTP: no secret
+
+
+BLOG_IF = "vars.BLOG_REPOSITORY != ''"
+
+
+def test_the_blog_is_optional_and_published_after_the_email(workflow: dict[str, Any]) -> None:
+    all_steps = steps(workflow)
+    checkout = next(s for s in all_steps if s.get("with", {}).get("path") == "blog")
+    publish = next(s for s in all_steps if s.get("working-directory") == "blog")
+    assert checkout["if"] == publish["if"] == BLOG_IF
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"]["repository"] == "${{ vars.BLOG_REPOSITORY }}"
+    assert checkout["with"]["token"] == "${{ secrets.BLOG_TOKEN }}"  # a token, never in the file
+    runs = [s.get("run", "") for s in all_steps]
+    today = runs.index("digest now --send --out digest.md")
+    assert all_steps.index(checkout) < today < all_steps.index(publish)
+    assert "continue-on-error" not in publish  # a refused push shows as a failed run
+    assert workflow["permissions"] == {"contents": "read"}  # the push uses BLOG_TOKEN, not this token
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
+def publish_step(workflow: dict[str, Any], workspace: Path) -> tuple[str, dict[str, str]]:
+    step = next(s for s in steps(workflow) if s.get("working-directory") == "blog")
+    env = {k: v.replace("${{ github.workspace }}", str(workspace)) for k, v in step["env"].items()}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # `digest` as pip installed it
+    return step["run"], {**os.environ, "PATH": path, **env}
+
+
+def run_step(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # As GitHub runs a `run:` step: bash with -e and pipefail.
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_the_days_post_lands_in_the_blog_and_jekyll_builds_it(
+    workflow: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reader's blog: a repository (a bare one stands for GitHub) checked out into blog/, as the
+    # workflow's checkout step does.
+    remote = tmp_path / "blog.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    workspace = tmp_path / "workspace"
+    blog = workspace / "blog"
+    git(tmp_path, "clone", "-q", str(remote), str(blog))
+    (blog / "_layouts").mkdir(parents=True)
+    (blog / "_config.yml").write_text("title: my study log\ntimezone: Asia/Seoul\n", encoding="utf-8")
+    (blog / "_layouts" / "post.html").write_text("<article>{{ content }}</article>\n", encoding="utf-8")
+    git(blog, "add", ".")
+    git(blog, "-c", "user.name=me", "-c", "user.email=me@example.test", "commit", "-q", "-m", "blog")
+    git(blog, "push", "-q", "origin", "HEAD:main")
+
+    # The workflow's config with its [markdown] table uncommented, as its comment says.
+    text = (ROOT / ".github" / "digest.toml").read_text(encoding="utf-8")
+    (workspace / ".github").mkdir()
+    config_file = workspace / ".github" / "digest.toml"
+    config_file.write_text(text.replace("# [markdown]\n# dir = ", "[markdown]\ndir = "), encoding="utf-8")
+    config, _ = load_config(config_file)
+    assert config.markdown.dir == "blog/_posts"
+
+    # `digest now` runs in the workspace and writes the day's note where the config says.
+    monkeypatch.chdir(workspace)
+    digest = fixed_digest()
+    run_at = datetime(2025, 10, 14, 11, 17, tzinfo=SEOUL)  # the workflow's 02:17 UTC
+    note = write_note(config.markdown, digest.day, render_markdown(digest), tz=config.tz, now=run_at)
+    assert note.resolve() == (blog / "_posts" / "2025-10-14-daily-trend.md").resolve()
+
+    script, env = publish_step(workflow, workspace)
+    first = run_step(script, blog, env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    log = git(remote, "log", "--format=%s", "--name-only", "main")
+    assert log.startswith("데일리 트렌드 ") and "_posts/2025-10-14-daily-trend.md" in log
+    # The same day again (a re-run): the post is there already, so nothing is committed twice.
+    again = run_step(script, blog, env)
+    assert again.returncode == 0 and "the post is already on the blog" in again.stdout
+    assert git(remote, "rev-list", "--count", "main").strip() == "2"
+
+    jekyll = shutil.which("jekyll")
+    if jekyll is not None:  # Debian: apt-get install jekyll
+        site = tmp_path / "site"
+        git(tmp_path, "clone", "-q", str(remote), str(site))
+        built = subprocess.run(
+            [jekyll, "build", "--source", str(site), "--destination", str(site / "_site")],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert built.returncode == 0, built.stdout + built.stderr
+        post = (site / "_site" / "2025" / "10" / "14" / "daily-trend.html").read_text(encoding="utf-8")
+        assert post.startswith("<article>") and "데일리 트렌드 — 2025-10-14 (화)" in post
+
+
+def test_a_blog_without_the_markdown_table_fails_the_publish_step(
+    workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    workspace = tmp_path / "workspace"
+    (workspace / "blog").mkdir(parents=True)
+    (workspace / ".github").mkdir()
+    shutil.copy(ROOT / ".github" / "digest.toml", workspace / ".github" / "digest.toml")  # as shipped
+    script, env = publish_step(workflow, workspace)
+    result = run_step(script, workspace / "blog", env)
+    assert result.returncode == 1
+    assert "::error::BLOG_REPOSITORY is set, but .github/digest.toml has no [markdown]" in result.stdout
 
 
 def test_the_workflow_reads_secrets_named_by_its_config(workflow: dict[str, Any]) -> None:
@@ -114,12 +259,21 @@ def test_the_crontab_example(tmp_path: Path) -> None:
     assert len(jobs) == 2
     daily = jobs[0].split(None, 5)
     fires_after_the_announcement(" ".join(daily[:5]), SEOUL)  # for a machine on Seoul time
+    commands = []
     for job in jobs:
         command = job.split(None, 5)[5]
-        digest = command.rsplit("&& ", 1)[-1]
-        assert digest.startswith(".venv/bin/digest ")
-        assert digest.removeprefix(".venv/bin/") in README
         assert shlex.split(command)  # the shell can read it
+        found = re.findall(r"\.venv/bin/(digest [^;&}>]+?)\s*(?:;|&&|\}|>|$)", command)
+        assert found, command
+        for digest in found:
+            assert digest.removesuffix(" -q") in README
+            commands.append(accepted(digest))
+    # The history first (a failure of it does not stop the digest: `;`, not `&&`), then the digest.
+    assert commands == [
+        ["backfill", "--days", "20", "-q"], ["now", "--send", "-q"], ["send", "--pending", "-q"]
+    ]
+    # Its summary (stdout) is dropped: with -q, cron then mails only a problem (stderr).
+    assert "digest backfill --days 20 -q >/dev/null; .venv/bin/digest now" in jobs[0]
 
 
 def read_unit(name: str) -> configparser.ConfigParser:
@@ -150,14 +304,19 @@ def test_the_systemd_timer_and_service() -> None:
     service = read_unit("digest.service")
     assert service["Service"]["Type"] == "oneshot"
     assert "EnvironmentFile" in service["Service"]  # secrets outside the unit
-    commands = [service["Service"][k] for k in ("ExecStart", "ExecStart2")]
+    commands = [service["Service"][k] for k in ("ExecStart", "ExecStart2", "ExecStart3")]
     assert [c.split("/.venv/bin/")[1] for c in commands] == [
+        "digest backfill --days 20 -q",
         "digest send --pending -q",
         "digest now --send -q",
     ]
-    assert commands[0].startswith("-")  # a lasting SMTP refusal does not stop today's run
+    # Neither the history (filled on the first run, then only a day still missing) nor a lasting SMTP
+    # refusal stops today's run.
+    assert commands[0].startswith("-") and commands[1].startswith("-")
     for command in commands:
-        assert command.split("/.venv/bin/")[1] in README
+        digest = command.split("/.venv/bin/")[1]
+        assert digest.removesuffix(" -q") in README
+        accepted(digest)
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")

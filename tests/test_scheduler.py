@@ -340,7 +340,10 @@ def test_digest_serve_runs_until_sigterm_and_is_healthy_meanwhile(tmp_path: Path
     state_dir = tmp_path / "state"
     config_file = tmp_path / "digest.toml"
     # Only on New Year's Eve at 23:59, so starting the service never triggers a real run here.
-    config_file.write_text(f'state_dir = "{state_dir}"\n[schedule]\ncron = "59 23 31 12 *"\n')
+    # No arXiv: the trend history a service fills at start would come from the real API.
+    config_file.write_text(
+        f'state_dir = "{state_dir}"\n[schedule]\ncron = "59 23 31 12 *"\n[arxiv]\nenabled = false\n'
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "digest", "serve", "--config", str(config_file)],
         stdout=subprocess.PIPE,
@@ -367,6 +370,66 @@ def test_digest_serve_runs_until_sigterm_and_is_healthy_meanwhile(tmp_path: Path
     assert "digest serve stopped" in stderr
     unhealthy = CliRunner().invoke(cli, ["status", "--check", "--config", str(config_file)])
     assert unhealthy.exit_code == 1
+
+
+def test_digest_serve_fills_the_missing_trend_days_at_start_once(feed_server, tmp_path: Path) -> None:
+    from digest import calendar
+    from digest.config import parse_config
+    from digest.models import DayStats, DayStatus
+    from digest.pipeline import today
+    from digest.trend.backfill import DEFAULT_DAYS, current_rules, plan
+    from digest.trend.phrases import PHRASE_RULES
+    from tests.arxivapi import PATH, FakeArxivAPI, spread
+    from tests.corpusdays import records
+
+    api = FakeArxivAPI(feed_server)
+    state_dir = tmp_path / "state"
+    config_file = tmp_path / "digest.toml"
+    config_file.write_text(
+        f'state_dir = "{state_dir}"\nfeeds = []\n[schedule]\ncron = "59 23 31 12 *"\n'
+        f'[arxiv]\napi_url = "{api.url}"\n'
+    )
+    config = parse_config({"state_dir": str(state_dir), "arxiv": {"api_url": api.url}})
+    days = plan(today(config), DEFAULT_DAYS)
+    # A state that has all but the last two days (a service that was down for two days, say).
+    with State.open(state_dir) as state:
+        for d in days[:-2]:
+            state.record_day_stats(
+                DayStats(d, DayStatus.ANNOUNCED, "api", 100, dict.fromkeys(config.topics, 1),
+                         current_rules(config), phrase_rules=PHRASE_RULES)
+            )  # fmt: skip
+    corpus = [date(2026, 2, 5), date(2026, 2, 6)]
+    for missing, source in zip(days[-2:], corpus, strict=True):
+        api.add(spread(records(source), *(t.astimezone(UTC) for t in calendar.submission_window(missing))))
+
+    def serve() -> str:
+        cmd = [sys.executable, "-m", "digest", "serve", "--config", str(config_file)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: (state_dir / HEARTBEAT_NAME).exists() or proc.poll() is not None, 60, "a beat")
+            assert proc.poll() is None, proc.communicate()[1]
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, stderr
+        return stderr
+
+    first = serve()
+    assert "2 of the 20 announcement days before today are not counted" in first
+    assert "backfill: 2 counted, 18 already counted" not in first  # only the missing days were asked for
+    assert "backfill: 2 counted; 2 API requests" in first
+    assert feed_server.count(PATH) == 2
+    with State.open(state_dir) as state:
+        stored = {d: state.load_day_stats(d) for d in days}
+    assert all(s is not None and s.counted for s in stored.values())
+    assert [stored[d].pool for d in days[-2:]] == [len(records(d)) for d in corpus]
+
+    again = serve()  # idempotent: nothing is asked for again
+    assert "the 20 announcement days before today are counted" in again
+    assert feed_server.count(PATH) == 2
 
 
 # -- end to end: the real daily job on the bundled sample day -----------------------------------
@@ -608,7 +671,10 @@ def test_a_second_service_on_the_same_state_is_refused(config: Config) -> None:
 def test_digest_serve_twice_the_second_exits_with_a_clear_message(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     config_file = tmp_path / "digest.toml"
-    config_file.write_text(f'state_dir = "{state_dir}"\n[schedule]\ncron = "59 23 31 12 *"\n')
+    # No arXiv: the trend history a service fills at start would come from the real API.
+    config_file.write_text(
+        f'state_dir = "{state_dir}"\n[schedule]\ncron = "59 23 31 12 *"\n[arxiv]\nenabled = false\n'
+    )
     cmd = [sys.executable, "-m", "digest", "serve", "--config", str(config_file)]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -84,7 +84,7 @@ def test_markdown_block_keeps_the_documented_conventions():
     rows = [line for line in b.splitlines() if line.startswith("| ") and "편" in line]
     assert rows == [
         "| LLM | 129편 (40%) | 37% | → +8% | ▅▆▅▇▆▅█ |",
-        "| 멀티모달 | 57편 (18%) | 13% | ▲ +38% | ▂▃\u00a0▄▃▅█ |",
+        "| 멀티모달 | 57편 (18%) | 13% | ▲ +38% | ▂▃\u2800▄▃▅█ |",
         "| DPO·정렬 | 8편 (2%) | 3% | → | ▃▂▄▂▃▂▂ |",  # 9.7 expected: no percentage for noise
     ]
     for row in rows:  # each topic's line starts with its label and gives today's count as N편
@@ -103,7 +103,7 @@ def test_cold_start_says_so_in_one_line_and_shows_no_average_percentage_or_arrow
     b = block(md)
     assert "기준선 수집 중 (2/5일)" in b
     assert "| LLM | 96편 | ▆█ |" in b
-    assert "| 멀티모달 | 40편 | \u00a0█ |" in b  # a leading blank survives the table cell
+    assert "| 멀티모달 | 40편 | \u2800█ |" in b  # a leading blank survives the table cell
     assert "%" not in b and "▲" not in b and "▼" not in b and "→" not in b and "평균" not in b
     assert "⚠️ 흐름 대체: 오늘 arXiv" in b
     footer = next(line for line in md.splitlines() if "검토" in line and "선정" in line)

@@ -38,7 +38,7 @@ llm_server = llmserver.llm_server
 FIXTURES = Path(__file__).parent / "fixtures"
 DAYS = [date(2026, 2, 4), date(2026, 2, 5), date(2026, 2, 6)]
 LABELS = {"llm": "LLM", "multimodal": "멀티모달", "dpo": "DPO·정렬", "mamba": "Mamba·SSM"}
-NBSP = "\u00a0"
+BLANK = "\u2800"  # a day without data in a Markdown sparkline
 
 
 
@@ -93,7 +93,7 @@ def test_the_week_of_three_real_days_through_the_cli(three_days, llm_server: LLM
     totals = {k: sum(day_counts(d)[k] for d in DAYS) for k in LABELS}
     for key, label in LABELS.items():
         row = re.search(
-            rf"^\| {re.escape(label)} \| ([\d,]+)편 \| {NBSP}{NBSP}([▁▂▃▄▅▆▇█]{{3}}) \|$", md, re.M
+            rf"^\| {re.escape(label)} \| ([\d,]+)편 \| {BLANK}{BLANK}([▁▂▃▄▅▆▇█]{{3}}) \|$", md, re.M
         )
         assert row, f"no line for {label}:\n{md}"
         assert int(row.group(1).replace(",", "")) == totals[key]

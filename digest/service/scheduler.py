@@ -348,6 +348,10 @@ class LoggingProgress(Progress):
         if not self.quiet:
             log.info(message)
 
+    def warn(self, message: str) -> None:
+        # Timestamped like every other line of the service (a failed source, say).
+        log.warning(message)
+
 
 def hold_deadline(config: Config, since: datetime) -> datetime:
     """When a held digest goes out anyway: ``llm_wait`` after the first held run, within its day."""
@@ -558,9 +562,15 @@ class Service:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def run(self, *, install_signals: bool = True) -> int:
-        """Block until stopped; 0 after a clean stop. A second service on the same state is refused."""
+    def run(self, *, install_signals: bool = True, before: Callable[[], None] | None = None) -> int:
+        """Block until stopped; 0 after a clean stop. A second service on the same state is refused.
+
+        ``before`` runs once under the service lock, before anything is scheduled (the CLI fills the trend
+        history there) and before the service's signal handlers: Ctrl-C or SIGTERM stops it as they stop
+        any command."""
         with service_lock(self.directory):
+            if before is not None:
+                before()
             return self._run(install_signals)
 
     def _run(self, install_signals: bool) -> int:

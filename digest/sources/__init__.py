@@ -119,7 +119,12 @@ async def _run(
         error=redact_urls("; ".join(e for e in (outcome.error, dropped) if e)),
         requests=count,
     )
-    progress.log(log_line(report, redact_urls(outcome.detail)))
+    line = log_line(report, redact_urls(outcome.detail))
+    # A problem is said here, once, with its reason (also under -q); the run's end only names the sources.
+    if report.status.is_failure or (report.error and report.status.delivers):
+        progress.warn(line)
+    else:
+        progress.log(line)
     return items, report
 
 
@@ -129,9 +134,9 @@ def log_line(report: SourceReport, detail: str = "") -> str:
     if report.status == SourceStatus.DISABLED:
         return f"{report.name}: disabled"
     if report.status == SourceStatus.FAILED:
-        return f"{report.name}: failed — {report.error} (the rest of the digest still ships)"
+        return f"{report.name}: failed — {report.error}"
     if report.status == SourceStatus.STALE:
-        return f"{report.name}: stale — {report.error} (the rest of the digest still ships)"
+        return f"{report.name}: stale — {report.error}"
     if report.status in (SourceStatus.NO_ANNOUNCEMENT, SourceStatus.PAST):
         return f"{report.name}: {detail or report.status}, {seconds}"
     extra = "; ".join(p for p in (detail, f"problem: {report.error}" if report.error else "") if p)

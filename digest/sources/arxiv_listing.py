@@ -312,8 +312,15 @@ async def fetch_listing(
     config: Config, day: date, *, fetcher: Fetcher, state: State, now: datetime | None = None
 ) -> Outcome:
     url = config.arxiv.listing_url
-    result = await fetcher.get(url, source=NAME)
-    parsed = parse_listing(result.body, url=url)
+    try:
+        result = await fetcher.get(url, source=NAME)
+        parsed = parse_listing(result.body, url=url)
+    except SourceError as e:
+        if calendar.is_announcement_day(day):
+            raise
+        # The calendar already says there is no listing for this day: an unreachable feed changes nothing.
+        why = f"{calendar.reason_en(day)}; the feed was not reachable: {e.reason}"
+        return Outcome(status=SourceStatus.NO_ANNOUNCEMENT, detail=f"no arXiv announcement for {day} ({why})")
     status, message = judge_listing(parsed, day, previous=state.listing_before(day), now=now)
     if status != SourceStatus.OK:
         return Outcome(status=status, error=message if status.is_failure else "", detail=message)

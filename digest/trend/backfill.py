@@ -37,17 +37,21 @@ if TYPE_CHECKING:
     import arxiv
 
 MAX_DAYS = stats.BASELINE_WINDOW  # older days are outside every baseline: counting them buys nothing
+# What `digest backfill` fills by default and `digest serve` fills at its start: enough for a full
+# baseline and a gap-free sparkline, about a minute of polite requests.
+DEFAULT_DAYS = 20
 # After a refusal (429, 503) the API is given this long before the next day's request.
 COOLDOWN_SECONDS = 30.0
 REFUSED = " (refused: the API is busy)"
 
-Status = Literal["counted", "done", "empty", "failed", "skipped"]
+Status = Literal["counted", "done", "empty", "failed", "untried", "skipped"]
 
 
 @dataclass(frozen=True)
 class DayResult:
     day: date
-    status: Status  # counted now | done before | empty (the API had nothing) | failed | skipped
+    # counted now | done before | empty (the API had nothing) | failed | untried (offline) | skipped
+    status: Status
     pool: int | None = None
     topics: dict[str, int] = field(default_factory=dict)
     requests: int = 0
@@ -69,7 +73,8 @@ class BackfillReport:
 
     @property
     def failed(self) -> list[DayResult]:
-        return [d for d in self.days if d.status == "failed"]
+        """The days left missing: failed, or not tried once the network was found down."""
+        return [d for d in self.days if d.status in ("failed", "untried")]
 
     def summary(self) -> str:
         what: list[tuple[Status, str]] = [
@@ -77,11 +82,36 @@ class BackfillReport:
             ("done", "already counted"),
             ("empty", "missing (the API had nothing)"),
             ("failed", "failed"),
+            ("untried", "not tried"),
             ("skipped", "skipped"),
         ]
         parts = [f"{self.count(s)} {w}" for s, w in what if s == "counted" or self.count(s)]
         head = "backfill interrupted" if self.interrupted else "backfill"
         return f"{head}: {', '.join(parts)}; {self.requests} API requests"
+
+
+def failed_days_lines(failed: Sequence[DayResult], planned: int) -> list[str]:
+    """The days left missing, each reason once: consecutive days that failed alike share a line."""
+    if planned == 1:
+        head = "the day could not be fetched"
+    elif len(failed) == planned:
+        head = f"none of the {planned} days could be fetched"
+    else:
+        head = f"{len(failed)} of the {planned} days could not be fetched"
+    lines = [f"{head}; left missing:"]
+    groups: list[tuple[str, list[date]]] = []
+    for d in failed:
+        if groups and groups[-1][0] == d.note:
+            groups[-1][1].append(d.day)
+        else:
+            groups.append((d.note, [d.day]))
+    for note, group in groups:
+        span = ", ".join(map(str, group))
+        if len(group) > 2:
+            span = f"{group[0]} to {group[-1]} ({len(group)} days)"
+        lines.append(f"{span}: {note}")
+    lines.append("run `digest backfill` again later to retry them")
+    return lines
 
 
 # -- what to do (pure) ------------------------------------------------------------------------
@@ -113,6 +143,12 @@ def already_done(stored: DayStats | None, rules: dict[str, str], *, force: bool)
     if same and not force:
         return "counted before"
     return ""
+
+
+def still_missing(config: Config, state: State, before: date, n: int = DEFAULT_DAYS) -> list[date]:
+    """The days of ``plan(before, n)`` a backfill would ask the API for (none when the history is full)."""
+    rules = current_rules(config)
+    return [d for d in plan(before, n) if not already_done(state.load_day_stats(d), rules, force=False)]
 
 
 def progress_bar(done: int, total: int, width: int = 20) -> str:
@@ -180,8 +216,10 @@ class _Backfill:
             try:
                 result = self.day(day, rules, matcher)
             except NetworkDown as e:  # offline: every further request would fail the same way
-                self.report.days += [DayResult(d, "failed", note=str(e)) for d in days[i:]]
-                self.progress.warn(f"backfill {day}: {e}; the remaining {len(days) - i} days were not tried")
+                # Not warned here: the report lists the day and its reason once, and the days after it.
+                self.report.days.append(DayResult(day, "failed", note=str(e)))
+                untried = "not tried: the arXiv API could not be reached"
+                self.report.days += [DayResult(d, "untried", note=untried) for d in days[i + 1 :]]
                 return
             self.report.days.append(result)
             if result.status == "failed" and result.note.endswith(REFUSED) and i + 1 < len(days):

@@ -2,8 +2,10 @@
 
 The documented conventions (tests, other tools and readers parse them): each topic's line starts with its
 label and gives today's count as ``N편``; the sparkline is one of ▁▂▃▄▅▆▇█ per announcement day, oldest
-first, a blank for a day without data (a no-break space in Markdown and HTML, so that a table cell keeps
-it); emerging terms are inline code spans followed by their count.
+first, a blank for a day without data: U+2800 (BRAILLE PATTERN BLANK) in Markdown, which no renderer trims
+from a table cell's edge as markdown-it does a no-break space, and which a terminal shows one column wide; a
+no-break space in the email's HTML, whose monospace fonts all have one; a space in plain text. Emerging
+terms are inline code spans followed by their count.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from . import stats
 
 FLOW_FALLBACK_MARK = "⚠️ 흐름 대체"
 NBSP = "\u00a0"
+MD_BLANK = "\u2800"  # not whitespace to any Markdown parser (Unicode "So"), yet shows as a blank
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class TopicRow:
     arrow: str  # ▲ ▼ →; "" in the cold start
     arrow_class: str  # "up", "down", "flat", ""
     spark: str  # blanks as spaces (plain text)
-    spark_nbsp: str  # blanks as no-break spaces (Markdown table cells, HTML)
+    spark_md: str  # blanks as MD_BLANK (Markdown table cells)
+    spark_html: str  # blanks as no-break spaces (HTML)
     waiting: str  # "기준선 수집 중 (3/5일)" for a topic whose own baseline is short (its rules changed)
 
 
@@ -113,7 +117,8 @@ def _row(t: TopicTrend, cold: bool, needed: int) -> TopicRow:
         "label": one_line(t.label),
         "count": count,
         "spark": spark,
-        "spark_nbsp": spark.replace(" ", NBSP),
+        "spark_md": spark.replace(" ", MD_BLANK),
+        "spark_html": spark.replace(" ", NBSP),
     }
     if cold or not t.arrow:
         waiting = "" if cold else f"기준선 수집 중 ({t.baseline_days}/{needed}일)"
