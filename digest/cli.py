@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from .week import WeekResult
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Errors of the disk itself (full, over quota, read-only, failing), not of the program.
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 class Terminated(KeyboardInterrupt):
@@ -49,6 +53,16 @@ def handle_errors(fn: F) -> F:
             for line in lines[1:]:
                 click.echo(f"       {line}", err=True)
             sys.exit(e.exit_code)
+        except sqlite3.DatabaseError as e:
+            # A query outside a `with State.open(...)` block (which says it better): still one line.
+            click.echo(f"Error: the state database cannot be used: {e}", err=True)
+            sys.exit(1)
+        except OSError as e:
+            if e.errno not in _DISK_ERRORS:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"Error: {where}{e.strerror or e}; free some space and run again", err=True)
+            sys.exit(1)
         except Terminated:
             click.echo("Terminated.", err=True)
             sys.exit(143)
@@ -166,11 +180,13 @@ def now(
         _send(config, result, force, progress)
     if out:
         # Last: the digest is archived, printed and sent whatever happens to this extra copy.
+        from .delivery.archive import write_file
+        from .errors import ArchiveError
+
         try:
-            out.write_text(body, encoding="utf-8")
-        except OSError as e:
-            reason = e.strerror or e
-            raise DigestError(f"cannot write {out}: {reason} (the digest was printed above)") from None
+            write_file(out, body, what=f"the --out copy {out.name}")
+        except ArchiveError as e:
+            raise DigestError(f"{e} (the digest was printed above)") from None
 
 
 def _build(config: Config, day: date | None, demo: bool, progress: Progress) -> RunResult:

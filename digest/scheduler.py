@@ -46,10 +46,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from ._compat import UTC
 from .config import Config
 from .cron import crontab_trigger
-from .errors import DigestError, StateBusyError
+from .errors import DigestError, StateBusyError, StateLockedError
 from .models import Digest
 from .progress import Progress
-from .state import State, run_lock, service_lock
+from .state import RunRecord, State, run_is_alive, run_lock, service_lock
 
 if TYPE_CHECKING:
     import httpx2
@@ -63,6 +63,10 @@ HEARTBEAT_MAX_AGE = 300
 DAILY_JOB_ID = "daily"
 RETRY_JOB_ID = "llm-retry"
 WEEKLY_JOB_ID = "weekly"
+BUSY_JOB_IDS = {DAILY_JOB_ID: "daily-busy", WEEKLY_JOB_ID: "weekly-busy"}
+# How often a scheduled run that found the state busy (a `digest now` preview, a manual send, a backup
+# tool holding the database) tries again, until the end of its day.
+BUSY_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,22 @@ def _run_email(delivery: dict[str, int] | None) -> tuple[str, str, str]:
     return str(delivery.get("sent", 0)), str(delivery.get("pending", 0)), str(delivery.get("failed", 0))
 
 
+def run_state(run: RunRecord, directory: Path) -> tuple[str, str]:
+    """The status `digest status` shows for a run, and why when it did not end well.
+
+    A row still 'running' whose process is gone (killed, the machine stopped) is 'interrupted': the
+    next run marks it abandoned, but until then the reader must not be told it is running."""
+    if run.status == "running":
+        if run_is_alive(run, directory):
+            return "running", ""
+        who = f"pid {run.pid}" if run.pid else "its process"
+        why = f"{who} is gone (killed, or the machine stopped); the next run marks it abandoned"
+        return "interrupted", why
+    if run.status in ("failed", "abandoned") and run.error:
+        return run.status, run.error
+    return run.status, ""
+
+
 def status_report(config: Config, state: State, now: datetime, limit: int = 10) -> str:
     """Last runs, what waits (held digests, pending mail), the next run and the service's state."""
     runs = state.recent_runs(limit)
@@ -242,10 +262,13 @@ def status_report(config: Config, state: State, now: datetime, limit: int = 10) 
     for r in runs:
         started = datetime.fromisoformat(r.started_at).astimezone(config.tz).strftime("%m-%d %H:%M")
         sent, pending, failed = _run_email(r.delivery)
+        shown, reason = run_state(r, config.state_path)
         lines.append(
-            f"{r.day.isoformat():<12}{r.status:<10}{r.items:>6}{r.fallbacks:>7}{r.llm_calls:>6}"
+            f"{r.day.isoformat():<12}{shown:<10}{r.items:>6}{r.fallbacks:>7}{r.llm_calls:>6}"
             f"{r.prompt_tokens + r.completion_tokens:>9}{sent:>6}{pending:>6}{failed:>6}  {started}"
         )
+        if reason:
+            lines.append(f"  ↳ {reason}")
     if runs:
         lines.append("(sent / pend. / fail: what that run's email did; empty when it sent none)")
     lines.append("")
@@ -511,6 +534,7 @@ class Service:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         weekly_job: Job | None = None,
         weekly: BaseTrigger | None = None,
+        busy_retry: float = BUSY_RETRY_SECONDS,
     ) -> None:
         self.config = config
         self.directory = config.state_path
@@ -523,6 +547,8 @@ class Service:
         self._one_tick = threading.Lock()  # the daily and the weekly job never run at once
         self.stop_timeout = stop_timeout
         self.heartbeat_seconds = heartbeat_seconds
+        self.busy_retry = busy_retry
+        self._busy_since: dict[str, datetime] = {}  # job id -> the first tick that found the state busy
         self.scheduler = self.build_scheduler()
         # Set when a run was still going when the stop timeout ran out: the caller must then exit
         # without joining the worker thread (os._exit), leaving the run for the next start to mark.
@@ -687,7 +713,7 @@ class Service:
     def next_scheduled(self) -> datetime | None:
         """The next run: the daily schedule's, or a held digest's retry when that comes first."""
         times = []
-        for job_id in (DAILY_JOB_ID, RETRY_JOB_ID, WEEKLY_JOB_ID):
+        for job_id in (DAILY_JOB_ID, RETRY_JOB_ID, WEEKLY_JOB_ID, *BUSY_JOB_IDS.values()):
             # A job added before start() has no next_run_time attribute yet.
             when = getattr(self.scheduler.get_job(job_id), "next_run_time", None)
             if when is not None:
@@ -715,12 +741,20 @@ class Service:
                 return
             self._run_tick(job or self.job)
 
+    def _job_id(self, job: Job) -> str:
+        return WEEKLY_JOB_ID if job is self.weekly_job and job is not self.job else DAILY_JOB_ID
+
     def _run_tick(self, job: Job) -> None:
         now = self.clock()
         started = time.monotonic()
         self._idle.clear()
+        job_id = self._job_id(job)
         try:
             summary = asyncio.run(self._guarded(now, job))
+        except (StateBusyError, StateLockedError) as e:
+            # A `digest now` preview started a minute before the schedule, or a backup tool holding the
+            # database: the day's run must not be lost to it. Try again shortly, until the day is over.
+            self._retry_busy(job_id, job, now, e)
         except asyncio.CancelledError:
             log.warning("run %s abandoned by shutdown after %.1fs", now.date(), time.monotonic() - started)
         except DigestError as e:
@@ -728,6 +762,7 @@ class Service:
         except Exception:
             log.exception("run %s crashed after %.1fs", now.date(), time.monotonic() - started)
         else:
+            self._busy_since.pop(job_id, None)
             if summary is not None:
                 log.info(summary.line(time.monotonic() - started))
                 if summary.retry_at is not None and not self._stopping:
@@ -738,12 +773,40 @@ class Service:
             self._beat()
             log.info("next run %s", format_when(self.next_scheduled(), self.config.tz))
 
-    def _schedule_retry(self, wait: timedelta) -> None:
+    def _schedule_retry(
+        self, wait: timedelta, job: Job | None = None, job_id: str = RETRY_JOB_ID, name: str = "held digest"
+    ) -> None:
         # The injected clock decides what is due; APScheduler itself lives in real time.
         when = datetime.now(self.config.tz) + max(wait, timedelta(0))
         self.scheduler.add_job(
-            self._tick, DateTrigger(run_date=when), id=RETRY_JOB_ID, name="held digest", replace_existing=True
+            self._tick,
+            DateTrigger(run_date=when),
+            args=[job] if job is not None else [],
+            id=job_id,
+            name=name,
+            replace_existing=True,
         )
+
+    def _retry_busy(self, job_id: str, job: Job, now: datetime, e: DigestError) -> None:
+        what = "weekly roundup" if job_id == WEEKLY_JOB_ID else f"run {now.date()}"
+        waiting = job_id in self._busy_since
+        first = self._busy_since.setdefault(job_id, now)
+        local = first.astimezone(self.config.tz)
+        tomorrow = local.date() + timedelta(days=1)
+        end_of_day = datetime.combine(tomorrow, datetime.min.time(), tzinfo=self.config.tz)
+        wait = timedelta(seconds=self.busy_retry)
+        if self._stopping:
+            return
+        if now + wait >= end_of_day:
+            self._busy_since.pop(job_id, None)
+            log.error("%s: gave up at the end of its day, the state stayed busy since %s: %s",
+                      what, _hhmm(local), e)  # fmt: skip
+            return
+        if not waiting:
+            log.warning("%s waits: %s; trying again every %gs until it is free", what, e, self.busy_retry)
+        else:
+            log.info("%s still waits for the state (busy since %s)", what, _hhmm(local))
+        self._schedule_retry(wait, job, BUSY_JOB_IDS[job_id], f"{what} (state busy)")
 
     async def _guarded(self, now: datetime, job: Job) -> RunSummary | None:
         task = asyncio.current_task()
