@@ -207,7 +207,8 @@ def failure_reason(e: BaseException, state: State) -> str:
         text = str(e)
     else:  # a bug: its type says more than its message
         text = f"{type(e).__name__}: {e}"
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    first, *rest = [line.strip().removeprefix("- ") for line in text.splitlines() if line.strip()] or [""]
+    text = " ".join([first, "; ".join(rest)]) if rest else first
     return text if len(text) <= 500 else text[:499] + "…"
 
 

@@ -241,7 +241,10 @@ def run_state(run: RunRecord, directory: Path) -> tuple[str, str]:
         if run_is_alive(run, directory):
             return "running", ""
         who = f"pid {run.pid}" if run.pid else "its process"
-        why = f"{who} is gone (killed, or the machine stopped); the next run marks it abandoned"
+        why = (
+            f"{who} ended without finishing it (killed, the machine stopped, or the state could not be "
+            "written); the next run marks it abandoned"
+        )
         return "interrupted", why
     if run.status in ("failed", "abandoned") and run.error:
         return run.status, run.error
@@ -803,7 +806,10 @@ class Service:
                       what, _hhmm(local), e)  # fmt: skip
             return
         if not waiting:
-            log.warning("%s waits: %s; trying again every %gs until it is free", what, e, self.busy_retry)
+            log.warning(
+                "%s waits for the state: %s (the service tries again every %gs until the end of the day)",
+                what, e, self.busy_retry,
+            )  # fmt: skip
         else:
             log.info("%s still waits for the state (busy since %s)", what, _hhmm(local))
         self._schedule_retry(wait, job, BUSY_JOB_IDS[job_id], f"{what} (state busy)")

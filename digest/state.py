@@ -378,9 +378,9 @@ class State:
             conn.execute("pragma journal_mode=wal")
             # A few pages' worth of reading per MB: found here, a damaged page is one clear line
             # before any work instead of a traceback from whichever query first touches it.
-            problems = [r[0] for r in conn.execute("pragma quick_check(20)")]
-            if problems != ["ok"]:
-                raise StateDamagedError(damaged_message(path, _damaged_tables(conn, problems)))
+            problem = integrity_problem(conn)
+            if problem:
+                raise StateDamagedError(damaged_message(path, problem))
             state = cls(conn, directory)
             state.busy_timeout = busy_timeout
             state._migrate()
@@ -1085,20 +1085,36 @@ def directory_error(directory: Path, e: OSError) -> StateError:
     return StateError(f"{directory}: cannot write in the state directory: {reason}")
 
 
-_TREE = re.compile(r"\b(?:Tree|tree|page) (\d+)")
+def _is_locked(e: sqlite3.DatabaseError) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e))
 
 
-def _damaged_tables(conn: sqlite3.Connection, problems: list[str]) -> str:
-    """The tables quick_check's lines point at ("Tree 7 page 9: ..."), or its first line."""
-    roots = {int(m) for line in problems for m in _TREE.findall(line)}
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """None when ``quick_check`` finds the file sound; else which tables are damaged (or what it said)."""
     try:
-        names = dict(conn.execute("select rootpage, tbl_name from sqlite_master where rootpage > 0"))
+        problems = [r[0] for r in conn.execute("pragma quick_check(20)")]
+    except sqlite3.DatabaseError as e:  # a page so broken the check itself stops on it
+        if _is_locked(e):
+            raise
+        problems = [str(e)]
+    if problems == ["ok"]:
+        return None
+    try:
+        tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
     except sqlite3.DatabaseError:
-        names = {}
-    tables = sorted({names[r] for r in roots if r in names})
-    if tables:
-        return "damaged pages in " + ", ".join(tables)
-    return problems[0].strip() if problems else "database disk image is malformed"
+        tables = []  # the schema itself is damaged
+    damaged = []
+    for table in tables:  # only on this rare path: one check per table names the damaged ones
+        try:
+            quoted = table.replace('"', '""')
+            sound = [r[0] for r in conn.execute(f'pragma quick_check("{quoted}")')] == ["ok"]
+        except sqlite3.DatabaseError:
+            sound = False
+        if not sound:
+            damaged.append(table)
+    if damaged and len(damaged) < len(tables):
+        return "damaged pages in " + ", ".join(damaged)
+    return problems[0].strip() or "database disk image is malformed"
 
 
 def damaged_message(path: Path, what: str) -> str:
@@ -1115,7 +1131,7 @@ def damaged_message(path: Path, what: str) -> str:
 def database_error(path: Path, e: sqlite3.DatabaseError, busy_timeout: float = BUSY_TIMEOUT) -> StateError:
     """The one line for an SQLite error: a lock held too long, a full disk, a damaged file, or other."""
     text = str(e)
-    if isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+    if _is_locked(e):
         return StateLockedError(
             f"the state database {path} stayed locked by another process for more than {busy_timeout:g}s "
             "(a backup or sync tool, or a second copy of digest using this state_dir); "
