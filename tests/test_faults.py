@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -340,13 +341,12 @@ def test_a_write_lock_taken_during_a_run_stops_it_with_one_line(servers: Any, tm
 # -- 5. a full disk under the archive -----------------------------------------------------------
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs mounted at state/archive: a real ENOSPC from the kernel (needs root)."""
-    where = tmp_path / "state" / "archive"
-    where.mkdir(parents=True)
+@contextmanager
+def tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``where``: a real ENOSPC from the kernel (needs root)."""
+    where.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(where)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
@@ -354,6 +354,13 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB filesystem under state/archive only: the database has room, the archive does not."""
+    with tmpfs(tmp_path / "state" / "archive", "1m") as where:
+        yield where
 
 
 def fill_up(where: Path, leave: int) -> Path:
@@ -403,3 +410,17 @@ def test_a_full_disk_under_the_preview_leaves_no_temporary_file(tmp_path: Path, 
     assert "cannot write the preview of 2026-02-05" in line and "No space left on device" in line
     assert [p.name for p in tiny_disk.iterdir()] == [".filler"]
 
+
+
+def test_a_full_disk_under_the_database_is_one_line(servers: Any, tmp_path: Path) -> None:
+    feed, llm, config = servers
+    with tmpfs(tmp_path / "state", "4m") as state_dir:
+        assert invoke("now", "--config", str(config), "--date", DAY, "-q").exit_code == 0
+        filler = fill_up(state_dir, leave=0)
+        feed.serve("/blog/openai.xml", b"<rss version='2.0'><channel><title>x</title></channel></rss>")
+        line = one_clear_line(invoke("now", "--config", str(config), "--date", DAY, "-q"))
+        assert line.startswith(f"Error: the disk holding the state database {state_dir / DB_NAME} is full (")
+        assert line.endswith("); free some space and run again")
+        filler.unlink()
+        assert invoke("now", "--config", str(config), "--date", DAY, "-q").exit_code == 0
+        assert not [p.name for p in (state_dir / "archive").iterdir() if p.name.endswith(".tmp")]
