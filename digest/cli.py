@@ -532,6 +532,27 @@ def status(config_path: Path | None, limit: int, health: bool) -> None:
 @cli.command()
 @config_option
 @handle_errors
+def repair(config_path: Path | None) -> None:
+    """Rebuild a damaged state database: a new one with every row that can still be read.
+
+    The damaged file is moved aside (digest.sqlite3.damaged-DATE-TIME), never deleted, and what could
+    not be read is listed with what its loss means. The archive is not touched. Does nothing to a sound
+    database.
+    """
+    from .repair import repair as rebuild
+
+    config, _ = load_config(config_path)
+    result = rebuild(config.state_path)
+    if result is None:
+        click.echo(f"nothing to repair: {config.state_path / 'digest.sqlite3'} passes its integrity check")
+        return
+    for line in result.lines():
+        click.echo(line)
+
+
+@cli.command()
+@config_option
+@handle_errors
 def serve(config_path: Path | None) -> None:
     """Run the daily digest at [schedule].cron until stopped (SIGTERM or Ctrl-C).
 

@@ -1121,11 +1121,11 @@ def integrity_problem(conn: sqlite3.Connection) -> str | None:
 def damaged_message(path: Path, what: str) -> str:
     """What a user reads for a damaged state file: what is damaged, how to recover, what is lost."""
     return (
-        f"the state database {path} is damaged ({what}); digest stopped before using it. To recover, "
-        f"move it aside (mv {path} {path}.damaged) and run again: every digest is kept in "
-        f"{path.parent / 'archive'}, a new state forgets which items were already shown, the cached "
-        "takeaways (paid again once), the trend's day counts (`digest backfill` refills them) and which "
-        "emails were sent (today's may go out once more)"
+        f"the state database {path} is damaged ({what}); digest stopped before using it. To recover, run "
+        "`digest repair`: it moves the file aside and starts a new state with every row that can still be "
+        f"read, and lists what was lost (every digest stays in {path.parent / 'archive'}; or move the "
+        f"file aside yourself, mv {path} {path}.damaged, and start empty: a paper shown before may show "
+        "again, cached takeaways are paid again, `digest backfill` refills the trend's days)"
     )
 
 

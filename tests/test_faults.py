@@ -251,8 +251,8 @@ def test_a_damaged_table_is_one_line_that_says_how_to_recover(
     damage(db, table)
     line = one_clear_line(invoke(*COMMANDS[command], "--config", str(config)))
     assert line.startswith(f"Error: the state database {db} is damaged (damaged pages in {table});")
-    assert f"move it aside (mv {db} {db}.damaged) and run again" in line
-    assert f"every digest is kept in {tmp_path / 'state' / 'archive'}" in line
+    assert "To recover, run `digest repair`" in line and f"mv {db} {db}.damaged" in line
+    assert f"every digest stays in {tmp_path / 'state' / 'archive'}" in line
     assert feed.count(LISTING) == 0  # found before any work
 
 
@@ -273,6 +273,32 @@ def test_a_damaged_database_from_a_real_process_prints_no_traceback(
     assert invoke("status", "--config", str(config)).exit_code == 0
 
 
+def test_repair_keeps_every_readable_row_and_names_what_was_lost(
+    damaged_config: tuple[Path, FeedServer], tmp_path: Path
+) -> None:
+    config, feed = damaged_config
+    state_dir = tmp_path / "state"
+    damage(state_dir / DB_NAME, "takeaways")
+    repaired = invoke("repair", "--config", str(config))
+    assert repaired.exit_code == 0, repaired.output
+    lines = repaired.stdout.splitlines()
+    copies = list(state_dir.glob(f"{DB_NAME}.damaged-*"))
+    assert [p.name for p in copies if not p.name.endswith(("-wal", "-shm"))] == [lines[0].rsplit("/", 1)[1]]
+    assert lines[0].startswith(f"moved the damaged database to {state_dir / DB_NAME}.damaged-")
+    assert "deliveries (1 rows)" in lines[1] and "runs (1 rows)" in lines[1] and "seen (20 rows)" in lines[1]
+    assert lines[2].startswith("damaged: takeaways: kept 0 rows read before the damage (")
+    assert lines[2].endswith("); those cached takeaways are paid for once more")
+    # The kept rows work: the run is in `digest status`, the pending email is still pending.
+    assert status_rows(config)[1].split()[:2] == [str(THU), "ok"]
+    with State.open(state_dir) as state:
+        assert [d.status for d in state.deliveries(day=THU)] == ["pending"]
+        assert len(state.shown_before([f"arxiv:2602.{i:05d}" for i in range(20)], THU.replace(day=6))) == 20
+    # A sound database is left alone.
+    again = invoke("repair", "--config", str(config))
+    assert again.exit_code == 0 and again.stdout.startswith("nothing to repair: ")
+    assert len(list(state_dir.glob(f"{DB_NAME}.damaged-*"))) == len(copies)
+
+
 def test_a_file_that_is_not_a_database_at_all(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir()
@@ -280,7 +306,7 @@ def test_a_file_that_is_not_a_database_at_all(tmp_path: Path) -> None:
     config = tmp_path / "digest.toml"
     config.write_text(f'state_dir = "{state_dir}"\n', encoding="utf-8")
     line = one_clear_line(invoke("status", "--config", str(config)))
-    assert "is damaged (file is not a database)" in line and ".damaged) and run again" in line
+    assert "is damaged (file is not a database)" in line and "run `digest repair`" in line
 
 
 # -- 4. another process holding the database's write lock ---------------------------------------
