@@ -267,6 +267,10 @@ def m008_run_outcome(db: sqlite3.Connection) -> None:
     )
 
 
+# The reason an abandoned run's row is given when nobody recorded one: its process is gone.
+_INTERRUPTED = "interrupted: its process was stopped, or could not write the state, before the run ended"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -851,9 +855,8 @@ class State:
         with self.transaction() as db:
             cur = db.execute(
                 "update runs set status = 'abandoned', finished_at = ?, "
-                "error = case when error = '' then 'interrupted: its process ended before the run did' "
-                "else error end where status = 'running'",
-                (_now(),),
+                "error = case when error = '' then ? else error end where status = 'running'",
+                (_now(), _INTERRUPTED),
             )
             return cur.rowcount
 

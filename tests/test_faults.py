@@ -180,7 +180,9 @@ def test_a_killed_run_shows_as_interrupted_not_running(servers: Any, tmp_path: P
     assert invoke("now", "--config", str(config), "--date", DAY, "-q").exit_code == 0
     rows = status_rows(config)
     assert [r.split()[:2] for r in rows[1:3]] == [[DAY, "ok"], [DAY, "abandoned"]]
-    assert rows[3].strip() == "↳ interrupted: its process ended before the run did"
+    assert rows[3].strip() == (
+        "↳ interrupted: its process was stopped, or could not write the state, before the run ended"
+    )
 
 
 def test_a_failed_run_says_why_in_status(feed_server: FeedServer, tmp_path: Path) -> None:
