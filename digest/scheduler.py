@@ -551,7 +551,8 @@ class Service:
         self.stop_timeout = stop_timeout
         self.heartbeat_seconds = heartbeat_seconds
         self.busy_retry = busy_retry
-        self._busy_since: dict[str, datetime] = {}  # job id -> the first tick that found the state busy
+        # job id -> when a tick first found the state busy, and how many tries since
+        self._busy_since: dict[str, tuple[datetime, int]] = {}
         self.scheduler = self.build_scheduler()
         # Set when a run was still going when the stop timeout ran out: the caller must then exit
         # without joining the worker thread (os._exit), leaving the run for the next start to mark.
@@ -752,11 +753,13 @@ class Service:
         started = time.monotonic()
         self._idle.clear()
         job_id = self._job_id(job)
+        busy = False
         try:
             summary = asyncio.run(self._guarded(now, job))
         except (StateBusyError, StateLockedError) as e:
             # A `digest now` preview started a minute before the schedule, or a backup tool holding the
             # database: the day's run must not be lost to it. Try again shortly, until the day is over.
+            busy = True
             self._retry_busy(job_id, job, now, e)
         except asyncio.CancelledError:
             log.warning("run %s abandoned by shutdown after %.1fs", now.date(), time.monotonic() - started)
@@ -765,12 +768,13 @@ class Service:
         except Exception:
             log.exception("run %s crashed after %.1fs", now.date(), time.monotonic() - started)
         else:
-            self._busy_since.pop(job_id, None)
             if summary is not None:
                 log.info(summary.line(time.monotonic() - started))
                 if summary.retry_at is not None and not self._stopping:
                     self._schedule_retry(summary.retry_at - now)
         finally:
+            if not busy:
+                self._busy_since.pop(job_id, None)
             self._idle.set()
         if not self._stopping:
             self._beat()
@@ -792,8 +796,8 @@ class Service:
 
     def _retry_busy(self, job_id: str, job: Job, now: datetime, e: DigestError) -> None:
         what = "weekly roundup" if job_id == WEEKLY_JOB_ID else f"run {now.date()}"
-        waiting = job_id in self._busy_since
-        first = self._busy_since.setdefault(job_id, now)
+        first, tries = self._busy_since.get(job_id, (now, 0))
+        self._busy_since[job_id] = (first, tries + 1)
         local = first.astimezone(self.config.tz)
         tomorrow = local.date() + timedelta(days=1)
         end_of_day = datetime.combine(tomorrow, datetime.min.time(), tzinfo=self.config.tz)
@@ -805,13 +809,13 @@ class Service:
             log.error("%s: gave up at the end of its day, the state stayed busy since %s: %s",
                       what, _hhmm(local), e)  # fmt: skip
             return
-        if not waiting:
+        if not tries:
             log.warning(
                 "%s waits for the state: %s (the service tries again every %gs until the end of the day)",
                 what, e, self.busy_retry,
             )  # fmt: skip
-        else:
-            log.info("%s still waits for the state (busy since %s)", what, _hhmm(local))
+        elif tries % 20 == 0:  # every ten minutes or so, not every try
+            log.info("%s still waits for the state (busy since %s, %d tries)", what, _hhmm(local), tries)
         self._schedule_retry(wait, job, BUSY_JOB_IDS[job_id], f"{what} (state busy)")
 
     async def _guarded(self, now: datetime, job: Job) -> RunSummary | None:

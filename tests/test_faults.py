@@ -151,6 +151,26 @@ def test_a_scheduled_run_that_finds_a_preview_holding_the_lock_waits_and_sends_t
     assert sink.messages == 1
 
 
+def test_a_run_still_locked_out_at_midnight_gives_up_with_one_error_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.errors import StateBusyError
+
+    tries: list[datetime] = []
+
+    async def locked_out(now: datetime) -> RunSummary:
+        tries.append(now)
+        raise StateBusyError("another digest run is in progress (pid 1, lock digest.lock)")
+
+    config = Config(state_dir=str(tmp_path / "state"))
+    service = Service(config, job=locked_out, clock=lambda: at(THU, 23, 59), busy_retry=60)
+    with caplog.at_level("INFO", logger="digest.serve"), Running(service):
+        wait_for(lambda: "gave up" in caplog.text, what="the give-up line")
+        assert service.scheduler.get_job("daily-busy") is None  # no retry past the day
+    assert len(tries) == 1
+    assert f"run {THU}: gave up at the end of its day, the state stayed busy since 23:59" in caplog.text
+
+
 # -- 6 and issue 19: a killed run is "interrupted", a failed one says why ------------------------
 
 
