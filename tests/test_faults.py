@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -169,6 +170,59 @@ def test_a_run_still_locked_out_at_midnight_gives_up_with_one_error_line(
         assert service.scheduler.get_job("daily-busy") is None  # no retry past the day
     assert len(tries) == 1
     assert f"run {THU}: gave up at the end of its day, the state stayed busy since 23:59" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_service_started_while_a_backup_holds_the_database_still_catches_up(
+    tmp_path: Path, smtp_sink: tuple[int, _Sink], caplog: pytest.LogCaptureFixture
+) -> None:
+    import httpx2
+
+    from digest.progress import QUIET
+    from digest.scheduler import daily_run
+
+    port, sink = smtp_sink
+    config = Config(
+        state_dir=str(tmp_path / "state"),
+        arxiv=Arxiv(enabled=False),
+        huggingface=HuggingFace(enabled=False),
+        feeds=[Feed(name="Lab", url="https://blog.test/feed.xml")],
+        llm=LLM(api_key_env="DIGEST_TEST_HAS_NO_KEY"),
+        email=Email(enabled=True, to=["me@x.test"], smtp_host="127.0.0.1", smtp_port=port, security="none"),
+    )
+    with State.open(config.state_path):
+        pass
+    transport = httpx2.MockTransport(serve_feed)
+
+    async def job(now: datetime) -> RunSummary:
+        return await daily_run(config, now, progress=QUIET, transport=transport)
+
+    locker = tmp_path / "locker.py"
+    locker.write_text(WRITE_LOCKER)
+    locked, release = tmp_path / "locked", tmp_path / "release"
+    db = config.state_path / DB_NAME
+    holder = subprocess.Popen([sys.executable, str(locker), str(db), str(locked), str(release)])
+    service = Service(config, job=job, clock=lambda: at(THU, 11), busy_retry=0.2)
+    thread = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)
+    try:
+        wait_for(locked.exists, 30, "the write lock")
+        with caplog.at_level("INFO", logger="digest.serve"):
+            thread.start()
+            decided = "trying it, today's time has passed"
+            wait_for(lambda: decided in caplog.text, 120, "the catch-up decision")
+            release.touch()
+            holder.wait(10)
+            wait_for(lambda: sink.messages == 1, 60, "the day's email once the database was free")
+            wait_for(service._idle.is_set, what="the run to end")
+    finally:
+        release.touch()
+        service.stop()
+        thread.join(30)
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    with State.open(config.state_path) as state:
+        assert [(r.day, r.status) for r in state.recent_runs()] == [(THU, "ok")]
 
 
 # -- 6 and issue 19: a killed run is "interrupted", a failed one says why ------------------------
