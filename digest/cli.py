@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from .week.roundup import WeekResult
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Errors of the disk itself (full, over quota, read-only, failing), not of the program.
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 class Terminated(KeyboardInterrupt):
@@ -50,6 +54,16 @@ def handle_errors(fn: F) -> F:
             for line in lines[1:]:
                 click.echo(f"       {line}", err=True)
             sys.exit(e.exit_code)
+        except sqlite3.DatabaseError as e:
+            # A query outside a `with State.open(...)` block (which says it better): still one line.
+            click.echo(f"Error: the state database cannot be used: {e}", err=True)
+            sys.exit(1)
+        except OSError as e:
+            if e.errno not in _DISK_ERRORS:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"Error: {where}{e.strerror or e}; free some space and run again", err=True)
+            sys.exit(1)
         except Terminated:
             click.echo("Terminated.", err=True)
             sys.exit(143)
@@ -167,11 +181,13 @@ def now(
         _send(config, result, force, progress)
     if out:
         # Last: the digest is archived, printed and sent whatever happens to this extra copy.
+        from .delivery.archive import write_file
+        from .errors import ArchiveError
+
         try:
-            out.write_text(body, encoding="utf-8")
-        except OSError as e:
-            reason = e.strerror or e
-            raise DigestError(f"cannot write {out}: {reason} (the digest was printed above)") from None
+            write_file(out, body, what=f"the --out copy {out.name}")
+        except ArchiveError as e:
+            raise DigestError(f"{e} (the digest was printed above)") from None
 
 
 def _build(config: Config, day: date | None, demo: bool, progress: Progress) -> RunResult:
@@ -534,6 +550,27 @@ def status(config_path: Path | None, limit: int, health: bool) -> None:
         return
     with State.open(config.state_path) as state:
         click.echo(status_report(config, state, current, limit))
+
+
+@cli.command()
+@config_option
+@handle_errors
+def repair(config_path: Path | None) -> None:
+    """Rebuild a damaged state database: a new one with every row that can still be read.
+
+    The damaged file is moved aside (digest.sqlite3.damaged-DATE-TIME), never deleted, and what could
+    not be read is listed with what its loss means. The archive is not touched. Does nothing to a sound
+    database.
+    """
+    from .repair import repair as rebuild
+
+    config, _ = load_config(config_path)
+    result = rebuild(config.state_path)
+    if result is None:
+        click.echo(f"nothing to repair: {config.state_path / 'digest.sqlite3'} passes its integrity check")
+        return
+    for line in result.lines():
+        click.echo(line)
 
 
 @cli.command()

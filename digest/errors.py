@@ -3,7 +3,10 @@
     DigestError               anything the CLI prints as "Error: ..." (exit 1)
     ├── ConfigError           a bad config file or missing secret (exit 2)
     ├── StateError            the SQLite state cannot be used
-    │   └── StateBusyError    another run holds the lock
+    │   ├── StateBusyError    another run holds the lock
+    │   ├── StateLockedError  another process holds the database's write lock past the busy timeout
+    │   └── StateDamagedError the database file is damaged (quick_check or a query found it)
+    ├── ArchiveError          the day's archive could not be written (nothing of it was)
     ├── SourceError           one source failed; the rest of the digest still ships
     ├── LLMError              the LLM endpoint failed; items get marked fallbacks
     ├── DeliveryError         email could not be sent
@@ -31,6 +34,18 @@ class StateError(DigestError):
 
 
 class StateBusyError(StateError):
+    pass
+
+
+class StateLockedError(StateError):
+    pass
+
+
+class StateDamagedError(StateError):
+    pass
+
+
+class ArchiveError(DigestError):
     pass
 
 

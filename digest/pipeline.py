@@ -7,6 +7,7 @@ sample day point them at loopback servers or bundled files instead of patching a
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ import httpx2
 from . import calendar
 from .config import Config, Render
 from .delivery import archive_email
+from .delivery.archive import stem as archive_stem
 from .delivery.notes import write_note
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
@@ -33,7 +35,7 @@ from .selection import pick
 from .selection.matching import TopicMatcher
 from .selection.shortlist import keep_shortlist
 from .sources import collect
-from .state import State, run_lock
+from .state import State, database_error, run_lock
 from .takeaways.summarize import make_llm_client, summarize_run
 from .trend import stage
 from .trend.paragraph import write_flow
@@ -195,16 +197,6 @@ async def build_digest(
     )
 
 
-def archive(state: State, d: Digest, name: str, text: str) -> Path:
-    """Write one rendered body to archive/ atomically (a crash never leaves half a file)."""
-    state.archive_dir.mkdir(parents=True, exist_ok=True)
-    path = state.archive_dir / name
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def _write_note(
     config: Config, day: date, markdown: str, progress: Progress, now: datetime | None = None
 ) -> None:
@@ -213,6 +205,33 @@ def _write_note(
         progress.log(f"note: {write_note(config.markdown, day, markdown, tz=config.tz, now=now)}")
     except (OSError, DigestError) as e:
         progress.warn(f"note not written: {e}")
+
+
+def failure_reason(e: BaseException, state: State) -> str:
+    """The one line `digest status` shows for a run that did not finish."""
+    if isinstance(e, asyncio.CancelledError):
+        return "stopped by the service's shutdown"
+    if isinstance(e, KeyboardInterrupt):
+        return "stopped (Ctrl-C or SIGTERM)"
+    if isinstance(e, sqlite3.DatabaseError):
+        text = str(database_error(state.path, e, state.busy_timeout))
+    elif isinstance(e, DigestError):
+        text = str(e)
+    else:  # a bug: its type says more than its message
+        text = f"{type(e).__name__}: {e}"
+    first, *rest = [line.strip().removeprefix("- ") for line in text.splitlines() if line.strip()] or [""]
+    text = " ".join([first, "; ".join(rest)]) if rest else first
+    return text if len(text) <= 500 else text[:499] + "…"
+
+
+def _record_failure(state: State, run_id: int, e: BaseException, seconds: float) -> None:
+    status = "abandoned" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
+    if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+        return  # the write would wait out the busy timeout again; `digest status` sees the run gone
+    try:
+        state.finish_run(run_id, status=status, seconds=seconds, error=failure_reason(e, state))
+    except sqlite3.DatabaseError:
+        pass  # the state cannot take it (a full disk): the error that stopped the run is the one to tell
 
 
 def _run_status(d: Digest) -> str:
@@ -239,17 +258,19 @@ async def run_digest(
             d = await build_digest(
                 config, day, clients=clients, state=state, progress=progress, now=now, sample=sample
             )
+            markdown = render_markdown(d, config.render)
+            # The Markdown and the email's bodies in one set, sent or not (`digest show DATE --format
+            # html|text` works for any day): all of them or, on a full disk, none and the earlier set kept.
+            archive_email(state, d, config.render, markdown=markdown)
+            path = state.archive_dir / f"{archive_stem(day, sample=sample)}.md"
+            if config.notes_dir and config.markdown.enabled and not sample:
+                _write_note(config, day, markdown, progress, now)
+            state.mark_shown(
+                [(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day
+            )
         except BaseException as e:
-            status = "abandoned" if isinstance(e, asyncio.CancelledError | KeyboardInterrupt) else "failed"
-            state.finish_run(run_id, status=status, seconds=round(time.monotonic() - started, 2))
+            _record_failure(state, run_id, e, round(time.monotonic() - started, 2))
             raise
-        markdown = render_markdown(d, config.render)
-        path = archive(state, d, f"{day.isoformat()}.md", markdown)
-        # The email's bodies too, sent or not: `digest show DATE --format html|text` works for any day.
-        archive_email(state, d, config.render)
-        if config.notes_dir and config.markdown.enabled and not sample:
-            _write_note(config, day, markdown, progress, now)
-        state.mark_shown([(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day)
         state.finish_run(
             run_id,
             status=_run_status(d),

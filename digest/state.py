@@ -10,6 +10,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import shutil
 import sqlite3
 import sys
 import zlib
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ._compat import UTC
-from .errors import StateBusyError, StateError
+from .errors import StateBusyError, StateDamagedError, StateError, StateLockedError
 from .models import Candidate, DayStats, DayStatus, PhraseCounts, Scored, TopicMatch
 from .trend.phrases import phrase_hash
 
@@ -32,6 +34,9 @@ DB_NAME = "digest.sqlite3"
 LOCK_NAME = "digest.lock"
 SERVICE_LOCK_NAME = "serve.lock"
 BACKFILL_LOCK_NAME = "backfill.lock"
+# How long a statement waits for another process's write lock (a backup or sync tool, a second copy of
+# digest on a synced folder) before the run stops with one clear line instead of hanging on.
+BUSY_TIMEOUT = 20.0
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 CANDIDATE_DAYS = 60  # days of shortlists kept: the weekly roundup reads one week
@@ -249,6 +254,23 @@ def m007_day_stats_input(db: sqlite3.Connection) -> None:
     db.execute("alter table day_stats add column phrase_input text not null default ''")
 
 
+@migration
+def m008_run_outcome(db: sqlite3.Connection) -> None:
+    # Why a run failed (shown by `digest status`), and which process ran it: a row left 'running' by a
+    # process that is gone is shown as interrupted, not as running.
+    _script(
+        db,
+        """
+        alter table runs add column error text not null default '';
+        alter table runs add column pid integer;
+        """,
+    )
+
+
+# The reason an abandoned run's row is given when nobody recorded one: its process is gone.
+_INTERRUPTED = "interrupted: its process was stopped, or could not write the state, before the run ended"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -294,6 +316,8 @@ class RunRecord:
     fallbacks: int
     seconds: float | None
     delivery: dict[str, int] | None = None  # what this run's email did; None: it sent none
+    error: str = ""  # why it failed or was abandoned, one line
+    pid: int | None = None  # the process that ran it (None: recorded before digest kept it)
 
 
 @dataclass(frozen=True)
@@ -344,19 +368,35 @@ class State:
     def __init__(self, conn: sqlite3.Connection, directory: Path) -> None:
         self.conn = conn
         self.directory = directory
+        self.busy_timeout = BUSY_TIMEOUT
 
     @classmethod
-    def open(cls, directory: str | Path) -> State:
+    def open(cls, directory: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> State:
+        """Open (and upgrade) the state; a damaged or locked database is a StateError in one line."""
         directory = ensure_directory(Path(directory).expanduser())
+        path = directory / DB_NAME
+        conn: sqlite3.Connection | None = None
         try:
-            conn = sqlite3.connect(directory / DB_NAME, timeout=30, isolation_level=None)
+            conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
             conn.row_factory = sqlite3.Row
+            conn.execute(f"pragma busy_timeout={int(busy_timeout * 1000)}")
             conn.execute("pragma journal_mode=wal")
-            conn.execute("pragma busy_timeout=30000")
+            # One read of every page (about 0.1 s for a 40 MB state): found here, a damaged page is one
+            # clear line before any work, not a traceback from whichever query first touches it.
+            problem = integrity_problem(conn)
+            if problem:
+                raise StateDamagedError(damaged_message(path, problem))
             state = cls(conn, directory)
+            state.busy_timeout = busy_timeout
             state._migrate()
         except sqlite3.DatabaseError as e:
-            raise StateError(f"{directory / DB_NAME}: cannot use the state database: {e}") from None
+            if conn is not None:
+                conn.close()
+            raise database_error(path, e, busy_timeout) from None
+        except StateError:
+            if conn is not None:
+                conn.close()
+            raise
         return state
 
     def close(self) -> None:
@@ -365,8 +405,16 @@ class State:
     def __enter__(self) -> State:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self.close()
+        # A query in the block that met a damaged page, a full disk or a lock held too long: one line
+        # that says what and how to recover, wherever the query was.
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise database_error(self.path, exc, self.busy_timeout) from None
+
+    @property
+    def path(self) -> Path:
+        return self.directory / DB_NAME
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -775,8 +823,8 @@ class State:
     def start_run(self, day: date) -> int:
         with self.transaction() as db:
             cur = db.execute(
-                "insert into runs (day, started_at, status) values (?, ?, 'running')",
-                (day.isoformat(), _now()),
+                "insert into runs (day, started_at, status, pid) values (?, ?, 'running', ?)",
+                (day.isoformat(), _now(), os.getpid()),
             )
             return int(cur.lastrowid or 0)
 
@@ -789,6 +837,7 @@ class State:
             "fallbacks",
             "seconds",
             "sources",
+            "error",
         }
         sets = {k: (json.dumps(v, ensure_ascii=False) if k == "sources" else v) for k, v in fields.items()}
         unknown = set(sets) - allowed
@@ -805,7 +854,9 @@ class State:
         """Mark runs left 'running' by a killed process; called while holding the run lock."""
         with self.transaction() as db:
             cur = db.execute(
-                "update runs set status = 'abandoned', finished_at = ? where status = 'running'", (_now(),)
+                "update runs set status = 'abandoned', finished_at = ?, "
+                "error = case when error = '' then ? else error end where status = 'running'",
+                (_now(), _INTERRUPTED),
             )
             return cur.rowcount
 
@@ -826,6 +877,8 @@ class State:
                 fallbacks=r["fallbacks"],
                 seconds=r["seconds"],
                 delivery=json.loads(r["delivery"]) if r["delivery"] else None,
+                error=r["error"],
+                pid=r["pid"],
             )
             for r in rows
         ]
@@ -1036,6 +1089,74 @@ def directory_error(directory: Path, e: OSError) -> StateError:
     return StateError(f"{directory}: cannot write in the state directory: {reason}")
 
 
+def _is_locked(e: sqlite3.DatabaseError) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e))
+
+
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """None when ``quick_check`` finds the file sound; else which tables are damaged (or what it said)."""
+    try:
+        problems = [r[0] for r in conn.execute("pragma quick_check(20)")]
+    except sqlite3.DatabaseError as e:  # a page so broken the check itself stops on it
+        if _is_locked(e):
+            raise
+        problems = [str(e)]
+    if problems == ["ok"]:
+        return None
+    try:
+        tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
+    except sqlite3.DatabaseError:
+        tables = []  # the schema itself is damaged
+    damaged = []
+    for table in tables:  # only on this rare path: one check per table names the damaged ones
+        try:
+            quoted = table.replace('"', '""')
+            sound = [r[0] for r in conn.execute(f'pragma quick_check("{quoted}")')] == ["ok"]
+        except sqlite3.DatabaseError:
+            sound = False
+        if not sound:
+            damaged.append(table)
+    if damaged and len(damaged) < len(tables):
+        return "damaged pages in " + ", ".join(damaged)
+    return problems[0].strip() or "database disk image is malformed"
+
+
+def damaged_message(path: Path, what: str) -> str:
+    """What a user reads for a damaged state file: what is damaged, how to recover, what is lost."""
+    return (
+        f"the state database {path} is damaged ({what}); digest stopped before using it. To recover, run "
+        "`digest repair`: it moves the file aside and starts a new state with every row that can still be "
+        f"read, and lists what was lost (every digest stays in {path.parent / 'archive'}; or move the "
+        f"file aside yourself, mv {path} {path}.damaged, and start empty: a paper shown before may show "
+        "again, cached takeaways are paid again, `digest backfill` refills the trend's days)"
+    )
+
+
+def database_error(path: Path, e: sqlite3.DatabaseError, busy_timeout: float = BUSY_TIMEOUT) -> StateError:
+    """The one line for an SQLite error: a lock held too long, a full disk, a damaged file, or other."""
+    text = str(e)
+    if _is_locked(e):
+        return StateLockedError(
+            f"the state database {path} stayed locked by another process for more than {busy_timeout:g}s "
+            "(a backup or sync tool, or a second copy of digest using this state_dir); "
+            "stopped without waiting longer: run again once that process is done"
+        )
+    if "disk is full" in text or "disk I/O error" in text:
+        try:
+            full = "disk is full" in text or shutil.disk_usage(path.parent).free < 1 << 20
+        except OSError:
+            full = False
+        if full:  # SQLite says "disk I/O error" when the WAL cannot grow
+            return StateError(f"the disk holding the state database {path} is full ({text}); "
+                              "free some space and run again")  # fmt: skip
+        return StateError(f"cannot write the state database {path}: {text} (the disk reported an error)")
+    if isinstance(e, sqlite3.OperationalError) and "unable to open" in text:
+        return StateError(f"{path}: cannot open the state database: {text}")
+    if isinstance(e, sqlite3.OperationalError | sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return StateError(f"{path}: cannot use the state database: {text}")
+    return StateDamagedError(damaged_message(path, text))
+
+
 def ensure_directory(directory: Path) -> Path:
     """``directory``, created if needed and writable, or a StateError in the shared wording."""
     try:
@@ -1092,3 +1213,34 @@ def backfill_lock(directory: str | Path) -> AbstractContextManager[None]:
     """Held by `digest backfill`: two at once would ask the arXiv API for the same days. (Not the run
     lock: a backfill takes minutes, and the daily run must not wait for it.)"""
     return _exclusive(directory, BACKFILL_LOCK_NAME, _BACKFILL_BUSY)
+
+
+def run_lock_holder(directory: str | Path) -> int | None:
+    """The pid written in the run lock by its last holder (the lock file is never emptied on release)."""
+    try:
+        text = (Path(directory).expanduser() / LOCK_NAME).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    m = re.fullmatch(r"pid (\d+)", text.strip())
+    return int(m.group(1)) if m else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    return True
+
+
+def run_is_alive(run: RunRecord, directory: str | Path) -> bool:
+    """Whether a run recorded as 'running' still is: its process lives and holds the run lock.
+
+    A run holds the lock from before its row is written until after it is finished, and the lock file
+    names the holder, so a live process that is named there is the run's (a reused pid is not)."""
+    holder = run_lock_holder(directory)
+    if run.pid is None:  # a row from before the pid was kept: the lock's last holder is all there is
+        return holder is not None and pid_alive(holder)
+    return holder == run.pid and pid_alive(run.pid)

@@ -36,6 +36,8 @@ from ..models import Digest, WeekDigest, iso_week
 from ..progress import Progress
 from ..rendering.daily import render_html, render_text, subject
 from ..state import Delivery, State, ensure_directory, run_lock
+from .archive import preview_name, write_file, write_set
+from .archive import stem as archive_stem
 from .email import build_message, new_message_id
 from .smtp import Failure, Retry, deliver
 
@@ -108,40 +110,34 @@ class ArchivedEmail:
 
 
 def _stem(day: date, sample: bool, weekly: bool = False) -> str:
-    if weekly:
-        return f"week-{iso_week(day)}"
-    # Sample digests must never be mistaken for (or overwrite) a real day's archive.
-    return f"sample-{day.isoformat()}" if sample else day.isoformat()
+    return archive_stem(day, sample=sample, weekly=weekly)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def archive_email(state: State, d: Digest, options: Render | None = None) -> ArchivedEmail:
-    """Render and archive the HTML, text and subject of ``d`` (meta last: it marks a complete set)."""
+def archive_email(
+    state: State, d: Digest, options: Render | None = None, *, markdown: str | None = None
+) -> ArchivedEmail:
+    """Render and archive the HTML, text and subject of ``d`` (and its Markdown section when given),
+    all or nothing: a failed write leaves the day's earlier set as it was (ArchiveError)."""
     email = ArchivedEmail(
         d.day, subject(d), render_html(d, options), render_text(d, options), d.sample, d.fallback_count
     )
-    return _archive(state, email, len(d.entries))
+    return _archive(state, email, len(d.entries), markdown)
 
 
-def archive_week_email(state: State, w: WeekDigest, options: Render | None = None) -> ArchivedEmail:
+def archive_week_email(
+    state: State, w: WeekDigest, options: Render | None = None, *, markdown: str | None = None
+) -> ArchivedEmail:
     """Render and archive the weekly roundup's HTML, text and subject (``archive/week-2026-W06.*``)."""
     from ..week.render import render_week_html, render_week_text, week_subject
 
     html, text = render_week_html(w, options), render_week_text(w, options)
     email = ArchivedEmail(w.start, week_subject(w), html, text, False, w.fallback_count, weekly=True)
-    return _archive(state, email, len(w.entries))
+    return _archive(state, email, len(w.entries), markdown)
 
 
-def _archive(state: State, email: ArchivedEmail, items: int) -> ArchivedEmail:
+def _archive(state: State, email: ArchivedEmail, items: int, markdown: str | None = None) -> ArchivedEmail:
     ensure_directory(state.archive_dir)
     stem = _stem(email.day, email.sample, email.weekly)
-    _write_atomic(state.archive_dir / f"{stem}.html", email.html)
-    _write_atomic(state.archive_dir / f"{stem}.txt", email.text)
     meta = {
         "version": 1,
         "day": email.day.isoformat(),
@@ -155,7 +151,12 @@ def _archive(state: State, email: ArchivedEmail, items: int) -> ArchivedEmail:
     }
     if email.weekly:
         meta["week"] = iso_week(email.day)
-    _write_atomic(state.archive_dir / f"{stem}.json", json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    files = {f"{stem}.md": markdown} if markdown is not None else {}
+    files[f"{stem}.html"] = email.html
+    files[f"{stem}.txt"] = email.text
+    files[f"{stem}.json"] = json.dumps(meta, ensure_ascii=False, indent=2) + "\n"  # last: the set is complete
+    label = f"the archive of {'week ' + iso_week(email.day) if email.weekly else email.day.isoformat()}"
+    write_set(state.archive_dir, files, what=label)
     return email
 
 
@@ -512,9 +513,7 @@ def write_preview(
     if out is None:
         # The state directory's own wording when it cannot be used, as with every other command.
         ensure_directory(state_dir.expanduser())
-        path = ensure_directory(state_dir.expanduser() / "archive") / f"{_stem(d.day, d.sample)}.preview.html"
+        path = ensure_directory(state_dir.expanduser() / "archive") / preview_name(d.day, sample=d.sample)
     else:
         path = out
-        path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, render_html(d, options))
-    return path
+    return write_file(path, render_html(d, options), what=f"the preview of {d.day}")

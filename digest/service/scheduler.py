@@ -47,10 +47,10 @@ from .._compat import UTC
 from ..addresses import mailbox_key
 from ..config import Config
 from ..cron import crontab_trigger
-from ..errors import DigestError, StateBusyError
+from ..errors import DigestError, StateBusyError, StateLockedError
 from ..models import Digest
 from ..progress import Progress
-from ..state import State, run_lock, service_lock
+from ..state import RunRecord, State, run_is_alive, run_lock, service_lock
 
 if TYPE_CHECKING:
     import httpx2
@@ -64,6 +64,10 @@ HEARTBEAT_MAX_AGE = 300
 DAILY_JOB_ID = "daily"
 RETRY_JOB_ID = "llm-retry"
 WEEKLY_JOB_ID = "weekly"
+BUSY_JOB_IDS = {DAILY_JOB_ID: "daily-busy", WEEKLY_JOB_ID: "weekly-busy"}
+# How often a scheduled run that found the state busy (a `digest now` preview, a manual send, a backup
+# tool holding the database) tries again, until the end of its day.
+BUSY_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,25 @@ def _run_email(delivery: dict[str, int] | None) -> tuple[str, str, str]:
     return str(delivery.get("sent", 0)), str(delivery.get("pending", 0)), str(delivery.get("failed", 0))
 
 
+def run_state(run: RunRecord, directory: Path) -> tuple[str, str]:
+    """The status `digest status` shows for a run, and why when it did not end well.
+
+    A row still 'running' whose process is gone (killed, the machine stopped) is 'interrupted': the
+    next run marks it abandoned, but until then the reader must not be told it is running."""
+    if run.status == "running":
+        if run_is_alive(run, directory):
+            return "running", ""
+        who = f"pid {run.pid}" if run.pid else "its process"
+        why = (
+            f"{who} ended without finishing it (killed, the machine stopped, or the state could not be "
+            "written); the next run marks it abandoned"
+        )
+        return "interrupted", why
+    if run.status in ("failed", "abandoned") and run.error:
+        return run.status, run.error
+    return run.status, ""
+
+
 def status_report(config: Config, state: State, now: datetime, limit: int = 10) -> str:
     """Last runs, what waits (held digests, pending mail), the next run and the service's state."""
     runs = state.recent_runs(limit)
@@ -244,10 +267,13 @@ def status_report(config: Config, state: State, now: datetime, limit: int = 10) 
     for r in runs:
         started = datetime.fromisoformat(r.started_at).astimezone(config.tz).strftime("%m-%d %H:%M")
         sent, pending, failed = _run_email(r.delivery)
+        shown, reason = run_state(r, config.state_path)
         lines.append(
-            f"{r.day.isoformat():<12}{r.status:<10}{r.items:>6}{r.fallbacks:>7}{r.llm_calls:>6}"
+            f"{r.day.isoformat():<12}{shown:<10}{r.items:>6}{r.fallbacks:>7}{r.llm_calls:>6}"
             f"{r.prompt_tokens + r.completion_tokens:>9}{sent:>6}{pending:>6}{failed:>6}  {started}"
         )
+        if reason:
+            lines.append(f"  ↳ {reason}")
     if runs:
         lines.append("(sent / pend. / fail: what that run's email did; empty when it sent none)")
     lines.append("")
@@ -518,6 +544,7 @@ class Service:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         weekly_job: Job | None = None,
         weekly: BaseTrigger | None = None,
+        busy_retry: float = BUSY_RETRY_SECONDS,
     ) -> None:
         self.config = config
         self.directory = config.state_path
@@ -530,6 +557,9 @@ class Service:
         self._one_tick = threading.Lock()  # the daily and the weekly job never run at once
         self.stop_timeout = stop_timeout
         self.heartbeat_seconds = heartbeat_seconds
+        self.busy_retry = busy_retry
+        # job id -> when a tick first found the state busy, and how many tries since
+        self._busy_since: dict[str, tuple[datetime, int]] = {}
         self.scheduler = self.build_scheduler()
         # Set when a run was still going when the stop timeout ran out: the caller must then exit
         # without joining the worker thread (os._exit), leaving the run for the next start to mark.
@@ -677,6 +707,15 @@ class Service:
                 if weekly:
                     return needs_weekly_catch_up(now, self.config, state, self.weekly)
                 return needs_catch_up(now, self.config, state)
+        except StateLockedError as e:
+            # Held by a backup tool at start: run the tick if its time today has passed; the tick reads
+            # whether the day is done once it can, and waits for the state like any busy tick.
+            trigger = self.weekly if weekly else make_trigger(self.config)
+            fire = scheduled_today(trigger, now, self.config.tz) if trigger else None
+            due = fire is not None and now >= fire
+            log.warning("cannot read the state to decide on a catch-up run (%s)%s", e,
+                        ": trying it, today's time has passed" if due else "")  # fmt: skip
+            return due
         except DigestError as e:
             log.error("cannot read the state to decide on a catch-up run: %s", e)
             return False
@@ -700,7 +739,7 @@ class Service:
     def next_scheduled(self) -> datetime | None:
         """The next run: the daily schedule's, or a held digest's retry when that comes first."""
         times = []
-        for job_id in (DAILY_JOB_ID, RETRY_JOB_ID, WEEKLY_JOB_ID):
+        for job_id in (DAILY_JOB_ID, RETRY_JOB_ID, WEEKLY_JOB_ID, *BUSY_JOB_IDS.values()):
             # A job added before start() has no next_run_time attribute yet.
             when = getattr(self.scheduler.get_job(job_id), "next_run_time", None)
             if when is not None:
@@ -728,12 +767,22 @@ class Service:
                 return
             self._run_tick(job or self.job)
 
+    def _job_id(self, job: Job) -> str:
+        return WEEKLY_JOB_ID if job is self.weekly_job and job is not self.job else DAILY_JOB_ID
+
     def _run_tick(self, job: Job) -> None:
         now = self.clock()
         started = time.monotonic()
         self._idle.clear()
+        job_id = self._job_id(job)
+        busy = False
         try:
             summary = asyncio.run(self._guarded(now, job))
+        except (StateBusyError, StateLockedError) as e:
+            # A `digest now` preview started a minute before the schedule, or a backup tool holding the
+            # database: the day's run must not be lost to it. Try again shortly, until the day is over.
+            busy = True
+            self._retry_busy(job_id, job, now, e)
         except asyncio.CancelledError:
             log.warning("run %s abandoned by shutdown after %.1fs", now.date(), time.monotonic() - started)
         except DigestError as e:
@@ -746,17 +795,50 @@ class Service:
                 if summary.retry_at is not None and not self._stopping:
                     self._schedule_retry(summary.retry_at - now)
         finally:
+            if not busy:
+                self._busy_since.pop(job_id, None)
             self._idle.set()
         if not self._stopping:
             self._beat()
             log.info("next run %s", format_when(self.next_scheduled(), self.config.tz))
 
-    def _schedule_retry(self, wait: timedelta) -> None:
+    def _schedule_retry(
+        self, wait: timedelta, job: Job | None = None, job_id: str = RETRY_JOB_ID, name: str = "held digest"
+    ) -> None:
         # The injected clock decides what is due; APScheduler itself lives in real time.
         when = datetime.now(self.config.tz) + max(wait, timedelta(0))
         self.scheduler.add_job(
-            self._tick, DateTrigger(run_date=when), id=RETRY_JOB_ID, name="held digest", replace_existing=True
+            self._tick,
+            DateTrigger(run_date=when),
+            args=[job] if job is not None else [],
+            id=job_id,
+            name=name,
+            replace_existing=True,
         )
+
+    def _retry_busy(self, job_id: str, job: Job, now: datetime, e: DigestError) -> None:
+        what = "weekly roundup" if job_id == WEEKLY_JOB_ID else f"run {now.date()}"
+        first, tries = self._busy_since.get(job_id, (now, 0))
+        self._busy_since[job_id] = (first, tries + 1)
+        local = first.astimezone(self.config.tz)
+        tomorrow = local.date() + timedelta(days=1)
+        end_of_day = datetime.combine(tomorrow, datetime.min.time(), tzinfo=self.config.tz)
+        wait = timedelta(seconds=self.busy_retry)
+        if self._stopping:
+            return
+        if now + wait >= end_of_day:
+            self._busy_since.pop(job_id, None)
+            log.error("%s: gave up at the end of its day, the state stayed busy since %s: %s",
+                      what, _hhmm(local), e)  # fmt: skip
+            return
+        if not tries:
+            log.warning(
+                "%s waits for the state: %s (the service tries again every %gs until the end of the day)",
+                what, e, self.busy_retry,
+            )  # fmt: skip
+        elif tries % 20 == 0:  # every ten minutes or so, not every try
+            log.info("%s still waits for the state (busy since %s, %d tries)", what, _hhmm(local), tries)
+        self._schedule_retry(wait, job, BUSY_JOB_IDS[job_id], f"{what} (state busy)")
 
     async def _guarded(self, now: datetime, job: Job) -> RunSummary | None:
         task = asyncio.current_task()

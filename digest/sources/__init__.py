@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
@@ -101,6 +102,10 @@ async def _run(
         outcome, requests = await job()
     except SourceError as e:
         outcome = Outcome(status=SourceStatus.FAILED, error=e.reason)
+    except sqlite3.DatabaseError:
+        # The state, not the source: locked by another process or damaged, every other source would
+        # wait out the busy timeout on it too. The run stops; the State says why in one line.
+        raise
     except Exception as e:  # noqa: BLE001 - a bug in one source must not sink the digest
         # Logged at debug level: the user sees the one-line report, not a traceback.
         log.debug("source %s crashed", name, exc_info=True)

@@ -365,12 +365,9 @@ async def run_week(
     with run_lock(directory), State.open(directory) as state:
         w = await build_week(config, day, clients=clients, state=state, progress=progress, now=now)
         markdown = render_week_markdown(w, config.render)
-        state.archive_dir.mkdir(parents=True, exist_ok=True)
+        # The Markdown with the email's bodies: all of the week's set or none of it.
+        archive_week_email(state, w, config.render, markdown=markdown)
         path = state.archive_dir / archive_name(w, ".md")
-        tmp = path.with_suffix(".md.tmp")
-        tmp.write_text(markdown, encoding="utf-8")
-        tmp.replace(path)
-        archive_week_email(state, w, config.render)
     u = w.usage
     progress.log(
         f"week: {len(w.entries)} items, {w.fallback_count} fallbacks, {u.calls} LLM calls "
