@@ -170,7 +170,7 @@ def no_history_notice(trend: Trend | None) -> str:
     labels = ", ".join(fresh)
     return (
         f"샘플의 이전 발표일 통계에는 {labels} 주제가 없어 오늘 숫자만 보여 줍니다(이전 기록 없음). "
-        "직접 실행하면 `digest backfill`로 이전 발표일을 채울 수 있습니다."
+        "직접 실행할 때는 digest backfill 명령으로 이전 발표일을 채울 수 있습니다."
     )
 
 
