@@ -270,7 +270,10 @@ async def run_week_demo(progress: Progress, base: Config | None = None) -> WeekR
             seed(state, config, through=friday + timedelta(days=1))
             for day, scored in sample_shortlists().items():
                 state.record_day_candidates(day, scored, origin="run")
-        progress.log(f"sample week {monday} – {friday}: {HOLDS}")
+        progress.log(
+            f"sample week {monday} – {friday}: 30 real days of statistics, the shortlists its days kept, "
+            "takeaways written in advance, no Hugging Face"
+        )
         first = await _run_week(config, _silent())
         w = first.week
         if w.trend is not None:
