@@ -32,7 +32,7 @@ class TopicRow:
     spark: str  # blanks as spaces (plain text)
     spark_nbsp: str  # blanks as no-break spaces (Markdown table cells, HTML)
     waiting: str  # "기준선 수집 중 (3/5일)" for a topic whose own baseline is short (its rules changed),
-    # "이전 기록 없음" for one with no comparable day at all
+    # "비교할 기록 없음" for one with no comparable day at all
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,9 @@ def _spaced(md: Callable[[str], str], text: str) -> str:
 
 
 def _waiting(days: int, needed: int) -> str:
-    # A topic with no comparable day at all (new, or its keywords changed) has no history to speak of yet.
-    return "이전 기록 없음" if days == 0 else f"기준선 수집 중 ({days}/{needed}일)"
+    # A topic with no comparable day at all (new, or its keywords changed, or a sample that never counted it):
+    # nothing is being compared, whether or not days will be collected.
+    return "비교할 기록 없음" if days == 0 else f"기준선 수집 중 ({days}/{needed}일)"
 
 
 def _row(t: TopicTrend, cold: bool, needed: int) -> TopicRow:

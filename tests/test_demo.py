@@ -38,7 +38,7 @@ def test_the_demo_shows_the_complete_trend_block() -> None:
     result = invoke("now", "--demo")
     assert result.exit_code == 0, result.output
     md = result.stdout
-    assert "기준선 수집 중" not in md and "이전 기록 없음" not in md  # a full baseline, no cold start
+    assert "기준선 수집 중" not in md and "기록 없음" not in md  # a full baseline, no cold start
     table = rows(md)
     assert set(table) == set(DEFAULT_LABELS)
     for label, (today, usual, change, spark) in table.items():
@@ -135,7 +135,7 @@ def test_a_readers_topic_the_sample_never_counted_has_todays_number_and_says_so(
     table = rows(md)
     today, usual, change, spark = table["에이전트"]
     assert re.fullmatch(r"\d+편", today) and int(today[:-1]) > 0  # today's number, no share claimed
-    assert usual == "이전 기록 없음" and change == ""
+    assert usual == "비교할 기록 없음" and change == ""
     # one block today, blanks (no-break spaces in Markdown) for the days before: no history, not zeros
     assert spark == trends.SPARK_BLOCKS[-1]
     assert f"| {chr(0xA0) * (trends.SPARK_DAYS - 1)}{spark} |" in md
