@@ -163,6 +163,10 @@ def now(
     # The demo reads the config too: one's own topics, selection and rendering on the sample day.
     config, source = load_config(config_path)
     progress.log(f"config: {source or 'built-in defaults'}")
+    if demo and day is not None:
+        from .demo import date_conflict
+
+        raise click.UsageError(date_conflict())
     if day is not None and not demo:
         check_not_future(config, day)
     if out:
@@ -241,6 +245,10 @@ def preview(
     progress = Progress(quiet=quiet)
     config, source = load_config(config_path)
     progress.log(f"config: {source or 'built-in defaults'}")
+    if demo and parse_day(day_text) is not None:
+        from .demo import date_conflict
+
+        raise click.UsageError(date_conflict())
     if out:
         prepare_out(out)
     elif demo:
@@ -347,10 +355,17 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
 )  # fmt: skip
 @click.option("--send", is_flag=True, help="Also email it to [email].to (once per week and recipient).")
 @click.option("--force", is_flag=True, help="With --send: send again to recipients who already got it.")
+@click.option("--demo", is_flag=True, help="The bundled sample week: no key, no network.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @handle_errors
 def week_cmd(
-    config_path: Path | None, day_text: str | None, fmt: str, send: bool, force: bool, quiet: bool
+    config_path: Path | None,
+    day_text: str | None,
+    fmt: str,
+    send: bool,
+    force: bool,
+    demo: bool,
+    quiet: bool,
 ) -> None:
     """Build the 주간 정리 of the announcement week (Monday to Friday) that holds DATE and print it.
 
@@ -361,6 +376,7 @@ def week_cmd(
     \b
     Example:
         digest week --date 2026-02-06 --send
+        digest week --demo         # the sample week, offline, no key
     """
     if force and not send:
         raise click.UsageError("--force only makes sense with --send")
@@ -369,13 +385,22 @@ def week_cmd(
     progress.log(f"config: {source or 'built-in defaults'}")
     from .pipeline import today
 
-    day = parse_day(day_text) or today(config)
-    check_not_future(config, day)
-    if send:
-        from .delivery import check_sendable
+    if demo:
+        from . import demo as sample
 
-        check_sendable(config)  # before the run: a bad setup costs no LLM
-    result = asyncio.run(_week(config, day, progress))
+        if parse_day(day_text) is not None:
+            raise click.UsageError(sample.date_conflict("week"))
+        if send:
+            raise click.UsageError("--send cannot be used with --demo: the sample week is for reading")
+        result = asyncio.run(sample.run_week_demo(progress, config))
+    else:
+        day = parse_day(day_text) or today(config)
+        check_not_future(config, day)
+        if send:
+            from .delivery import check_sendable
+
+            check_sendable(config)  # before the run: a bad setup costs no LLM
+        result = asyncio.run(_week(config, day, progress))
     progress.done()
     from .week.render import render_week_html, render_week_text
 
@@ -662,6 +687,11 @@ def check(config_path: Path | None, timeout: float) -> None:
         sys.exit(code)
 
 
+NOT_ARCHIVED = (
+    "a demo (--demo) runs in a temporary state and archives nothing; `digest now` builds and archives "
+    "today's digest"
+)
+
 # The archive files of one day, by --format: archive/YYYY-MM-DD.md (pipeline), .html and .txt (email).
 _ARCHIVE_SUFFIXES = {"md": ".md", "html": ".html", "text": ".txt"}
 
@@ -698,7 +728,7 @@ def history(config_path: Path | None, limit: int) -> None:
         items = {r.day: r.items for r in reversed(state.recent_runs(1000)) if r.status in ("ok", "partial")}
         sent = {d: delivery_counts(state, d) for d, _ in days}
     if not days:
-        click.echo(f"No archived digests in {config.state_path / 'archive'} yet. Try `digest now`.")
+        click.echo(f"No archived digests in {config.state_path / 'archive'} yet: {NOT_ARCHIVED}.")
         return
     click.echo(f"{'day':<18}{'items':>6}{'sent':>6}{'pend.':>6}{'fail':>6}  formats")
     for day, formats in days:
@@ -730,7 +760,8 @@ def show(day_text: str, config_path: Path | None, fmt: str) -> None:
     if day_text == "latest":
         day = next((d for d, formats in days.items() if fmt in formats), None)
         if day is None:
-            raise DigestError(f"no archived digest with a {fmt} file in {archive_dir}")
+            hint = f" ({NOT_ARCHIVED})" if not days else ""
+            raise DigestError(f"no archived digest with a {fmt} file in {archive_dir}{hint}")
     else:
         try:
             day = date.fromisoformat(day_text)
@@ -740,6 +771,7 @@ def show(day_text: str, config_path: Path | None, fmt: str) -> None:
     if fmt not in days.get(day, []):
         have = days.get(day)
         hint = f"it has {', '.join(have)}" if have else "`digest history` lists the archived days"
+        hint = hint if days else NOT_ARCHIVED
         raise DigestError(f"no {fmt} archive for {day} in {archive_dir} ({hint})")
     path = archive_dir / f"{day.isoformat()}{_ARCHIVE_SUFFIXES[fmt]}"
     click.echo(path.read_text(encoding="utf-8"), nl=False)

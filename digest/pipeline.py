@@ -52,6 +52,7 @@ class Clients:
     http: httpx2.AsyncClient
     llm: DeferredClient | AsyncOpenAI | None  # tests may pass an SDK client of their own
     arxiv: arxiv.Client | None = None
+    llm_off: str = ""  # why ``llm`` is None when it is left out on purpose (the sample day has no LLM)
 
 
 @dataclass
@@ -65,11 +66,19 @@ class RunResult:
 
 @asynccontextmanager
 async def default_clients(
-    config: Config, *, transport: httpx2.AsyncBaseTransport | None = None, llm: bool = True
+    config: Config,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    llm: bool = True,
+    llm_off: str = "",
 ) -> AsyncIterator[Clients]:
-    """The real clients for ``config``: one httpx2 stack serves feeds and the LLM."""
+    """The real clients for ``config``: one httpx2 stack serves feeds and the LLM (``llm`` False: none,
+    for the reason ``llm_off`` says)."""
     async with make_http_client(config.http, transport=transport) as http:
-        yield Clients(http=http, llm=make_llm_client(config.llm, http) if llm else None)
+        if llm:
+            yield Clients(http=http, llm=make_llm_client(config.llm, http))
+        else:
+            yield Clients(http=http, llm=None, llm_off=llm_off)
 
 
 def today(config: Config, now: datetime | None = None) -> date:
@@ -166,13 +175,19 @@ async def build_digest(
         progress.log(f"  {s.candidate.key}: {s.reason}")
 
     entries, usage, session = await summarize_run(
-        picked, client=clients.llm, llm=config.llm, state=state, progress=progress
+        picked, client=clients.llm, llm=config.llm, state=state, progress=progress, off_reason=clients.llm_off
     )
     trend = stage.no_trend(day, trend_note)
     if today_stats is not None:
         trend = stage.build_trend(config, today_stats, state, progress)
         flow = await write_flow(
-            trend, entries, session=session, llm=config.llm, state=state, progress=progress
+            trend,
+            entries,
+            session=session,
+            llm=config.llm,
+            state=state,
+            progress=progress,
+            off_reason=clients.llm_off,
         )
         trend = replace(trend, flow=flow)
     if usage.calls:

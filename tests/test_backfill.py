@@ -455,7 +455,7 @@ def test_after_the_counting_rules_change_a_run_says_so_and_backfill_counts_the_d
 ):
     result, config, config_path, day = _run_after_older_rules(feed_server, tmp_path, OLD_DAYS)
     old_days = OLD_DAYS
-    assert "기준선 수집 중 (0/5일)" in result.stdout  # each topic: nothing comparable, so no arrows
+    assert "| 비교할 기록 없음 |" in result.stdout  # each topic: nothing comparable, so no arrows
     assert [line for line in result.stderr.splitlines() if "digest backfill" in line] == [RECOUNT_HINT]
 
     result = CliRunner().invoke(

@@ -57,7 +57,7 @@ api_key_env = "DIGEST_TEST_KEY"
     assert len(lines) == 3  # [selection] max_items
     assert all("`상태공간`" in line or "`RL`" in line for line in lines), lines
     assert "`LLM`" not in result.stdout  # the built-in topics are replaced, as with any config
-    assert "Partial Ring Scan" in result.stdout  # the sample day's own SSM paper
+    assert "DSS-GAN" in result.stdout  # the sample day's own Mamba paper
     assert llm_server.calls == 0 and llm_server.requests == []  # no LLM, even with a base_url set
     assert "Never fetched" not in result.stderr
     if "⚠️" in result.stdout:  # an item picked by one's own topics without a prewritten line

@@ -341,10 +341,10 @@ def test_cli_now_demo_send_emails_the_printed_run(tmp_path):
     # Sample digests are for trying the setup: marked as such, and sent every time.
     assert len(server.received) == 2
     msg = server.received[0].message
-    assert msg["Subject"].startswith("[데일리 트렌드 · 샘플] 2026-02-05 (목)")
+    assert msg["Subject"].startswith("[데일리 트렌드 · 샘플] 2026-03-19 (목)")
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert unwire(html) == unwire(result.stdout)  # the same run that was printed, not a second one
-    assert (tmp_path / "state" / "archive" / "sample-2026-02-05.json").is_file()
+    assert (tmp_path / "state" / "archive" / "sample-2026-03-19.json").is_file()
 
 
 def test_cli_preview_demo_writes_an_html_file(tmp_path):

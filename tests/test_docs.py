@@ -1,24 +1,75 @@
-"""The README cannot drift: its sample is the demo's real output, and every command is documented."""
+"""The README cannot drift: its samples are the demos' real output, and every command is documented.
+
+``python -m tests.test_docs --write`` regenerates the generated blocks (see GENERATED)."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from digest._compat import tomllib
 from digest.cli import cli
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+# The blocks the code writes: <!-- NAME:start --> ```markdown … ``` <!-- NAME:end --> in README.md or in
+# docs/*.md hold exactly what these commands print. `python -m tests.test_docs --write` regenerates them.
+GENERATED = {
+    "demo": ["now", "--demo", "-q"],
+    "week-demo": ["week", "--demo", "-q"],
+}
+REQUIRED_IN_README = ("demo", "week-demo")
 
 
-def test_readme_sample_is_the_demo_output():
-    result = CliRunner().invoke(cli, ["now", "--demo", "-q"])
+def _block(name: str) -> re.Pattern[str]:
+    n = re.escape(name)
+    return re.compile(rf"(<!-- {n}:start -->\n```markdown\n)(.*?)(```\n<!-- {n}:end -->)", re.S)
+
+
+def _documents() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def generated(name: str) -> str:
+    result = CliRunner().invoke(cli, GENERATED[name])
     assert result.exit_code == 0, result.output
-    sample = re.search(r"<!-- demo:start -->\n```markdown\n(.*?)```\n<!-- demo:end -->", README, re.S)
-    assert sample, "README lost its demo block"
-    assert sample.group(1) == result.stdout
+    return result.stdout
+
+
+def test_the_readme_has_the_demo_blocks():
+    for name in REQUIRED_IN_README:
+        assert _block(name).search(README), f"README lost its {name} block"
+
+
+@pytest.mark.parametrize("name", list(GENERATED))
+def test_every_generated_block_is_the_commands_output(name: str):
+    found = [(p, m.group(2)) for p in _documents() for m in _block(name).finditer(p.read_text("utf-8"))]
+    output = generated(name) if found else ""
+    command = " ".join(GENERATED[name])
+    for path, text in found:
+        assert text == output, f"{path.name}: the {name} block is not what `digest {command}` prints"
+
+
+def write_blocks() -> list[str]:
+    """Rewrite every generated block in README.md and docs/*.md; returns what changed."""
+    changed = []
+    outputs: dict[str, str] = {}
+    for path in _documents():
+        text = path.read_text(encoding="utf-8")
+        new = text
+        for name in GENERATED:
+            if _block(name).search(new):
+                out = outputs.setdefault(name, generated(name))
+                new = _block(name).sub(lambda m, out=out: m.group(1) + out + m.group(3), new)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed.append(str(path.relative_to(ROOT)))
+    return changed
 
 
 def test_every_command_has_help_and_is_in_the_readme():
@@ -28,7 +79,7 @@ def test_every_command_has_help_and_is_in_the_readme():
 
 
 def test_quickstart_commands_are_the_ci_commands():
-    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     # The line under this comment, not the script's last line (the Python 3.10 run comes after it).
     test_command = ci[ci.index("# The README's test command, exactly:") + 1]
     assert "pytest" in test_command
@@ -56,3 +107,10 @@ def test_the_linters_are_pinned_and_the_lock_covers_every_dependency():
 
 def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python -m tests.test_docs --write  (regenerates the blocks in README.md and docs/)")
+    for changed in write_blocks():
+        print(f"rewrote {changed}")

@@ -22,6 +22,7 @@ import pytest
 from apscheduler.triggers.date import DateTrigger
 from click.testing import CliRunner, Result
 
+from digest import demo
 from digest.cli import cli
 from digest.config import LLM, Arxiv, Config, Email, Feed, HuggingFace
 from digest.service.scheduler import RunSummary, Service
@@ -506,7 +507,7 @@ def test_a_full_disk_under_the_preview_leaves_no_temporary_file(tmp_path: Path, 
     config.write_text(f'state_dir = "{tmp_path / "state"}"\n', encoding="utf-8")
     fill_up(tiny_disk, leave=4096)
     line = one_clear_line(invoke("preview", "--demo", "-q", "--config", str(config)))
-    assert "cannot write the preview of 2026-02-05" in line and "No space left on device" in line
+    assert f"cannot write the preview of {demo.SAMPLE_DAY}" in line and "No space left on device" in line
     assert [p.name for p in tiny_disk.iterdir()] == [".filler"]
 
 

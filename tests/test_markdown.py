@@ -12,17 +12,14 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
-import httpx2
 import pytest
 from click.testing import CliRunner
 
 from digest import demo
 from digest.cli import cli
 from digest.config import Config, Render
-from digest.pipeline import default_clients, run_digest
 from digest.progress import Progress
 from digest.rendering.daily import render_markdown
-from digest.state import State
 
 from .digests import fixed_digest
 from .test_trend_render import SPARK_DAYS, cold_trend, digest_with, moving_trend
@@ -98,19 +95,18 @@ def test_the_sample_day_renders_as_headings_items_and_its_own_links(render):
     assert set(tree.tags) <= allowed, tree.tags
     assert tree.headings == ["LLM · 3편", "멀티모달 · 3편", "DPO·정렬 · 2편", "Mamba·SSM · 2편"]
     assert tree.tags.count("li") == 10
-    # Every link is one the digest made: abs page, PDF, Hugging Face page, a code repository.
+    # Every link is one the digest made: abs page, PDF, a code repository (the sample has no Hugging Face).
     for href, _ in tree.links:
         assert re.fullmatch(
-            r"https://(arxiv\.org/(abs|pdf)/\d{4}\.\d{5}|huggingface\.co/papers/\d{4}\.\d{5}"
-            r"|github\.com/[\w.-]+/[\w.-]+(/tree/[\w./-]+)?)",
+            r"https://(arxiv\.org/(abs|pdf)/\d{4}\.\d{5}|github\.com/[\w.-]+/[\w.-]+(/tree/[\w./-]+)?)",
             href,
         ), href
     texts = [text for _, text in tree.links]
     assert texts.count("PDF") == 10
-    assert "▲637" in texts and "코드" in texts
+    assert "코드" in texts and not any(t.startswith("▲") for t in texts)  # no invented upvotes
     # Categories are code, never links: cs.CL, cs.CV and cs.AI are top-level domains.
     assert not any("cs." in href for href, _ in tree.links)
-    assert {"cs.CL", "cs.CV", "cs.LG"} <= set(tree.codes)
+    assert {"cs.AI", "cs.CV", "cs.LG"} <= set(tree.codes)
 
 
 def test_a_bare_category_would_be_linkified_which_is_why_it_is_code():
@@ -134,17 +130,8 @@ def test_hostile_text_stays_text_and_the_footer_is_plain_markdown(render):
 
 
 def run_sample(tmp_path: Path, render: Render) -> str:
-    config: Config = demo.sample_config(tmp_path / "state").model_copy(update={"render": render})
-    with State.open(config.state_path) as state:
-        demo.seed_cache(state, config)
-
-    async def go():
-        async with default_clients(config, transport=httpx2.MockTransport(demo._serve), llm=False) as clients:
-            return await run_digest(
-                config, demo.SAMPLE_DAY, clients=clients, progress=Progress(quiet=True), now=demo.SAMPLE_NOW
-            )
-
-    return asyncio.run(go()).markdown
+    """The demo's markdown with ``render``'s options (``digest now --demo`` with a config)."""
+    return asyncio.run(demo.run(Progress(quiet=True), Config(render=render))).markdown
 
 
 def test_flat_layout_is_one_list_in_the_same_order(tmp_path):
@@ -160,10 +147,10 @@ def test_show_reason_adds_the_matched_terms_under_each_item(tmp_path):
     md = run_sample(tmp_path, Render(show_reason=True))
     reasons = [line for line in md.splitlines() if line.startswith("  - 선정 이유: ")]
     assert len(reasons) == 10
-    # The popular paper says that its upvotes counted; its terms are the abstract's.
-    popular = "LLM — large language model, LLM (초록) · DPO·정렬 — preference dataset (초록)"
-    popular += " · Hugging Face ▲637 반영"
-    assert "  - 선정 이유: " + popular in reasons
+    # A paper matched in its title and abstract for two topics and in its abstract only for a third.
+    finer = "LLM — MLLM, large language model (제목, 초록) · 멀티모달 — MLLM, multimodal (제목, 초록)"
+    finer += " · DPO·정렬 — direct preference optimization, DPO (초록)"
+    assert "  - 선정 이유: " + finer in reasons, reasons
     assert all("(제목" in r or "(초록" in r for r in reasons)
     tree = Tree(github(md))
     assert tree.tags.count("li") == 20  # each reason is a nested item, not loose text

@@ -184,7 +184,7 @@ def test_a_run_writes_the_days_note(tmp_path):
     notes = tmp_path / "notes"
     config = demo.sample_config(tmp_path / "state").model_copy(update={"markdown": Markdown(dir=str(notes))})
     with State.open(config.state_path) as state:
-        demo.seed_cache(state, config)
+        demo.seed(state, config, through=demo.SAMPLE_DAY)
 
     async def run():
         transport = httpx2.MockTransport(demo._serve)
@@ -195,5 +195,5 @@ def test_a_run_writes_the_days_note(tmp_path):
 
     result = asyncio.run(run())
     asyncio.run(run())  # a re-run replaces the section
-    text = (notes / "2026-02-05.md").read_text(encoding="utf-8")
+    text = (notes / f"{demo.SAMPLE_DAY}.md").read_text(encoding="utf-8")
     assert text == f"{start_marker(demo.SAMPLE_DAY)}\n{result.markdown.rstrip()}\n{END}\n"

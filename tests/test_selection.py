@@ -211,39 +211,57 @@ def test_select_end_to_end_with_the_matcher() -> None:
     assert keys(picked) == ["m0", "m1", "r"]
 
 
-# --- Hugging Face upvotes in the ranking: the sample day, served over its HTTP transport ----------------
+# --- Hugging Face upvotes in the ranking: a whole real day, served over an HTTP transport ------------------
+# The arXiv listing of 2026-02-05 and the corpus's Hugging Face lists of 02-04 and 02-05 (their upvotes are
+# generated: fine for testing how upvotes rank, never shown in the demo). Built by
+# tests/fixtures/sources/build.py --sample-listing; the Hugging Face files are the corpus's, gzipped.
+
+DAY_0205 = Path(__file__).parent / "fixtures" / "sample-2026-02-05"
+_FILES_0205 = {
+    "/rss/cs.CL+cs.LG+cs.CV+cs.AI": "arxiv-listing-2026-02-05.xml.gz",
+    "/api/daily_papers?date=2026-02-05": "hf-2026-02-05.json.gz",
+    "/api/daily_papers?date=2026-02-04": "hf-2026-02-04.json.gz",
+}
 
 
 def sample_day_picks(tmp_path: Path, upvotes: dict[str, int] | None = None) -> list[str]:
-    """The arXiv ids the sample day picks, with Hugging Face serving ``upvotes`` for some papers."""
+    """The arXiv ids 2026-02-05 picks with the built-in topics, with Hugging Face serving ``upvotes`` for
+    some papers."""
     import asyncio
+    import gzip
     import json
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
 
     import httpx2
 
     from digest import demo
+    from digest.config import HuggingFace
     from digest.pipeline import default_clients, run_digest
     from digest.progress import Progress
-    from digest.state import State
 
     def serve(request: httpx2.Request) -> httpx2.Response:
-        response = demo._serve(request)
-        if response.status_code != 200 or "daily_papers" not in request.url.path or not upvotes:
-            return response
-        papers = json.loads(response.content)
+        target = request.url.path + (f"?{request.url.query.decode()}" if request.url.query else "")
+        if target not in _FILES_0205:
+            return httpx2.Response(404)
+        body = gzip.decompress((DAY_0205 / _FILES_0205[target]).read_bytes())
+        if "daily_papers" not in target or not upvotes:
+            return httpx2.Response(200, content=body)
+        papers = json.loads(body)
         for p in papers:
             if p["paper"]["id"] in upvotes:
                 p["paper"]["upvotes"] = upvotes[p["paper"]["id"]]
         return httpx2.Response(200, json=papers)
 
-    config = demo.sample_config(tmp_path)
-    with State.open(config.state_path) as state:
-        demo.seed_cache(state, config)
+    config = demo.sample_config(tmp_path).model_copy(
+        update={"huggingface": HuggingFace(url=f"{demo.BASE}/api/daily_papers")}
+    )
+    now = datetime(2026, 2, 5, 10, 30, tzinfo=ZoneInfo("Asia/Seoul"))
 
     async def go():
         async with default_clients(config, transport=httpx2.MockTransport(serve), llm=False) as clients:
             return await run_digest(
-                config, demo.SAMPLE_DAY, clients=clients, progress=Progress(quiet=True), now=demo.SAMPLE_NOW
+                config, date(2026, 2, 5), clients=clients, progress=Progress(quiet=True), now=now
             )
 
     return [e.candidate.arxiv_id or "" for e in asyncio.run(go()).digest.entries]

@@ -229,17 +229,19 @@ def test_stated_numbers():
 
 
 def test_the_bundled_sample_history_counts_the_way_today_counts():
-    """digest/sample/trend-history.json is compared with the sample day: if counting rules or the default
-    topics change, it must be rebuilt (python tests/fixtures/sources/build.py --sample-history ...), or the
-    demo would quietly compare with nothing."""
+    """digest/sample/history.json.gz is compared with the sample day: if counting rules, phrase rules or the
+    default topics change, it must be rebuilt (python tests/fixtures/sources/build.py --sample digest/sample),
+    or the demo would quietly compare with nothing."""
     from digest.config import Config
     from digest.demo import sample_history
+    from digest.trend.phrases import PHRASE_RULES
 
     rules = {k: stats.topic_fingerprint(t) for k, t in Config().topics.items()}
     history = sample_history()
-    assert [h.day for h in history] == [date(2026, 1, 16), date(2026, 1, 19), date(2026, 2, 4)]
+    assert len(history) == 30 and history[0].day == date(2026, 2, 9) and history[-1].day == date(2026, 3, 20)
     for h in history:
-        assert h.topic_rules == rules, "rebuild digest/sample/trend-history.json"
+        assert h.topic_rules == rules, "rebuild digest/sample (build.py --sample)"
+        assert h.phrase_rules == PHRASE_RULES, "rebuild digest/sample (build.py --sample)"
         assert h.pool and sum(h.topics.values()) > 0 and h.origin == "sample"
 
 

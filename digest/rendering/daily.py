@@ -237,9 +237,7 @@ def context(d: Digest, options: Render | None = None) -> dict[str, object]:
         llm = f"{one_line(u.model)} {u.calls}회 호출({failed_calls}{tokens})"
     elif d.entries and all(e.takeaway.status == TakeawayStatus.CACHED for e in d.entries):
         llm = "LLM 호출 없음(저장된 요약)"
-    elif u.failures:
-        llm = "LLM 호출 실패"
-    else:
+    else:  # no request was sent (no key, the sample day): nothing failed, the fallbacks are counted below
         llm = "LLM 호출 없음"
     if d.trend and d.trend.flow and d.trend.flow.is_fallback:
         llm += f" · {FLOW_FALLBACK_MARK}"  # the 흐름 paragraph is a template sentence: never silent

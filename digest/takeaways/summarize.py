@@ -277,13 +277,22 @@ async def summarize_run(
     llm: LLM,
     state: State,
     progress: Progress,
+    off_reason: str = "",
 ) -> tuple[list[Entry], LLMUsage, LLMSession | None]:
     """A run's takeaways (:func:`summarize`) through a new session, returned with its usage for the run's
-    other requests (the 흐름 paragraph): one time budget, one response format, one count for the run."""
+    other requests (the 흐름 paragraph): one time budget, one response format, one count for the run.
+    ``off_reason``: why ``client`` is None when the LLM is left out on purpose."""
     usage = LLMUsage(model=llm.model)
     session = None if client is None else LLMSession(client, llm, usage=usage, progress=progress, state=state)
     entries = await summarize(
-        scored, client=client, llm=llm, state=state, usage=usage, progress=progress, session=session
+        scored,
+        client=client,
+        llm=llm,
+        state=state,
+        usage=usage,
+        progress=progress,
+        session=session,
+        off_reason=off_reason,
     )
     return entries, usage, session
 
@@ -297,6 +306,7 @@ async def summarize(
     usage: LLMUsage,
     progress: Progress,
     session: LLMSession | None = None,
+    off_reason: str = "",
 ) -> list[Entry]:
     """One :class:`Entry` per item, in the same order, each with a Korean line and where it came from.
 
@@ -325,7 +335,9 @@ async def summarize(
 
     reasons: dict[int, str]
     if client is None and session is None:
-        reason = f"no API key (${llm.api_key_env} is not set)" if not llm.api_key else "LLM disabled"
+        reason = off_reason or (
+            f"no API key (${llm.api_key_env} is not set)" if not llm.api_key else "LLM disabled"
+        )
         reasons = {job.index: reason for job in todo}
         for job in todo:
             results[job.index] = _fallback(job, reason)

@@ -671,11 +671,13 @@ async def write_flow(
     progress: Progress,
     prompt: FlowPrompt = DAILY,
     context: Mapping[str, Any] | None = None,
+    off_reason: str = "",
 ) -> Takeaway | None:
     """The paragraph for ``trend`` (the day's 오늘의 흐름 unless ``prompt`` says otherwise), or None when
     there are no numbers to write about. ``context`` adds keys to the input (the week's dates, say).
 
-    ``session`` is the run's LLM session (None: no key, the LLM is off). Never raises: a failed request
+    ``session`` is the run's LLM session (None: no key, the LLM is off, for ``off_reason`` when it is
+    left out on purpose). Never raises: a failed request
     or an unusable answer becomes the marked template sentence.
     """
     if trend.pool is None:
@@ -688,7 +690,8 @@ async def write_flow(
     if kept:  # as the checks read it now: a paragraph cached before a check was added is mended or asked anew
         return Takeaway(kept, TakeawayStatus.CACHED)
     if session is None:
-        reason = f"no API key (${llm.api_key_env} is not set)" if not llm.api_key else "LLM off"
+        no_key = f"no API key (${llm.api_key_env} is not set)"
+        reason = off_reason or (no_key if not llm.api_key else "LLM off")
         return _fallback(trend, reason, prompt)
     if session.usage.unreachable:  # the takeaways found the endpoint dead: do not wait for it again
         return _fallback(trend, session.usage.unreachable, prompt)

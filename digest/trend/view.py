@@ -35,7 +35,8 @@ class TopicRow:
     spark: str  # blanks as spaces (plain text)
     spark_md: str  # blanks as MD_BLANK (Markdown table cells)
     spark_html: str  # blanks as no-break spaces (HTML)
-    waiting: str  # "기준선 수집 중 (3/5일)" for a topic whose own baseline is short (its rules changed)
+    waiting: str  # "기준선 수집 중 (3/5일)" for a topic whose own baseline is short (its rules changed),
+    # "비교할 기록 없음" for one with no comparable day at all
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,12 @@ def _spaced(md: Callable[[str], str], text: str) -> str:
     return (" " if text[:1].isspace() else "") + inner + (" " if text[-1:].isspace() else "")
 
 
+def _waiting(days: int, needed: int) -> str:
+    # A topic with no comparable day at all (new, or its keywords changed, or a sample that never counted it):
+    # nothing is being compared, whether or not days will be collected.
+    return "비교할 기록 없음" if days == 0 else f"기준선 수집 중 ({days}/{needed}일)"
+
+
 def _row(t: TopicTrend, cold: bool, needed: int) -> TopicRow:
     count = f"{t.count:,}편"
     spark = t.spark
@@ -121,7 +128,7 @@ def _row(t: TopicTrend, cold: bool, needed: int) -> TopicRow:
         "spark_html": spark.replace(" ", NBSP),
     }
     if cold or not t.arrow:
-        waiting = "" if cold else f"기준선 수집 중 ({t.baseline_days}/{needed}일)"
+        waiting = "" if cold else _waiting(t.baseline_days, needed)
         return TopicRow(**common, today=count, usual="", change="", arrow="", arrow_class="", waiting=waiting)
     return TopicRow(
         **common,

@@ -303,7 +303,7 @@ async def build_week(
         f"{len(shown)} shown before the week, {len(picked)} picked; numbers of {len(numbers.counted)} days"
     )
     entries, usage, session = await summarize_run(
-        picked, client=clients.llm, llm=config.llm, state=state, progress=progress
+        picked, client=clients.llm, llm=config.llm, state=state, progress=progress, off_reason=clients.llm_off
     )
     if trend is not None:
         context = {
@@ -321,6 +321,7 @@ async def build_week(
             progress=progress,
             prompt=WEEK_PROMPT,
             context=context,
+            off_reason=clients.llm_off,
         )
         trend = replace(trend, flow=flow)
     return WeekDigest(
