@@ -1,16 +1,21 @@
-"""The README cannot drift: its sample is the demo's real output, and every command is documented."""
+"""The README and docs/ cannot drift: the sample is the demo's real output, every command and every config
+key is documented, and nothing documented is gone."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from digest._compat import tomllib
 from digest.cli import cli
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = ROOT / "docs"
 
 
 def test_readme_sample_is_the_demo_output():
@@ -56,3 +61,146 @@ def test_the_linters_are_pinned_and_the_lock_covers_every_dependency():
 
 def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# --- the README is a short guide; the reference is in docs/ -------------------------------------------
+
+
+def guide_pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted(DOCS.glob("*.md")), ROOT / "benchmarks" / "README.md"]
+
+
+def test_the_readme_is_a_guide_a_student_reads_in_five_minutes() -> None:
+    assert len(README.splitlines()) <= 250
+    korean, _, english = README.partition("\n# English\n")
+    assert english, "the README lost its English section"
+    assert len(english.splitlines()) < len(korean.splitlines()) / 3  # a short summary, not a second README
+    for block in ("demo", "week-demo"):  # regenerated from the code between these markers
+        assert README.count(f"<!-- {block}:start -->") == README.count(f"<!-- {block}:end -->") == 1, block
+
+
+@pytest.mark.parametrize("page", guide_pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_page_needs_nothing_outside_the_repository(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert "../shared" not in text and "shared/corpus" not in text and "/work/" not in text
+    for target in re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r'src="([^"]+)"', text):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = target.split("#", 1)[0]
+        assert (page.parent / path).exists(), f"{page.name}: broken link {target}"
+
+
+def test_the_readme_links_every_page_in_docs() -> None:
+    for page in sorted(DOCS.glob("*.md")):
+        assert f"(docs/{page.name})" in README, f"docs/{page.name} is not linked from the README"
+
+
+# --- docs/configuration.md is checked against `digest config` -----------------------------------------
+
+
+def printed_config() -> dict[tuple[str, str], Any]:
+    """Every key `digest config` prints, as (section, key) → its default (None where entries differ)."""
+    result = CliRunner().invoke(cli, ["config"])
+    assert result.exit_code == 0, result.output
+    keys: dict[tuple[str, str], Any] = {}
+    for name, value in tomllib.loads(result.stdout).items():
+        if name == "topics":
+            keys.update({("topics.이름", k): None for topic in value.values() for k in topic})
+        elif name == "feeds":
+            keys.update({("feeds", k): None for feed in value for k in feed})
+            keys[("feeds", "enabled")] = True
+        elif isinstance(value, dict):
+            keys.update({(name, k): v for k, v in value.items()})
+        else:
+            keys[("", name)] = value
+    return keys
+
+
+def documented_config() -> dict[tuple[str, str], str]:
+    """(section, key) → the default cell of docs/configuration.md's tables under "## 모든 키"."""
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8").split("\n## 모든 키\n", 1)[1]
+    section = None
+    rows: dict[tuple[str, str], str] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            heading = re.match(r"### (?:맨 위|`\[\[?([\w.이름]+)\]\]?`)$", line)
+            assert heading, f"configuration.md: an unexpected heading {line!r}"
+            section = heading.group(1) or ""
+            continue
+        row = re.match(r"\| `(\w+)` \| (.*?) \| .* \|$", line)
+        if row:
+            assert section is not None
+            assert (section, row.group(1)) not in rows, f"documented twice: {row.group(1)}"
+            rows[(section, row.group(1))] = row.group(2)
+    return rows
+
+
+def test_every_config_key_is_documented_and_nothing_documented_is_gone() -> None:
+    printed, documented = printed_config(), documented_config()
+    missing = sorted(f"[{s}] {k}" if s else k for s, k in printed.keys() - documented.keys())
+    gone = sorted(f"[{s}] {k}" if s else k for s, k in documented.keys() - printed.keys())
+    assert not missing, f"docs/configuration.md lacks {missing}"
+    assert not gone, f"docs/configuration.md documents keys `digest config` no longer has: {gone}"
+
+
+def test_documented_defaults_are_the_printed_ones() -> None:
+    printed = printed_config()
+    checked = 0
+    for key, cell in documented_config().items():
+        literal = re.fullmatch(r"`([^`]+)`", cell)
+        if literal and printed[key] is not None:
+            assert tomllib.loads(f"v = {literal.group(1)}")["v"] == printed[key], key
+            checked += 1
+    assert checked > 40  # nearly every key shows its default as a literal
+
+
+# --- pages that show the code's numbers or output ------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["trend.md", "week.md"])
+def test_the_numbers_a_page_states_are_the_codes(page: str) -> None:
+    """A table row `| what | `module.NAME` | value |` states a constant of digest/module.py."""
+    import importlib
+
+    text = (DOCS / page).read_text(encoding="utf-8")
+    rows = re.findall(r"^\| [^|]+ \| `(\w+)\.([A-Z_]+)` \| ([\d.]+) \|$", text, re.M)
+    assert len(rows) >= 4
+    for module, name, value in rows:
+        assert getattr(importlib.import_module(f"digest.{module}"), name) == float(value), f"{module}.{name}"
+
+
+EVAL_ARGS = [
+    "eval",
+    "--labels",
+    "benchmarks/data/labels.jsonl",
+    "--papers",
+    "benchmarks/data/arxiv/arxiv-2026-01-16.jsonl.gz",
+    "benchmarks/data/arxiv/arxiv-2026-01-19.jsonl.gz",
+    *(f"tests/fixtures/corpus/arxiv-2026-02-0{d}.jsonl.gz" for d in (4, 5, 6)),
+]
+EVAL_BLOCK = re.compile(r"(<!-- eval:start -->\n```text\n)(.*?)(```\n<!-- eval:end -->)", re.S)
+
+
+def eval_output() -> str:
+    """`digest eval` of the shipped labels and days with the built-in topics, from the repository root."""
+    result = CliRunner().invoke(cli, EVAL_ARGS)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_the_evaluation_page_shows_what_digest_eval_says_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    shown = EVAL_BLOCK.search((DOCS / "evaluation.md").read_text(encoding="utf-8"))
+    assert shown, "docs/evaluation.md lost its eval block"
+    assert shown.group(2) == eval_output(), "re-measure: python -m tests.test_docs"
+
+
+if __name__ == "__main__":  # python -m tests.test_docs: write today's numbers into docs/evaluation.md
+    import os
+
+    os.chdir(ROOT)
+    for name in ("DIGEST_CONFIG", "XDG_CONFIG_HOME"):
+        os.environ.pop(name, None)
+    page = DOCS / "evaluation.md"
+    text = page.read_text(encoding="utf-8")
+    page.write_text(EVAL_BLOCK.sub(lambda m: m.group(1) + eval_output() + m.group(3), text), encoding="utf-8")

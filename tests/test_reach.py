@@ -1,6 +1,7 @@
 """Running digest without a server: the GitHub Actions workflow, the crontab and the systemd timer.
 
-What can be checked here without GitHub or systemd: the files parse, they run the README's commands,
+What can be checked here without GitHub or systemd: the files parse, they run the documented commands
+(the README's recommended way, docs/deployment.md for the others),
 their schedules are the weekday mornings after arXiv's announcement, the secrets come from where the
 config says, and the state is kept between runs.
 """
@@ -25,6 +26,7 @@ from digest.cron import crontab_trigger
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DEPLOYMENT = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
 WORKFLOW = ROOT / ".github" / "workflows" / "digest.yml"
 UTC = ZoneInfo("UTC")
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -77,7 +79,7 @@ def test_the_workflow_steps_are_the_readme_commands(workflow: dict[str, Any]) ->
     digest_commands = [c for c in commands if c.startswith("digest ")]
     assert digest_commands == ["digest send --pending", "digest now --send --out digest.md"]
     for command in [*digest_commands, "pip install ."]:
-        assert f"`{command}`" in README or f"\n{command}\n" in README, command
+        assert f"`{command}`" in README and f"`{command}`" in DEPLOYMENT, command
 
 
 def test_the_workflow_reads_secrets_named_by_its_config(workflow: dict[str, Any]) -> None:
@@ -87,7 +89,7 @@ def test_the_workflow_reads_secrets_named_by_its_config(workflow: dict[str, Any]
     env = today["env"]
     for name in (config.llm.api_key_env, config.email.password_env):
         assert env[name] == f"${{{{ secrets.{name} }}}}"  # a repository secret, never a value
-        assert name in README
+        assert name in README and name in DEPLOYMENT
     assert config.email.enabled
 
 
@@ -118,7 +120,7 @@ def test_the_crontab_example(tmp_path: Path) -> None:
         command = job.split(None, 5)[5]
         digest = command.rsplit("&& ", 1)[-1]
         assert digest.startswith(".venv/bin/digest ")
-        assert digest.removeprefix(".venv/bin/") in README
+        assert f"\n{digest.removeprefix('.venv/bin/')}\n" in DEPLOYMENT
         assert shlex.split(command)  # the shell can read it
 
 
@@ -157,7 +159,7 @@ def test_the_systemd_timer_and_service() -> None:
     ]
     assert commands[0].startswith("-")  # a lasting SMTP refusal does not stop today's run
     for command in commands:
-        assert command.split("/.venv/bin/")[1] in README
+        assert f"\n{command.split('/.venv/bin/')[1]}\n" in DEPLOYMENT
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
