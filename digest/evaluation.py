@@ -11,8 +11,9 @@ Two questions, answered separately because they fail differently:
   files has a label), the number of papers the matcher puts in each topic -- the "멀티모달 57편" the
   trend block states -- against the hand count. Here a missed paper is an error as much as a wrong one.
 
-Input formats are the shared corpus's: labels are JSON lines ``{"id", "topics", ...}``; papers are
-JSON lines ``{"id", "title", "summary", "authors", "categories", "announce_day", ...}``.
+Input formats are the repository corpus's (benchmarks/data, tests/fixtures/corpus): labels are JSON
+lines ``{"id", "topics", ...}``; papers are JSON lines ``{"id", "title", "summary", "authors",
+"categories", "announce_day", ...}``, plain or gzipped.
 """
 
 from __future__ import annotations

@@ -84,10 +84,29 @@ def test_a_page_needs_nothing_outside_the_repository(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
     assert "../shared" not in text and "shared/corpus" not in text and "/work/" not in text
     for target in re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r'src="([^"]+)"', text):
-        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+        if re.match(r"[a-z]+:", target):
             continue
-        path = target.split("#", 1)[0]
-        assert (page.parent / path).exists(), f"{page.name}: broken link {target}"
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path) if path else page
+        assert linked.exists(), f"{page.name}: broken link {target}"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{page.name}: {target} names no heading of {linked.name}"
+
+
+def anchors(page: Path) -> set[str]:
+    """The ids GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", guide_pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_config_example_on_a_page_is_a_valid_config(page: Path) -> None:
+    """A reader copies these blocks into digest.toml: each one loads, with no unknown or misspelt key."""
+    from digest.config import parse_config
+
+    for block in re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+        parse_config(tomllib.loads(block), f"{page.name} example")
 
 
 def test_the_readme_links_every_page_in_docs() -> None:
