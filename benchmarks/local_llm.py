@@ -1,20 +1,19 @@
 """`digest now` against a real LLM server on a real corpus day, the way a reader with a local model runs it.
 
-    ../shared/tools/local-llm start            # prints PORT
-    python benchmarks/local_llm.py --day 2026-02-06 --base-url http://127.0.0.1:PORT/v1 \
-        --model qwen2.5-coder-1.5b-instruct
+    llama-server -m Qwen2.5-7B-Instruct-Q4_K_M.gguf --port 8080 --jinja     # or Ollama, vLLM, ...
+    python benchmarks/local_llm.py --day 2026-02-06 --base-url http://127.0.0.1:8080/v1 \
+        --model qwen2.5-7b-instruct
 
-The day's arXiv records from ../shared/corpus are served as the rss.arxiv.org listing and its Hugging Face
-papers as the daily-papers API, on loopback; the config names only what a reader would write (the feeds'
-URLs, and [llm] base_url and model, plus any --llm KEY=VALUE given). The real CLI runs in a subprocess;
-the script prints the wall time, the machine's load before and after, the LLM lines from stderr, and
-every takeaway with where it came from. Timings live here, not in tests.
+The day's arXiv records from the shipped corpus (benchmarks/data) are served as the rss.arxiv.org listing
+and its Hugging Face papers as the daily-papers API, on loopback; the config names only what a reader
+would write (the feeds' URLs, and [llm] base_url and model, plus any --llm KEY=VALUE given). The real CLI
+runs in a subprocess; the script prints the wall time, the machine's load before and after, the LLM lines
+from stderr, and every takeaway with where it came from. Timings live here, not in tests.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -30,7 +29,10 @@ sys.path.insert(0, str(ROOT))
 from tests.feedserver import FeedServer  # noqa: E402
 from tests.fixtures.sources.build import build_arxiv_rss  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import benchdata  # noqa: E402
+
+CORPUS = benchdata.DATA
 ITEM = re.compile(r"^- \*\*\[(?P<title>.+?)\]\((?P<url>[^)]+)\)\*\* — (?P<rest>.+)$")
 FALLBACK = "⚠️ 요약 대체: "
 
@@ -49,12 +51,13 @@ def main() -> None:
     args = parser.parse_args()
     day = date.fromisoformat(args.day)
 
-    records = [json.loads(line) for line in (CORPUS / "arxiv" / f"arxiv-{day}.jsonl").open(encoding="utf-8")]
+    records = benchdata.arxiv_records(CORPUS, args.day)
+    if not records:
+        sys.exit(f"{args.day}: not a day of the shipped corpus ({', '.join(benchdata.ARXIV_DAYS)})")
     feeds = FeedServer().start()
     feeds.serve("/rss/cs.CL+cs.LG+cs.CV+cs.AI", build_arxiv_rss(records, day), etag='"listing"')
     for d in (day, day - timedelta(days=1)):
-        hf = CORPUS / "hf" / f"hf-{d}.json"
-        body = hf.read_bytes() if hf.exists() else b"[]"
+        body = (benchdata.hf_text(CORPUS, f"{d}") or "[]").encode()
         feeds.serve(f"/hf?date={d}", body, content_type="application/json")
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,9 +1,10 @@
 """Time the topic matcher over a day's whole pool, as the trend statistics run it.
 
-    python benchmarks/matching.py [--papers ../shared/corpus/arxiv/*.jsonl] [-n 10000]
+    python benchmarks/matching.py [--papers FILE.jsonl[.gz] ...] [-n 10000]
 
-The papers (corpus JSONL; by default every day of ../shared/corpus/arxiv) are repeated up to ``-n``
-candidates and matched with the default topics; the best of three passes is printed as CPU seconds.
+The papers (corpus JSONL, plain or gzipped; by default the five shipped days, benchmarks/data) are
+repeated up to ``-n`` candidates and matched with the default topics; the best of three passes is printed
+as CPU seconds.
 Timings live here, not in tests.
 """
 
@@ -21,16 +22,17 @@ from digest.config import DEFAULT_TOPICS  # noqa: E402
 from digest.selection.evaluation import load_papers  # noqa: E402
 from digest.selection.matching import TopicMatcher  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "arxiv"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import benchdata  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--papers", nargs="+", type=Path, default=sorted(CORPUS.glob("*.jsonl")))
+    parser.add_argument("--papers", nargs="+", type=Path, default=benchdata.arxiv_days(benchdata.DATA))
     parser.add_argument("-n", type=int, default=10_000, help="candidates to match (papers are repeated)")
     args = parser.parse_args()
     if not args.papers:
-        sys.exit(f"no papers: pass --papers FILE.jsonl ... ({CORPUS} has none)")
+        sys.exit(f"no papers: pass --papers FILE.jsonl ... ({benchdata.DATA} has none)")
     papers = [p.candidate for p in load_papers(args.papers).values()]
     candidates = (papers * (args.n // len(papers) + 1))[: args.n]
     matcher = TopicMatcher(DEFAULT_TOPICS)

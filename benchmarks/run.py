@@ -3,7 +3,7 @@
     python benchmarks/run.py                      # 500, 2,000 and 10,000 papers/day, 20 feeds (~4 min)
     python benchmarks/run.py --scales 2000 --repeat 5 --json out.json
 
-For each scale, an arXiv day of that many candidate papers is built from ../shared/corpus (real papers,
+For each scale, an arXiv day of that many candidate papers is built from benchmarks/data (real papers,
 repeated under fresh ids; see benchmarks/upstreams.py) and served on 127.0.0.1 with ``--latency`` per
 answer: the RSS listing, the API search, Hugging Face's two days and ``--feeds`` blog feeds, plus an
 OpenAI-compatible chat server answering after ``--llm-latency``. Then, each as its own process:
@@ -507,7 +507,9 @@ def main(argv: Sequence[str] | None = None, *, emit: Callable[[str], None] = pri
     parser.add_argument("--latency", type=float, default=0.2, help="seconds each upstream takes to answer")
     parser.add_argument("--llm-latency", type=float, default=1.0, help="seconds the LLM takes per request")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the table shows medians")
-    parser.add_argument("--corpus", type=Path, default=up.CORPUS, help="the shared corpus (../shared/corpus)")
+    parser.add_argument(
+        "--corpus", type=Path, default=up.CORPUS, help="a corpus directory (default: benchmarks/data)"
+    )
     parser.add_argument("--json", type=Path, help="also write every number to this file")
     parser.add_argument("--keep", type=Path, help="keep the work directory (configs, states, logs) here")
     parser.add_argument(

@@ -2,7 +2,7 @@
 
     python benchmarks/trend_cost.py [--papers 2000] [--repeat 3]
 
-The five real corpus days (../shared/corpus/arxiv, 1,678 papers) are served as one listing, topped up
+The five real corpus days (benchmarks/data, 1,678 papers) are served as one listing, topped up
 to ``--papers`` with 2026-02-05's papers under new ids, in a vocabulary and by authors of their own (see
 benchmarks/upstreams.py), on loopback, with the other sources
 of benchmarks/run.py (that day's Hugging Face papers, the arXiv API fixture, two blog feeds); the LLM is
@@ -19,7 +19,6 @@ the rest of the run. Timings live here, not in tests.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -49,10 +48,9 @@ from tests.fixtures.sources.build import build_arxiv_rss  # noqa: E402
 from tests.llmserver import LLMServer  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import benchdata  # noqa: E402
 from upstreams import repeated, vocabulary_rounds  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus" / "arxiv"
-HF = ROOT.parent / "shared" / "corpus" / "hf"
 FIXTURES = ROOT / "tests" / "fixtures" / "sources"
 DAY = date(2026, 2, 6)
 LISTING = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
@@ -61,7 +59,7 @@ LISTING = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
 def papers(n: int) -> list[dict]:
     """The corpus's papers, topped up with 2026-02-05's in a vocabulary and by authors of their own (as
     benchmarks/upstreams.py makes its repeats: a real day's papers do not repeat another day's phrases)."""
-    records = [json.loads(line) for f in sorted(CORPUS.glob("arxiv-*.jsonl")) for line in f.open()]
+    records = [r for f in benchdata.arxiv_days(benchdata.DATA) for r in benchdata.records(f)]
     base = [r for r in records if r["announce_day"] == "2026-02-05"]
     rounds = vocabulary_rounds(records)
     i = 0
@@ -81,7 +79,7 @@ def count(listing: bytes, day: date, config: Config):
 
 def seed(state_dir: Path, config: Config) -> None:
     """20 announcement days before DAY, each one of the corpus days' real numbers."""
-    days = [json.loads(line) for f in sorted(CORPUS.glob("arxiv-*.jsonl")) for line in f.open()]
+    days = [r for f in benchdata.arxiv_days(benchdata.DATA) for r in benchdata.records(f)]
     by_day: dict[str, list[dict]] = {}
     for r in days:
         by_day.setdefault(r["announce_day"], []).append(r)
@@ -119,7 +117,8 @@ def main() -> None:
     feeds = FeedServer().start()
     llm = LLMServer()
     feeds.serve(LISTING, listing)
-    feeds.serve(f"/hf?date={DAY}", HF / f"hf-{DAY}.json", content_type="application/json")
+    hf = benchdata.hf_text(benchdata.DATA, f"{DAY}") or "[]"
+    feeds.serve(f"/hf?date={DAY}", hf.encode(), content_type="application/json")
     feeds.serve("/hf", b"[]", content_type="application/json")
     feeds.serve("/api", FIXTURES / "arxiv-api-2026-02-05.xml", content_type="application/atom+xml")
     feeds.serve("/blog/a.xml", FIXTURES / "blog-lilianweng.xml")

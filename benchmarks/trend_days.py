@@ -3,17 +3,16 @@
     python benchmarks/trend_days.py [--days 2026-01-16 2026-01-19 ...] [--llm-url URL --model NAME]
                                     [--state DIR] [--format md|text|html]
 
-Each day of ../shared/corpus/arxiv is served as that day's arXiv RSS listing on loopback (built by
-tests/fixtures/sources/build.py, as the end-to-end tests do), with the day's Hugging Face papers when the
-corpus has them; the arXiv API search and blogs are off. Without --llm-url there is no LLM: takeaways
-and the 흐름 paragraph are the marked fallbacks, the numbers are the same. This is how the README's
-trend block was made.
+Each shipped corpus day (benchmarks/data; see benchmarks/benchdata.py) is served as that day's arXiv RSS
+listing on loopback (built by tests/fixtures/sources/build.py, as the end-to-end tests do), with the
+day's Hugging Face papers when the corpus has them; the arXiv API search and blogs are off. Without
+--llm-url there is no LLM: takeaways and the 흐름 paragraph are the marked fallbacks, the numbers are the
+same.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -29,7 +28,10 @@ from digest.cli import cli  # noqa: E402
 from tests.feedserver import FeedServer  # noqa: E402
 from tests.fixtures.sources.build import build_arxiv_rss, guess_cross_ids  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import benchdata  # noqa: E402
+
+CORPUS = benchdata.DATA
 DAYS = ["2026-01-16", "2026-01-19", "2026-02-04", "2026-02-05", "2026-02-06"]
 LISTING = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
 
@@ -37,7 +39,7 @@ LISTING = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", nargs="+", default=DAYS)
-    parser.add_argument("--llm-url", help="an OpenAI-compatible endpoint (e.g. ../shared/tools/local-llm)")
+    parser.add_argument("--llm-url", help="an OpenAI-compatible endpoint (e.g. a local llama-server)")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
     parser.add_argument("--llm-days", type=int, default=1, help="how many of the last days use the LLM")
     parser.add_argument("--state", type=Path, help="state directory to use (default: a temporary one)")
@@ -64,11 +66,13 @@ def main() -> None:
         for n, text in enumerate(args.days):
             config = with_llm if args.llm_url and n >= len(args.days) - args.llm_days else no_llm
             day = date.fromisoformat(text)
-            records = [json.loads(line) for line in (CORPUS / "arxiv" / f"arxiv-{day}.jsonl").open()]
+            records = benchdata.arxiv_records(CORPUS, text)
+            if not records:
+                sys.exit(f"{text}: not a day of the shipped corpus ({', '.join(benchdata.ARXIV_DAYS)})")
             feeds.serve(LISTING, build_arxiv_rss(records, day, cross_ids=guess_cross_ids(records, day)))
-            hf = CORPUS / "hf" / f"hf-{day}.json"
-            if hf.exists():
-                feeds.serve(f"/hf?date={day}", hf, content_type="application/json")
+            hf = benchdata.hf_text(CORPUS, text)
+            if hf is not None:
+                feeds.serve(f"/hf?date={day}", hf.encode(), content_type="application/json")
             fmt = args.format if text == args.days[-1] else "md"
             quiet = [] if config is with_llm else ["-q"]  # a day with the LLM says how it went
             result = CliRunner().invoke(

@@ -30,7 +30,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import benchdata  # noqa: E402
+
+CORPUS = benchdata.DATA
 DAYS = ["2026-01-16", "2026-01-19", "2026-02-04", "2026-02-05", "2026-02-06"]
 LISTING = "/rss/cs.CL+cs.LG+cs.CV+cs.AI"
 
@@ -77,13 +80,13 @@ def run(out: Path, history: int, scales: list[int]) -> None:
     from digest.state import State
     from digest.trend import stats
     from tests.feedserver import FeedServer
-    from tests.fixtures.sources.build import build_arxiv_rss, guess_cross_ids, read_records
+    from tests.fixtures.sources.build import build_arxiv_rss, guess_cross_ids
 
     result: dict[str, Any] = {"code": str(Path(stats.__file__).parent)}
     listings = {}
     for text in DAYS:
         day = date.fromisoformat(text)
-        records = read_records(CORPUS / "arxiv" / f"arxiv-{day}.jsonl")
+        records = benchdata.arxiv_records(CORPUS, text)
         listings[text] = build_arxiv_rss(records, day, cross_ids=guess_cross_ids(records, day))
 
     feeds = FeedServer().start()
@@ -115,9 +118,9 @@ def run(out: Path, history: int, scales: list[int]) -> None:
         for text in DAYS:
             day = date.fromisoformat(text)
             feeds.serve(LISTING, listings[text])
-            hf = CORPUS / "hf" / f"hf-{day}.json"
-            if hf.exists():
-                feeds.serve(f"/hf?date={day}", hf, content_type="application/json")
+            hf = benchdata.hf_text(CORPUS, text)
+            if hf is not None:
+                feeds.serve(f"/hf?date={day}", hf.encode(), content_type="application/json")
             for _ in range(2):  # the first run of the day, then the same day again
                 done = CliRunner().invoke(cli, ["now", "--config", str(config), "--date", text, "-q"])
                 if done.exit_code:

@@ -1,7 +1,7 @@
-"""The benchmark's upstreams: one arXiv day at any scale, built from the shared corpus, served on loopback.
+"""The benchmark's upstreams: one arXiv day at any scale, built from the shipped corpus, served on loopback.
 
-What is served, and from what (everything is real public data from ``../shared/corpus``; only ids and
-blog dates are rewritten):
+What is served, and from what (everything is real public data from ``benchmarks/data``, see
+benchmarks/corpus.py and benchmarks/data/SOURCES.md; only ids and blog dates are rewritten):
 
 - the arXiv RSS listing (rss.arxiv.org format) with ``papers`` entries: the corpus's five days of real
   papers (2026-02-05 first, so that day is always whole), repeated under fresh ids until there are
@@ -41,6 +41,10 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the repository's tests/ helpers are imported from here
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import benchdata as shipped  # noqa: E402
 
 from digest.config import DEFAULT_TOPICS  # noqa: E402
 from digest.text import one_line  # noqa: E402
@@ -50,12 +54,11 @@ from tests.fixtures.sources.build import (  # noqa: E402
     build_arxiv_api_atom,
     build_arxiv_rss,
     guess_cross_ids,
-    read_records,
 )
 from tests.llmserver import LLMServer, answer, korean_line, request_items  # noqa: E402
 from tests.llmserver import Reply as LLMReply  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = shipped.DATA
 DAY = date(2026, 2, 5)
 # 2026-02-05 first: it is the day the corpus labels in full, and at every scale it is served whole.
 CORPUS_DAYS = ("2026-02-05", "2026-02-04", "2026-02-06", "2026-01-16", "2026-01-19")
@@ -94,9 +97,7 @@ def corpus_records(corpus: Path) -> list[dict[str, Any]]:
     """The corpus's papers, day by day (a smaller corpus, such as the test suite's, may lack some days)."""
     records: list[dict[str, Any]] = []
     for day in CORPUS_DAYS:
-        path = corpus / "arxiv" / f"arxiv-{day}.jsonl"
-        if path.exists():
-            records += read_records(path)
+        records += shipped.arxiv_records(corpus, day)
     if not records:
         raise FileNotFoundError(f"no arXiv papers in {corpus / 'arxiv'}")
     return records
@@ -172,12 +173,10 @@ def build_day(corpus: Path, papers: int, feeds: int, day: date = DAY) -> ScaledD
 
     yesterday = day - timedelta(days=1)
     hf = {
-        day: _hf_day(corpus / "hf" / f"hf-{day}.json", fresh_of, day, TODAY_FIRST_ID + papers),
-        yesterday: _hf_day(corpus / "hf" / f"hf-{yesterday}.json", {}, day, YESTERDAY_FIRST_ID),
+        day: _hf_day(shipped.hf_text(corpus, f"{day}"), fresh_of, day, TODAY_FIRST_ID + papers),
+        yesterday: _hf_day(shipped.hf_text(corpus, f"{yesterday}"), {}, day, YESTERDAY_FIRST_ID),
     }
-    available = [
-        corpus / "blogs" / f"{n}.xml" for n in CORPUS_FEEDS if (corpus / "blogs" / f"{n}.xml").exists()
-    ]
+    available = [text for n in CORPUS_FEEDS if (text := shipped.blog_text(corpus, n)) is not None]
     blogs = [
         (f"Blog {k + 1:02d}", _blog(available[k % len(available)], k, day))
         for k in range(feeds if available else 0)
@@ -186,9 +185,9 @@ def build_day(corpus: Path, papers: int, feeds: int, day: date = DAY) -> ScaledD
     return ScaledDay(day, records, listing, hf, api_matches(records), blogs, full_text)
 
 
-def _hf_day(path: Path, fresh_of: dict[str, str], day: date, first_free: int) -> bytes:
+def _hf_day(text: str | None, fresh_of: dict[str, str], day: date, first_free: int) -> bytes:
     """A Hugging Face day with its ids mapped: to the listing's copy, else to a fresh id of its own."""
-    entries = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    entries = json.loads(text) if text is not None else []
     for n, entry in enumerate(entries):
         paper = entry["paper"]
         paper["id"] = fresh_of.get(paper["id"]) or f"{day:%y%m}.{first_free + n:05d}"
@@ -211,9 +210,8 @@ _PUBDATE = re.compile(r"<pubDate>([^<]+)</pubDate>")
 _LINK_HOST = re.compile(r"(<(?:link|guid)(?:\s[^>]*)?>\s*https?://[^/<\s]+)")
 
 
-def _blog(path: Path, k: int, day: date) -> bytes:
+def _blog(text: str, k: int, day: date) -> bytes:
     """Feed ``k``: its own links, and dates moved so that its newest post is ``6 + 9k`` hours old."""
-    text = path.read_text(encoding="utf-8")
     stamps = [email.utils.parsedate_to_datetime(m.group(1)) for m in _PUBDATE.finditer(text)]
     if stamps:
         shift = anchor(day) - timedelta(hours=6 + 9 * k) - max(stamps)

@@ -360,9 +360,10 @@ class HTTP(_Section):
     user_agent: str = "digest/0.1 (daily AI paper digest; python-httpx2)"
 
 
-# Each keyword follows from the topic's definition (README, "주제"): what the topic is, its acronyms and
-# its standard tasks. An acronym with another common sense is still listed when the definition names it
-# (ASR): a text that spells it out otherwise ("attack success rate (ASR)") loses its hits in the matcher.
+# Each keyword follows from the topic's definition (docs/configuration.md, "기본 주제"): what the topic
+# is, its acronyms and its standard tasks. An acronym with another common sense is still listed when the
+# definition names it (ASR): a text that spells it out otherwise ("attack success rate (ASR)") loses its
+# hits in the matcher.
 DEFAULT_TOPICS: dict[str, Topic] = {
     # Large language models, including multimodal LLMs (MLLM, LVLM) and reasoning LLMs.
     "llm": Topic(

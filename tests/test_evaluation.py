@@ -201,3 +201,22 @@ def test_fixture_corpus_with_default_topics() -> None:
     assert ("2601.09853", "mamba") not in shown  # "samba" only inside a GitHub URL
     assert ("2602.04802", "multimodal") in shown
     assert report.pair_precision is not None and report.pair_precision >= 0.7
+
+
+def test_gzipped_papers_and_labels_read_like_plain_ones(tmp_path: Path) -> None:
+    """Corpus days are kept gzipped (tests/fixtures/corpus, benchmarks/data): eval reads them as they are."""
+    import gzip
+
+    papers, labels = FIXTURES / "papers.jsonl", FIXTURES / "labels.jsonl"
+    for path in (papers, labels):
+        (tmp_path / f"{path.name}.gz").write_bytes(gzip.compress(path.read_bytes()))
+    config = Config(topics=DEFAULT_TOPICS)
+    plain = evaluate(labels, [papers], config)
+    zipped = evaluate(tmp_path / "labels.jsonl.gz", [tmp_path / "papers.jsonl.gz"], config)
+    assert zipped.topics == plain.topics and zipped.shown == plain.shown
+    assert sum(t.tp for t in zipped.topics) > 0
+    (tmp_path / "broken.jsonl.gz").write_bytes(gzip.compress(papers.read_bytes())[:40])
+    broken = tmp_path / "broken.jsonl.gz"
+    result = CliRunner().invoke(cli, ["eval", "--labels", str(labels), "--papers", str(broken)])
+    assert result.exit_code == 2 and "broken.jsonl.gz: cannot be read" in result.output
+    assert "Traceback" not in result.output

@@ -52,7 +52,7 @@ LINKS = [
 def test_every_line_the_project_ships_passes() -> None:
     """The false positives, counted over every real takeaway there is: none."""
     lines = [*SAMPLE.values(), *README_LINES, *NOT_LINKS]
-    assert len(SAMPLE) >= 10 and len(README_LINES) >= 15
+    assert len(SAMPLE) >= 10 and len(README_LINES) >= 10
     flagged = [(line, m.group(0)) for line in lines if (m := find_link(line))]
     assert flagged == []
     assert all(check_takeaway(line).problem != HAS_LINK for line in SAMPLE.values())

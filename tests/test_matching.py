@@ -385,7 +385,7 @@ def test_several_exclude_terms_over_one_keyword_are_no_veto() -> None:
     assert topics_of(mm, cand("Wearables", text.replace(" feed a vision-language model", ""))) == []
 
 
-# --- the default topics follow their definitions (README, "주제") -----------------------------------
+# --- the default topics follow their definitions (docs/configuration.md, "기본 주제") ---------------------
 
 
 @pytest.mark.parametrize(
@@ -457,10 +457,10 @@ def test_default_topics(title: str, summary: str, expected: list[str]) -> None:
     assert sorted(topics_of(DEFAULT, cand(title, summary, ("cs.LG",)))) == expected
 
 
-def test_readme_documents_the_default_topics() -> None:
-    """The README's config example is the documented interface: its topics are the built-in ones."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    block = readme.split("## 설정", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+def test_the_configuration_page_documents_the_default_topics() -> None:
+    """docs/configuration.md's default topics are the documented interface: they are the built-in ones."""
+    page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
+    block = page.split("### 기본 주제", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     documented = {key: Topic(**topic) for key, topic in tomllib.loads(block)["topics"].items()}
     assert documented == DEFAULT_TOPICS
 

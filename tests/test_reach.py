@@ -1,6 +1,7 @@
 """Running digest without a server: the GitHub Actions workflow, the crontab and the systemd timer.
 
-What can be checked here without GitHub or systemd: the files parse, they run the README's commands,
+What can be checked here without GitHub or systemd: the files parse, they run the documented commands
+(the README's recommended way, docs/deployment.md for the others),
 their schedules are the weekday mornings after arXiv's announcement, the secrets come from where the
 config says, and the state is kept between runs.
 """
@@ -32,6 +33,8 @@ from .digests import fixed_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DEPLOYMENT = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+GUIDE = README + "\n" + DEPLOYMENT  # the README is the short path, docs/deployment.md the recipes
 WORKFLOW = ROOT / ".github" / "workflows" / "digest.yml"
 UTC = ZoneInfo("UTC")
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -99,7 +102,7 @@ def test_the_workflow_steps_are_the_readme_commands(workflow: dict[str, Any]) ->
         "digest now --send --out digest.md",
     ]
     for command in [*digest_commands, "pip install ."]:
-        assert f"`{command}`" in README or f"\n{command}\n" in README, command
+        assert f"`{command}`" in GUIDE or f"\n{command}\n" in GUIDE, command
     for command in digest_commands:
         accepted(command)
 
@@ -232,7 +235,7 @@ def test_the_workflow_reads_secrets_named_by_its_config(workflow: dict[str, Any]
     env = today["env"]
     for name in (config.llm.api_key_env, config.email.password_env):
         assert env[name] == f"${{{{ secrets.{name} }}}}"  # a repository secret, never a value
-        assert name in README
+        assert name in README and name in DEPLOYMENT
     assert config.email.enabled
 
 
@@ -266,7 +269,7 @@ def test_the_crontab_example(tmp_path: Path) -> None:
         found = re.findall(r"\.venv/bin/(digest [^;&}>]+?)\s*(?:;|&&|\}|>|$)", command)
         assert found, command
         for digest in found:
-            assert digest.removesuffix(" -q") in README
+            assert digest.removesuffix(" -q") in GUIDE
             commands.append(accepted(digest))
     # The history first (a failure of it does not stop the digest: `;`, not `&&`), then the digest.
     assert commands == [
@@ -315,7 +318,7 @@ def test_the_systemd_timer_and_service() -> None:
     assert commands[0].startswith("-") and commands[1].startswith("-")
     for command in commands:
         digest = command.split("/.venv/bin/")[1]
-        assert digest.removesuffix(" -q") in README
+        assert digest.removesuffix(" -q") in GUIDE
         accepted(digest)
 
 

@@ -909,7 +909,7 @@ REAL_URL = os.environ.get("DIGEST_TEST_LLM_URL")
 
 @pytest.mark.skipif(not REAL_URL, reason="set DIGEST_TEST_LLM_URL (and DIGEST_TEST_LLM_MODEL) to run")
 def test_against_a_real_server(state: State):
-    # E.g. ../shared/tools/local-llm start → DIGEST_TEST_LLM_URL=http://127.0.0.1:PORT/v1
+    # E.g. llama-server on this machine → DIGEST_TEST_LLM_URL=http://127.0.0.1:PORT/v1 (docs/local-llm.md)
     records = [
         json.loads(line)
         for line in (ROOT / "tests" / "fixtures" / "sources" / "arxiv-records-2026-02-05.jsonl").open()

@@ -11,12 +11,14 @@ Two questions, answered separately because they fail differently:
   files has a label), the number of papers the matcher puts in each topic -- the "멀티모달 57편" the
   trend block states -- against the hand count. Here a missed paper is an error as much as a wrong one.
 
-Input formats are the shared corpus's: labels are JSON lines ``{"id", "topics", ...}``; papers are
-JSON lines ``{"id", "title", "summary", "authors", "categories", "announce_day", ...}``.
+Input formats are the repository corpus's (benchmarks/data, tests/fixtures/corpus): labels are JSON
+lines ``{"id", "topics", ...}``; papers are JSON lines ``{"id", "title", "summary", "authors",
+"categories", "announce_day", ...}``, plain or gzipped.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import unicodedata
 from collections import defaultdict
@@ -198,10 +200,12 @@ def _record(path: Path, n: int, line: str, kind: str) -> dict[str, Any]:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The numbered non-blank lines of a JSONL file; one that cannot be read is the user's to fix."""
+    """The numbered non-blank lines of a JSONL file, plain or gzipped (``.gz``, as corpus days are kept);
+    one that cannot be read is the user's to fix."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        data = path.read_bytes()
+        text = (gzip.decompress(data) if path.name.endswith(".gz") else data).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as e:
         raise InputError(f"{path}: cannot be read as UTF-8 text ({e})") from None
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():

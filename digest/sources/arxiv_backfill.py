@@ -6,7 +6,7 @@ the configured categories whose first version was submitted in the day's submiss
 query per day, sorted by submission time, in the API's largest pages (2000 results), through the shared
 :mod:`.arxiv_client` Client, which spaces every request by ``api_delay_seconds``.
 
-What the approximation misses or adds against the day's real listing (see the README):
+What the approximation misses or adds against the day's real listing (see docs/trend.md):
 
 * a cross-list added later to an older paper (the listing shows it as ``cross``) is not in the window;
 * a submission held for moderation is announced later than its window, so it lands a day or more off;
