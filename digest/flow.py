@@ -24,6 +24,8 @@ import jinja2
 
 from . import trends
 from .config import LLM
+from .korean import compact_text, cut_to_fit, ends_sentence, is_korean, sentences, shared_run, strip_markup
+from .korean import numbers as numbers
 from .llm import LLMSession, RequestFailed, first_json_object
 from .models import Entry, Takeaway, TakeawayStatus, Trend
 from .progress import Progress
@@ -39,14 +41,7 @@ from .takeaway_check import (
     NOT_KOREAN,
     Checked,
     check_takeaway,
-    compact_text,
-    cut_to_fit,
-    ends_sentence,
-    is_korean,
     plain_style,
-    sentences,
-    shared_run,
-    strip_markup,
     without_hype,
 )
 from .takeaway_prompt import items_json
@@ -201,17 +196,6 @@ def input_text(data: dict[str, Any]) -> str:
 
 def input_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def numbers(text: str) -> set[str]:
-    """The numbers in ``text``, normalised (1,234 → 1234, 05 → 5, 2.50 → 2.5)."""
-    out: set[str] = set()
-    for m in _NUMBER.finditer(text):
-        raw = m.group(0).replace(",", "")
-        if "." in raw:
-            raw = raw.rstrip("0").rstrip(".")
-        out.add(raw.lstrip("0") or "0")
-    return out
 
 
 def build_messages(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from digest.config import LLM
+from digest.korean import cut_to_fit, hangul_ratio, is_korean
 from digest.models import Candidate, Entry, LLMUsage, Scored, TakeawayStatus, TopicMatch
 from digest.progress import Progress
 from digest.render import render_markdown
@@ -38,10 +39,7 @@ from digest.takeaway_check import (
     check_takeaway,
     clean_takeaway,
     copies_example,
-    cut_to_fit,
     fallback_text,
-    hangul_ratio,
-    is_korean,
     new_numbers,
     parse_answer,
     pick_takeaways,
