@@ -20,7 +20,7 @@ from .links import huggingface_url, pdf_url, repository
 from .models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus, TopicInfo
 from .resources import resource_dir
 from .text import one_line, truncate
-from .trend_view import FLOW_FALLBACK_MARK, trend_view
+from .trend_view import trend_view
 
 WEEKDAYS = "월화수목금토일"
 FALLBACK_MARK = "⚠️ 요약 대체"
@@ -241,8 +241,6 @@ def context(d: Digest, options: Render | None = None) -> dict[str, object]:
         llm = "LLM 호출 실패"
     else:
         llm = "LLM 호출 없음"
-    if d.trend and d.trend.flow and d.trend.flow.is_fallback:
-        llm += f" · {FLOW_FALLBACK_MARK}"  # the 흐름 paragraph is a template sentence: never silent
 
     # A source that delivered only part of its data (one of Hugging Face's two days, say) is shown
     # too: never a silent substitute.
