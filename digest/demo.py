@@ -13,8 +13,8 @@ The trend block compares the day with the statistics of the corpus's earlier rea
 (2026-01-16, 01-19 and 02-04), counted by digest's own code from their listings
 (``trend-history.json``, built by tests/fixtures/sources/build.py --sample-history) and loaded
 into the sample's state: three days, so the block shows the cold start it would show a new user
-on their fourth day. The 흐름 paragraph needs the LLM, which the sample does not call: it is the
-marked template sentence.
+on their fourth day. The 흐름 paragraph is the code's sentence of the day's numbers; its theme needs
+the LLM, which the sample does not call (``flow.store_answer`` can seed one written in advance).
 """
 
 from __future__ import annotations
