@@ -76,6 +76,7 @@ PROMPT_VERSION = DAILY.version
 
 MAX_TOKENS = 200  # an id and one Korean sentence need about 80
 TOP_ITEMS = 5
+MAX_TERMS = 3  # emerging terms the opening names
 THEME_CHARS = (8, 120)  # one short sentence; the prompt asks for 15–80
 
 # Why a field of an answer is left out (fixed wording: the progress line groups by it).
@@ -272,12 +273,13 @@ def _topic_clause(t: TopicTrend, day: int) -> tuple[str, str]:
 
 
 def _term(e: EmergingTerm) -> str:
-    return f"{e.phrase}({e.count}편, {'처음 등장' if e.new else '평소 하루 ' + trends.usual_text(e.usual)})"
+    return f"{e.phrase}({e.count}편{', 처음 등장' if e.new else ''})"
 
 
 def _terms_clause(terms: Sequence[EmergingTerm], day: int, first: bool) -> tuple[str, str]:
     text, end, joined = _pick(_TERMS, day, *(e.count for e in terms))
-    filled = text.format(terms=", ".join(_term(e) for e in terms), also="이" if first else "도")
+    # The strongest few: the block lists them all, with how often each came up before.
+    filled = text.format(terms=", ".join(_term(e) for e in terms[:MAX_TERMS]), also="이" if first else "도")
     return filled + end, filled + joined
 
 
