@@ -67,9 +67,8 @@ _BATCH_PROBLEMS = {EMPTY, NOT_JSON, NO_ITEMS, CUT_OFF}
 _OTHER_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0400-\u04ff]")
 # A small model transliterating an English word half-way: 레ward, 인ference, 토크나이zer, 주요ly, 오픈-ended.
 # Korean puts a particle after an English term (benchmark를), never lower-case Latin letters right after
-# Hangul.
-# Nor does it make an English function word a Korean verb: "재 though하게" (the 1.5B model on 02-05), where
-# a term would be ("fine-tune한", "instead of로" with a particle).
+# Hangul. Nor does it make an English function word a Korean verb ("재 though하게"), where a term would be
+# ("fine-tune한", "instead of로" with a particle). Both decide real answers: tests/test_summarize.py.
 MIXED = re.compile(
     r"[가-힣]-?[a-z]{2}|(?i:(?<![-\w.])(?:though|although|the|and|or|of|with|for|to|from|into|that|which|"
     r"while|because|however|but|than|then|when|where|whether|this|these|those|is|are|was|were|be|been|an|"
@@ -150,18 +149,7 @@ def copies_example(line: str) -> bool:
 
 # The …합니다 style a small model writes, made the plain …한다 style the digest uses, at sentence ends only.
 _POLITE_SEUP = re.compile(r"([가-힣])습니다(?=[.!]|$)")
-_POLITE = re.compile(r"(\S*?)([합됩킵줍냅집봅옵춥웁입])니다(?=[.!]|$)")
-# 하다 adjectives common in abstracts: 중요합니다 is 중요하다, not 중요한다.
-_HADA_ADJECTIVES = (
-    "중요 필요 부족 가능 유사 비슷 적합 우수 유용 충분 동일 다양 정확 복잡 간단 명확 취약 "
-    "안전 확실 적절 완전 안정 풍부 유리 불리 유효 효과적 강건 미흡 어려 쉬 저렴 일정 독특 특이 유연 견고 "
-    # What a trend paragraph says of a topic: "연구가 활발합니다" is 활발하다, not 활발한다.
-    "활발 뚜렷 미미 저조 꾸준 분명 치열 대등 동등 일관 유의미 심각 탁월 월등 우세 상당 미약 양호 원활 용이 "
-    "희소 불충분 부정확 불분명 불필요 비효율적"
-).split()
-# Adjectives whose stem ends in a consonant: 많습니다 is 많다 (a verb's would be 찾는다, which needs a
-# dictionary). These are what a paragraph about counts says: many, few, alike, high, low.
-_SEUP_ADJECTIVES = frozenset("많 적 같 높 낮 작 좋 넓 짧 깊 얕".split())
+_POLITE = re.compile(r"(\S*?)([됩킵줍냅집봅옵춥웁입])니다(?=[.!]|$)")
 # Jongseong (final consonant) indices in the Unicode Hangul syllable layout.
 _FINAL_B, _FINAL_N, _FINAL_SS, _FINAL_BS = 17, 4, 20, 18
 
@@ -171,23 +159,21 @@ def _final(ch: str) -> int:
 
 
 def plain_style(text: str) -> str:
-    """``제안합니다.`` → ``제안한다.``, ``보였습니다.`` → ``보였다.``, ``모델입니다.`` → ``모델이다.``
+    """``보였습니다.`` → ``보였다.``, ``모델입니다.`` → ``모델이다.``, ``개선됩니다.`` → ``개선된다.``
 
-    Only the forms that convert without a dictionary: 습니다 after ㅆ/ㅄ (했, 있, 없, 겠) and after the
-    common adjectives of counts (많습니다 → 많다), 입니다, and ㅂ니다 after the verb endings
-    하·되·시키·주·내·지·보·오·추·우 (an adjective such as 중요하다 keeps 하다). Anything else (찾습니다,
-    다릅니다, 큽니다) stays polite: right, if not the house style."""
+    Only the forms that convert without a dictionary: 습니다 after ㅆ/ㅄ (했, 있, 없, 겠), 입니다, and
+    ㅂ니다 after the verb endings 되·시키·주·내·지·보·오·추·우. Anything else stays polite: right, if not the
+    house style (합니다 is 한다 after a verb but 하다 after an adjective, 찾습니다 is 찾는다, 많습니다 많다:
+    that takes a dictionary)."""
 
     def seup(m: re.Match[str]) -> str:
         ch = m.group(1)
-        return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) or ch in _SEUP_ADJECTIVES else m.group(0)
+        return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) else m.group(0)
 
     def plain(m: re.Match[str]) -> str:
         word, ch = m.group(1), m.group(2)
         if ch == "입":
             return f"{word}이다"
-        if ch == "합" and word.endswith(tuple(_HADA_ADJECTIVES)):
-            return f"{word}하다"
         return word + chr(ord(ch) - _FINAL_B + _FINAL_N) + "다"
 
     return _POLITE.sub(plain, _POLITE_SEUP.sub(seup, text))
