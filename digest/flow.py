@@ -70,6 +70,12 @@ def load_prompt(name: str, period: str, baseline: str, system_file: str, user_fi
     return FlowPrompt(name, period, baseline, system, prompt_template(source), version)
 
 
+def examples(prompt: FlowPrompt) -> tuple[str, ...]:
+    """The example themes the prompt gives ("for example "…" or "…""): a small model copies them."""
+    found = re.search(r'for example ((?:"[^"]+"(?: or )?)+)', prompt.system)
+    return tuple(re.findall(r'"([^"]+)"', found.group(1))) if found else ()
+
+
 DAILY = load_prompt("오늘의 흐름", "오늘", "최근 {n}개 발표일", "flow.system.txt", "flow.user.txt")
 SYSTEM_PROMPT = DAILY.system
 PROMPT_VERSION = DAILY.version
@@ -88,6 +94,7 @@ THEME_LONG = "the theme is too long"
 NOT_ONE_SENTENCE = "the theme is not one sentence"
 UNFINISHED = "the theme stops mid-sentence"
 COPIES_ITEM = "the theme repeats a top item's line"
+COPIES_EXAMPLE = "the theme repeats the prompt's example"
 POINTS_ELSEWHERE = "the theme points at a sentence or list that is not its own (이 중, 이는, 다음과 같다)"
 COUNTS_IN_WORDS = "the theme ranks or compares counts in words (the code states them)"
 TOPIC_AS_SUBJECT = "the theme makes a reader topic its subject (the code reports topics)"
@@ -353,7 +360,9 @@ def parse_answer(content: str) -> object:
     return data if isinstance(data, dict) else None
 
 
-def check_theme(raw: object, lines: Sequence[str] = (), labels: Sequence[str] = ()) -> tuple[str, str]:
+def check_theme(
+    raw: object, lines: Sequence[str] = (), labels: Sequence[str] = (), prompt: FlowPrompt | None = None
+) -> tuple[str, str]:
     """(the theme as it may be shown, "") or ("", why it cannot be): checks that hold for any model.
     ``lines``: the top items' lines it must not repeat; ``labels``: the reader topics' labels."""
     if not isinstance(raw, str) or not raw.strip():
@@ -387,10 +396,13 @@ def check_theme(raw: object, lines: Sequence[str] = (), labels: Sequence[str] = 
     letters = compact_text(body)
     if any(shared_run(letters, compact_text(line)) >= COPY_SHARE * len(letters) for line in lines):
         return "", COPIES_ITEM
+    said = examples(prompt or DAILY)
+    if any(shared_run(letters, compact_text(e)) >= COPY_SHARE * len(letters) for e in said):
+        return "", COPIES_EXAMPLE
     return body + ".", ""
 
 
-def check_answer(data: object, choices: Choices) -> Answer:
+def check_answer(data: object, choices: Choices, prompt: FlowPrompt | None = None) -> Answer:
     """Each field of ``data`` checked on its own: a bad lead does not cost a good theme."""
     if not isinstance(data, dict):
         return Answer(problems=(NOT_JSON,))
@@ -401,7 +413,7 @@ def check_answer(data: object, choices: Choices) -> Answer:
     elif not isinstance(lead, str) or lead.strip() not in choices.ids:
         problems.append(BAD_LEAD)
         lead = ""
-    theme, why = check_theme(data.get("theme"), choices.lines(), choices.labels)
+    theme, why = check_theme(data.get("theme"), choices.lines(), choices.labels, prompt)
     if why:
         problems.append(why)
     return Answer(str(lead).strip(), theme, tuple(problems))
@@ -443,7 +455,7 @@ def store_answer(
     """Put ``answer`` ({"theme": …, "lead": …}, as a model would give it) into the cache for ``trend``'s
     day or week, checked and rendered as a model's: the next run with ``model`` shows this paragraph."""
     choices = Choices.of(trend, entries)
-    kept = check_answer(dict(answer), choices)
+    kept = check_answer(dict(answer), choices, prompt)
     text = render(trend, kept, choices, prompt)
     key = input_hash(flow_input(trend, entries) | dict(context or {}))
     state.store_flow(trend.day, key, model, prompt.version, text)
@@ -498,7 +510,7 @@ async def write_flow(
             session.usage.failures += 1
             progress.warn(f"llm: {prompt.name} without a theme: {e.reason}")
             return Takeaway(numbers_only, TakeawayStatus.FALLBACK, e.reason)
-        kept = check_answer(parse_answer(answer.content), choices)
+        kept = check_answer(parse_answer(answer.content), choices, prompt)
         if kept.theme:
             note = f" (left out: {kept.problem})" if kept.problems else ""
             progress.log(f"{label} ok{note}, {answer.seconds:.1f}s")
