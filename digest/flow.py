@@ -284,7 +284,8 @@ def _term(e: EmergingTerm) -> str:
 
 
 def _terms_clause(terms: Sequence[EmergingTerm], day: int, first: bool) -> tuple[str, str]:
-    text, end, joined = _pick(_TERMS, day, *(e.count for e in terms))
+    # "… 등의 표현" says there are several
+    text, end, joined = _pick(_TERMS if len(terms) > 1 else _TERMS[:1], day, *(e.count for e in terms))
     # The strongest few: the block lists them all, with how often each came up before.
     filled = text.format(terms=", ".join(_term(e) for e in terms[:MAX_TERMS]), also="이" if first else "도")
     return filled + end, filled + joined
