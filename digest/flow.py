@@ -89,14 +89,12 @@ THEME_CHARS = (8, 120)  # one short sentence; the prompt asks for 15–80
 EMPTY = "no theme"
 BAD_LEAD = "lead is not one of the listed ids"
 HAS_DIGITS = "the theme states a number (the code writes every number)"
-THEME_SHORT = "the theme is too short"
-THEME_LONG = "the theme is too long"
+THEME_LENGTH = "the theme is too short or too long"
 NOT_ONE_SENTENCE = "the theme is not one sentence"
 UNFINISHED = "the theme stops mid-sentence"
 COPIES_ITEM = "the theme repeats a top item's line"
 COPIES_EXAMPLE = "the theme repeats the prompt's example"
 POINTS_ELSEWHERE = "the theme points at a sentence or list that is not its own (이 중, 이는, 다음과 같다)"
-COUNTS_IN_WORDS = "the theme ranks or compares counts in words (the code states them)"
 TOPIC_AS_SUBJECT = "the theme makes a reader topic its subject (the code reports topics)"
 # The theme shares a run of this share of its letters (no spaces or punctuation) with an item's line.
 COPY_SHARE = 0.6
@@ -109,8 +107,6 @@ _POINTER = re.compile(
     r"^(?:이 ?중|그 ?중|이는|이것은|이러한|이런|이들|이 (?:논문|연구)|"
     r"또한|그러나|하지만|한편|반면|특히|따라서)(?=[\s,은는이가의])|(?:다음|아래)과 같"
 )
-# Counts said in words: which topic has the most, what rose or fell against usual days.
-_COUNTS = re.compile(r"가장\s*(?:많|적|활발|높|낮)|평소|평균|대부분|증가|감소|늘었|늘어|줄었|줄어|[▲▼]")
 _T = TypeVar("_T")
 
 
@@ -361,46 +357,47 @@ def parse_answer(content: str) -> object:
     return data if isinstance(data, dict) else None
 
 
+def theme_problems(
+    raw: object, lines: Sequence[str] = (), labels: Sequence[str] = (), prompt: FlowPrompt | None = None
+) -> list[str]:
+    """Every check a theme fails, in the order they are reported (tests/test_flow.py counts them on real
+    answers). ``lines``: the top items' lines it must not repeat; ``labels``: the reader topics' labels."""
+    if not isinstance(raw, str) or not raw.strip():
+        return [EMPTY]
+    text = strip_markup(raw)
+    body = text.rstrip(_END_PUNCT + " ")
+    letters = compact_text(body)
+
+    def copies(others: Sequence[str]) -> bool:  # one similarity measure: the longest shared run of letters
+        return any(shared_run(letters, compact_text(o)) >= COPY_SHARE * len(letters) for o in others)
+
+    failed = [
+        (_ACTIVE_HTML.search(raw), HAS_ACTIVE_HTML),
+        (_URL.search(text), HAS_LINK),
+        (_DIGIT.search(text), HAS_DIGITS),
+        (not is_korean(text), NOT_KOREAN),
+        (MIXED.search(text), MIXED_WORD),
+        (len(sentences(text)) > 1, NOT_ONE_SENTENCE),
+        (not _PREDICATE_END.search(body), UNFINISHED),
+        (not THEME_CHARS[0] <= len(body) <= THEME_CHARS[1], THEME_LENGTH),
+        (_POINTER.search(body), POINTS_ELSEWHERE),
+        (any(re.match(rf"{re.escape(x)}(?:은|는|이|가|,|과|와)", body) for x in labels if x),
+         TOPIC_AS_SUBJECT),
+        (copies(lines), COPIES_ITEM),
+        (copies(examples(prompt or DAILY)), COPIES_EXAMPLE),
+    ]
+    return [problem for bad, problem in failed if bad]
+
+
 def check_theme(
     raw: object, lines: Sequence[str] = (), labels: Sequence[str] = (), prompt: FlowPrompt | None = None
 ) -> tuple[str, str]:
-    """(the theme as it may be shown, "") or ("", why it cannot be): checks that hold for any model.
-    ``lines``: the top items' lines it must not repeat; ``labels``: the reader topics' labels."""
-    if not isinstance(raw, str) or not raw.strip():
-        return "", EMPTY
-    if _ACTIVE_HTML.search(raw):
-        return "", HAS_ACTIVE_HTML
-    text = strip_markup(raw)
-    if _URL.search(text):
-        return "", HAS_LINK
-    if _DIGIT.search(text):
-        return "", HAS_DIGITS
-    if not is_korean(text):
-        return "", NOT_KOREAN
-    if MIXED.search(text):
-        return "", MIXED_WORD
-    if len(sentences(text)) > 1:
-        return "", NOT_ONE_SENTENCE
-    body = text.rstrip(_END_PUNCT + " ")
-    if not _PREDICATE_END.search(body):
-        return "", UNFINISHED
-    if len(body) < THEME_CHARS[0]:
-        return "", THEME_SHORT
-    if len(body) > THEME_CHARS[1]:
-        return "", THEME_LONG
-    if _POINTER.search(body):
-        return "", POINTS_ELSEWHERE
-    if _COUNTS.search(body):
-        return "", COUNTS_IN_WORDS
-    if any(re.match(rf"{re.escape(label)}(?:은|는|이|가|,|과|와)", body) for label in labels if label):
-        return "", TOPIC_AS_SUBJECT
-    letters = compact_text(body)
-    if any(shared_run(letters, compact_text(line)) >= COPY_SHARE * len(letters) for line in lines):
-        return "", COPIES_ITEM
-    said = examples(prompt or DAILY)
-    if any(shared_run(letters, compact_text(e)) >= COPY_SHARE * len(letters) for e in said):
-        return "", COPIES_EXAMPLE
-    return body + ".", ""
+    """(the theme as it may be shown, "") or ("", why it cannot be): checks that hold for any model."""
+    problems = theme_problems(raw, lines, labels, prompt)
+    if problems:
+        return "", problems[0]
+    assert isinstance(raw, str)
+    return strip_markup(raw).rstrip(_END_PUNCT + " ") + ".", ""
 
 
 def check_answer(data: object, choices: Choices, prompt: FlowPrompt | None = None) -> Answer:
