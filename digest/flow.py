@@ -77,8 +77,6 @@ def examples(prompt: FlowPrompt) -> tuple[str, ...]:
 
 
 DAILY = load_prompt("오늘의 흐름", "오늘", "최근 {n}개 발표일", "flow.system.txt", "flow.user.txt")
-SYSTEM_PROMPT = DAILY.system
-PROMPT_VERSION = DAILY.version
 
 MAX_TOKENS = 200  # an id and one Korean sentence need about 80
 TOP_ITEMS = 5
