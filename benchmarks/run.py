@@ -251,6 +251,8 @@ def naive_messages(bodies: list[dict[str, Any]], full_text: dict[str, str]) -> l
                 value, end = decoder.raw_decode(text, match.start())
             except ValueError:
                 continue
+            if isinstance(value, dict) and "top_items" in value:
+                break  # the 흐름 request: its top items have ids to lead with, not lines to write
             items = value.get("items") if isinstance(value, dict) else value
             if isinstance(items, list) and items and all(isinstance(v, dict) and "id" in v for v in items):
                 span = (match.start(), end, items)

@@ -6,8 +6,8 @@
 Each shipped corpus day (benchmarks/data; see benchmarks/benchdata.py) is served as that day's arXiv RSS
 listing on loopback (built by tests/fixtures/sources/build.py, as the end-to-end tests do), with the
 day's Hugging Face papers when the corpus has them; the arXiv API search and blogs are off. Without
---llm-url there is no LLM: takeaways and the 흐름 paragraph are the marked fallbacks, the numbers are the
-same.
+--llm-url there is no LLM: takeaways are the marked fallbacks and the 흐름 paragraph is the code's
+sentence of the numbers, which are the same.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@
 A state is seeded with ``--history`` announcement days before the corpus's first day (each counted from
 the corpus's January days, 2026-01-16 and 01-19, in turn, recorded the way a run records its day: so the
 February days have terms that emerge against them), then the
-five real days run through `digest now` (the CLI, in process, no LLM: the 흐름 paragraph is the marked
-template, built from the numbers) in order, each twice (the second run is a same-day re-run). Written:
+five real days run through `digest now` (the CLI, in process, no LLM: the 흐름 paragraph is the code's
+sentence of the numbers) in order, each twice (the second run is a same-day re-run). Written:
 every run's Markdown trend block, every stored day_stats row (less its time stamp), every day_phrases
 row and the single-paper hashes, phrase_counts over the baseline for the last day's candidates, and the
 stored form of the benchmark's scaled days (benchmarks/upstreams.py) counted by stats.count_day.

@@ -42,7 +42,7 @@ from .progress import Progress
 from .state import State, _scored_from_json
 from .takeaways.summarize import PROMPT_VERSION
 from .trend import stats
-from .trend.paragraph import DAILY, FlowPrompt, flow_input, input_hash, template_flow
+from .trend.paragraph import DAILY, FlowPrompt, store_answer
 from .trend.phrases import phrase_hash
 from .week.render import render_week_markdown
 from .week.roundup import WEEK_PROMPT, WeekResult, run_week, week_of
@@ -149,15 +149,16 @@ def seed_flow(
     prompt: FlowPrompt = DAILY,
     context: dict[str, Any] | None = None,
 ) -> bool:
-    """Cache the 흐름 paragraph of ``trend``: the template's sentences with every number, then the theme
-    sentence written in advance about the top items (only when they are the items it was written for).
-    Returns whether the theme was used. The cache key is the one ``flow.write_flow`` computes."""
-    data = flow_input(trend, entries) | dict(context or {})
+    """Cache the 흐름 answer written in advance for ``trend``, as a model's answer would be cached: the code's
+    sentence of the numbers, then the theme about the top items. Only when the top items are the ones it was
+    written for; returns whether it was used (otherwise the paragraph is the code's sentence alone)."""
     top = [e.candidate.key for e in entries if not e.takeaway.is_fallback][: len(theme["items"])]
-    fits = top == list(theme["items"])
-    text = template_flow(trend, prompt.period) + (f" {theme['theme']}" if fits else "")
-    state.store_flow(trend.day, input_hash(data), config.llm.model, prompt.version, text)
-    return fits
+    if top != list(theme["items"]):
+        return False
+    answer = {"theme": theme["theme"], "lead": theme.get("lead", "")}
+    model = config.llm.model
+    stored = store_answer(state, trend, entries, answer, model=model, prompt=prompt, context=context)
+    return not stored.note
 
 
 def no_history_notice(trend: Trend | None) -> str:

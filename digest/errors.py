@@ -9,7 +9,9 @@
     ├── ArchiveError          the day's archive could not be written (nothing of it was)
     ├── SourceError           one source failed; the rest of the digest still ships
     ├── LLMError              the LLM endpoint failed; items get marked fallbacks
+    │   └── RequestFailed     one request got no answer (digest/llm.py: a one-line reason and why)
     ├── DeliveryError         email could not be sent
+    │   └── SetupError        a send refused on our side: no password, no TLS (digest/delivery/smtp.py)
     ├── InputError            a file named on the command line cannot be read (exit 2)
     └── AllSourcesFailed      no source produced anything (exit 1)
 
@@ -57,7 +59,7 @@ class SourceError(DigestError):
 
 
 class LLMError(DigestError):
-    pass
+    """The stages catch it where they can go on: a failed request leaves marked fallbacks, not a crash."""
 
 
 class DeliveryError(DigestError):

@@ -48,6 +48,7 @@ import httpx2
 
 from ._compat import StrEnum
 from .config import LLM
+from .errors import LLMError
 from .http import parse_retry_after
 from .models import LLMUsage
 from .progress import Progress
@@ -87,7 +88,7 @@ class Failure(StrEnum):
     GARBLED = "garbled"  # an answer came, but not a chat completion (or a runaway body)
 
 
-class RequestFailed(Exception):
+class RequestFailed(LLMError):
     def __init__(self, reason: str, failure: Failure) -> None:
         super().__init__(reason)
         self.reason = reason

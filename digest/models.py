@@ -291,7 +291,7 @@ class Trend:
     baseline_days: int = 0  # announced days in the baseline (up to BASELINE_DAYS)
     needed_days: int = 5
     spark_days: tuple[date, ...] = ()  # the days the sparklines cover, oldest first
-    flow: Takeaway | None = None  # 오늘의 흐름: LLM, CACHED or FALLBACK (a template built from the numbers)
+    flow: Takeaway | None = None  # 오늘의 흐름: LLM or CACHED; FALLBACK is the numbers' sentence alone
     note: str = ""  # Korean, for the reader: why there are no numbers today
     history_note: str = ""  # Korean: where the history came from, when not from this state's runs
 

@@ -750,10 +750,13 @@ class State:
                 seen.update(p for p, h in rest.items() if _sorted_contains(singles, h))
         return seen
 
-    def cached_flow(self, day: date, input_hash: str, model: str, prompt_version: str) -> str | None:
+    def cached_flow(self, day: date, input_hash: str, model: str) -> str | None:
+        """The paragraph shown for this day's input with ``model``, whichever prompt wrote it: what was
+        shown is shown again (an upgrade's new prompt writes only days not shown yet)."""
         row = self.conn.execute(
-            "select text from flows where day = ? and input_hash = ? and model = ? and prompt_version = ?",
-            (day.isoformat(), input_hash, model, prompt_version),
+            "select text from flows where day = ? and input_hash = ? and model = ?"
+            " order by created_at desc, rowid desc limit 1",
+            (day.isoformat(), input_hash, model),
         ).fetchone()
         return row[0] if row else None
 

@@ -16,8 +16,8 @@ A behaviour is a name ("ok", "garbage", "broken", "wrong_ids", "empty", "no_usag
 Like a real server it honours ``max_tokens`` where a model would (``runaway`` writes until the cap and
 says ``finish_reason: "length"``), and it can trickle a body that never ends (``endless``).
 
-The 오늘의 흐름 request (the day's numbers as one JSON object) is answered by every :func:`answer` with a
-valid Korean paragraph (:func:`flow_paragraph`).
+The 오늘의 흐름 request (the day's movements and top items as one JSON object) is answered by every
+:func:`answer` with a valid lead and theme (:func:`flow_answer`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,10 @@ Behaviour = str | Reply | Callable[[dict[str, Any]], Reply]
 
 
 def request_items(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The items a request asks for: the first JSON array of objects with an "id" in its user message."""
+    """The items a request asks for: the first JSON array of objects with an "id" in its user message
+    (none in the 오늘의 흐름 request, whose top items have ids to lead with)."""
+    if request_numbers(body):
+        return []
     text = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
     decoder = json.JSONDecoder()
     for match in re.finditer(r"[\[{]", text):
@@ -75,7 +78,7 @@ def korean_line(item: dict[str, Any]) -> str:
 
 
 def request_numbers(body: dict[str, Any]) -> dict[str, Any]:
-    """The JSON object of a 오늘의 흐름 request (the day's numbers), or {} for any other request."""
+    """The JSON object of a 오늘의 흐름 request (movements and top items), or {} for any other request."""
     text = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
     start = text.find("{")
     try:
@@ -85,16 +88,13 @@ def request_numbers(body: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) and "top_items" in value else {}
 
 
-def flow_paragraph(numbers: dict[str, Any]) -> str:
-    """A valid 오늘의 흐름 paragraph that only quotes numbers of its input."""
-    topics = sorted(numbers.get("topics", []), key=lambda t: -t.get("papers", 0))
-    busiest = "관심 주제 논문은 없었다"
-    if topics:
-        busiest = f"{topics[0]['topic']} 논문이 {topics[0]['papers']}편으로 가장 많았다"
-    return (
-        f"오늘 arXiv에는 논문 {numbers.get('papers')}편이 나왔고 {busiest}. "
-        "주요 논문들은 새로운 방법을 제안하고 여러 벤치마크에서 성능을 보고했다."
-    )
+FLOW_THEME = "주요 논문들은 새로운 방법을 제안하고 여러 벤치마크에서 성능을 보고했다."
+
+
+def flow_answer(request: dict[str, Any]) -> dict[str, str]:
+    """A valid 오늘의 흐름 answer: the first id it may lead with, and a theme sentence without digits."""
+    ids = [m["id"] for m in request.get("movements", [])] + [it["id"] for it in request.get("top_items", [])]
+    return {"lead": ids[0], "theme": FLOW_THEME} if ids else {"theme": FLOW_THEME}
 
 
 def answer_key(body: dict[str, Any]) -> str:
@@ -156,12 +156,8 @@ def answer(
 
     def reply(body: dict[str, Any]) -> Reply:
         numbers = request_numbers(body)
-        if numbers:  # the one 오늘의 흐름 request of a run: plain text
-            paragraph = flow_paragraph(numbers)
-            # In a JSON mode the answer's shape, as a model would write it; in text mode the prose alone.
-            content = paragraph
-            if body.get("response_format"):
-                content = json.dumps({"paragraph": paragraph}, ensure_ascii=False)
+        if numbers:  # the one 오늘의 흐름 request of a run: its two fields, in any mode
+            content = json.dumps(flow_answer(numbers), ensure_ascii=False)
             return completion(content, body, usage=usage, delay=delay)
         key = answer_key(body)
         asked = request_items(body)

@@ -11,7 +11,7 @@ from linkify_it import LinkifyIt
 
 from digest.link_check import find_link
 from digest.takeaways.check import HAS_LINK, check_takeaway, fallback_text
-from digest.trend.paragraph import Grounds, check_flow
+from digest.trend.paragraph import check_theme
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = json.loads((ROOT / "digest" / "sample" / "takeaways.json").read_text(encoding="utf-8"))
@@ -82,18 +82,12 @@ def test_a_takeaway_of_nothing_but_a_phishing_pointer_is_refused() -> None:
     assert kept.text == good and "evil" not in kept.text
 
 
-def test_a_paragraph_with_a_bare_domain_in_any_sentence_is_refused() -> None:
-    grounds = Grounds(numbers=frozenset({"36", "17"}), counts={"LLM": 17, "멀티모달": 5}, pool=36)
-    clean = (
-        "오늘 arXiv에는 논문 36편이 나왔고 LLM 논문이 17편으로 가장 많았다. "
-        "멀티모달 논문도 꾸준히 이어졌고 새로운 벤치마크가 여럿 제안되었다."
-    )
-    assert check_flow(clean, grounds).text == clean
-    first, rest = clean.split(". ", 1)
+def test_a_theme_with_a_bare_domain_is_refused() -> None:
+    clean = "멀티모달 논문이 꾸준히 이어졌고 새로운 벤치마크가 여럿 제안되었다."
+    assert check_theme(clean) == (clean, "")
     for link in ("evil-phish.com 에서", "https://evil-phish.com 에서", "www.evil.kr 에서"):
-        hostile = f"{first}. 자세한 내용은 {link} 확인할 수 있다. {rest}"
-        assert check_flow(hostile, grounds).problem == HAS_LINK, link
-
+        hostile = f"자세한 내용은 {link} 확인할 수 있는 벤치마크가 여럿 제안되었다."
+        assert check_theme(hostile) == ("", HAS_LINK), link
 
 
 def test_the_fallback_quoting_a_hostile_abstract_drops_its_bare_domains() -> None:

@@ -295,3 +295,15 @@ def test_requests_share_one_concurrency_limit(llm_server: LLMServer):
     answers = h.go(work)
     assert len(answers) == 5 and llm_server.max_in_flight == 2
     assert json.loads(answers[0].content) == {"ok": True}
+
+
+def test_every_error_a_user_can_meet_is_in_the_one_error_tree():
+    # A failed request and a send refused on our side are errors of their stage: anything that lets one
+    # through prints one line at the CLI edge, never a traceback.
+    from digest.delivery.smtp import SetupError
+    from digest.errors import DeliveryError, DigestError, LLMError
+
+    assert issubclass(RequestFailed, LLMError) and issubclass(LLMError, DigestError)
+    assert issubclass(SetupError, DeliveryError) and issubclass(DeliveryError, DigestError)
+    failed = RequestFailed("no connection to 127.0.0.1:9", Failure.FATAL)
+    assert str(failed) == failed.reason and failed.exit_code == 1

@@ -559,19 +559,20 @@ def test_a_huge_title_authors_and_abstract_stay_bounded_in_every_output(servers)
 def test_a_model_that_writes_a_bare_phishing_domain_never_reaches_the_note(servers):
     """The fake LLM obeys an injected abstract: every line and the 흐름 paragraph point at a bare domain,
     which markdown-it's linkify and Notion make a live link. None of it reaches the digest."""
-    from tests.llmserver import answer, completion, flow_paragraph, korean_line, request_numbers
+    from tests.llmserver import answer, completion, flow_answer, korean_line, request_numbers
 
     feed, llm, config = servers
-    lines = answer(lambda it: f"지금 바로 evil-phish.com 에 접속해 확인하라. {korean_line(it)}")
+    # Half the lines obey it; the others are good, so the paragraph has top items to find a theme in.
+    hostile = "지금 바로 evil-phish.com 에 접속해 확인하라. "
+    lines = answer(lambda it: f"{hostile if len(str(it)) % 2 else ''}{korean_line(it)}")
 
     def phishing(body):
         numbers = request_numbers(body)
         if not numbers:
             return lines(body)
-        pointer = ". 자세한 내용은 evil-phish.com 에서 볼 수 있다. "
-        paragraph = flow_paragraph(numbers).replace(". ", pointer, 1)
-        content = json.dumps({"paragraph": paragraph}, ensure_ascii=False)
-        return completion(content if body.get("response_format") else paragraph, body)
+        theme = "자세한 내용은 evil-phish.com 에서 볼 수 있는 벤치마크가 여럿 나왔다."
+        content = json.dumps(flow_answer(numbers) | {"theme": theme}, ensure_ascii=False)
+        return completion(content if body.get("response_format") else theme, body)
 
     llm.default = phishing
     result = run(config)

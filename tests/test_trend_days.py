@@ -89,9 +89,10 @@ def test_three_real_days_in_a_row_the_last_one_in_cold_start(setup):
         assert int(row.group(1)) == counts[key]  # the whole day's pool, not the 10 items shown
     assert counts["llm"] > 10
     assert f"오늘 arXiv 논문 {pool}편(new·cross) 기준" in b
-    # The paragraph came from the (fake) LLM and only quotes the day's numbers.
-    busiest = max(counts, key=lambda k: counts[k])
-    assert f"**오늘의 흐름** — 오늘 arXiv에는 논문 {pool}편이 나왔고 {LABELS[busiest]} 논문이" in b
+    # The paragraph: the day's numbers as the code writes them (busiest first), then the (fake) LLM's theme.
+    listed = ", ".join(f"{LABELS[k]} 논문이 {n}편" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    assert f"**오늘의 흐름** — 오늘 arXiv 논문 {pool}편 중 {listed}이었고, 기준선을 모으는 중이라(2/5일)" in b
+    assert f"{llmserver.FLOW_THEME[:-1]}(예: " in b
     assert "흐름 대체" not in md
 
     db = sqlite3.connect(state_dir / "digest.sqlite3")
@@ -113,7 +114,7 @@ def test_three_real_days_in_a_row_the_last_one_in_cold_start(setup):
     assert db.execute("select * from day_phrases order by day, phrase").fetchall() == phrases
     assert db.execute("select single_phrases from day_stats order by day").fetchall() == singles
     text = run_day(feed, config, DAYS[-1], "--format", "text").stdout
-    assert f"{LABELS[busiest]} " in text and re.search(
+    assert f"오늘의 흐름: 오늘 arXiv 논문 {pool}편 중 {listed}" in text and re.search(
         rf"^LLM [▁▂▃▄▅▆▇█]{{3}} {counts['llm']}편$", text, re.M
     )
 

@@ -115,8 +115,11 @@ def test_the_week_of_three_real_days_through_the_cli(three_days, llm_server: LLM
     asked = [it for body in llm_server.requests[before:] for it in request_items(body)]
     flows = [body for body in llm_server.requests[before:] if request_numbers(body)]
     assert len(flows) == 1
-    numbers = request_numbers(flows[0])
-    assert (numbers["from"], numbers["to"], numbers["days_counted"]) == ("2026-02-02", "2026-02-06", 3)
+    asked_flow = request_numbers(flows[0])
+    assert "이번 주 흐름" in flows[0]["messages"][0]["content"]  # the week's prompt
+    assert not re.search(r"\d", json.dumps(asked_flow["movements"]))  # no count to copy
+    # The week's theme follows the code's sentence of the week's numbers.
+    assert "**이번 주 흐름** — 이번 주" in md and f"{llmserver.FLOW_THEME[:-1]}(예: " in md
     week_keys = set(re.findall(r"\(https://arxiv\.org/abs/([\d.]+)\)", md))
     assert len(asked) == len(week_keys - {k.removeprefix("arxiv:") for k in shown_daily})
 
@@ -335,25 +338,20 @@ def test_a_week_past_the_cold_start_with_a_hand_built_history(feed_server, llm_s
         assert week_docs.docs[phrase] == int(n) >= 3  # the phrase's papers over the whole week
 
 
-def test_a_week_paragraph_with_a_number_not_in_its_input_becomes_the_marked_template(three_days, llm_server):
+def test_a_week_theme_with_a_number_is_left_out_and_the_numbers_sentence_stands_alone(three_days, llm_server):
     from tests.llmserver import answer, completion
 
     config, _ = three_days
     normal = answer()
 
     def inventive(body):
-        if request_numbers(body):  # the week's paragraph: a number it computed (9999) is not in the input
-            return completion(
-                "이번 주에는 논문 9999편이 나왔고 LLM 논문이 가장 많았다. 멀티모달 논문도 꾸준히 나왔다.",
-                body,
-            )
+        if request_numbers(body):  # the week's theme: a number it computed (9999) is not the code's to state
+            return completion('{"lead": "p1", "theme": "이번 주에는 논문 9999편이 나왔다."}', body)
         return normal(body)
 
     llm_server.default = inventive
     before = len(llm_server.requests)
     md = week_cli(config).stdout
-    pool = sum(len(records(d)) for d in DAYS)
-    # Asked once more, then the template sentence of the week's own numbers, marked (also in the footer).
-    assert f"**이번 주 흐름** — ⚠️ 흐름 대체: 이번 주 arXiv 논문 {pool}편 중 LLM " in md
-    assert "9999" not in md and md.rstrip().endswith("· ⚠️ 흐름 대체")
+    # Asked once more, then the week's numbers as the code writes them: complete, true, and not marked.
+    assert "**이번 주 흐름** — 이번 주" in md and "9999" not in md and "흐름 대체" not in md
     assert sum(1 for body in llm_server.requests[before:] if request_numbers(body)) == 2

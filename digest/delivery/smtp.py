@@ -15,6 +15,7 @@ from email.message import EmailMessage
 
 from .._compat import StrEnum
 from ..config import Email
+from ..errors import DeliveryError
 from .email import envelope_address
 
 
@@ -46,7 +47,7 @@ class Retry:
         return min(self.delay * self.factor ** (attempt - 1), self.max_delay)
 
 
-class SetupError(Exception):
+class SetupError(DeliveryError):
     """A problem on our side that a retry cannot fix (refusing to downgrade, no password)."""
 
 

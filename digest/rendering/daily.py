@@ -19,7 +19,7 @@ from ..config import Render
 from ..models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus, TopicInfo
 from ..resources import resource_dir
 from ..text import one_line, truncate
-from ..trend.view import FLOW_FALLBACK_MARK, trend_view
+from ..trend.view import trend_view
 from .links import huggingface_url, pdf_url, repository
 
 WEEKDAYS = "월화수목금토일"
@@ -239,8 +239,6 @@ def context(d: Digest, options: Render | None = None) -> dict[str, object]:
         llm = "LLM 호출 없음(저장된 요약)"
     else:  # no request was sent (no key, the sample day): nothing failed, the fallbacks are counted below
         llm = "LLM 호출 없음"
-    if d.trend and d.trend.flow and d.trend.flow.is_fallback:
-        llm += f" · {FLOW_FALLBACK_MARK}"  # the 흐름 paragraph is a template sentence: never silent
 
     # A source that delivered only part of its data (one of Hugging Face's two days, say) is shown
     # too: never a silent substitute.

@@ -14,25 +14,33 @@ from __future__ import annotations
 import html
 import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Any
 
+from ..korean import (
+    FENCE,
+    MAX_CHARS,
+    MIN_CHARS,
+    REPEAT,
+    compact_text,
+    cut_to_fit,
+    is_korean,
+    normal_number,
+    sentences,
+    shared_run,
+    strip_markup,
+)
 from ..link_check import find_link
 from ..llm import first_json_object
 from ..models import Scored
-from ..text import CONTROL, SPACE, one_line, truncate
+from ..text import one_line, truncate
 from .prompt import ANSWER_KEY, EXAMPLES, MAX_ABSTRACT_CHARS
 
 # -- what comes back ------------------------------------------------------------------
 
 TARGET_CHARS = (40, 160)  # what the prompt asks for
-MIN_CHARS, MAX_CHARS = 30, 200  # a little slack either way before a line is repaired or re-asked
 MAX_REPAIRABLE = 3 * MAX_CHARS  # longer than this is not a near-miss but a copied or translated abstract
-MIN_HANGUL_RATIO = 0.3  # of the letters: a line of mostly Korean words
-MIN_KOREAN_WORDS = 0.5  # of the words: Korean dense with English terms ("reasoning process와 …를 비교해")
 
 # Fixed wording (no numbers) so the one warning line can group items by reason.
 EMPTY = "empty"
@@ -57,13 +65,11 @@ CUT_OFF = "the answer was cut off by max_tokens"
 # What a whole answer can suffer from; the batch is split rather than re-asked whole.
 _BATCH_PROBLEMS = {EMPTY, NOT_JSON, NO_ITEMS, CUT_OFF}
 
-_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _OTHER_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0400-\u04ff]")
 # A small model transliterating an English word half-way: 레ward, 인ference, 토크나이zer, 주요ly, 오픈-ended.
 # Korean puts a particle after an English term (benchmark를), never lower-case Latin letters right after
-# Hangul.
-# Nor does it make an English function word a Korean verb: "재 though하게" (the 1.5B model on 02-05), where
-# a term would be ("fine-tune한", "instead of로" with a particle).
+# Hangul. Nor does it make an English function word a Korean verb ("재 though하게"), where a term would be
+# ("fine-tune한", "instead of로" with a particle). Both decide real answers: tests/test_summarize.py.
 MIXED = re.compile(
     r"[가-힣]-?[a-z]{2}|(?i:(?<![-\w.])(?:though|although|the|and|or|of|with|for|to|from|into|that|which|"
     r"while|because|however|but|than|then|when|where|whether|this|these|those|is|are|was|were|be|been|an|"
@@ -73,122 +79,8 @@ MIXED = re.compile(
 _ACTIVE_HTML = re.compile(
     r"<\s*/?\s*(script|style|iframe|object|embed|svg|math|form|input|link|meta)\b", re.I
 )
-_ACTIVE_BLOCK = re.compile(r"<\s*(script|style)\b.*?<\s*/\s*\1\s*>", re.I | re.S)
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_FENCE = re.compile(r"```[A-Za-z0-9_+-]*")
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_MD_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|>\s?|[-*+•]\s+|\d{1,2}[.)]\s+)", re.M)
-_MD_STRONG = re.compile(r"(\*\*|__|~~)(.+?)\1")
-_MD_EM = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])")
-_MD_STRAY = re.compile(r"\*\*|__|~~|(?<!\w)\*(?!\w)|^#+\s*|\s#+$")
-# "요약:", "Takeaway:", "한 줄 요약 -": a label the model put before its line.
-_LABEL = re.compile(r"^(?:(?:한\s?줄\s?)?요약|핵심|takeaway|korean|summary|한국어|답)\s*[:：\-–]\s*", re.I)
+_URL = re.compile(r"(?i)\b(?:https?|ftp)://|\bwww\.[a-z0-9-]+\.|\b(?:javascript|vbscript):|\bdata:[a-z]+/")
 _URL_TOKEN = re.compile(r"(?i)\S*(?:(?:https?|ftp)://|\bwww\.[a-z0-9-]+\.)\S*")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?)\]])")
-_QUOTES = "\"'“”‘’「」『』"
-
-
-_MATH = re.compile(r"\$([^$]{1,60})\$")
-_TEX = {"\\%": "%", "\\times": "×", "\\sim": "~", "\\approx": "≈", "\\pm": "±", "\\leq": "≤",
-        "\\geq": "≥", "\\le": "≤", "\\ge": "≥", "\\&": "&", "\\_": "_", "\\#": "#"}  # fmt: skip
-_TEX_COMMAND = re.compile("|".join(rf"{re.escape(k)}(?![A-Za-z])" for k in _TEX))  # \le, not \left
-
-
-def _latex(text: str) -> str:
-    """``$3.46\\%$`` → ``3.46%``: the inline math arXiv abstracts carry (and models copy from them)."""
-    text = _MATH.sub(lambda m: m.group(1).replace("{", "").replace("}", ""), text)
-    return _TEX_COMMAND.sub(lambda m: _TEX[m.group(0)], text)
-
-
-def hangul_ratio(text: str) -> float:
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(1 for ch in letters if _HANGUL.match(ch)) / len(letters)
-
-
-def korean_word_ratio(text: str) -> float:
-    """The share of words with Hangul in them: an English term with a Korean particle counts as Korean."""
-    words = [w for w in text.split() if any(ch.isalpha() for ch in w)]
-    if not words:
-        return 0.0
-    return sum(1 for w in words if _HANGUL.search(w)) / len(words)
-
-
-def is_korean(text: str) -> bool:
-    """A Korean sentence, however many English terms it carries; not an English one with a Korean word."""
-    return hangul_ratio(text) >= MIN_HANGUL_RATIO or korean_word_ratio(text) >= MIN_KOREAN_WORDS
-
-
-def strip_markup(text: str) -> str:
-    """Plain text from what a model may wrap a line in: HTML tags, Markdown, code fences, backticks."""
-    text = html.unescape(unicodedata.normalize("NFC", text))
-    text = CONTROL.sub(" ", text)
-    text = _ACTIVE_BLOCK.sub(" ", text)
-    text = _FENCE.sub(" ", text)
-    text = _MD_IMAGE.sub(" ", text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _TAG.sub(" ", text)
-    text = _MD_LINE_PREFIX.sub("", text)
-    text = _MD_STRONG.sub(r"\2", text)
-    text = _MD_EM.sub(r"\1", text)
-    text = text.replace("`", "")
-    text = _latex(text)
-    text = SPACE.sub(" ", text).strip()
-    text = _MD_STRAY.sub("", text).strip()  # an unpaired ** or a trailing # left over
-    text = _LABEL.sub("", text)
-    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)  # "<b>X</b>, y" became "X , y" above
-    if len(text) > 1 and text[0] in _QUOTES and text[-1] in _QUOTES:  # the whole line quoted
-        text = text[1:-1].strip()
-    return text
-
-
-# -- repairs: cutting a long line --------------------------------------------------------------------
-
-# A sentence ends at . ! ? (or 。) followed by a space, when what precedes is not a lone capital or a
-# number ("U.S. ", "Fig. 3", "87.1%" have no space or a capital before the dot).
-_SENTENCE_END = re.compile(r"(?<=[^\sA-Z0-9][.!?。])\s+|(?<=[가-힣][.!?])(?=\S)")
-# Clause boundaries inside a Korean sentence: a comma, or a connective ending (…하며, …하고, …하지만,
-# …해서, …으로) followed by a space.
-_CLAUSE_END = re.compile(r"(?<=[,;])\s+|(?<=[가-힣](?:며|고|만|서|여|면|해|나|써))\s+")
-_FINAL_PUNCT = ".!?。"
-
-
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
-
-
-def ends_sentence(text: str) -> bool:
-    return text.rstrip()[-1:] in _FINAL_PUNCT or text.rstrip()[-1:] in ")]" and len(text) > 1
-
-
-def cut_to_fit(text: str, limit: int = MAX_CHARS, *, unfinished: bool = False) -> str | None:
-    """``text`` cut to at most ``limit`` characters at a sentence boundary (whole sentences, at least
-    MIN_CHARS), else at a clause boundary with an ellipsis; None when neither works.
-
-    ``unfinished``: the text was cut off mid-way (max_tokens), so its last sentence is dropped even when
-    the whole would fit."""
-    parts = sentences(text)
-    if unfinished and parts and not ends_sentence(parts[-1]):
-        parts = parts[:-1]
-    kept = ""
-    for part in parts:
-        candidate = f"{kept} {part}".strip()
-        if len(candidate) > limit:
-            break
-        kept = candidate
-    if len(kept) >= MIN_CHARS:
-        return kept
-    first = parts[0] if parts else ("" if unfinished else text)
-    if unfinished and not parts:
-        first = text
-    best = None
-    for m in _CLAUSE_END.finditer(first[: limit - 1]):
-        head = first[: m.start()].rstrip(" ,;")
-        if len(head) >= MIN_CHARS:
-            best = head
-    return f"{best}…" if best else None
 
 
 # -- faithfulness ------------------------------------------------------------------------------------
@@ -211,28 +103,21 @@ _COMPOUND = re.compile(rf"\b({'|'.join(_TENS)})[- ]({'|'.join(_ONES[1:10])})\b")
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
 
 
-def _normal(number: str) -> str:
-    n = number.replace(",", "")
-    if "." in n:
-        n = n.rstrip("0").rstrip(".") or "0"
-    return n.lstrip("0") or "0"
-
-
 def source_numbers(source: str) -> set[str]:
     """Every number the item's title or abstract states, in the forms a Korean line may write it."""
     found: set[str] = set()
     for raw in _DIGITS.findall(source):
-        n = _normal(raw)
+        n = normal_number(raw)
         found.add(n)
         for part in re.split(r"[.,]", raw):  # "1.5B" lets "1.5" through, "3,000" lets "3" (3천) through
-            found.add(_normal(part))
+            found.add(normal_number(part))
         if "." not in n and n.isdigit():
             value = int(n)
             for unit in (1000, 10_000, 100_000_000):  # 3000 → 3천, 30000 → 3만, 100000000 → 1억
                 if value >= unit and value % unit == 0:
                     found.add(str(value // unit))
             if value >= 10_000:  # 15000 → 1.5만
-                found.add(_normal(f"{value / 10_000:.4f}"))
+                found.add(normal_number(f"{value / 10_000:.4f}"))
     lowered = source.lower()
     for word in _WORD.findall(lowered):
         if word in _NUMBER_WORDS:
@@ -247,27 +132,11 @@ def source_numbers(source: str) -> set[str]:
 def new_numbers(line: str, source: str) -> list[str]:
     """The numbers ``line`` states that its source does not (small counts like "두 가지" are words)."""
     known = source_numbers(source)
-    return [raw for raw in _DIGITS.findall(line) if _normal(raw) not in known]
-
-
-def compact_text(text: str) -> str:
-    """Lower case without spaces or punctuation: what :func:`shared_run` compares."""
-    return re.sub(r"[\s\W_]+", "", text.lower())
+    return [raw for raw in _DIGITS.findall(line) if normal_number(raw) not in known]
 
 
 _EXAMPLE_SENTENCES = [compact_text(s) for line in EXAMPLES for s in sentences(line)]
 COPY_MIN_CHARS = 20  # a run this long shared with an example sentence is a copy, not a common phrase
-
-
-def shared_run(compact: str, other: str) -> int:
-    """The longest run of characters two compacted texts (see :func:`compact_text`) share."""
-    if other in compact:
-        return len(other)
-    return (
-        SequenceMatcher(None, compact, other, autojunk=False)
-        .find_longest_match(0, len(compact), 0, len(other))
-        .size
-    )
 
 
 def copies_example(line: str) -> bool:
@@ -276,31 +145,12 @@ def copies_example(line: str) -> bool:
     return any(shared_run(compact, e) >= min(COPY_MIN_CHARS, len(e)) for e in _EXAMPLE_SENTENCES)
 
 
-_REPEAT = re.compile(r"(.{8,}?)(?:\s*\1){2,}", re.S)
-
-
-def repeats(text: str) -> bool:
-    """A phrase of 8+ characters three times in a row: a model stuck in a loop."""
-    return bool(_REPEAT.search(text))
-
-
 # -- the check -----------------------------------------------------------------------------------------
 
 
 # The …합니다 style a small model writes, made the plain …한다 style the digest uses, at sentence ends only.
 _POLITE_SEUP = re.compile(r"([가-힣])습니다(?=[.!]|$)")
-_POLITE = re.compile(r"(\S*?)([합됩킵줍냅집봅옵춥웁입])니다(?=[.!]|$)")
-# 하다 adjectives common in abstracts: 중요합니다 is 중요하다, not 중요한다.
-_HADA_ADJECTIVES = (
-    "중요 필요 부족 가능 유사 비슷 적합 우수 유용 충분 동일 다양 정확 복잡 간단 명확 취약 "
-    "안전 확실 적절 완전 안정 풍부 유리 불리 유효 효과적 강건 미흡 어려 쉬 저렴 일정 독특 특이 유연 견고 "
-    # What a trend paragraph says of a topic: "연구가 활발합니다" is 활발하다, not 활발한다.
-    "활발 뚜렷 미미 저조 꾸준 분명 치열 대등 동등 일관 유의미 심각 탁월 월등 우세 상당 미약 양호 원활 용이 "
-    "희소 불충분 부정확 불분명 불필요 비효율적"
-).split()
-# Adjectives whose stem ends in a consonant: 많습니다 is 많다 (a verb's would be 찾는다, which needs a
-# dictionary). These are what a paragraph about counts says: many, few, alike, high, low.
-_SEUP_ADJECTIVES = frozenset("많 적 같 높 낮 작 좋 넓 짧 깊 얕".split())
+_POLITE = re.compile(r"(\S*?)([됩킵줍냅집봅옵춥웁입])니다(?=[.!]|$)")
 # Jongseong (final consonant) indices in the Unicode Hangul syllable layout.
 _FINAL_B, _FINAL_N, _FINAL_SS, _FINAL_BS = 17, 4, 20, 18
 
@@ -310,23 +160,21 @@ def _final(ch: str) -> int:
 
 
 def plain_style(text: str) -> str:
-    """``제안합니다.`` → ``제안한다.``, ``보였습니다.`` → ``보였다.``, ``모델입니다.`` → ``모델이다.``
+    """``보였습니다.`` → ``보였다.``, ``모델입니다.`` → ``모델이다.``, ``개선됩니다.`` → ``개선된다.``
 
-    Only the forms that convert without a dictionary: 습니다 after ㅆ/ㅄ (했, 있, 없, 겠) and after the
-    common adjectives of counts (많습니다 → 많다), 입니다, and ㅂ니다 after the verb endings
-    하·되·시키·주·내·지·보·오·추·우 (an adjective such as 중요하다 keeps 하다). Anything else (찾습니다,
-    다릅니다, 큽니다) stays polite: right, if not the house style."""
+    Only the forms that convert without a dictionary: 습니다 after ㅆ/ㅄ (했, 있, 없, 겠), 입니다, and
+    ㅂ니다 after the verb endings 되·시키·주·내·지·보·오·추·우. Anything else stays polite: right, if not the
+    house style (합니다 is 한다 after a verb but 하다 after an adjective, 찾습니다 is 찾는다, 많습니다 많다:
+    that takes a dictionary)."""
 
     def seup(m: re.Match[str]) -> str:
         ch = m.group(1)
-        return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) or ch in _SEUP_ADJECTIVES else m.group(0)
+        return ch + "다" if _final(ch) in (_FINAL_SS, _FINAL_BS) else m.group(0)
 
     def plain(m: re.Match[str]) -> str:
         word, ch = m.group(1), m.group(2)
         if ch == "입":
             return f"{word}이다"
-        if ch == "합" and word.endswith(tuple(_HADA_ADJECTIVES)):
-            return f"{word}하다"
         return word + chr(ord(ch) - _FINAL_B + _FINAL_N) + "다"
 
     return _POLITE.sub(plain, _POLITE_SEUP.sub(seup, text))
@@ -426,7 +274,7 @@ def check_takeaway(raw: object, source: str | None = None) -> Checked:
         if shorter != text:
             text = shorter
             repairs.append("title shortened to its name")
-    loop = _REPEAT.search(text)
+    loop = REPEAT.search(text)
     if loop:  # keep what came before the loop, if that is a whole sentence
         head = cut_to_fit(text[: loop.start() + len(loop.group(1))], unfinished=True)
         if head is None:
@@ -518,7 +366,7 @@ def parse_answer(content: str | None, asked: Sequence[str]) -> tuple[dict[str, l
     if not text:
         return {}, EMPTY
     if text.startswith("```"):  # some local models fence JSON even in json mode
-        text = _FENCE.sub("", text).strip()
+        text = FENCE.sub("", text).strip()
     try:
         data = json.loads(text)
     except ValueError:

@@ -1,167 +1,118 @@
-"""오늘의 흐름: two or three Korean sentences on the day's trend, written by the LLM from the numbers.
+"""오늘의 흐름: the paragraph that opens the trend block. The code states every number; the model states
+only what numbers cannot.
 
-One small request through the run's :class:`~digest.llm.LLMSession` (the takeaways' budget, response
-format and accounting; ``max_tokens`` capped) gets the day's numbers and top items as JSON. The
-answer is validated like a takeaway (Korean, length, no markup or links) and, because the paragraph
-states numbers, every number in it must appear in the input: a model that computes "41편" from a share
-is asked again once, then replaced by a template sentence built from the numbers (FALLBACK, shown as
-such). Accepted paragraphs are cached by (day, input, model, prompt), so a re-run of the day pays
-nothing and prints the same block. A missing key or a dead endpoint never raises.
+- The opening sentence is built here from the day's numbers (:class:`~digest.models.Trend`): the topics
+  marked ▲/▼ with today's count and share against the usual share, the emerging terms with their counts;
+  or that nothing moved; or the cold start. Its wording is chosen from the numbers themselves, so the
+  same day always reads the same and different days read differently.
+- One small closed request (the run's :class:`~digest.llm.LLMSession`, so json_schema → json_object →
+  text) asks for two fields: ``lead``, one id of the movements and top items the code lists, and
+  ``theme``, one short Korean sentence on what the top items share, with no digits. The lead's movement
+  comes first in the opening (or its paper is named after the theme); the theme follows the numbers.
+- What is checked holds of any model: the schema and the enum, no digits, the shared Korean, length,
+  markup and link checks, and not a copy of an item's line. A field that fails is left out, and the
+  opening alone is a complete, true paragraph: nothing is shown as a substitute.
+- The paragraph shown is cached per (day, input, model): a re-run prints it as it was, whatever the
+  prompt or the checks are by then. :func:`store_answer` puts an answer written elsewhere (the demo's)
+  into that cache.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import jinja2
 
 from ..config import LLM
+from ..korean import compact_text, is_korean, sentences, shared_run, strip_markup
 from ..link_check import find_link
 from ..llm import LLMSession, RequestFailed, first_json_object
-from ..models import Entry, Takeaway, TakeawayStatus, Trend
+from ..models import EmergingTerm, Entry, Takeaway, TakeawayStatus, TopicTrend, Trend
 from ..progress import Progress
 from ..resources import prompt_template, read_prompt
 from ..state import State
 from ..takeaways.check import (
+    _ACTIVE_HTML,
     HAS_ACTIVE_HTML,
     HAS_LINK,
-    LOOKS_LIKE_DATA,
     MIXED,
     MIXED_WORD,
     NOT_JSON,
     NOT_KOREAN,
-    Checked,
-    check_takeaway,
-    compact_text,
-    cut_to_fit,
-    ends_sentence,
-    is_korean,
-    plain_style,
-    sentences,
-    shared_run,
-    strip_markup,
-    without_hype,
 )
 from ..takeaways.prompt import items_json
 from ..text import one_line, truncate
 from . import stats
 
-SYSTEM_FILE = "flow.system.txt"
-USER_FILE = "flow.user.txt"
-
 
 @dataclass(frozen=True)
 class FlowPrompt:
-    """One kind of paragraph: the day's 오늘의 흐름, or the week's (digest/week/roundup.py). Same checks, same
-    template fallback, same cache; only the prompt and the words for its period differ."""
+    """One kind of paragraph: the day's 오늘의 흐름, or the week's (digest/week.py). Same request, same
+    checks, same cache; only the prompt and the words for its period differ."""
 
-    name: str  # in progress lines and warnings: "오늘의 흐름"
-    period: str  # how the template sentence names its period: "오늘", "이번 주"
+    name: str  # in progress lines: "오늘의 흐름"
+    period: str  # how the opening names its period: "오늘", "이번 주"
+    baseline: str  # how it names the days it is compared with: "최근 {n}개 발표일"
     system: str
     user: jinja2.Template
-    version: str  # part of the cache key: a changed prompt writes a new paragraph
+    version: str  # recorded with a cached paragraph: which prompt wrote it
 
 
-def load_prompt(name: str, period: str, system_file: str, user_file: str) -> FlowPrompt:
+def load_prompt(name: str, period: str, baseline: str, system_file: str, user_file: str) -> FlowPrompt:
     system = read_prompt(system_file).strip()
     source = read_prompt(user_file)
     version = "f" + hashlib.sha256(f"{system}\0{source}".encode()).hexdigest()[:12]
-    return FlowPrompt(name, period, system, prompt_template(source), version)
+    return FlowPrompt(name, period, baseline, system, prompt_template(source), version)
 
 
-DAILY = load_prompt("오늘의 흐름", "오늘", SYSTEM_FILE, USER_FILE)
-SYSTEM_PROMPT = DAILY.system
-PROMPT_VERSION = DAILY.version
+def examples(prompt: FlowPrompt) -> tuple[str, ...]:
+    """The example themes the prompt gives ("for example "…" or "…""): a small model copies them."""
+    found = re.search(r'for example ((?:"[^"]+"(?: or )?)+)', prompt.system)
+    return tuple(re.findall(r'"([^"]+)"', found.group(1))) if found else ()
 
-MAX_TOKENS = 400  # two or three Korean sentences need about 200
+
+DAILY = load_prompt("오늘의 흐름", "오늘", "최근 {n}개 발표일", "flow.system.txt", "flow.user.txt")
+
+MAX_TOKENS = 200  # an id and one Korean sentence need about 80
 TOP_ITEMS = 5
-MIN_CHARS, MAX_CHARS = 50, 400  # the prompt asks for 80–300
-MAX_SENTENCES = 4
-# What the model is asked to return (json_schema); json_object and text mode get the same shape in words.
-ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"paragraph": {"type": "string"}},
-    "required": ["paragraph"],
-    "additionalProperties": False,
-}
+MAX_TERMS = 3  # emerging terms the opening names
+THEME_CHARS = (8, 120)  # one short sentence; the prompt asks for 15–80
 
-TOO_SHORT = f"too short (write 80–300 characters, at least {MIN_CHARS})"
-TOO_LONG = f"too long (write 80–300 characters, at most {MAX_CHARS})"
-TOO_MANY = "more than three sentences"
-UNFINISHED = "stops mid-sentence"
-COPIES_ITEM = "repeats a top item's line instead of saying what moved"
-COMPARES_IN_COLD_START = "compares with usual days, but there are not enough earlier days yet"
-# Comparisons with earlier days: against the usual, or a rise or fall (늘었다, 증가한 반면, 줄어들었다), or
-# the block's arrows, which a small model copies from the prompt ("▲인 LLM은 192편", 02-04 in cold start).
-_COMPARES = re.compile(r"평소|평균|예년|여느 때|증가|감소|늘었|늘어|늘고|줄었|줄어|줄고|[▲▼]")
-MISRANKS = "calls a topic the most or the fewest that is not"
-MISATTRIBUTES = "gives a topic a number that is not its own"
-# A number with its unit: a count of papers ("57편", "57개의 논문", "57개이다"; not "4개 주제", "7개 발표일")
-# or a percentage. A list of them is written "133, 42, 10, 3개" or "115편과 52편".
-_QUANTITY = re.compile(
-    r"(?P<number>(?P<value>\d+(?:,\d{3})*(?:\.\d+)?)(?P<unit>\s*%|\s*(?:편|건|개(?!\s*(?:주제|분야|토픽|발표일|날|일|월|"
-    r"국|카테고리|영역|키워드|용어|단어|항목|문장))))?)"
+# Why a field of an answer is left out (fixed wording: the progress line groups by it).
+EMPTY = "no theme"
+BAD_LEAD = "lead is not one of the listed ids"
+HAS_DIGITS = "the theme states a number (the code writes every number)"
+THEME_LENGTH = "the theme is too short or too long"
+NOT_ONE_SENTENCE = "the theme is not one sentence"
+UNFINISHED = "the theme stops mid-sentence"
+COPIES_ITEM = "the theme repeats a top item's line"
+COPIES_EXAMPLE = "the theme repeats the prompt's example"
+POINTS_ELSEWHERE = "the theme points at a sentence or list that is not its own (이 중, 이는, 다음과 같다)"
+TOPIC_AS_SUBJECT = "the theme makes a reader topic its subject (the code reports topics)"
+# The theme shares a run of this share of its letters (no spaces or punctuation) with an item's line.
+COPY_SHARE = 0.6
+_DIGIT = re.compile(r"\d")  # any script's digits: ٣ and ３ are numbers too
+# A Korean sentence ends on its predicate: …했다, …이다, …있다, …해요, …됨 (the plain style asked for).
+_PREDICATE_END = re.compile(r"[다요음함됨임]$")
+_END_PUNCT = ".!?。"
+# It follows the code's sentence, so a pointer would reach into the numbers ("이 중 …"), or at nothing.
+_POINTER = re.compile(
+    r"^(?:이 ?중|그 ?중|이는|이것은|이러한|이런|이들|이 (?:논문|연구)|"
+    r"또한|그러나|하지만|한편|반면|특히|따라서)(?=[\s,은는이가의])|(?:다음|아래)과 같"
 )
-_LISTED = re.compile(r"\s*(?:,|와|과|및|그리고|하고)\s*")  # between the members of a list
-_EACH = re.compile(r"각각|모두")
-_SUCH_AS = re.compile(r"\s등(?=[\s의이을은])")  # "LLM, 멀티모달 등 다양한 주제": examples, not the whole
-_AMONG = re.compile(r"\s(?:중|가운데)(?:에서|에)?(?=[\s,])")  # "LLM 논문 중 DPO·정렬은 8편": a frame
-_MOST, _FEWEST = re.compile(r"가장\s*(?:많|활발|높)"), re.compile(r"가장\s*(?:적|조용|낮)")
-# Where a clause of a Korean sentence ends: a connective ending before a comma or a space (많았고, / 많고 /
-# 많았으며 / 적었지만 / 늘어난 반면).
-_CLAUSE_END = re.compile(r"(?:[가-힣]고|으며|이며|지만|반면|는데|으나)(?:,|\s)")
-# Characters (no spaces or punctuation) a sentence shares with a top item's line: that line repeated, not
-# the item "in a few words" the prompt allows ("AgenticPay는 LLM 기반" is 16). Or most of the sentence.
-COPY_RUN, COPY_SHARE = 25, 0.6
-# Or its words, in any order: this share of a sentence of this many words (a title's words aside) in one line.
-COPY_WORDS, COPY_WORD_SHARE = 6, 0.8
-_WORDS = re.compile(r"\w+")
-# The ending two topics' sentences share when one was stamped on both: "는데도움이되는기술을발견했다", 14
-# characters without spaces and punctuation; "평소보다많았다" (7) is what any two topics' sentences may share.
-STAMPED_TAIL = 14
-EMPTY = "empty"
-
-# A paragraph cannot open by pointing back at a sentence before it: the 1.5B model's "이 중 LLM은 133개의
-# 논문을 …" stood first once the sentence it followed was dropped. A connective is cut off ("이 중", "또한",
-# "하지만"); a sentence that is nothing but a pointer back ("이는 …", "이러한 …") goes.
-_LEADS_BACK = re.compile(
-    r"(?:이 ?중(?:에서)?|그 ?중(?:에서)?|또한|그러나|하지만|한편|반면(?:에)?|그리고|게다가|더불어|이처럼|"
-    r"따라서|그래서|특히)(?=[\s,])\s*,?\s*"
-)
-_POINTS_BACK = re.compile(r"(?:이는|이것은|이러한|이런|그것은|이들은|이들의)(?=\s)")
-# Nor by naming its own heading: "오늘의 흐름 — 오늘의 흐름은 LLM과 … 연구가 발표되었다", "이번 주는 흐름은 …"
-# (the 1.5B model, daily and weekly alike). The sentence reads as it should without it.
-_ECHOES_HEADING = re.compile(r"(?:오늘(?:의|은)?|이번 ?주(?:의|는)?) 흐름(?:은|는|을 보면|으로는)\s*,?\s*")
-# What points forward at a list the paragraph does not have: "이 주의 주요 논문은 다음과 같습니다." (the
-# 1.5B model's week paragraph; the items come below the block, not after the sentence).
-_POINTS_AHEAD = re.compile(r"(?:다음|아래)과 같|(?:다음|아래)(?:은|는|의 논문)\s")
-_POINTS_AT_A_PAPER = re.compile(r"(?:이|해당|그) (?:논문|연구)(?:은|는|이|에서|의)?\s")
-# An English verb where the Korean predicate goes: "SlowFocus는 … 기술이 introduced." (the 1.5B model, twice).
-# A term at the end is still an ending ("… 핵심은 test-time scaling."); a past participle after 이/가/은/는
-# is not.
-_ENGLISH_PREDICATE = re.compile(r"[가-힣][이가을를은는도]\s+[a-z][a-z-]*ed$")
-_ASIDE_AT_END = re.compile(r"\s*\([^()]*\)$")  # "많았다(57편, 최근 평균 41편)": the ending is before it
-
-# A number as a sentence writes it: 1,234 / 38 / 2.5 (signs and units are not part of it).
-_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
-_SENTENCE = re.compile(r"[.!?。](?:\s|$)")
+_T = TypeVar("_T")
 
 
-_SENTENCE_ENDINGS = ("다", "요", "음", "함", "됨", "임")  # …했다, …해요, …늘었음, …
-
-
-# -- pure helpers ---------------------------------------------------------------------------------
+# -- what the paragraph is written from ------------------------------------------------------------
 
 
 def flow_input(trend: Trend, entries: Sequence[Entry]) -> dict[str, Any]:
-    """What the paragraph is written from: the numbers as the block states them, and the top items."""
+    """The numbers and top items a paragraph is written from: its cache key (:func:`input_hash`)."""
     data: dict[str, Any] = {"date": trend.day.isoformat(), "papers": trend.pool}
     data["cold_start"] = trend.cold_start
     data["baseline_days"] = trend.collected_days
@@ -195,470 +146,316 @@ def flow_input(trend: Trend, entries: Sequence[Entry]) -> dict[str, Any]:
     return data
 
 
-def input_text(data: dict[str, Any]) -> str:
-    # The same escaping as the takeaway items: no title can open a tag or fake a delimiter.
-    return items_json([data])[1:-1].strip()
-
-
 def input_hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def numbers(text: str) -> set[str]:
-    """The numbers in ``text``, normalised (1,234 → 1234, 05 → 5, 2.50 → 2.5)."""
-    out: set[str] = set()
-    for m in _NUMBER.finditer(text):
-        raw = m.group(0).replace(",", "")
-        if "." in raw:
-            raw = raw.rstrip("0").rstrip(".")
-        out.add(raw.lstrip("0") or "0")
-    return out
+@dataclass(frozen=True)
+class Choices:
+    """What the model may lead with: the movements (m1, m2, …) and the top items (p1, p2, …)."""
+
+    moves: tuple[tuple[str, TopicTrend | EmergingTerm], ...]
+    items: tuple[tuple[str, Entry], ...]
+    labels: tuple[str, ...] = ()  # every reader topic's
+
+    @classmethod
+    def of(cls, trend: Trend, entries: Sequence[Entry]) -> Choices:
+        moved: list[TopicTrend | EmergingTerm] = []
+        if not trend.cold_start:
+            moved += [t for t in trend.topics if t.arrow in (stats.UP, stats.DOWN)]
+            moved += list(trend.emerging)
+        items = [e for e in entries[:TOP_ITEMS] if not e.takeaway.is_fallback]
+        return cls(
+            tuple((f"m{i}", m) for i, m in enumerate(moved, 1)),
+            tuple((f"p{i}", e) for i, e in enumerate(items, 1)),
+            tuple(t.label for t in trend.topics),
+        )
+
+    @property
+    def ids(self) -> list[str]:
+        return [i for i, _ in self.moves] + [i for i, _ in self.items]
+
+    def lines(self) -> list[str]:
+        return [one_line(e.takeaway.text) for _, e in self.items]
+
+    def request(self, trend: Trend) -> dict[str, Any]:
+        """The model's input: no counts, so there is no number to copy; only what moved, and which way."""
+        moves = []
+        for i, m in self.moves:
+            if isinstance(m, TopicTrend):
+                way = "more papers than usual" if m.arrow == stats.UP else "fewer papers than usual"
+                moves.append({"id": i, "topic": m.label, "change": way})
+            else:
+                way = "new" if m.new else "more often than usual"
+                moves.append({"id": i, "term": m.phrase, "change": way})
+        data: dict[str, Any] = {"movements": moves}
+        if not moves:
+            data["nothing_moved"] = not trend.cold_start
+        data["top_items"] = [
+            {"id": i, "title": one_line(e.candidate.title), "takeaway": one_line(e.takeaway.text)}
+            for i, e in self.items
+        ]
+        return data
+
+
+def answer_schema(ids: Sequence[str]) -> dict[str, Any]:
+    """The closed request (json_schema): one id of ``ids`` and one sentence."""
+    properties: dict[str, Any] = {"theme": {"type": "string"}}
+    if ids:
+        properties = {"lead": {"type": "string", "enum": list(ids)}} | properties
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
 
 
 def build_messages(
-    data: dict[str, Any], problem: str = "", prompt: FlowPrompt = DAILY
+    request: dict[str, Any], problem: str = "", prompt: FlowPrompt = DAILY
 ) -> list[dict[str, str]]:
-    user = prompt.user.render(input_json=input_text(data), problem=problem)
+    # The same escaping as the takeaway items: no title can open a tag or fake a delimiter.
+    input_json = items_json([request])[1:-1].strip()
+    user = prompt.user.render(input_json=input_json, problem=problem)
     return [{"role": "system", "content": prompt.system}, {"role": "user", "content": user.strip()}]
 
 
-@dataclass(frozen=True)
-class Grounds:
-    """What a paragraph is checked against, all from its input (:func:`flow_input`)."""
-
-    numbers: frozenset[str]  # the only numbers it may state
-    counts: Mapping[str, int] = field(default_factory=dict)  # papers per topic label: "가장 많은" must be so
-    lines: tuple[str, ...] = ()  # the top items' lines, which it must not repeat
-    titles: tuple[str, ...] = ()  # and their titles, which it may name them by
-    cold_start: bool = False  # no baseline yet: nothing to compare with
-    pool: int | None = None  # the period's papers: "… 등 다양한 주제에 대한 322편" may state it
-    percents: Mapping[str, frozenset[str]] = field(default_factory=dict)  # a topic's share, usual, change
-    terms: tuple[str, ...] = ()  # the emerging terms: "LLM agent 5편" is the term's number, not LLM's
-
-    @classmethod
-    def of(cls, data: Mapping[str, Any]) -> Grounds:
-        topics = [row for row in data.get("topics", ()) if isinstance(row, dict)]
-        items = [item for item in data.get("top_items", ()) if isinstance(item, dict)]
-        emerging = [e for e in data.get("emerging", ()) if isinstance(e, dict)]
-        pool = data.get("papers")
-        return cls(
-            numbers=frozenset(numbers(input_text(dict(data)))),
-            counts={str(t["topic"]): t["papers"] for t in topics if isinstance(t.get("papers"), int)},
-            lines=tuple(str(item.get("takeaway", "")) for item in items),
-            titles=tuple(str(item.get("title", "")) for item in items),
-            cold_start=bool(data.get("cold_start")),
-            pool=pool if isinstance(pool, int) else None,
-            percents={str(t["topic"]): frozenset(numbers(" ".join(map(str, _pcts(t))))) for t in topics},
-            terms=tuple(str(e.get("term", "")) for e in emerging if e.get("term")),
-        )
+# -- the opening: every number, written by code ----------------------------------------------------
 
 
-def _pcts(row: Mapping[str, Any]) -> list[object]:
-    return [row.get(k, "") for k in ("share_pct", "usual_share_pct", "change_pct")]
-
-
-def check_flow(raw: object, grounds: Grounds) -> Checked:
-    """Clean the model's paragraph and decide whether it can be shown."""
-    if not isinstance(raw, str) or not raw.strip():
-        return Checked(None, EMPTY)
-    # The takeaway checks that do not depend on length: HTML, links, JSON instead of prose.
-    first = check_takeaway(raw)
-    if first.problem in (HAS_ACTIVE_HTML, HAS_LINK, LOOKS_LIKE_DATA):
-        return first
-    if find_link(strip_markup(raw)):  # a takeaway is cut before its link; the paragraph goes on from raw
-        return Checked(None, HAS_LINK)
-    # The block's plain style, where it converts without a dictionary, and without the hype words.
-    text = without_hype(plain_style(strip_markup(raw)))
-    repair = ""
-    # Sentences that cannot stand are dropped one by one; what is left may still be the paragraph.
-    unfit: list[tuple[Callable[[str], object], str, str]] = [
-        # "주요ly": the takeaways' rule
-        (MIXED.search, MIXED_WORD, "dropped a sentence with a half-transliterated word"),
-        # "이 논문은 여러." (closed where its tokens ran out), "… 다음과 같습니다." (no list follows)
-        (_points_ahead_or_stops, UNFINISHED, "dropped a sentence that stops or points at a list"),
-    ]
-    if grounds.cold_start:
-        # With no baseline the block shows no averages or arrows; "평소보다 192개" is a number made up.
-        unfit.append(
-            (_COMPARES.search, COMPARES_IN_COLD_START, "dropped a comparison with usual days (none yet)")
-        )
-    if grounds.counts:
-        # Every number may come from the input and the sentence still be false: the 1.5B model wrote
-        # "가장 많은 논문은 DPO·정렬에 대한 10개이다" of a day with 133 LLM papers.
-        unfit.append((lambda s: _misranks(s, grounds.counts), MISRANKS, "dropped a false 가장 많은/적은"))
-        # A number from the input given to the wrong topic: "LLM, 멀티모달, DPO·정렬, Mamba·SSM에 대한
-        # 399개의 논문" (the whole day's), "LLM과 멀티모달은 … 192편" (LLM's alone), the 1.5B model's.
-        unfit.append(
-            (lambda s: _misattributes(s, grounds), MISATTRIBUTES, "dropped a number given to the wrong topic")
-        )
-        if mangled := _mangled_labels(grounds.counts):
-            # A label half in Latin letters: "Multi모달" for 멀티모달 (the 1.5B model on 02-06).
-            unfit.append((mangled.search, MIXED_WORD, "dropped a sentence with a half-transliterated label"))
-    if grounds.lines:
-        # A small model fills its paragraph with the items' lines (the 1.5B one wrote three of a week's
-        # four sentences so): those sentences say nothing of the trend, and the lines are shown below.
-        # A title is the item's name, which the paragraph may use and a line often starts with: it is
-        # taken out of both before they are compared.
-        names = sorted({compact_text(t) for t in grounds.titles if t.strip()}, key=len, reverse=True)
-        compact = [_without(compact_text(line), names) for line in grounds.lines]
-        in_titles = {w for t in grounds.titles for w in _WORDS.findall(t.lower())}
-        line_words = [set(_WORDS.findall(line.lower())) - in_titles for line in grounds.lines]
-        unfit.append(
-            (
-                lambda s: (
-                    _repeats_a_line(_without(compact_text(s), names), compact)
-                    or _reorders_a_line(
-                        [w for w in _WORDS.findall(s.lower()) if w not in in_titles], line_words
-                    )
-                ),
-                COPIES_ITEM,
-                "dropped what repeats a top item's line",
-            )
-        )
-    said = sentences(text)
-    # A small model says the same sentence twice, or once per topic with only the label changed (the
-    # 1.5B model's week: "DPO·정렬은 …에 도움이 되는 새로운 방법을 소개했다. Mamba·SSM은 …"): the first stays.
-    # Or stamps one ending on each topic ("멀티모달은 … 데 도움이 되는 기술을 발견했다. DPO·정렬은 … 데 도움이
-    # 되는 기술을 발견했다."): a sentence that opens with a label and ends as one before it that opens with
-    # another, in STAMPED_TAIL characters or more, is that sentence again. Not with numbers: "LLM은 129편으로
-    # 평소와 비슷한 수준을 유지했다. 멀티모달은 57편으로 …" says two things.
-    label = _any_label(grounds.counts)
-    firsts: dict[str, str] = {}
-    tails: dict[str, str] = {}  # the ending of a sentence that opens with a label -> that label
-    for s in said:
-        if label and (opening := label.match(s.lstrip())) and not _NUMBER.search(s):
-            letters, topic = compact_text(s), opening.group()
-            stamped = len(letters) > STAMPED_TAIL + len(compact_text(topic))  # more than its label and ending
-            if stamped and tails.setdefault(letters[-STAMPED_TAIL:], topic) != topic:
-                continue
-        firsts.setdefault(label.sub("\0", s) if label else s, s)
-    once = list(firsts.values())
-    if len(once) < len(said):
-        text, repair = " ".join(once), _also(repair, "dropped a repeated sentence")
-    for bad, problem, note in unfit:
-        said = sentences(text)
-        kept = [s for s in said if not bad(s)]
-        if len(kept) < len(said):
-            text = " ".join(kept)
-            if len(text) < MIN_CHARS:
-                return Checked(None, problem)
-            repair = _also(repair, note)
-    # What is left may point at what is gone: "이 중 …" first, "이 논문은 …" with no paper named.
-    text, pointed = _without_dangling_pointers(text, grounds.titles)
-    if pointed:
-        if len(text) < MIN_CHARS:
-            return Checked(None, TOO_SHORT)
-        repair = _also(repair, pointed)
-    if text.rstrip()[-1:] in _SENTENCE_ENDINGS:  # a sentence's own ending, written without its period
-        text = text.rstrip() + "."
-    if not ends_sentence(text):
-        # Stopped mid-sentence ("… 개발하는 데 도움이 되는": max_tokens, or a small model closing its JSON
-        # early): the whole sentences before it are the paragraph. Never half a sentence.
-        whole = " ".join(s for s in sentences(text) if ends_sentence(s))
-        if len(whole) < MIN_CHARS:
-            return Checked(None, UNFINISHED)
-        text, repair = whole, _also(repair, "dropped its unfinished last sentence")
-    if len(text) > MAX_CHARS or len(_SENTENCE.findall(text + " ")) > MAX_SENTENCES:
-        # A small model runs on (the 1.5B one writes 500 characters, twice): its leading whole sentences
-        # that fit are the paragraph, as a takeaway is cut at a sentence boundary. Never half a sentence.
-        head = cut_to_fit(" ".join(sentences(text)[:MAX_SENTENCES]), MAX_CHARS, unfinished=True)
-        if head is None or head.endswith("…") or len(head) < MIN_CHARS:
-            return Checked(None, TOO_LONG if len(text) > MAX_CHARS else TOO_MANY)
-        text, repair = head, _also(repair, "cut to its leading sentences")
-    if len(text) < MIN_CHARS:
-        return Checked(None, TOO_SHORT)
-    if not is_korean(text):  # the takeaways' rule: Korean dense with English terms passes
-        return Checked(None, NOT_KOREAN)
-    invented = sorted(numbers(text) - grounds.numbers, key=lambda n: (len(n), n))
-    if invented:
-        return Checked(None, f"numbers that are not in the input: {', '.join(invented[:5])}")
-    return Checked(text, repair=repair)
-
-
-def _any_label(labels: Iterable[str]) -> re.Pattern[str] | None:
-    names = sorted(labels, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, names))) if names else None
-
-
-def _points_ahead_or_stops(sentence: str) -> bool:
-    """A sentence that announces a list ("다음과 같다"), or whose Korean stops before its ending: "이 논문은
-    여러." (the model ran out of tokens and closed the sentence anyway), or ends on an English verb ("…
-    기술이 introduced."). The paragraph's style ends every Korean sentence on a sentence ending (…했다, …이
-    눈에 띈다)."""
-    if _POINTS_AHEAD.search(sentence):
-        return True
-    if not sentence.rstrip().endswith((".", "!", "?", "。")):
-        return False  # no period: the unfinished last sentence, dropped with its own note below
-    # its last word, past the period, closing quotes and a closing aside ("많았다(57편, 최근 평균 41편).")
-    body = _ASIDE_AT_END.sub("", sentence.rstrip(" .!?。\"'”’"))
-    if _ENGLISH_PREDICATE.search(body):
-        return True
-    last = body[-1:]
-    return "가" <= last <= "힣" and last not in _SENTENCE_ENDINGS + ("까", "죠", "네")
-
-
-def _without_dangling_pointers(text: str, titles: Sequence[str]) -> tuple[str, str]:
-    """``text`` without what points at nothing, and what was done ("" if nothing).
-
-    A sentence about "이 논문" goes when no sentence before it names a top item (the 1.5B model's "이 논문은
-    … benchmark를 제공한다" on 02-06 followed the sentence naming AgenticPay, dropped as a copy of its line).
-    The first sentence loses what points back or names the heading."""
-    names = [(t.split(":", 1)[0] if ":" in t else t).strip().lower() for t in titles if t.strip()]
-    said: list[str] = []
-    note = ""
-    for s in sentences(text):
-        if _POINTS_AT_A_PAPER.match(s) and not any(n and n in k.lower() for k in said for n in names):
-            note = "dropped 이 논문 with no paper named before it"
-            continue
-        said.append(s)
-    if said and _POINTS_BACK.match(said[0]):
-        while said and _POINTS_BACK.match(said[0]):
-            said = said[1:]
-        note = _also(note, "dropped an opening sentence that points back at nothing")
-    if said and (echo := _ECHOES_HEADING.match(said[0])) and echo.end() < len(said[0]):
-        said[0], note = said[0][echo.end() :], _also(note, "cut an opening that names its own heading")
-    if said and (lead := _LEADS_BACK.match(said[0])) and lead.end() < len(said[0]):
-        said[0] = said[0][lead.end() :]
-        note = _also(note, "cut an opening connective that points back at nothing")
-    return (" ".join(said), note) if note else (text, "")
-
-
-def _misranks(sentence: str, counts: Mapping[str, int]) -> bool:
-    """Whether ``sentence`` calls topics the most (가장 많) or the fewest (가장 적) that are not.
-
-    What it calls so are the topics named in the clause of 가장 ("LLM이 133편으로 가장 많았고, Mamba·SSM은
-    3편이었다" calls LLM the most), or in the sentence if the clause names none. Several named are the top
-    few ("LLM 96편, 멀티모달 40편으로 가장 많았다"). Every topic named without a number is no ranking at all:
-    "LLM과 멀티모달, DPO·정렬, Mamba·SSM에 대한 논문이 가장 많이 발표되었다" (the 1.5B model on 02-06);
-    with their numbers, the one named last before 가장 is what it calls so ("…, Mamba·SSM 3편으로 LLM이
-    가장 많았다").
-    """
-    for pattern, most in ((_MOST, True), (_FEWEST, False)):
-        for m in pattern.finditer(sentence):
-            begin = max((c.end() for c in _CLAUSE_END.finditer(sentence, 0, m.start())), default=0)
-            end = next((c.start() for c in _CLAUSE_END.finditer(sentence, m.end())), len(sentence))
-            named = [label for label in counts if label in sentence[begin:end]] or [
-                label for label in counts if label in sentence
-            ]
-            if not named:
-                continue
-            if len(counts) > 2 and len(named) == len(counts):
-                if not _NUMBER.search(sentence, begin, end):
-                    return True
-                # every topic with its number, then which is the most: the one named last before 가장, or
-                # (none before) first after it: "가장 많은 것은 LLM 133편, 멀티모달 43편, …"
-                before = {label: sentence.rfind(label, 0, m.start()) for label in named}
-                last = max(before, key=before.__getitem__)
-                named = [last] if before[last] >= 0 else [min(named, key=lambda x: sentence.find(x, m.end()))]
-            ranked = sorted(counts.values(), reverse=most)
-            bar = ranked[len(named) - 1]  # the k-th most (or fewest): ties share a rank
-            if any((counts[label] < bar) if most else (counts[label] > bar) for label in named):
-                return True
+def _final_consonant(word: str) -> bool:
+    """Whether ``word`` as read aloud ends on a consonant: 편 and 미만 do, 13% (퍼센트) does not."""
+    last = word.rstrip(" )")[-1:]
+    if "가" <= last <= "힣":
+        return (ord(last) - 0xAC00) % 28 != 0
     return False
 
 
-def _misattributes(sentence: str, grounds: Grounds) -> bool:
-    """Whether ``sentence`` gives a topic a number from the input that is not that topic's.
-
-    A count belongs to the topics named before it in its clause, since the last count ("LLM은 133편,
-    멀티모달은 42편"); a list of counts to a list of topics, in order ("LLM과 멀티모달은 각각 133, 42편");
-    one count to several listed topics only with 각각 (each has it), or as the whole day's when they are
-    examples ("LLM, 멀티모달 등 다양한 주제에 대한 322편"). A topic that modifies another names the last
-    one ("멀티모달 LLM은 51개" is LLM's). A percentage after one topic is its share, usual share or change.
-    A number before any topic ("322편 중 LLM은 …"), or after a top item's title or an emerging term, is
-    not a topic's, and what comes after "중" (among) starts afresh.
-    """
-    if not grounds.counts:
-        return False
-    begin = 0
-    for clause_end in [*(c.end() for c in _CLAUSE_END.finditer(sentence)), len(sentence)]:
-        clause, begin = sentence[begin:clause_end], clause_end
-        named: list[tuple[int, int, str]] = []  # the topics a count would belong to: (start, end, label)
-        last: list[str] = []  # the topics of the last count: a percentage after it is theirs
-        for start, end, kind, what in _events(clause, grounds):
-            if kind in ("name", "among"):  # a title's or a term's number is theirs; 중 starts afresh
-                named = []
-            elif kind == "label":
-                named.append((start, end, what[0]))
-            elif kind == "count" and named:
-                if _miscounted(clause, named, what, start, grounds):
-                    return True
-                last, named = [label for _, _, label in named], []
-            elif kind == "%":
-                topics = [label for _, _, label in named] or last
-                if len(topics) == 1 and not set(what) <= grounds.percents.get(topics[0], frozenset()):
-                    return True
-    return False
+def _ro(word: str) -> str:
+    last = word.rstrip(" )")[-1:]
+    rieul = "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 == 8
+    return f"{word}{'으로' if _final_consonant(word) and not rieul else '로'}"
 
 
-def _events(clause: str, grounds: Grounds) -> list[tuple[int, int, str, tuple[str, ...]]]:
-    """A clause's topic labels, counts and percentages (a list of them as one) and what resets the topics
-    (a title, an emerging term, 중), in reading order. A number inside a title is the title's."""
-    names = tuple(sorted({n for n in (*grounds.titles, *grounds.terms) if n.strip()}, key=len, reverse=True))
-    events: list[tuple[int, int, str, tuple[str, ...]]] = []
-    run: list[re.Match[str]] = []  # numbers joined as a list: "133, 42, 10, 3개"
-    for m in [*_mentions(names, tuple(grounds.counts)).finditer(clause), None]:
-        number = m is not None and m.lastgroup == "number"
-        if run and not (number and m and _LISTED.fullmatch(clause, run[-1].end(), m.start())):
-            if unit := run[-1].group("unit"):  # a list of bare numbers is no count: a date, a version
-                values = tuple(_normal(r.group("value")) for r in run)
-                events.append((run[0].start(), run[-1].end(), "%" if "%" in unit else "count", values))
-            run = []
-        if m is None:
-            break
-        if number:
-            run.append(m)
-        else:
-            events.append((m.start(), m.end(), m.lastgroup or "", (m.group(),)))
-    return events
+def _pct(share: float) -> str:
+    text = stats.share_text(share)
+    return "1% 미만" if text.startswith("<") else text
 
 
-def _miscounted(
-    clause: str, named: list[tuple[int, int, str]], counts: tuple[str, ...], at: int, grounds: Grounds
-) -> bool:
-    own = [str(grounds.counts[label]) for _, _, label in named]
-    if len(counts) > 1:
-        return len(counts) == len(own) and list(counts) != own  # as many counts as topics: in order
-    (count,) = counts
-    between = clause[named[-1][1] : at]
-    examples = bool(_SUCH_AS.search(between)) and count == str(grounds.pool)
-    if len(named) > 1:
-        if _EACH.search(between):
-            return any(o != count for o in own)
-        if all(_LISTED.fullmatch(clause, a[1], b[0]) for a, b in itertools.pairwise(named)):
-            return not examples  # one number for several topics: only the day's, of which they are some
-        own = own[-1:]  # "멀티모달 LLM": the last one names the topic
-    return own[0] != count and not examples
+def _pick(options: Sequence[_T], *numbers: float) -> _T:
+    """One of ``options``, chosen by the numbers: the same data reads the same, other days differently."""
+    return options[int(sum(numbers)) % len(options)]
 
 
-def _normal(number: str) -> str:
-    return next(iter(numbers(number)), number)
+# A topic's clause, up to its ending; the ending when it closes the sentence, and when a clause follows.
+# {u} and {s}: the usual and today's share.
+_UP = (
+    ("{label} 논문이 {n}편으로 평소 비율 {u}보다 높은 {s}를 차지", "했다", "했고"),
+    ("{label} 논문이 {n}편 나와 비율이 평소 {u}에서 {s_ro} 올", "랐다", "랐고"),
+    ("{label} 논문이 평소({u})보다 많은 {n}편({s})", "이었다", "이었고"),
+)
+_DOWN = (
+    ("{label} 논문이 {n}편으로 평소 비율 {u}보다 낮은 {s}에 그", "쳤다", "쳤고"),
+    ("{label} 논문이 {n}편 나와 비율이 평소 {u}에서 {s_ro} 내려", "갔다", "갔고"),
+    ("{label} 논문이 평소({u})보다 적은 {n}편({s})", "이었다", "이었고"),
+)
+# {also}: 이 when the terms open the sentence, 도 after a topic's clause.
+_TERMS = (
+    ("{terms} 같은 말{also} 평소보다 자주 나", "왔다", "왔고"),
+    ("{terms} 등의 표현{also} 평소보다 많은 논문에 등장", "했다", "했고"),
+)
 
 
-@functools.lru_cache(maxsize=64)  # one per paragraph checked: a service sees new titles every day
-def _mentions(names: tuple[str, ...], labels: tuple[str, ...]) -> re.Pattern[str]:
-    """Titles and terms, topic labels (not inside a Latin word: "LLM" in "MLLMs" is no label), 중, and
-    numbers; at one place the first alternative wins, so a title takes the label and numbers inside it."""
-
-    def words(group: str, ws: Iterable[str]) -> str:
-        alternatives = "|".join(map(re.escape, sorted(ws, key=len, reverse=True))) or "(?!)"
-        return rf"(?P<{group}>(?<![A-Za-z])(?:{alternatives})(?![A-Za-z]))"
-
-    return re.compile(
-        f"{words('name', names)}|{words('label', labels)}|(?P<among>{_AMONG.pattern})|{_QUANTITY.pattern}"
-    )
+def _topic_clause(t: TopicTrend, day: int) -> tuple[str, str]:
+    text, end, joined = _pick(_UP if t.arrow == stats.UP else _DOWN, day, t.count)
+    u, s = _pct(t.baseline_share or 0.0), _pct(t.share)
+    filled = text.format(label=t.label, n=f"{t.count:,}", u=u, s=s, s_ro=_ro(s))
+    return filled + end, filled + joined
 
 
-def _mangled_labels(labels: Iterable[str]) -> re.Pattern[str] | None:
-    """Latin letters glued to the end of a label's Korean word: "Multi모달" (멀티모달), never "DPO정렬" or
-    "LLM은" (the Korean word whole, or a particle). The takeaways' MIXED is the other way round."""
-    tails = {
-        run[i:]
-        for label in labels
-        for run in re.findall(r"[가-힣]{3,}", label)
-        for i in range(1, len(run) - 1)  # what is left is two syllables or more
-    }
-    if not tails:
-        return None
-    return re.compile(rf"[A-Za-z]{{2}}(?:{'|'.join(map(re.escape, sorted(tails, key=len, reverse=True)))})")
+def _term(e: EmergingTerm) -> str:
+    return f"{e.phrase}({e.count}편{', 처음 등장' if e.new else ''})"
 
 
-def _without(compact: str, names: Sequence[str]) -> str:
-    for name in names:
-        compact = compact.replace(name, "")
-    return compact
+def _terms_clause(terms: Sequence[EmergingTerm], day: int, first: bool) -> tuple[str, str]:
+    # "… 등의 표현" says there are several
+    text, end, joined = _pick(_TERMS if len(terms) > 1 else _TERMS[:1], day, *(e.count for e in terms))
+    # The strongest few: the block lists them all, with how often each came up before.
+    filled = text.format(terms=", ".join(_term(e) for e in terms[:MAX_TERMS]), also="이" if first else "도")
+    return filled + end, filled + joined
 
 
-def _repeats_a_line(sentence: str, lines: Sequence[str]) -> bool:
-    run = max((shared_run(sentence, line) for line in lines), default=0)
-    return run >= COPY_RUN or run >= COPY_SHARE * len(sentence)
-
-
-def _reorders_a_line(words: Sequence[str], lines: Sequence[set[str]]) -> bool:
-    """The words of a line in another order: "X은 LVLMs는 불안정한 또는 위험한 내용을 생성하는 경우 …" of the
-    line "… 불안정한 또는 위험한 내용을 생성하는 경우 LVLMs는 …" (the 1.5B model on 02-06), which no long run
-    of characters shows."""
-    if len(words) < COPY_WORDS:
-        return False
-    return any(sum(w in line for w in words) >= COPY_WORD_SHARE * len(words) for line in lines)
-
-
-def _also(repair: str, more: str) -> str:
-    return f"{repair}, {more}" if repair else more
-
-
-def template_flow(trend: Trend, period: str = "오늘") -> str:
-    """The plain sentences shown when the LLM's paragraph cannot be used: only the block's own numbers."""
-    busiest = sorted(trend.topics, key=lambda t: -t.count)
-    counts = ", ".join(f"{t.label} {t.count}편" for t in busiest if t.count)
-    head = f"{period} arXiv 논문 {trend.pool}편 중 {counts}이 관심 주제에 해당했다." if counts else ""
-    if not head:
-        head = f"{period} arXiv 논문 {trend.pool}편 중 관심 주제에 해당하는 논문은 없었다."
+def opening(trend: Trend, prompt: FlowPrompt = DAILY, lead: str = "", choices: Choices | None = None) -> str:
+    """The paragraph's numbers as Korean sentences: what moved (``lead``'s movement first), or that nothing
+    did, or the cold start. Every number in it is the trend's own, next to what it counts."""
+    period, day = prompt.period, trend.day.toordinal()
+    pool = f"{trend.pool or 0:,}"
+    counted = sorted((t for t in trend.topics if t.count), key=lambda t: -t.count)
     if trend.cold_start:
         collected = f"{trend.collected_days}/{trend.needed_days}일"
-        return f"{head} 기준선을 모으는 중이라({collected}) 평소와 비교하지 않았다."
-    parts = []
-    for t in trend.topics:
-        if t.arrow in (stats.UP, stats.DOWN):
-            more = "많았다" if t.arrow == stats.UP else "적었다"
-            change = stats.change_text(t.change or 0.0)
-            parts.append(f"{t.label} 논문이 평소보다 {more}({t.count}편, {change})")
-    sentences = [head]
-    if parts:
-        sentences.append(", ".join(parts) + ".")
-    if trend.emerging:
-        terms = ", ".join(f"{e.phrase}({e.count}편)" for e in trend.emerging[:3])
-        sentences.append(f"{terms} 언급이 평소보다 늘었다.")
-    if not trend.moved:
-        sentences.append(f"최근 {trend.collected_days}개 발표일과 비교해 눈에 띄게 달라진 주제는 없었다.")
-    return " ".join(sentences)
+        if counted:
+            listed = ", ".join(f"{t.label} 논문이 {t.count:,}편" for t in counted)
+            head = f"{period} arXiv 논문 {pool}편 중 {listed}이었고"
+        else:
+            head = f"{period} arXiv 논문 {pool}편 중 관심 주제에 해당하는 논문은 없었고"
+        return f"{head}, 기준선을 모으는 중이라({collected}) 평소와는 아직 비교하지 않았다."
+    choices = choices or Choices.of(trend, [])
+    clauses: list[tuple[str, str]] = []
+    terms = [m for _, m in choices.moves if isinstance(m, EmergingTerm)]
+    term_ids = {i for i, m in choices.moves if isinstance(m, EmergingTerm)}
+    for i, m in choices.moves:
+        if isinstance(m, TopicTrend):
+            clauses.append(_topic_clause(m, day))
+            if i == lead:  # the model's pick opens the sentence
+                clauses.insert(0, clauses.pop())
+    if terms:
+        words = _terms_clause(terms, day, first=not clauses or lead in term_ids)
+        clauses.insert(0 if lead in term_ids else len(clauses), words)
+    if clauses:
+        said = "".join(f"{joined}, " for _, joined in clauses[:-1])
+        return f"{_topic(period)} {said}{clauses[-1][0]}."
+    baseline = prompt.baseline.format(n=trend.collected_days)
+    top = [t for t in counted if t.count == counted[0].count] if counted else []
+    if len(top) == 1:
+        busiest = f"{top[0].label} 논문이 {top[0].count:,}편으로 가장 많았다"
+    elif top:
+        busiest = f"{', '.join(t.label for t in top)} 논문이 {top[0].count:,}편씩으로 가장 많았다"
+    else:
+        busiest = "관심 주제에 해당하는 논문은 없었다"
+    quiet = (
+        f"{period} arXiv 논문 {pool}편은 {baseline}과 비교해 눈에 띄게 달라진 주제가 없었고, {busiest}.",
+        f"{period} arXiv 논문 {pool}편의 주제별 비율은 {baseline}과 비슷했고, {busiest}.",
+    )
+    return _pick(quiet, day, trend.pool or 0)
 
 
-def _fallback(trend: Trend, reason: str, prompt: FlowPrompt = DAILY) -> Takeaway:
-    return Takeaway(template_flow(trend, prompt.period), TakeawayStatus.FALLBACK, reason)
+def _topic(period: str) -> str:
+    return f"{period}{'은' if _final_consonant(period) else '는'}"
+
+
+# -- the model's answer: checked, then rendered around the opening -----------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What is kept of a model's answer: a valid lead id and a theme sentence, or why each was left out."""
+
+    lead: str = ""
+    theme: str = ""
+    problems: tuple[str, ...] = ()
+
+    @property
+    def problem(self) -> str:
+        return "; ".join(self.problems)
+
+
+def parse_answer(content: str) -> object:
+    """The answer's JSON object, or None when there is none."""
+    data = first_json_object(content)
+    return data if isinstance(data, dict) else None
+
+
+def theme_problems(
+    raw: object, lines: Sequence[str] = (), labels: Sequence[str] = (), prompt: FlowPrompt | None = None
+) -> list[str]:
+    """Every check a theme fails, in the order they are reported (tests/test_flow.py counts them on real
+    answers). ``lines``: the top items' lines it must not repeat; ``labels``: the reader topics' labels."""
+    if not isinstance(raw, str) or not raw.strip():
+        return [EMPTY]
+    text = strip_markup(raw)
+    body = text.rstrip(_END_PUNCT + " ")
+    letters = compact_text(body)
+
+    def copies(others: Sequence[str]) -> bool:  # one similarity measure: the longest shared run of letters
+        return any(shared_run(letters, compact_text(o)) >= COPY_SHARE * len(letters) for o in others)
+
+    failed = [
+        (_ACTIVE_HTML.search(raw), HAS_ACTIVE_HTML),
+        (find_link(text), HAS_LINK),
+        (_DIGIT.search(text), HAS_DIGITS),
+        (not is_korean(text), NOT_KOREAN),
+        (MIXED.search(text), MIXED_WORD),
+        (len(sentences(text)) > 1, NOT_ONE_SENTENCE),
+        (not _PREDICATE_END.search(body), UNFINISHED),
+        (not THEME_CHARS[0] <= len(body) <= THEME_CHARS[1], THEME_LENGTH),
+        (_POINTER.search(body), POINTS_ELSEWHERE),
+        (any(re.match(rf"{re.escape(x)}(?:은|는|이|가|,|과|와)", body) for x in labels if x),
+         TOPIC_AS_SUBJECT),
+        (copies(lines), COPIES_ITEM),
+        (copies(examples(prompt or DAILY)), COPIES_EXAMPLE),
+    ]
+    return [problem for bad, problem in failed if bad]
+
+
+def check_theme(
+    raw: object, lines: Sequence[str] = (), labels: Sequence[str] = (), prompt: FlowPrompt | None = None
+) -> tuple[str, str]:
+    """(the theme as it may be shown, "") or ("", why it cannot be): checks that hold for any model."""
+    problems = theme_problems(raw, lines, labels, prompt)
+    if problems:
+        return "", problems[0]
+    assert isinstance(raw, str)
+    return strip_markup(raw).rstrip(_END_PUNCT + " ") + ".", ""
+
+
+def check_answer(data: object, choices: Choices, prompt: FlowPrompt | None = None) -> Answer:
+    """Each field of ``data`` checked on its own: a bad lead does not cost a good theme."""
+    if not isinstance(data, dict):
+        return Answer(problems=(NOT_JSON,))
+    problems = []
+    lead = data.get("lead")
+    if lead in (None, "") or not choices.ids:
+        lead = ""
+    elif not isinstance(lead, str) or lead.strip() not in choices.ids:
+        problems.append(BAD_LEAD)
+        lead = ""
+    theme, why = check_theme(data.get("theme"), choices.lines(), choices.labels, prompt)
+    if why:
+        problems.append(why)
+    return Answer(str(lead).strip(), theme, tuple(problems))
+
+
+def render(trend: Trend, answer: Answer, choices: Choices, prompt: FlowPrompt = DAILY) -> str:
+    """The paragraph: the opening (the lead's movement first), then the theme, naming the lead's paper."""
+    text = opening(trend, prompt, answer.lead, choices)
+    if answer.theme:
+        theme = answer.theme
+        paper = dict(choices.items).get(answer.lead)
+        if paper is not None:
+            theme = f"{theme[:-1]}(예: {paper_name(paper.candidate.title)})."
+        text = f"{text} {theme}"
+    return text
+
+
+def paper_name(title: str) -> str:
+    """What a paper is called in a sentence: its title's name before a colon ("AgenticPay"), or the
+    title, shortened."""
+    title = one_line(title)
+    name, colon, _ = title.partition(":")
+    return truncate(name.strip() if colon and 2 <= len(name.strip()) <= 40 else title, 60)
 
 
 # -- the request ------------------------------------------------------------------------------------
 
 
-def paragraph_of(content: str) -> str | None:
-    """The paragraph in an answer: its JSON's "paragraph" (or only string), what was written of it when
-    the JSON never closed, or prose a small model wrote instead of JSON; None when the answer is other
-    broken JSON."""
-    data = first_json_object(content)
-    if isinstance(data, dict):
-        value = data.get("paragraph")
-        if not isinstance(value, str):
-            value = next((v for v in data.values() if isinstance(v, str)), "")
-        return value
-    if data is None and "{" not in content:
-        return content  # plain prose: the paragraph is prose anyway
-    return _unclosed_paragraph(content) if data is None else None
-
-
-_PARAGRAPH_OPENS = re.compile(r'\{\s*"paragraph"\s*:\s*"')
-_PARTIAL_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?$")
-
-
-def _unclosed_paragraph(content: str) -> str | None:
-    """The "paragraph" of JSON that stops inside it: a small model that runs on to max_tokens (the 1.5B
-    one writes 500 characters) never closes its string. What it wrote is read as written, and
-    :func:`check_flow` keeps only its whole sentences, as of any paragraph that stops mid-sentence."""
-    opened = _PARAGRAPH_OPENS.search(content)
-    if opened is None:
-        return None
-    decoder = json.JSONDecoder(strict=False)  # a raw line break inside the string is no reason to refuse
-    try:  # the string closed and only the object did not
-        value: str = decoder.raw_decode(content, opened.end() - 1)[0]
-        return value
-    except ValueError:
-        pass
-    written = _PARTIAL_ESCAPE.sub("", content[opened.end() :])  # cut inside "\n" or "\uac00"
-    try:
-        value = decoder.decode(f'"{written}"')
-        return value
-    except ValueError:
-        return None
+def store_answer(
+    state: State,
+    trend: Trend,
+    entries: Sequence[Entry],
+    answer: Mapping[str, object],
+    *,
+    model: str,
+    prompt: FlowPrompt = DAILY,
+    context: Mapping[str, Any] | None = None,
+) -> Takeaway:
+    """Put ``answer`` ({"theme": …, "lead": …}, as a model would give it) into the cache for ``trend``'s
+    day or week, checked and rendered as a model's: the next run with ``model`` shows this paragraph."""
+    choices = Choices.of(trend, entries)
+    kept = check_answer(dict(answer), choices, prompt)
+    text = render(trend, kept, choices, prompt)
+    key = input_hash(flow_input(trend, entries) | dict(context or {}))
+    state.store_flow(trend.day, key, model, prompt.version, text)
+    return Takeaway(text, TakeawayStatus.CACHED, kept.problem)
 
 
 async def write_flow(
@@ -674,52 +471,54 @@ async def write_flow(
     off_reason: str = "",
 ) -> Takeaway | None:
     """The paragraph for ``trend`` (the day's 오늘의 흐름 unless ``prompt`` says otherwise), or None when
-    there are no numbers to write about. ``context`` adds keys to the input (the week's dates, say).
+    there are no numbers to write about. ``context`` adds keys to the cache key (the week's dates, say).
 
     ``session`` is the run's LLM session (None: no key, the LLM is off, for ``off_reason`` when it is
-    left out on purpose). Never raises: a failed request
-    or an unusable answer becomes the marked template sentence.
+    left out on purpose). Never raises: without an answer
+    the paragraph is the opening alone (status FALLBACK, with why in its note, shown as it is).
     """
     if trend.pool is None:
         return None
-    data = flow_input(trend, entries) | dict(context or {})
-    key = input_hash(data)
-    cached = state.cached_flow(trend.day, key, llm.model, prompt.version)
-    grounds = Grounds.of(data)
-    kept = check_flow(cached, grounds).text if cached else None
-    if kept:  # as the checks read it now: a paragraph cached before a check was added is mended or asked anew
-        return Takeaway(kept, TakeawayStatus.CACHED)
+    key = input_hash(flow_input(trend, entries) | dict(context or {}))
+    cached = state.cached_flow(trend.day, key, llm.model)
+    if cached:  # what was shown is shown again, as it was
+        return Takeaway(cached, TakeawayStatus.CACHED)
+    choices = Choices.of(trend, entries)
+    numbers_only = opening(trend, prompt, "", choices)
     if session is None:
         no_key = f"no API key (${llm.api_key_env} is not set)"
         reason = off_reason or (no_key if not llm.api_key else "LLM off")
-        return _fallback(trend, reason, prompt)
+        return Takeaway(numbers_only, TakeawayStatus.FALLBACK, reason)
+    if not choices.items:
+        return Takeaway(numbers_only, TakeawayStatus.FALLBACK, "no top items to find a theme in")
     if session.usage.unreachable:  # the takeaways found the endpoint dead: do not wait for it again
-        return _fallback(trend, session.usage.unreachable, prompt)
-    problem = ""
+        return Takeaway(numbers_only, TakeawayStatus.FALLBACK, session.usage.unreachable)
+    request, problem = choices.request(trend), ""
+    kept = Answer()
     for attempt in ("", " re-ask"):
         label = f"llm: {prompt.name}{attempt}"
         try:
             answer = await session.request(
-                build_messages(data, problem, prompt),
-                schema=ANSWER_SCHEMA,
+                build_messages(request, problem, prompt),
+                schema=answer_schema(choices.ids),
                 schema_name="flow",
                 max_tokens=MAX_TOKENS,
                 label=label,
             )
         except RequestFailed as e:
             session.usage.failures += 1
-            progress.warn(f"llm: {prompt.name} is a template sentence: {e.reason}")
-            return _fallback(trend, e.reason, prompt)
-        paragraph = paragraph_of(answer.content)
-        checked = check_flow(paragraph, grounds) if paragraph is not None else Checked(None, NOT_JSON)
-        if checked.text:
-            mended = f" ({checked.repair})" if checked.repair else ""
-            progress.log(f"{label} ok{mended}, {answer.seconds:.1f}s")
-            state.store_flow(trend.day, key, llm.model, prompt.version, checked.text)
-            note = f"accepted on re-ask (first answer: {problem})" if problem else ""
-            return Takeaway(checked.text, TakeawayStatus.LLM, note)
-        problem = checked.problem
+            progress.warn(f"llm: {prompt.name} without a theme: {e.reason}")
+            return Takeaway(numbers_only, TakeawayStatus.FALLBACK, e.reason)
+        kept = check_answer(parse_answer(answer.content), choices, prompt)
+        if kept.theme:
+            note = f" (left out: {kept.problem})" if kept.problems else ""
+            progress.log(f"{label} ok{note}, {answer.seconds:.1f}s")
+            break
+        problem = kept.problem
         progress.log(f"{label} unusable ({problem}): {truncate(one_line(answer.content), 80)!r}")
-    session.usage.failures += 1
-    progress.warn(f"llm: {prompt.name} is a template sentence: unusable after one re-ask ({problem})")
-    return _fallback(trend, f"LLM paragraph unusable after one re-ask ({problem})", prompt)
+    text = render(trend, kept, choices, prompt)
+    state.store_flow(trend.day, key, llm.model, prompt.version, text)
+    if kept.theme:
+        return Takeaway(text, TakeawayStatus.LLM, kept.problem)
+    progress.log(f"llm: {prompt.name} is the numbers alone: no usable theme after a re-ask ({kept.problem})")
+    return Takeaway(text, TakeawayStatus.FALLBACK, f"no usable theme ({kept.problem})")

@@ -18,7 +18,6 @@ from ..models import TopicTrend, Trend
 from ..text import one_line
 from . import stats
 
-FLOW_FALLBACK_MARK = "⚠️ 흐름 대체"
 NBSP = "\u00a0"
 MD_BLANK = "\u2800"  # not whitespace to any Markdown parser (Unicode "So"), yet shows as a blank
 
@@ -63,8 +62,6 @@ class TrendView:
     flow_text: str
     flow_md: str
     flow_segments: tuple[Segment, ...]
-    flow_fallback: bool
-    flow_mark: str
     basis: str
     # What the block calls its period: the daily block's words; the weekly roundup (week/roundup.py) its own.
     flow_label: str = "오늘의 흐름"
@@ -177,7 +174,5 @@ def trend_view(trend: Trend | None, *, md: Callable[[str], str]) -> TrendView | 
         flow_text=text,
         flow_md="".join(code_span(p.text) if p.term else _spaced(md, p.text) for p in parts),
         flow_segments=parts,
-        flow_fallback=bool(flow and flow.is_fallback),
-        flow_mark=FLOW_FALLBACK_MARK,
         basis=basis,
     )

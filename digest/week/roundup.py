@@ -11,7 +11,8 @@ pipeline; it reuses the daily stages on what the state kept:
 * takeaways: ``summarize`` (cached lines are reused, so a paper a day already showed costs nothing);
 * numbers: the week's counted days summed and compared by ``stats.topic_trends`` with the baseline before
   the week, one sparkline block per day, ``stats.emerging_terms`` over the week's phrases;
-* paragraph: ``flow.write_flow`` with the week's prompt (prompts/week.*), the same checks and fallback;
+* paragraph: ``flow.write_flow`` with the week's prompt (prompts/week.*): the code's sentence of the
+  week's numbers, and the model's theme under the same checks;
 * rendering: digest/week/render.py (templates/week.*); delivery: ``delivery.send_week``.
 """
 
@@ -47,7 +48,7 @@ from ..trend.phrases import PHRASE_RULES
 from ..trend.stage import history_note
 from .render import render_week_markdown, short_label
 
-WEEK_PROMPT = load_prompt("이번 주 흐름", "이번 주", "week.system.txt", "week.user.txt")
+WEEK_PROMPT = load_prompt("이번 주 흐름", "이번 주", "그전 {n}개 발표일", "week.system.txt", "week.user.txt")
 
 # The week's ranking, on top of relevance + popularity (the scale of a topic score: 0.3 is one mention in
 # the abstract's first sentences, 1.0 a title and abstract match):
