@@ -166,10 +166,23 @@ def day_done(config: Config, state: State, day: date) -> bool:
     A recipient whose delivery failed permanently counts as done too: delivery never retries it
     without --force, so rebuilding the digest for it would only cost fetches.
     """
+    posted = _channels_done(config, state, day, weekly=False)
     if config.email.enabled:
         final = {d.recipient for d in state.deliveries(day=day) if d.status in ("sent", "failed")}
-        return all(r in final for r in config.email.to)
+        return all(r in final for r in config.email.to) and posted
+    if _channel_names(config, weekly=False):
+        return posted
     return has_successful_run(state, day)
+
+
+def _channel_names(config: Config, *, weekly: bool) -> list[str]:
+    return [n for n, c in config.channels.items() if c.enabled and (c.weekly if weekly else c.daily)]
+
+
+def _channels_done(config: Config, state: State, day: date, *, weekly: bool) -> bool:
+    """Every chat channel has the post, or refused it for good (as a permanently failed recipient)."""
+    final = {p.channel for p in state.channel_posts(day=day) if p.weekly == weekly and p.status != "pending"}
+    return all(n in final for n in _channel_names(config, weekly=weekly))
 
 
 def needs_catch_up(now: datetime, config: Config, state: State) -> bool:
@@ -183,10 +196,13 @@ def needs_catch_up(now: datetime, config: Config, state: State) -> bool:
 def week_done(config: Config, state: State, monday: date) -> bool:
     """The week's roundup needs no more work: sent (or failed for good) to every recipient, or, with email
     off, archived."""
+    posted = _channels_done(config, state, monday, weekly=True)
     if config.email.enabled:
         rows = state.deliveries(day=monday, weekly=True)
         final = {d.recipient for d in rows if d.status in ("sent", "failed")}
-        return all(r in final for r in config.email.to)
+        return all(r in final for r in config.email.to) and posted
+    if _channel_names(config, weekly=True):
+        return posted
     from ..models import iso_week
 
     return (state.archive_dir / f"week-{iso_week(monday)}.md").is_file()
@@ -370,6 +386,7 @@ async def daily_run(
     """
     # Imported here so `digest status` and the healthcheck do not load the whole pipeline.
     from .. import delivery
+    from ..delivery import channels
     from ..pipeline import default_clients, run_digest, today
 
     day = today(config, now)
@@ -378,6 +395,8 @@ async def daily_run(
         if config.email.enabled:
             # Before today's build: a day whose only gap was an SMTP outage is then done.
             summary.retried = len(await delivery.send_pending(config, state, progress=progress))
+        if config.channels:
+            summary.retried += len(await channels.send_pending_channels(config, state, progress=progress))
         if day_done(config, state, day):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state)
@@ -399,6 +418,8 @@ async def daily_run(
         if config.email.enabled:
             outcomes = await delivery.send_digest(config, state, d, progress=progress)
             state.record_run_delivery(result.run_id, delivery.outcome_counts(outcomes))
+        # After the hold above: nothing is posted while the LLM is being waited for, as nothing is mailed.
+        await channels.send_channels(config, state, d, progress=progress)
         _fill_deliveries(summary, state)
     return summary
 
@@ -412,6 +433,7 @@ async def weekly_run(
 ) -> RunSummary:
     """One weekly tick, the code path of ``digest week --send``: retry pending mail, build, send once."""
     from .. import delivery
+    from ..delivery import channels
     from ..models import iso_week
     from ..pipeline import default_clients, today
     from ..week.roundup import run_week, week_of
@@ -422,6 +444,8 @@ async def weekly_run(
     with State.open(config.state_path) as state:
         if config.email.enabled:
             summary.retried = len(await delivery.send_pending(config, state, progress=progress))
+        if config.channels:
+            summary.retried += len(await channels.send_pending_channels(config, state, progress=progress))
         if week_done(config, state, monday):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state, weekly=True)
@@ -442,6 +466,7 @@ async def weekly_run(
     with State.open(config.state_path) as state:
         if config.email.enabled:
             await delivery.send_week(config, state, w, progress=progress)
+        await channels.send_week_channels(config, state, w, progress=progress)
         _fill_deliveries(summary, state, weekly=True)
     return summary
 
