@@ -408,19 +408,22 @@ def test_a_slow_channel_is_bounded_and_holds_up_no_other(chat_server, tmp_path, 
     assert out["slow"].attempts == 3 and len(slow.posts) == 3
 
 
+def echo_path(r):
+    """A proxy in front of the API that names the request's path in its error (nginx, a local Bot API)."""
+    return Reply(502, f"<html><body>502 Bad Gateway: upstream failed for {r.path}</body></html>")
+
+
 def test_secrets_never_show_in_messages_rows_or_logs(chat_server, tmp_path, monkeypatch, capsys):
     servers = {"s": chat_server("slack"), "d": chat_server("discord"), "t": chat_server("telegram")}
     for s in servers.values():
-        s.script(*([Reply(500, "boom")] * 3))
+        s.script(*([echo_path] * 3))
     config = setup(tmp_path, monkeypatch, servers)
-    # an unreachable Telegram API: httpx's error text names the URL, which holds the token
-    bad = config.channels["t"].model_copy(update={"api_url": "http://127.0.0.1:9"})
-    config = config.model_copy(update={"channels": {**config.channels, "t": bad}})
     out = post(config, progress=Progress())
     shown = "\n".join(o.describe() for o in out) + capsys.readouterr().err
     with sqlite3.connect(config.state_path / "digest.sqlite3") as db:
         shown += repr(db.execute("select * from channel_posts").fetchall())
     assert {o.status for o in out} == {"pending"}
+    assert "upstream failed for" in shown and "[$STUDY_TELEGRAM_TOKEN]" in shown
     for secret in SECRETS:
         assert secret not in shown
         for piece in re.split(r"[/:]", secret):
@@ -528,3 +531,44 @@ def test_fallback_lines_are_marked_in_every_channel(chat_server, tmp_path, monke
     for s in servers.values():
         assert "⚠️ 요약 대체" in "\n".join(texts(s))
     assert TOPICS  # the groups' labels are the topics'
+
+
+def test_cli_send_pending_posts_what_an_outage_left(chat_server, tmp_path, monkeypatch):
+    server = chat_server("telegram")
+    server.script(*([Reply(503, {"ok": False, "error_code": 503, "description": "Service Unavailable"})] * 3))
+    config = setup(tmp_path, monkeypatch, {"tg": server})
+    assert post(config)[0].status == "pending"
+    toml = tmp_path / "digest.toml"
+    toml.write_text(
+        f'state_dir = "{config.state_dir}"\n[channels.tg]\nkind = "telegram"\n'
+        f'token_env = "STUDY_TELEGRAM_TOKEN"\nchat_id = "{TELEGRAM_CHAT}"\napi_url = "{server.url}"\n',
+        encoding="utf-8",
+    )
+    server.script(Reply(404, {"ok": False, "error_code": 404, "description": "Not Found"}))  # still broken
+    failed = CliRunner().invoke(cli, ["send", "--pending", "--config", str(toml)])
+    assert failed.exit_code == 1
+    assert "not posted to 1 of 1 chat channel(s)" in failed.output and TELEGRAM_TOKEN not in failed.output
+    assert "Traceback" not in failed.output
+    # a 404 from the Bot API is a wrong token: refused for good, and `send --pending` has nothing left
+    assert rows(config)["tg"][0] == "failed"
+    monkeypatch.setenv("STUDY_TELEGRAM_TOKEN", TELEGRAM_TOKEN)
+    assert CliRunner().invoke(cli, ["send", "--pending", "--config", str(toml)]).exit_code == 0
+    assert server.messages == []
+
+
+def test_cli_send_pending_resends_from_the_archive(chat_server, tmp_path, monkeypatch):
+    server = chat_server("discord")
+    server.script(*([Reply(500, {"message": "500: Internal Server Error", "code": 0})] * 3))
+    config = setup(tmp_path, monkeypatch, {"study": server})
+    [first] = post(config)
+    assert first.status == "pending"
+    toml = tmp_path / "digest.toml"
+    toml.write_text(
+        f'state_dir = "{config.state_dir}"\n'
+        '[channels.study]\nkind = "discord"\nurl_env = "STUDY_DISCORD_URL"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["send", "--pending", "--config", str(toml)])
+    assert result.exit_code == 0, result.output
+    assert len(server.messages) == first.parts
+    assert rows(config)["study"][0] == "sent"
