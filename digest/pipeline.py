@@ -21,7 +21,9 @@ import httpx2
 from . import calendar
 from .config import Config, Render
 from .delivery import archive_email
+from .delivery.feed import archive_post
 from .delivery.notes import write_note
+from .delivery.post import daily_post
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
 from .llm import DeferredClient
@@ -237,6 +239,8 @@ async def run_digest(
         path = archive(state, d, f"{day.isoformat()}.md", markdown)
         # The email's bodies too, sent or not: `digest show DATE --format html|text` works for any day.
         archive_email(state, d, config.render)
+        if not d.sample:
+            archive_post(state.archive_dir, daily_post(d, config.render))  # the channels' and the feed's
         if config.notes_dir and config.markdown.enabled and not sample:
             _write_note(config, day, markdown, progress, now)
         state.mark_shown([(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day)

@@ -30,6 +30,7 @@ from ..models import Digest, WeekDigest, iso_week
 from ..progress import Progress
 from ..state import ChannelPost, State, run_lock
 from . import discord, slack, telegram
+from .feed import write_feed
 from .post import Answer, ChatPost, daily_post, load_post, weekly_post, write_post
 
 Status = Literal["sent", "skipped", "pending", "failed"]
@@ -396,6 +397,8 @@ async def _archive_and_post(
         return []
     with run_lock(state.directory):
         path = write_post(state.archive_dir, post)
+        if not post.sample:
+            write_feed(state.archive_dir)
         progress.log(f"channel: archived {path}")
         return await post_to_channels(config, state, post, force=force, progress=progress, retry=retry)
 

@@ -215,10 +215,17 @@ def archive_path(archive_dir: Path, post: ChatPost) -> Path:
 
 
 def write_post(archive_dir: Path, post: ChatPost) -> Path:
+    """Archive ``post`` atomically; an unchanged post is not rewritten (its mtime is the feed's updated)."""
     archive_dir.mkdir(parents=True, exist_ok=True)
     path = archive_path(archive_dir, post)
+    text = to_json(post)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except OSError:
+        pass
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(to_json(post), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
 

@@ -26,6 +26,8 @@ from pathlib import Path
 from .. import calendar
 from ..config import Config, Render, Selection
 from ..delivery import archive_week_email
+from ..delivery.feed import archive_post
+from ..delivery.post import weekly_post
 from ..models import (
     DayStats,
     DayStatus,
@@ -371,6 +373,7 @@ async def run_week(
         tmp.write_text(markdown, encoding="utf-8")
         tmp.replace(path)
         archive_week_email(state, w, config.render)
+        archive_post(state.archive_dir, weekly_post(w, config.render))  # the channels' and the feed's
     u = w.usage
     progress.log(
         f"week: {len(w.entries)} items, {w.fallback_count} fallbacks, {u.calls} LLM calls "
