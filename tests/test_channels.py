@@ -572,3 +572,18 @@ def test_cli_send_pending_resends_from_the_archive(chat_server, tmp_path, monkey
     assert result.exit_code == 0, result.output
     assert len(server.messages) == first.parts
     assert rows(config)["study"][0] == "sent"
+
+
+def test_digest_config_shows_whether_each_secret_is_set_never_its_value(monkeypatch):
+    from digest._compat import tomllib
+    from digest.config import dump_toml, masked_dump
+
+    monkeypatch.setenv("STUDY_SLACK", f"https://hooks.slack.com/services/{SLACK_KEY}")
+    c = parse_config({"channels": {
+        "study": {"kind": "slack", "url_env": "STUDY_SLACK"},
+        "tg": {"kind": "telegram", "token_env": "STUDY_TG", "chat_id": "@study_channel"},
+    }})  # fmt: skip
+    text = dump_toml(c)
+    assert parse_config(tomllib.loads(text)) == c  # loads back unchanged
+    assert "# webhook URL: set (masked) ($STUDY_SLACK)" in text and "# bot token: not set ($STUDY_TG)" in text
+    assert SLACK_KEY not in text and SLACK_KEY not in json.dumps(masked_dump(c))
