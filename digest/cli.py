@@ -597,6 +597,35 @@ def check(config_path: Path | None, timeout: float) -> None:
         sys.exit(code)
 
 
+@cli.command("site")
+@config_option
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the site (default: <state_dir>/site).",
+)  # fmt: skip
+@handle_errors
+def site_cmd(config_path: Path | None, out: Path | None) -> None:
+    """Build the static web archive: every digest as a page, the topic trends as a chart, a search.
+
+    Static files only (no server, no CDN): open index.html, or publish the folder (GitHub Pages).
+    Prints the index's file:// URL.
+
+    \b
+    Example:
+        digest site --out public/
+    """
+    from .site import build_site
+
+    config, _ = load_config(config_path)
+    target = out or config.state_path / "site"
+    try:
+        written = build_site(config, target)
+    except OSError as e:
+        raise DigestError(f"{target}: cannot write the site: {e.strerror or e}") from None
+    click.echo(f"{len(written)} files", err=True)
+    click.echo((target / "index.html").resolve().as_uri())
+
+
 # The archive files of one day, by --format: archive/YYYY-MM-DD.md (pipeline), .html and .txt (email).
 _ARCHIVE_SUFFIXES = {"md": ".md", "html": ".html", "text": ".txt"}
 
