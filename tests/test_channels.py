@@ -249,6 +249,8 @@ def test_the_weekly_roundup_goes_to_weekly_channels_only(chat_server, tmp_path, 
     assert b.received == []
     assert "주간 정리 — 2026-02-02 (월) \\~ 02-06 (금)" in a.messages[0]["content"]  # "~" is strikethrough
     assert [(r.channel, r.weekly, r.day.isoformat()) for r in rows_] == [("a", True, "2026-02-02")]
+    # The trend lines in a code block, the sparkline's blank for Monday (no numbers) kept in its place.
+    assert "```\nLLM  ▅▆█▇ 560편 (+4%) →\n멀티모달  ▅▆█▇ 230편 (+41%) ▲\n" in a.messages[0]["content"]
     assert (config.state_path / "archive" / "week-2026-W06.post.json").is_file()
 
 

@@ -110,7 +110,8 @@ def _trend(view: TrendView | None) -> dict[str, Any]:
         if view.cold_start:
             lines.append(view.cold_line)
         for r in view.rows:
-            line = f"{r.label} {r.spark.rstrip()} {r.count}".replace("  ", " ")
+            # The sparkline as it is: a blank is a day without numbers, and its place says which day.
+            line = f"{r.label} {r.spark} {r.count}"
             if r.change:
                 line += f" ({r.change})"
             if r.arrow:
