@@ -343,6 +343,12 @@ class Markdown(_Section):
     filename: str = "{date}.md"
 
 
+class Site(_Section):
+    """The static web archive (`digest site`)."""
+
+    dir: str = ""  # set: `digest serve` rebuilds the site there after each run (empty: only `digest site`)
+
+
 class Render(_Section):
     """What every item shows, in the Markdown and the email alike."""
 
@@ -465,6 +471,7 @@ class Config(_Section):
     llm: LLM = LLM()
     email: Email = Email.model_validate({})
     channels: dict[str, Channel] = {}
+    site: Site = Site()
     markdown: Markdown = Markdown()
     render: Render = Render()
     http: HTTP = HTTP()

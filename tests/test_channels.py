@@ -161,6 +161,7 @@ def test_slack_blocks_respect_the_block_kit_limits(chat_server, tmp_path, monkey
     assert len(server.messages) >= 3
     for m in server.messages:
         assert len(m["blocks"]) <= 50
+        assert sum(len(json.dumps(b, ensure_ascii=False)) for b in m["blocks"]) < 16_000
         assert m["unfurl_links"] is False
         assert m["blocks"][0]["type"] == "header" or m is not server.messages[0]
     assert server.messages[0]["blocks"][0]["text"]["text"] == "데일리 트렌드 — 2025-10-14 (화)"

@@ -538,6 +538,20 @@ def test_nothing_is_posted_to_a_channel_while_the_digest_is_held(
     assert len(discord.messages) == posted
 
 
+
+def test_serve_rebuilds_the_site_after_a_run(
+    held_setup: tuple[Config, llmserver.LLMServer, Sink], tmp_path: Path
+) -> None:
+    from digest.config import Site
+
+    config, llm, sink = held_setup
+    config = config.model_copy(update={"site": Site(dir=str(tmp_path / "public"))})
+    assert tick(config, at(THU, 11)).status == "ok"
+    day_page = tmp_path / "public" / "d" / f"{THU.isoformat()}.html"
+    assert day_page.is_file() and "데일리 트렌드" in day_page.read_text(encoding="utf-8")
+    assert (tmp_path / "public" / "index.html").is_file() and (tmp_path / "public" / "feed.xml").is_file()
+
+
 def test_llm_still_down_at_the_deadline_sends_with_the_marks(
     held_setup: tuple[Config, llmserver.LLMServer, Sink], tmp_path: Path
 ) -> None:

@@ -18,6 +18,9 @@ from .post import FALLBACK_MARK, FLOW_MARK, Answer, ChatItem, ChatPost, body_tex
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
+# Slack truncates a message's text past 40,000 characters and long messages collapse behind "Show more":
+# a message is kept to this much text, so a long day reads as a few messages of whole items.
+MESSAGE_LIMIT = 12_000
 HEADER_LIMIT = 150
 
 Block = dict[str, Any]
@@ -52,6 +55,15 @@ def _item_text(item: ChatItem, heading: str) -> str:
 
 def _fitted(item: ChatItem, heading: str, budget: int) -> str:
     return _item_text(shorter(item, budget), heading)
+
+
+def _size(blocks: list[Block]) -> int:
+    """The characters of text in ``blocks``."""
+    total = 0
+    for b in blocks:
+        total += len(b.get("text", {}).get("text", ""))
+        total += sum(len(e.get("text", "")) for e in b.get("elements", []))
+    return total
 
 
 def chunks(post: ChatPost) -> list[list[Block]]:
@@ -94,7 +106,11 @@ def render(post: ChatPost) -> list[dict[str, Any]]:
     """The webhook payloads, in order: as few messages as Slack's 50-block limit allows."""
     messages: list[list[Block]] = []
     for chunk in chunks(post):
-        if messages and len(messages[-1]) + len(chunk) <= MAX_BLOCKS:
+        if (
+            messages
+            and len(messages[-1]) + len(chunk) <= MAX_BLOCKS
+            and _size(messages[-1]) + _size(chunk) <= MESSAGE_LIMIT
+        ):
             messages[-1] += chunk
         else:
             messages.append(list(chunk))

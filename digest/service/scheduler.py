@@ -421,6 +421,7 @@ async def daily_run(
         # After the hold above: nothing is posted while the LLM is being waited for, as nothing is mailed.
         await channels.send_channels(config, state, d, progress=progress)
         _fill_deliveries(summary, state)
+    rebuild_site(config)
     return summary
 
 
@@ -468,7 +469,24 @@ async def weekly_run(
             await delivery.send_week(config, state, w, progress=progress)
         await channels.send_week_channels(config, state, w, progress=progress)
         _fill_deliveries(summary, state, weekly=True)
+    rebuild_site(config)
     return summary
+
+
+def rebuild_site(config: Config) -> None:
+    """With ``[site] dir`` set, the web archive is rebuilt after a run (a failure is a warning, not a failed
+    run: the digest is built and sent already)."""
+    if not config.site.dir:
+        return
+    from ..site import build_site
+
+    target = Path(config.site.dir).expanduser()
+    try:
+        written = build_site(config, target)
+    except (OSError, DigestError) as e:
+        log.warning("site: not rebuilt in %s: %s", target, e)
+        return
+    log.info("site: %d files in %s", len(written), target)
 
 
 def _hold(
