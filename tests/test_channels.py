@@ -590,3 +590,19 @@ def test_digest_config_shows_whether_each_secret_is_set_never_its_value(monkeypa
     assert parse_config(tomllib.loads(text)) == c  # loads back unchanged
     assert "# webhook URL: set (masked) ($STUDY_SLACK)" in text and "# bot token: not set ($STUDY_TG)" in text
     assert SLACK_KEY not in text and SLACK_KEY not in json.dumps(masked_dump(c))
+
+
+def test_status_names_pending_and_refused_chat_posts(chat_server, tmp_path, monkeypatch):
+    from datetime import datetime
+
+    from digest.service.scheduler import status_report
+
+    dead, slow = chat_server("discord"), chat_server("slack")
+    dead.script(*([Reply(404, {"message": "Unknown Webhook", "code": 10015})] * 3))
+    slow.script(*([Reply(503, "service unavailable")] * 3))
+    config = setup(tmp_path, monkeypatch, {"dead": dead, "slow": slow})
+    post(config)
+    with State.open(config.state_path) as state:
+        report = status_report(config, state, datetime(2025, 10, 14, 12, tzinfo=config.tz))
+    assert "pending chat posts: 1: slow (2025-10-14) (`digest send --pending`)" in report
+    assert "failed chat posts: 1: dead (2025-10-14: HTTP 404 Unknown Webhook (code 10015))" in report

@@ -279,6 +279,17 @@ def status_report(config: Config, state: State, now: datetime, limit: int = 10) 
         labels = {f"week {iso_week(d.day)}" if d.weekly else d.day.isoformat() for d in pending_now}
         days = ", ".join(sorted(labels))
         lines.append(f"pending: {len(pending_now)} email(s) of {days} (`digest send --pending`)")
+    for status, what in (("pending", "`digest send --pending`"), ("failed", "refused for good: see the fix")):
+        posts = state.channel_posts(status=status)
+        if posts:
+            from ..models import iso_week
+
+            shown = ", ".join(
+                f"{p.channel} ({f'week {iso_week(p.day)}' if p.weekly else p.day.isoformat()}"
+                + (f": {p.last_error}" if status == "failed" else "") + ")"
+                for p in posts[-5:]
+            )
+            lines.append(f"{status} chat posts: {len(posts)}: {shown} ({what})")
     lines.append(
         f"next run: {format_when(next_run_time(config, now), config.tz)} "
         f"(schedule {config.schedule.cron!r}, {config.timezone})"
