@@ -21,7 +21,7 @@ from typing import Any
 import httpx2
 
 from .addresses import envelope, needs_smtputf8
-from .config import LLM, Config, Email, check_secrets
+from .config import LLM, Channel, Config, Email, check_secrets
 from .errors import DigestError
 from .llm import LLMSession, RequestFailed, first_json_object, is_openai, make_llm_client
 from .models import LLMUsage
@@ -288,6 +288,19 @@ def _source_probes(config: Config, client: httpx2.AsyncClient) -> list[Awaitable
     return jobs
 
 
+async def probe_channel(client: httpx2.AsyncClient, name: str, channel: Channel) -> Probe:
+    from .delivery.channels import probe_channel as probe
+    from .delivery.channels import target
+
+    started = time.monotonic()
+    ok, detail = await probe(client, channel)
+    return Probe(f"{channel.kind} {name}", ok, f"{detail} · {_elapsed(started)}", target(channel))
+
+
+def _channel_probes(config: Config, client: httpx2.AsyncClient) -> list[Awaitable[Probe]]:
+    return [probe_channel(client, name, c) for name, c in config.channels.items() if c.enabled]
+
+
 async def check_all(config: Config, source: Path | None, *, timeout: float = DEFAULT_TIMEOUT) -> list[Probe]:
     probes = [probe_config(config, source), probe_state(config)]
     try:  # the probe teaches the state which response format the endpoint accepts
@@ -300,8 +313,9 @@ async def check_all(config: Config, source: Path | None, *, timeout: float = DEF
         ) as client:
             smtp = asyncio.to_thread(probe_smtp, config.email, timeout)
             found = await asyncio.gather(
-                *_source_probes(config, client), probe_llm(client, config.llm, state), smtp
-            )
+                *_source_probes(config, client), probe_llm(client, config.llm, state), smtp,
+                *_channel_probes(config, client),
+            )  # fmt: skip
     finally:
         if state is not None:
             state.close()

@@ -137,7 +137,10 @@ def cli() -> None:
     show_default=True,
     help="Which body to print: the Markdown section, or the email's HTML or plain text.",
 )
-@click.option("--send", is_flag=True, help="Also email it to [email].to (once per day and recipient).")
+@click.option(
+    "--send", is_flag=True,
+    help="Also email it to [email].to and post it to [channels] (once per day and destination).",
+)  # fmt: skip
 @click.option("--force", is_flag=True, help="With --send: send again to recipients who already got it.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @handle_errors
@@ -172,9 +175,9 @@ def now(
     if out:
         prepare_out(out)  # before the run: a bad path must not cost the fetching and the LLM
     if send:
-        from .delivery import check_sendable
+        from .delivery.channels import check_sendable_any
 
-        check_sendable(config)  # before the run, so a bad setup costs no fetching and no LLM
+        check_sendable_any(config)  # before the run, so a bad setup costs no fetching and no LLM
     result = _build(config, day, demo, progress)
     progress.done()
     _report(result, progress)
@@ -214,12 +217,31 @@ def _body(result: RunResult, fmt: str) -> str:
 
 def _send(config: Config, result: RunResult, force: bool, progress: Progress) -> None:
     from .delivery import check_outcomes, outcome_counts, send_digest
+    from .delivery.channels import check_channel_outcomes, send_channels
 
+    outcomes = []
     with State.open(config.state_path) as state:
-        outcomes = asyncio.run(send_digest(config, state, result.digest, force=force, progress=progress))
-        if not result.digest.sample:
-            state.record_run_delivery(result.run_id, outcome_counts(outcomes))
-    check_outcomes(outcomes)
+        if config.email.enabled:
+            outcomes = asyncio.run(send_digest(config, state, result.digest, force=force, progress=progress))
+            if not result.digest.sample:
+                state.record_run_delivery(result.run_id, outcome_counts(outcomes))
+        # Posted whatever the email did: a failed send is kept for `digest send --pending` either way.
+        posts = asyncio.run(send_channels(config, state, result.digest, force=force, progress=progress))
+    _check_both(lambda: check_outcomes(outcomes), lambda: check_channel_outcomes(posts))
+
+
+def _check_both(email: Callable[[], None], channels: Callable[[], None]) -> None:
+    """One error naming everything not delivered, the email's and the channels'."""
+    lines: list[str] = []
+    for check in (email, channels):
+        try:
+            check()
+        except DigestError as e:
+            lines.append(str(e))
+    if lines:
+        from .errors import DeliveryError
+
+        raise DeliveryError("\n".join(lines))
 
 
 @cli.command()
@@ -277,14 +299,19 @@ def send(config_path: Path | None, pending: bool, quiet: bool) -> None:
     if not pending:
         raise click.UsageError("nothing to send: use --pending (to send today's digest: digest now --send)")
     from .delivery import check_outcomes, check_sendable, send_pending
+    from .delivery.channels import check_channel_outcomes, send_pending_channels
 
     config, _ = load_config(config_path)
-    check_sendable(config)
+    if config.email.enabled or not config.channels:
+        check_sendable(config)
     progress = Progress(quiet=quiet)
+    outcomes = []
     with State.open(config.state_path) as state:
-        outcomes = asyncio.run(send_pending(config, state, progress=progress))
+        if config.email.enabled:
+            outcomes = asyncio.run(send_pending(config, state, progress=progress))
+        posts = asyncio.run(send_pending_channels(config, state, progress=progress))
     progress.done()
-    check_outcomes(outcomes)
+    _check_both(lambda: check_outcomes(outcomes), lambda: check_channel_outcomes(posts))
 
 
 @cli.command("backfill")
@@ -353,7 +380,10 @@ def backfill_cmd(config_path: Path | None, n: int, day_text: str | None, force: 
     "--format", "fmt", type=click.Choice(["md", "html", "text"]), default="md", show_default=True,
     help="Which body to print: the Markdown, or the email's HTML or plain text.",
 )  # fmt: skip
-@click.option("--send", is_flag=True, help="Also email it to [email].to (once per week and recipient).")
+@click.option(
+    "--send", is_flag=True,
+    help="Also email it to [email].to and post it to [channels] (once per week and destination).",
+)  # fmt: skip
 @click.option("--force", is_flag=True, help="With --send: send again to recipients who already got it.")
 @click.option("--demo", is_flag=True, help="The bundled sample week: no key, no network.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
@@ -397,9 +427,9 @@ def week_cmd(
         day = parse_day(day_text) or today(config)
         check_not_future(config, day)
         if send:
-            from .delivery import check_sendable
+            from .delivery.channels import check_sendable_any
 
-            check_sendable(config)  # before the run: a bad setup costs no LLM
+            check_sendable_any(config, weekly=True)  # before the run: a bad setup costs no LLM
         result = asyncio.run(_week(config, day, progress))
     progress.done()
     from .week.render import render_week_html, render_week_text
@@ -410,10 +440,14 @@ def week_cmd(
     click.echo(bodies[fmt](), nl=False)
     if send:
         from .delivery import check_outcomes, send_week
+        from .delivery.channels import check_channel_outcomes, send_week_channels
 
+        outcomes = []
         with State.open(config.state_path) as state:
-            outcomes = asyncio.run(send_week(config, state, w, force=force, progress=progress))
-        check_outcomes(outcomes)
+            if config.email.enabled:
+                outcomes = asyncio.run(send_week(config, state, w, force=force, progress=progress))
+            posts = asyncio.run(send_week_channels(config, state, w, force=force, progress=progress))
+        _check_both(lambda: check_outcomes(outcomes), lambda: check_channel_outcomes(posts))
 
 
 async def _week(config: Config, day: date, progress: Progress) -> WeekResult:
@@ -685,6 +719,35 @@ def check(config_path: Path | None, timeout: float) -> None:
     click.echo(format_table(probes))
     if code := exit_code(probes):
         sys.exit(code)
+
+
+@cli.command("site")
+@config_option
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the site (default: <state_dir>/site).",
+)  # fmt: skip
+@handle_errors
+def site_cmd(config_path: Path | None, out: Path | None) -> None:
+    """Build the static web archive: every digest as a page, the topic trends as a chart, a search.
+
+    Static files only (no server, no CDN): open index.html, or publish the folder (GitHub Pages).
+    Prints the index's file:// URL.
+
+    \b
+    Example:
+        digest site --out public/
+    """
+    from .site import build_site
+
+    config, _ = load_config(config_path)
+    target = out or config.state_path / "site"
+    try:
+        written = build_site(config, target)
+    except OSError as e:
+        raise DigestError(f"{target}: cannot write the site: {e.strerror or e}") from None
+    click.echo(f"{len(written)} files", err=True)
+    click.echo((target / "index.html").resolve().as_uri())
 
 
 NOT_ARCHIVED = (

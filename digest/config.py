@@ -338,10 +338,65 @@ class Email(_Section):
         return os.environ.get(self.password_env) or None
 
 
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+
+
+class Channel(_Section):
+    """One chat destination (docs/channels.md): a Slack or Discord webhook, or a Telegram chat.
+
+    The secret (the webhook URL, whose path is its key, or the bot token) is never in the file: the entry
+    names the environment variable that holds it, like [llm] api_key_env.
+    """
+
+    kind: Literal["slack", "discord", "telegram"]
+    enabled: bool = True
+    url_env: str = ""  # slack, discord: the variable holding the webhook URL
+    token_env: str = ""  # telegram: the variable holding the bot token
+    chat_id: str = ""  # telegram: "-1001234567890" (a group or channel) or "@channelname"
+    api_url: HttpURL = "https://api.telegram.org"  # telegram: or a local Bot API server
+    daily: bool = True  # the day's digest
+    weekly: bool = True  # the weekly roundup
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0  # one request
+    # The whole post, rate-limit waits included: what is not posted by then stays pending for the next try.
+    deadline_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
+
+    @model_validator(mode="after")
+    def _destination(self) -> Channel:
+        if self.kind == "telegram":
+            if not self.token_env.strip():
+                raise ValueError("token_env: a telegram channel needs the variable that holds the bot token")
+            if not re.fullmatch(r"-?\d+|@[A-Za-z][A-Za-z0-9_]{3,}", self.chat_id.strip()):
+                raise ValueError(
+                    f"chat_id: {self.chat_id!r} is not a Telegram chat id (-1001234567890) or @channelname"
+                )
+            if self.url_env:
+                raise ValueError("url_env: a telegram channel takes token_env and chat_id, not url_env")
+        else:
+            if not self.url_env.strip():
+                raise ValueError(f"url_env: a {self.kind} channel needs the variable holding its webhook URL")
+            if self.token_env or self.chat_id:
+                raise ValueError(f"a {self.kind} channel takes url_env only (token_env, chat_id: telegram)")
+        return self
+
+    @property
+    def secret_env(self) -> str:
+        return self.token_env if self.kind == "telegram" else self.url_env
+
+    @property
+    def secret(self) -> str | None:
+        return os.environ.get(self.secret_env, "").strip() or None
+
+
 class Markdown(_Section):
     enabled: bool = True
     dir: str = ""  # empty: no daily-log note is written
     filename: str = "{date}.md"
+
+
+class Site(_Section):
+    """The static web archive (`digest site`)."""
+
+    dir: str = ""  # set: `digest serve` rebuilds the site there after each run (empty: only `digest site`)
 
 
 class Render(_Section):
@@ -466,6 +521,8 @@ class Config(_Section):
     feeds: list[Feed] = DEFAULT_FEEDS
     llm: LLM = LLM()
     email: Email = Email.model_validate({})
+    channels: dict[str, Channel] = {}
+    site: Site = Site()
     markdown: Markdown = Markdown()
     render: Render = Render()
     http: HTTP = HTTP()
@@ -477,6 +534,14 @@ class Config(_Section):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown timezone {v!r} (use an IANA name such as 'Asia/Seoul')") from None
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, v: dict[str, Channel]) -> dict[str, Channel]:
+        for name in v:
+            if not _CHANNEL_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: a channel's name is letters, digits, - and _ (up to 40)")
         return v
 
     @field_validator("topics")
@@ -648,6 +713,10 @@ def masked_dump(config: Config) -> dict[str, Any]:
     data["email"]["password"] = (
         "set (masked)" if config.email.password else f"not set (${config.email.password_env})"
     )
+    for name, channel in config.channels.items():
+        data["channels"][name]["secret"] = (
+            "set (masked)" if channel.secret else f"not set (${channel.secret_env})"
+        )
     return data
 
 
@@ -715,6 +784,10 @@ def dump_toml(config: Config, source: Path | None = None) -> str:
         "llm": [f"api_key: {_secret_state(config.llm.api_key)} (${config.llm.api_key_env})"],
         "email": [f"password: {_secret_state(config.email.password)} (${config.email.password_env})"],
     }
+    for name, channel in config.channels.items():
+        what = "bot token" if channel.kind == "telegram" else "webhook URL"
+        state = f"{what}: {_secret_state(channel.secret)} (${channel.secret_env})"
+        notes[f"channels.{_toml_key(name)}"] = [state]
     head = [f"# source: {source or 'built-in defaults'}"]
     if redacted:
         head.append(f"# URLs without their userinfo and secret query values ({MASK}): the file has them")

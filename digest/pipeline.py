@@ -23,7 +23,9 @@ from . import calendar
 from .config import Config, Render
 from .delivery import archive_email
 from .delivery.archive import stem as archive_stem
+from .delivery.feed import archive_post
 from .delivery.notes import write_note
+from .delivery.post import daily_post
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
 from .llm import DeferredClient
@@ -278,6 +280,8 @@ async def run_digest(
             # html|text` works for any day): all of them or, on a full disk, none and the earlier set kept.
             archive_email(state, d, config.render, markdown=markdown)
             path = state.archive_dir / f"{archive_stem(day, sample=sample)}.md"
+            if not d.sample:
+                archive_post(state.archive_dir, daily_post(d, config.render))  # the channels' and the feed's
             if config.notes_dir and config.markdown.enabled and not sample:
                 _write_note(config, day, markdown, progress, now)
             state.mark_shown(

@@ -267,6 +267,30 @@ def m008_run_outcome(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m009_channel_posts(db: sqlite3.Connection) -> None:
+    # One row per (digest, chat channel): posted once, a failed post kept for `digest send --pending`.
+    _script(
+        db,
+        """
+        create table channel_posts (
+            day text not null,             -- the digest's date, or the weekly roundup's Monday
+            weekly integer not null default 0,
+            channel text not null,         -- the [channels.NAME] it went to
+            status text not null,          -- sent | pending | failed
+            parts_sent integer not null default 0,  -- messages already accepted: a retry goes on after them
+            parts integer not null default 0,       -- messages the post was split into
+            attempts integer not null default 0,
+            last_error text not null default '',
+            fallbacks integer not null default 0,   -- marked fallback lines in what was posted
+            destination text not null default '',   -- a hash of where it went: a new webhook is tried again
+            updated_at text not null,
+            primary key (day, weekly, channel)
+        );
+        """,
+    )
+
+
 # The reason an abandoned run's row is given when nobody recorded one: its process is gone.
 _INTERRUPTED = "interrupted: its process was stopped, or could not write the state, before the run ended"
 
@@ -349,6 +373,23 @@ class Delivery:
     fallbacks: int = 0  # marked fallback lines in the email last sent (or tried)
     replaces: str = ""  # the Message-ID of the earlier email a forced resend replaced
     weekly: bool = False  # a weekly roundup's: ``day`` is the week's Monday
+
+
+@dataclass(frozen=True)
+class ChannelPost:
+    """A digest's post to one chat channel (``day`` is the Monday for a weekly roundup's)."""
+
+    day: date
+    channel: str
+    status: str  # sent | pending | failed
+    parts_sent: int
+    parts: int
+    attempts: int
+    last_error: str
+    fallbacks: int
+    updated_at: str
+    weekly: bool = False
+    destination: str = ""
 
 
 @dataclass(frozen=True)
@@ -1003,6 +1044,71 @@ class State:
                     fallbacks,
                     replaces,
                 ),
+            )
+
+
+    # -- chat channel posts -------------------------------------------------------------------
+
+    def channel_post(self, day: date, channel: str, *, weekly: bool = False) -> ChannelPost | None:
+        row = self.conn.execute(
+            "select * from channel_posts where day = ? and weekly = ? and channel = ?",
+            (day.isoformat(), int(weekly), channel),
+        ).fetchone()
+        return self._channel_post(row) if row else None
+
+    def channel_posts(self, *, status: str | None = None, day: date | None = None) -> list[ChannelPost]:
+        sql, args = "select * from channel_posts where 1=1", list[Any]()
+        if status:
+            sql, args = sql + " and status = ?", [*args, status]
+        if day:
+            sql, args = sql + " and day = ?", [*args, day.isoformat()]
+        rows = self.conn.execute(sql + " order by day, weekly, channel", args)
+        return [self._channel_post(r) for r in rows]
+
+    @staticmethod
+    def _channel_post(row: sqlite3.Row) -> ChannelPost:
+        return ChannelPost(
+            day=date.fromisoformat(row["day"]),
+            channel=row["channel"],
+            status=row["status"],
+            parts_sent=row["parts_sent"],
+            parts=row["parts"],
+            attempts=row["attempts"],
+            last_error=row["last_error"],
+            fallbacks=row["fallbacks"],
+            updated_at=row["updated_at"],
+            weekly=bool(row["weekly"]),
+            destination=row["destination"],
+        )
+
+    def record_channel_post(
+        self,
+        day: date,
+        channel: str,
+        status: str,
+        *,
+        parts_sent: int,
+        parts: int,
+        error: str = "",
+        attempts: int = 0,
+        fallbacks: int = 0,
+        destination: str = "",
+        weekly: bool = False,
+    ) -> None:
+        """Record where a post stands; ``attempts`` (HTTP requests made) add up over the runs."""
+        with self.transaction() as db:
+            db.execute(
+                """insert into channel_posts
+                       (day, weekly, channel, status, parts_sent, parts, attempts, last_error, fallbacks,
+                        destination, updated_at)
+                   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   on conflict(day, weekly, channel) do update set status = excluded.status,
+                   parts_sent = excluded.parts_sent, parts = excluded.parts,
+                   attempts = attempts + excluded.attempts, last_error = excluded.last_error,
+                   fallbacks = excluded.fallbacks, destination = excluded.destination,
+                   updated_at = excluded.updated_at""",
+                (day.isoformat(), int(weekly), channel, status, parts_sent, parts, attempts, error, fallbacks,
+                 destination, _now()),  # fmt: skip
             )
 
 

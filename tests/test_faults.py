@@ -482,7 +482,8 @@ def test_a_full_disk_writes_no_half_archive_and_records_why(
     feed, llm, config = servers
     assert invoke("now", "--config", str(config), "--date", DAY, "-q").exit_code == 0
     before = snapshot(tiny_disk)
-    assert sorted(before) == [f"{DAY}.html", f"{DAY}.json", f"{DAY}.md", f"{DAY}.txt"]
+    day_set = [f"{DAY}.{suffix}" for suffix in ("html", "json", "md", "post.json", "txt")]
+    assert sorted(before) == [*day_set, "feed.xml"]
     md_size = len(before[f"{DAY}.md"][1])
     # Room for the Markdown, not for the HTML after it: the old code replaced the .md, then died.
     filler = fill_up(tiny_disk, leave=md_size + 8192)

@@ -38,7 +38,7 @@ from digest.service.scheduler import (
     write_heartbeat,
 )
 from digest.state import State, run_lock
-from tests import feedserver, llmserver
+from tests import chatservers, feedserver, llmserver
 from tests.test_check import Sink, free_port
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -570,6 +570,49 @@ def test_model_not_pulled_yet_holds_the_digest_then_sends_it_once_the_llm_answer
     # Later ticks find the day done.
     assert tick(config, at(THU, 12)).skipped
     assert sink.messages == 1
+
+
+chat_server = chatservers.chat_server
+
+
+def test_nothing_is_posted_to_a_channel_while_the_digest_is_held(
+    held_setup: tuple[Config, llmserver.LLMServer, Sink],
+    chat_server: Callable[[str], chatservers.ChatServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digest.config import Channel
+
+    config, llm, sink = held_setup
+    discord = chat_server("discord")
+    monkeypatch.setenv("STUDY_DISCORD_URL", discord.webhook_url)
+    study = Channel(kind="discord", url_env="STUDY_DISCORD_URL")
+    config = config.model_copy(update={"channels": {"study": study}})
+    llm.default = "404"
+    assert tick(config, at(THU, 11)).status == "held"
+    assert discord.received == [] and sink.messages == 0
+    llm.default = "ok"
+    assert tick(config, at(THU, 11, 2)).status == "ok"
+    assert len(discord.messages) >= 1 and sink.messages == 1
+    posted = len(discord.messages)
+    with State.open(config.state_path) as state:
+        assert [(p.channel, p.status) for p in state.channel_posts(day=THU)] == [("study", "sent")]
+    # The day is done for the email and the channel: a later tick (or a restart) posts nothing again.
+    assert tick(config, at(THU, 12)).skipped
+    assert len(discord.messages) == posted
+
+
+
+def test_serve_rebuilds_the_site_after_a_run(
+    held_setup: tuple[Config, llmserver.LLMServer, Sink], tmp_path: Path
+) -> None:
+    from digest.config import Site
+
+    config, llm, sink = held_setup
+    config = config.model_copy(update={"site": Site(dir=str(tmp_path / "public"))})
+    assert tick(config, at(THU, 11)).status == "ok"
+    day_page = tmp_path / "public" / "d" / f"{THU.isoformat()}.html"
+    assert day_page.is_file() and "데일리 트렌드" in day_page.read_text(encoding="utf-8")
+    assert (tmp_path / "public" / "index.html").is_file() and (tmp_path / "public" / "feed.xml").is_file()
 
 
 def test_llm_still_down_at_the_deadline_sends_with_the_marks(

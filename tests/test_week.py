@@ -129,6 +129,13 @@ def test_the_week_of_three_real_days_through_the_cli(three_days, llm_server: LLM
     meta = json.loads((archive / "week-2026-W06.json").read_text(encoding="utf-8"))
     assert meta["week"] == "2026-W06" and meta["subject"].startswith("[주간 정리] 2026-02-02 ~ 02-06 · ")
     assert (archive / "week-2026-W06.html").exists() and (archive / "week-2026-W06.txt").exists()
+    # Every run rewrote the Atom feed: the days' digests and now the week's.
+    import feedparser
+
+    feed = feedparser.parse((archive / "feed.xml").read_bytes())
+    assert not feed.bozo
+    ids = [e.id for e in feed.entries]
+    assert ids[0] == "tag:digest,2026-02-02:week/2026-W06" and "tag:digest,2026-02-05:daily" in ids
 
     # Again: the same roundup, no LLM call at all (takeaways and paragraph cached).
     calls = llm_server.calls

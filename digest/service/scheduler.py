@@ -171,11 +171,24 @@ def day_done(config: Config, state: State, day: date) -> bool:
     A recipient whose delivery failed permanently counts as done too: delivery never retries it
     without --force, so rebuilding the digest for it would only cost fetches.
     """
+    posted = _channels_done(config, state, day, weekly=False)
     if config.email.enabled:
         rows = state.deliveries(day=day)
         final = {mailbox_key(d.recipient) for d in rows if d.status in ("sent", "failed")}
-        return all(mailbox_key(r) in final for r in config.email.to)
+        return all(mailbox_key(r) in final for r in config.email.to) and posted
+    if _channel_names(config, weekly=False):
+        return posted
     return has_successful_run(state, day)
+
+
+def _channel_names(config: Config, *, weekly: bool) -> list[str]:
+    return [n for n, c in config.channels.items() if c.enabled and (c.weekly if weekly else c.daily)]
+
+
+def _channels_done(config: Config, state: State, day: date, *, weekly: bool) -> bool:
+    """Every chat channel has the post, or refused it for good (as a permanently failed recipient)."""
+    final = {p.channel for p in state.channel_posts(day=day) if p.weekly == weekly and p.status != "pending"}
+    return all(n in final for n in _channel_names(config, weekly=weekly))
 
 
 def needs_catch_up(now: datetime, config: Config, state: State) -> bool:
@@ -189,10 +202,13 @@ def needs_catch_up(now: datetime, config: Config, state: State) -> bool:
 def week_done(config: Config, state: State, monday: date) -> bool:
     """The week's roundup needs no more work: sent (or failed for good) to every recipient, or, with email
     off, archived."""
+    posted = _channels_done(config, state, monday, weekly=True)
     if config.email.enabled:
         rows = state.deliveries(day=monday, weekly=True)
         final = {mailbox_key(d.recipient) for d in rows if d.status in ("sent", "failed")}
-        return all(mailbox_key(r) in final for r in config.email.to)
+        return all(mailbox_key(r) in final for r in config.email.to) and posted
+    if _channel_names(config, weekly=True):
+        return posted
     from ..models import iso_week
 
     return (state.archive_dir / f"week-{iso_week(monday)}.md").is_file()
@@ -291,6 +307,17 @@ def status_report(config: Config, state: State, now: datetime, limit: int = 10) 
         labels = {f"week {iso_week(d.day)}" if d.weekly else d.day.isoformat() for d in pending_now}
         days = ", ".join(sorted(labels))
         lines.append(f"pending: {len(pending_now)} email(s) of {days} (`digest send --pending`)")
+    for status, what in (("pending", "`digest send --pending`"), ("failed", "refused for good: see the fix")):
+        posts = state.channel_posts(status=status)
+        if posts:
+            from ..models import iso_week
+
+            shown = ", ".join(
+                f"{p.channel} ({f'week {iso_week(p.day)}' if p.weekly else p.day.isoformat()}"
+                + (f": {p.last_error}" if status == "failed" else "") + ")"
+                for p in posts[-5:]
+            )
+            lines.append(f"{status} chat posts: {len(posts)}: {shown} ({what})")
     lines.append(
         f"next run: {format_when(next_run_time(config, now), config.tz)} "
         f"(schedule {config.schedule.cron!r}, {config.timezone})"
@@ -402,6 +429,7 @@ async def daily_run(
     """
     # Imported here so `digest status` and the healthcheck do not load the whole pipeline.
     from .. import delivery
+    from ..delivery import channels
     from ..pipeline import default_clients, run_digest, today
 
     day = today(config, now)
@@ -411,6 +439,8 @@ async def daily_run(
             # Before today's build: a day whose only gap was an SMTP outage is then done. Only recent
             # days: a burst of stale digests after a long outage waits for `digest send --pending`.
             summary.retried = len(await delivery.send_pending(config, state, progress=progress, today=day))
+        if config.channels:
+            summary.retried += len(await channels.send_pending_channels(config, state, progress=progress))
         if day_done(config, state, day):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state)
@@ -432,7 +462,10 @@ async def daily_run(
         if config.email.enabled:
             outcomes = await delivery.send_digest(config, state, d, progress=progress)
             state.record_run_delivery(result.run_id, delivery.outcome_counts(outcomes))
+        # After the hold above: nothing is posted while the LLM is being waited for, as nothing is mailed.
+        await channels.send_channels(config, state, d, progress=progress)
         _fill_deliveries(summary, state)
+    rebuild_site(config)
     return summary
 
 
@@ -445,6 +478,7 @@ async def weekly_run(
 ) -> RunSummary:
     """One weekly tick, the code path of ``digest week --send``: retry pending mail, build, send once."""
     from .. import delivery
+    from ..delivery import channels
     from ..models import iso_week
     from ..pipeline import default_clients, today
     from ..week.roundup import run_week, week_of
@@ -455,6 +489,8 @@ async def weekly_run(
     with State.open(config.state_path) as state:
         if config.email.enabled:
             summary.retried = len(await delivery.send_pending(config, state, progress=progress, today=day))
+        if config.channels:
+            summary.retried += len(await channels.send_pending_channels(config, state, progress=progress))
         if week_done(config, state, monday):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state, weekly=True)
@@ -475,8 +511,26 @@ async def weekly_run(
     with State.open(config.state_path) as state:
         if config.email.enabled:
             await delivery.send_week(config, state, w, progress=progress)
+        await channels.send_week_channels(config, state, w, progress=progress)
         _fill_deliveries(summary, state, weekly=True)
+    rebuild_site(config)
     return summary
+
+
+def rebuild_site(config: Config) -> None:
+    """With ``[site] dir`` set, the web archive is rebuilt after a run (a failure is a warning, not a failed
+    run: the digest is built and sent already)."""
+    if not config.site.dir:
+        return
+    from ..site import build_site
+
+    target = Path(config.site.dir).expanduser()
+    try:
+        written = build_site(config, target)
+    except (OSError, DigestError) as e:
+        log.warning("site: not rebuilt in %s: %s", target, e)
+        return
+    log.info("site: %d files in %s", len(written), target)
 
 
 def _hold(

@@ -27,6 +27,8 @@ from pathlib import Path
 from .. import calendar
 from ..config import Config, Render, Selection
 from ..delivery import archive_week_email
+from ..delivery.feed import archive_post
+from ..delivery.post import weekly_post
 from ..models import (
     DayStats,
     DayStatus,
@@ -370,6 +372,7 @@ async def run_week(
         # The Markdown with the email's bodies: all of the week's set or none of it.
         archive_week_email(state, w, config.render, markdown=markdown)
         path = state.archive_dir / archive_name(w, ".md")
+        archive_post(state.archive_dir, weekly_post(w, config.render))  # the channels' and the feed's
     u = w.usage
     progress.log(
         f"week: {len(w.entries)} items, {w.fallback_count} fallbacks, {u.calls} LLM calls "
