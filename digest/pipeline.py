@@ -27,6 +27,7 @@ from .http import Fetcher, make_http_client
 from .llm import DeferredClient
 from .models import Digest, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
+from .reader.stage import personalize_run
 from .rendering.daily import render_markdown
 from .selection import pick
 from .selection.matching import TopicMatcher
@@ -144,6 +145,8 @@ async def build_digest(
         config, day, candidates, scored, reports, state, progress
     )
     keep_shortlist(state, day, scored, origin="run")  # for the weekly roundup (digest/week/roundup.py)
+    # After the day's counts and shortlist: the reader's notes reorder the picks, never what is counted.
+    scored = personalize_run(config, day, scored, state, progress)
     shown = state.shown_before([s.candidate.key for s in scored], day)
     picked = pick.select(scored, config.selection, exclude=shown)
     progress.log(

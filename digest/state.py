@@ -249,6 +249,26 @@ def m007_day_stats_input(db: sqlite3.Connection) -> None:
     db.execute("alter table day_stats add column phrase_input text not null default ''")
 
 
+@migration
+def m008_reader_notes(db: sqlite3.Connection) -> None:
+    # The reader's own notes (digest/reader/notes.py): what was read from each file, keyed by its path,
+    # with the mtime and size it had, so a re-run reads only the files that changed.
+    _script(
+        db,
+        """
+        create table reader_notes (
+            path text primary key,
+            mtime_ns integer not null,
+            size integer not null,
+            day text not null,             -- YYYY-MM-DD of the note, or '' when none of it is the reader's
+            title text not null,
+            terms text not null,           -- json: {term: count}, the most frequent terms only
+            arxiv_ids text not null        -- json: the arXiv ids it mentions
+        ) without rowid;
+        """,
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -17,6 +17,7 @@ import jinja2
 
 from ..config import Render
 from ..models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus, TopicInfo
+from ..reader.why import note_reason
 from ..resources import resource_dir
 from ..text import one_line, truncate
 from ..trend.view import FLOW_FALLBACK_MARK, trend_view
@@ -141,6 +142,8 @@ def reason_line(s: Scored) -> str:
     ]
     if s.popularity > 0:
         parts.append(f"Hugging Face ▲{s.candidate.upvotes} 반영")
+    if s.note:
+        parts.append(one_line(note_reason(s.note)))
     return " · ".join(parts)
 
 
@@ -155,7 +158,11 @@ def entry_view(entry: Entry, options: Render | None = None) -> EntryView:
         fallback_note=one_line(t.note),
         topics=tuple(one_line(m.label) for m in entry.scored.matches),
         meta=_meta(entry),
-        reason=reason_line(entry.scored) if options and options.show_reason else "",
+        # The note it resembles is said even without show_reason: the reader should know why their
+        # digest differs from anyone else's with the same topics.
+        reason=reason_line(entry.scored)
+        if options and options.show_reason
+        else one_line(note_reason(entry.scored.note)) if entry.scored.note else "",
     )
 
 
