@@ -456,7 +456,6 @@ def config_cmd(config_path: Path | None, as_json: bool) -> None:
 @click.option(
     "--labels",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
     help="Hand labels, one JSON object per line: {id, topics}.",
 )
 @click.option(
@@ -467,23 +466,53 @@ def config_cmd(config_path: Path | None, as_json: bool) -> None:
     help="Papers as JSONL (the corpus format): --papers a.jsonl b.jsonl ...",
 )
 @click.argument("more_papers", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--notes",
+    "notes_folders",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    multiple=True,
+    help="A folder of the reader's notes (repeatable): with --reader-labels, measure the personal ranking.",
+)
+@click.option(
+    "--reader-labels",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Whether the reader wants each on-topic paper, one JSON object per line: {id, relevant}.",
+)
 @config_option
 @handle_errors
 def eval_cmd(
-    labels: Path, papers: tuple[Path, ...], more_papers: tuple[Path, ...], config_path: Path | None
+    labels: Path | None,
+    papers: tuple[Path, ...],
+    more_papers: tuple[Path, ...],
+    notes_folders: tuple[Path, ...],
+    reader_labels: Path | None,
+    config_path: Path | None,
 ) -> None:
     """Measure the topic matcher against hand labels: precision and recall per topic, and for each day
-    whose papers are all labelled, the count per topic against the hand count.
+    whose papers are all labelled, the count per topic against the hand count. With --notes and
+    --reader-labels, also precision@k of what is shown with and without the reader's notes.
 
     \b
     Example:
         digest eval --labels labels.jsonl --papers arxiv-2026-02-05.jsonl arxiv-2026-02-06.jsonl
+        digest eval --notes ~/vault/daily --reader-labels mine.jsonl --papers arxiv-2026-02-06.jsonl
     """
+    from .reader.evaluation import evaluate_personal, format_personal
     from .selection.evaluation import evaluate, format_report
 
+    if labels is None and reader_labels is None:
+        raise click.UsageError("give --labels (topic labels), or --notes with --reader-labels, or both")
+    if bool(notes_folders) != bool(reader_labels):
+        raise click.UsageError("the personal ranking needs both --notes and --reader-labels")
     config, _ = load_config(config_path)
     # `--papers a.jsonl b.jsonl` leaves b.jsonl as an argument: both spellings work.
-    click.echo(format_report(evaluate(labels, [*papers, *more_papers], config)))
+    paths = [*papers, *more_papers]
+    if labels is not None:
+        click.echo(format_report(evaluate(labels, paths, config)))
+    if reader_labels is not None:
+        warn = Progress().warn
+        report = evaluate_personal(reader_labels, paths, notes_folders, config, warn=warn)
+        click.echo(("\n" if labels is not None else "") + format_personal(report))
 
 
 @cli.command()
