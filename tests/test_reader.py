@@ -19,8 +19,8 @@ from digest.models import Entry, NoteRef, Takeaway, TakeawayStatus
 from digest.progress import Progress
 from digest.reader.evaluation import evaluate_personal
 from digest.reader.notes import load_notes, parse_note
-from digest.reader.ranking import build_profile, personalize
-from digest.reader.stage import personalize_run
+from digest.reader.ranking import build_profile, explain, personalize, rank
+from digest.reader.stage import explain_picks, personalize_run
 from digest.reader.why import note_reason, with_wa
 from digest.rendering.daily import entry_view, reason_line
 from digest.selection.evaluation import load_papers
@@ -187,18 +187,22 @@ def test_the_boost_reorders_on_topic_papers_only_and_leaves_the_counts(day_score
 
 def test_a_logged_arxiv_id_is_as_close_as_it_gets(day_scored):
     target = next(s for s in day_scored if s.candidate.arxiv_id == "2602.05861")  # real-estate GNN
-    p = profile()
-    p = replace(p, arxiv_ids={"2602.05861": 0})
-    boosted = {s.candidate.key: s for s in personalize(day_scored, p, 0.6)}[target.candidate.key]
-    assert boosted.personal == 0.6 and boosted.note is not None and boosted.note.path == p.notes[0].path
+    p = replace(profile(), arxiv_ids={"2602.05861": 0})
+    ranked, idf = rank(day_scored, p, 0.6)
+    boosted = next(s for s in ranked if s.candidate.key == target.candidate.key)
+    assert boosted.personal == 0.6
+    [named] = explain([boosted], p, idf, 0.6)
+    assert named.note is not None and named.note.path == p.notes[0].path
 
 
 # -- why ------------------------------------------------------------------------------------------
 
 
-def test_the_reason_line_names_the_note_it_resembles(day_scored):
-    boosted = personalize(day_scored, profile(), 0.6)
-    gnn = next(s for s in boosted if s.candidate.arxiv_id == "2602.05950")  # GNN readouts
+def test_the_reason_line_names_the_note_it_resembles(day_scored, reader_config):
+    p = profile()
+    boosted, idf = rank(day_scored, p, 0.6)
+    picked = explain(select(boosted, reader_config.selection), p, idf, 0.6)
+    gnn = next(s for s in picked if s.candidate.arxiv_id == "2602.05950")  # GNN readouts
     assert gnn.note is not None and gnn.note.title == "Message passing으로 보는 GNN"
     assert reason_line(gnn).endswith("내 글 2026-01-25 「Message passing으로 보는 GNN」과 가까움")
     entry = Entry(gnn, Takeaway("요약", TakeawayStatus.LLM))
@@ -240,11 +244,13 @@ def test_the_run_reads_the_configured_folders_and_the_notes_target(tmp_path, day
     )
     log = tmp_path / "log.txt"
     with State.open(tmp_path / "state") as state, log.open("w") as stream:
-        out = personalize_run(config, DAY, day_scored, state, Progress(stream))
+        out, personal = personalize_run(config, DAY, day_scored, state, Progress(stream))
+        picked = explain_picks(config, select(out, config.selection), personal)
         off = config.model_copy(update={"reader": Reader(enabled=False, notes=[str(blog)])})
-        assert personalize_run(off, DAY, day_scored, state, Progress(stream)) == list(day_scored)
+        assert personalize_run(off, DAY, day_scored, state, Progress(stream)) == (list(day_scored), None)
         rows = state.conn.execute("select count(*) from reader_notes").fetchone()[0]
     assert rows == 21 and any(s.personal for s in out)
+    assert any(s.note and s.note.day == date(2026, 1, 25) for s in picked)  # a blog post, found in blog/
     assert "reader: 20 notes (21 of 21 files read now)" in log.read_text()
 
 

@@ -22,7 +22,7 @@ from datetime import date
 
 from ..models import Candidate, NoteRef, Scored
 from .notes import Note
-from .terms import term_counts
+from .terms import Vocabulary, counts_in
 
 PROFILE_TERMS = 400  # the profile's strongest terms: enough for a reader's few fields, cheap to score
 K1, B = 1.2, 0.75  # BM25's usual constants
@@ -58,23 +58,26 @@ def build_profile(notes: Sequence[Note], day: date, half_life_days: int) -> Prof
     return Profile({t: w / peak for t, w in top}, used, recency, ids)
 
 
-def document(c: Candidate) -> Counter[str]:
-    return term_counts(f"{c.title}. {c.title}. {c.summary}")
+Doc = tuple[Counter[str], int]  # a candidate's counts of the profile's terms, and its length in terms
 
 
-def bm25(docs: Sequence[Counter[str]], query: dict[str, float]) -> tuple[list[float], dict[str, float]]:
+def document(c: Candidate, vocab: Vocabulary) -> Doc:
+    return counts_in(f"{c.title}. {c.title}. {c.summary}", vocab)
+
+
+def bm25(docs: Sequence[Doc], query: dict[str, float]) -> tuple[list[float], dict[str, float]]:
     """Each document's BM25 score for the weighted ``query``, and the idf of each query term."""
     n = len(docs)
     if not n:
         return [], {}
-    avgdl = sum(sum(d.values()) for d in docs) / n or 1.0
+    avgdl = sum(length for _, length in docs) / n or 1.0
     df: Counter[str] = Counter()
-    for d in docs:
+    for d, _ in docs:
         df.update(t for t in d if t in query)
     idf = {t: math.log(1 + (n - k + 0.5) / (k + 0.5)) for t, k in df.items()}
     scores = []
-    for d in docs:
-        norm = K1 * (1 - B + B * sum(d.values()) / avgdl)
+    for d, length in docs:
+        norm = K1 * (1 - B + B * length / avgdl)
         scores.append(
             sum(query[t] * idf[t] * tf * (K1 + 1) / (tf + norm) for t, tf in d.items() if t in idf)
         )
@@ -99,19 +102,38 @@ def _ref(note: Note) -> NoteRef:
 
 
 def personalize(scored: Sequence[Scored], profile: Profile, weight: float) -> list[Scored]:
-    """``scored`` with each candidate's boost and, where it is large enough, the note it resembles."""
+    """``scored`` with each candidate's boost; :func:`explain` names the notes of the ones picked."""
+    return rank(scored, profile, weight)[0]
+
+
+def rank(scored: Sequence[Scored], profile: Profile, weight: float) -> tuple[list[Scored], dict[str, float]]:
+    """:func:`personalize`, and the idf of the profile's terms in the pool (for :func:`explain`)."""
     if not profile or weight <= 0 or not scored:
-        return list(scored)
-    docs = [document(s.candidate) for s in scored]
-    scores, idf = bm25(docs, profile.weights)
+        return list(scored), {}
+    vocab = Vocabulary.of(profile.weights)
+    scores, idf = bm25([document(s.candidate, vocab) for s in scored], profile.weights)
     peak = max(scores)
     out = []
-    for s, doc, raw in zip(scored, docs, scores, strict=True):
+    for s, raw in zip(scored, scores, strict=True):
+        if profile.arxiv_ids.get(s.candidate.arxiv_id or "") is not None:
+            out.append(replace(s, personal=weight))  # a paper the reader wrote about: as close as it gets
+        else:
+            out.append(replace(s, personal=round(weight * raw / peak, 4) if peak > 0 else 0.0))
+    return out, idf
+
+
+def explain(picked: Sequence[Scored], profile: Profile, idf: dict[str, float], weight: float) -> list[Scored]:
+    """``picked`` with the note each one resembles, where its boost is large enough to be worth saying.
+
+    Only the day's picks are explained: comparing every candidate with every note would cost more than
+    the rest of the ranking.
+    """
+    named = [s for s in picked if s.personal > 0 and s.personal >= weight * NAME_NOTE_FROM]
+    notes: dict[str, NoteRef] = {}
+    for s in named if profile else ():
         logged = profile.arxiv_ids.get(s.candidate.arxiv_id or "")
-        if logged is not None:  # a paper the reader wrote about: as close as it gets
-            out.append(replace(s, personal=weight, note=_ref(profile.notes[logged])))
-            continue
-        boost = round(weight * raw / peak, 4) if peak > 0 else 0.0
-        note = closest_note(doc, profile, idf) if boost >= weight * NAME_NOTE_FROM else None
-        out.append(replace(s, personal=boost, note=_ref(note) if note else None))
-    return out
+        doc, _ = document(s.candidate, Vocabulary.of(profile.weights))
+        note = profile.notes[logged] if logged is not None else closest_note(doc, profile, idf)
+        if note is not None:
+            notes[s.candidate.key] = _ref(note)
+    return [replace(s, note=notes[s.candidate.key]) if s.candidate.key in notes else s for s in picked]

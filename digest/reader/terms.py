@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import pairwise
 
 from ..trend.phrases import BREAK, classify
 
@@ -19,21 +23,56 @@ _RUN = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*(?:[ \t]+[A-Za-z0-9][A-Za-z0-9'’
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 
 
+@lru_cache(maxsize=50_000)  # a day's abstracts repeat their words: each is classified once
+def _term_word(token: str) -> str:
+    w = classify(token)
+    return w if w == BREAK else w.lower()
+
+
 def words(run: str) -> list[str]:
     """The normalised words of one run, with BREAK where a stop or paper word stood."""
-    return [w if w == BREAK else w.lower() for w in (classify(t) for t in run.split())]
+    return [_term_word(t) for t in run.split()]
+
+
+def _sequence(text: str) -> list[str]:
+    seq: list[str] = []
+    for run in _RUN.findall(_URL.sub(" ", text)):
+        seq += words(run)
+        seq.append(BREAK)  # runs never join into a phrase
+    return seq
 
 
 def term_counts(text: str) -> Counter[str]:
     """How often each term (word or two-word phrase) occurs in ``text``."""
-    counts: Counter[str] = Counter()
-    for run in _RUN.findall(_URL.sub(" ", text)):
-        ws = words(run)
-        prev = BREAK
-        for w in ws:
-            if w != BREAK:
-                counts[w] += 1
-                if prev != BREAK:
-                    counts[f"{prev} {w}"] += 1
-            prev = w
+    seq = _sequence(text)
+    counts = Counter(w for w in seq if w != BREAK)
+    counts.update(f"{a} {b}" for a, b in pairwise(seq) if a != BREAK and b != BREAK)
     return counts
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The terms a text is scored on, and the first words of its phrases (to skip building the rest)."""
+
+    terms: frozenset[str]
+    firsts: frozenset[str]
+
+    @classmethod
+    def of(cls, terms: Iterable[str]) -> Vocabulary:
+        ts = frozenset(terms)
+        return cls(ts, frozenset(t.split(" ", 1)[0] for t in ts if " " in t))
+
+
+def counts_in(text: str, vocab: Vocabulary) -> tuple[Counter[str], int]:
+    """``term_counts(text)`` restricted to ``vocab``, and the number of all its terms (its length).
+
+    The same numbers as filtering term_counts, without building every phrase of a long abstract.
+    """
+    seq = _sequence(text)
+    pairs = [(a, b) for a, b in pairwise(seq) if a != BREAK and b != BREAK]
+    length = len(seq) - seq.count(BREAK) + len(pairs)
+    terms = vocab.terms
+    counts = Counter(w for w in seq if w in terms)
+    firsts = vocab.firsts
+    counts.update(p for p in (f"{a} {b}" for a, b in pairs if a in firsts) if p in terms)
+    return counts, length
