@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from digest.config import Config  # noqa: E402
 from digest.reader.notes import load_notes  # noqa: E402
 from digest.reader.ranking import build_profile, personalize  # noqa: E402
+from digest.reader.terms import _term_word  # noqa: E402
 from digest.selection.evaluation import paper_candidate  # noqa: E402
 from digest.selection.matching import TopicMatcher  # noqa: E402
 from digest.selection.pick import score  # noqa: E402
@@ -93,6 +94,7 @@ def one_round(n: int, scored: list, config: Config, warnings: list[str]) -> tupl
             paths[0].write_text(paths[0].read_text(encoding="utf-8") + "\n- edited\n", encoding="utf-8")
             edited, (_, stats) = cpu(read)
             assert stats.read == 1, stats
+            _term_word.cache_clear()  # a run is a fresh process: no word classified yet
             ranking, _ = cpu(lambda: personalize(scored, build_profile(notes, DAY, 60), config.reader.weight))
         shutil.rmtree(folder)
     return first, rerun, edited, ranking

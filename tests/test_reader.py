@@ -273,5 +273,5 @@ def test_eval_reports_precision_with_and_without_and_identical_counts(tmp_path, 
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "P@10 without" in result.output and "identical" in result.output
+    assert "P@10 without" in result.output and "AP with" in result.output and "identical" in result.output
     assert "CHANGED" not in result.output

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from ..config import Config
 from ..errors import InputError
+from ..models import Scored
 from ..selection.evaluation import _lines, _record, _table, load_papers
 from ..selection.matching import TopicMatcher
-from ..selection.pick import score, select
+from ..selection.pick import rank_key, score, select
 from ..state import MIGRATIONS
 from .notes import load_notes
 from .ranking import build_profile, personalize
@@ -36,6 +37,8 @@ class PersonalDay:
     hits_without: int  # relevant papers shown without the profile
     hits_with: int
     counts_identical: bool  # per-topic counts of the day with the profile == without
+    ap_without: float | None = None  # average precision of the whole on-topic order (selection.rank_key)
+    ap_with: float | None = None
 
     def precision(self, hits: int) -> float | None:
         return hits / self.shown if self.shown else None
@@ -60,6 +63,16 @@ class PersonalReport:
     @property
     def shown(self) -> int:
         return sum(d.shown for d in self.days)
+
+
+def average_precision(order: Sequence[Scored], labels: dict[str, bool]) -> float | None:
+    """How high the relevant papers stand in ``order``: the mean of precision at each relevant one."""
+    hits, total = 0, 0.0
+    for i, s in enumerate(order, 1):
+        if labels.get(s.candidate.arxiv_id or "", False):
+            hits += 1
+            total += hits / i
+    return total / hits if hits else None
 
 
 def load_reader_labels(path: Path) -> dict[str, bool]:
@@ -100,11 +113,11 @@ def evaluate_personal(
         plain_pick = select(scored, config.selection)
         own_pick = select(boosted, config.selection)
 
-        def hits(picked: Sequence[object]) -> int:
-            return sum(labels.get(s.candidate.arxiv_id or "", False) for s in picked)  # type: ignore[attr-defined]
+        def hits(picked: Sequence[Scored]) -> int:
+            return sum(labels.get(s.candidate.arxiv_id or "", False) for s in picked)
 
-        def counts(pool: Sequence[object]) -> Counter[str]:
-            return Counter(t for s in pool for t in s.topics)  # type: ignore[attr-defined]
+        def counts(pool: Sequence[Scored]) -> Counter[str]:
+            return Counter(t for s in pool for t in s.topics)
 
         days.append(
             PersonalDay(
@@ -115,6 +128,8 @@ def evaluate_personal(
                 hits_without=hits(plain_pick),
                 hits_with=hits(own_pick),
                 counts_identical=counts(scored) == counts(boosted) and len(plain_pick) == len(own_pick),
+                ap_without=average_precision(sorted(scored, key=rank_key), labels),
+                ap_with=average_precision(sorted(boosted, key=rank_key), labels),
             )
         )
     return PersonalReport(str(labels_path), len(notes), config.selection.max_items, w, tuple(days))
@@ -122,6 +137,11 @@ def evaluate_personal(
 
 def _p(x: float | None) -> str:
     return "   -" if x is None else f"{x:4.2f}"
+
+
+def _mean(values: Iterable[float | None]) -> str:
+    present = [v for v in values if v is not None]
+    return _p(sum(present) / len(present) if present else None)
 
 
 def format_personal(report: PersonalReport) -> str:
@@ -133,7 +153,7 @@ def format_personal(report: PersonalReport) -> str:
     rows = [
         [
             d.day, str(d.on_topic), str(d.relevant), str(d.shown),
-            _p(d.precision(d.hits_without)), _p(d.precision(d.hits_with)),
+            _p(d.precision(d.hits_without)), _p(d.precision(d.hits_with)), _p(d.ap_without), _p(d.ap_with),
             "identical" if d.counts_identical else "CHANGED",
         ]
         for d in report.days
@@ -143,13 +163,19 @@ def format_personal(report: PersonalReport) -> str:
         [
             "all", str(sum(d.on_topic for d in report.days)), str(sum(d.relevant for d in report.days)),
             str(total), _p(report.hits_without / total if total else None),
-            _p(report.hits_with / total if total else None),
+            _p(report.hits_with / total if total else None), _mean(d.ap_without for d in report.days),
+            _mean(d.ap_with for d in report.days),
             "identical" if all(d.counts_identical for d in report.days) else "CHANGED",
         ]
     )  # fmt: skip
     out += _table(
-        ["day", "on topic", "relevant", "shown", f"P@{k} without", f"P@{k} with", "topic counts"],
+        ["day", "on topic", "relevant", "shown", f"P@{k} without", f"P@{k} with", "AP without", "AP with",
+         "topic counts"],
         rows,
-        {1, 2, 3, 4, 5},
+        {1, 2, 3, 4, 5, 6, 7},
+    )  # fmt: skip
+    out.append(
+        f"P@{k}: the share of the shown papers the reader wants; AP: how high they stand in the whole "
+        "on-topic order (before the per-topic turns)."
     )
     return "\n".join(out)

@@ -18,8 +18,8 @@ from itertools import pairwise
 
 from ..trend.phrases import BREAK, classify
 
-# A run of English words with only spaces between them; anything else (Hangul, punctuation) ends it.
-_RUN = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*(?:[ \t]+[A-Za-z0-9][A-Za-z0-9'’\-]*)*")
+# Everything but English words and the spaces between them (Hangul, punctuation, line ends) ends a run.
+_SEPARATOR = re.compile(r"[^A-Za-z0-9'’\- \t]+")
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 
 
@@ -29,17 +29,9 @@ def _term_word(token: str) -> str:
     return w if w == BREAK else w.lower()
 
 
-def words(run: str) -> list[str]:
-    """The normalised words of one run, with BREAK where a stop or paper word stood."""
-    return [_term_word(t) for t in run.split()]
-
-
 def _sequence(text: str) -> list[str]:
-    seq: list[str] = []
-    for run in _RUN.findall(_URL.sub(" ", text)):
-        seq += words(run)
-        seq.append(BREAK)  # runs never join into a phrase
-    return seq
+    """The normalised words of ``text`` in order, BREAK where a run ends or a stop or paper word stood."""
+    return list(map(_term_word, _SEPARATOR.sub(" | ", _URL.sub(" ", text)).split()))
 
 
 def term_counts(text: str) -> Counter[str]:
