@@ -263,7 +263,8 @@ def m008_reader_notes(db: sqlite3.Connection) -> None:
             day text not null,             -- YYYY-MM-DD of the note, or '' when none of it is the reader's
             title text not null,
             terms text not null,           -- json: {term: count}, the most frequent terms only
-            arxiv_ids text not null        -- json: the arXiv ids it mentions
+            arxiv_ids text not null,       -- json: the arXiv ids it mentions
+            rules text not null            -- NOTE_RULES it was read with: under other rules it is read again
         ) without rowid;
         """,
     )

@@ -275,3 +275,21 @@ def test_eval_reports_precision_with_and_without_and_identical_counts(tmp_path, 
     assert result.exit_code == 0, result.output
     assert "P@10 without" in result.output and "AP with" in result.output and "identical" in result.output
     assert "CHANGED" not in result.output
+
+
+def test_a_daily_log_is_named_by_its_first_line_not_its_date_heading():
+    text = (NOTES / "vault/daily/2026-01-22.md").read_text(encoding="utf-8")
+    note = parse_note("2026-01-22.md", text, 0)
+    assert note is not None and note.title == "flow matching 입문"
+    ref = NoteRef(note.day, note.title, note.path)
+    assert note_reason(ref) == "내 글 2026-01-22 「flow matching 입문」과 가까움"
+    assert note_reason(replace(ref, title="2026-01-22")) == "내 글 2026-01-22와 가까움"
+
+
+def test_notes_read_under_other_rules_are_read_again(tmp_path, monkeypatch):
+    from digest.reader import notes as notes_module
+
+    _, first = read(NOTES, tmp_path)
+    monkeypatch.setattr(notes_module, "NOTE_RULES", "notes-next")
+    _, again = read(NOTES, tmp_path)
+    assert (first.read, again.read) == (21, 21)

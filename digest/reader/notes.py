@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .terms import term_counts
 
+NOTE_RULES = "notes-1"  # stored with each note: a file read under other rules is read again
 SUFFIXES = (".md", ".markdown", ".mkd", ".mdown")
 MAX_NOTE_BYTES = 1_000_000  # a note larger than this is an export or a log, not the reader's writing
 MAX_TERMS = 200  # terms kept per note (the most frequent): a long note must not swamp the profile
@@ -40,6 +41,8 @@ _ARXIV_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
 _LINKED_TITLE = re.compile(r"\[([^\]\n]{8,200})\]\((?:https?://)?(?:www\.)?(?:arxiv\.org|openreview\.net)[^)]*\)")
 _QUOTED_TITLE = re.compile(r"[「『“\"]([A-Za-z][^」』”\"\n]{7,200})[」』”\"]")
 _DATE_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}(?:\s*\(.\))?$")
+_LIST_MARK = re.compile(r"^\s*(?:[-*+]\s+(?:\[.\]\s+)?|\d+[.)]\s+)")
 _FRONT_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*)$")
 
 
@@ -90,6 +93,16 @@ def _day(fields: dict[str, str], name: str, mtime: float) -> date:
     return datetime.fromtimestamp(mtime).date()
 
 
+def _first_line(body: str) -> str:
+    """The first line of prose: not a heading, not empty; list markers and a closing period dropped."""
+    for line in body.splitlines():
+        text = _LIST_MARK.sub("", line).strip()
+        if text and not line.lstrip().startswith(("#", "---", "<!--", "|")):
+            text = text.rstrip(".。:")
+            return text if len(text) <= 40 else text[:39].rstrip() + "…"
+    return ""
+
+
 def parse_note(path: str, text: str, mtime: float) -> Note | None:
     """The note in ``text``, or None when nothing of the reader's own is left in it."""
     fields, body = _front_matter(text)
@@ -111,6 +124,8 @@ def parse_note(path: str, text: str, mtime: float) -> Note | None:
     heading = _HEADING.search(body)
     name = Path(path).name
     title = fields.get("title") or (heading.group(1).strip() if heading else "") or Path(path).stem
+    if _DATE_ONLY.match(title):  # a daily log's heading is its date: its first line says what it is about
+        title = _first_line(body) or title
     return Note(
         path=path,
         day=_day(fields, name, mtime),
@@ -214,13 +229,15 @@ def load_notes(
             files.setdefault(f.path, f)
     known = {
         row[0]: row
-        for row in conn.execute("select path, mtime_ns, size, day, title, terms, arxiv_ids from reader_notes")
+        for row in conn.execute(
+            "select path, mtime_ns, size, day, title, terms, arxiv_ids, rules from reader_notes"
+        )
     }
     notes: list[Note] = []
     changed: list[tuple[_File, Note | None]] = []
     for path, f in files.items():
         row = known.get(path)
-        if row is not None and row[1] == f.mtime_ns and row[2] == f.size:
+        if row is not None and (row[1], row[2], row[7]) == (f.mtime_ns, f.size, NOTE_RULES):
             if row[3]:
                 day = date.fromisoformat(row[3])
                 notes.append(Note(path, day, row[4], json.loads(row[5]), tuple(json.loads(row[6]))))
@@ -235,14 +252,14 @@ def load_notes(
         try:
             conn.executemany("delete from reader_notes where path = ?", [(p,) for p in gone])
             conn.executemany(
-                "insert or replace into reader_notes (path, mtime_ns, size, day, title, terms, arxiv_ids) "
-                "values (?, ?, ?, ?, ?, ?, ?)",
+                "insert or replace into reader_notes "
+                "(path, mtime_ns, size, day, title, terms, arxiv_ids, rules) values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         f.path, f.mtime_ns, f.size,
                         n.day.isoformat() if n else "", n.title if n else "",
                         json.dumps(n.terms, ensure_ascii=False) if n else "{}",
-                        json.dumps(n.arxiv_ids) if n else "[]",
+                        json.dumps(n.arxiv_ids) if n else "[]", NOTE_RULES,
                     )
                     for f, n in changed
                 ],

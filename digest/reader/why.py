@@ -13,7 +13,7 @@ _DIGIT_BATCHIM = frozenset("013678")  # 영 일 삼 육 칠 팔
 
 def _has_batchim(text: str) -> bool:
     """Whether ``text`` read aloud in Korean ends in a consonant (which picks 과 over 와)."""
-    tail = text.rstrip(" )]」』\"'.!?")
+    tail = text.rstrip(" )]」』\"'.!?…")
     if not tail:
         return False
     ch = tail[-1]
@@ -36,5 +36,8 @@ def with_wa(text: str) -> str:
 
 
 def note_reason(note: NoteRef) -> str:
-    title = " ".join(note.title.split()) or "제목 없음"
-    return f"내 글 {note.day.isoformat()} {with_wa(f'「{title}」')} 가까움"
+    title = " ".join(note.title.split())
+    day = note.day.isoformat()
+    if not title or title == day:  # a note with nothing but its date: the date says it all
+        return f"내 글 {with_wa(day)} 가까움"
+    return f"내 글 {day} {with_wa(f'「{title}」')} 가까움"
