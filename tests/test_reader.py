@@ -27,6 +27,7 @@ from digest.selection.evaluation import load_papers
 from digest.selection.matching import TopicMatcher
 from digest.selection.pick import score, select
 from digest.state import State
+from tests import test_pipeline
 
 FIXTURES = Path(__file__).parent / "fixtures"
 READER = FIXTURES / "reader"
@@ -293,3 +294,51 @@ def test_notes_read_under_other_rules_are_read_again(tmp_path, monkeypatch):
     monkeypatch.setattr(notes_module, "NOTE_RULES", "notes-next")
     _, again = read(NOTES, tmp_path)
     assert (first.read, again.read) == (21, 21)
+
+
+# -- end to end -----------------------------------------------------------------------------------
+
+# The loopback servers and config of `digest now`'s end-to-end tests (tests/test_pipeline.py).
+feed_server = test_pipeline.feed_server
+llm_server = test_pipeline.llm_server
+servers = test_pipeline.servers
+run = test_pipeline.run
+
+
+def topic_table(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("| ")]
+
+
+def item_titles(markdown: str) -> list[str]:
+    return [line.split("](", 1)[0] for line in markdown.splitlines() if line.startswith("- **[")]
+
+
+def test_digest_now_ranks_toward_the_notes_says_why_and_keeps_the_counts(servers, tmp_path):
+    feed, llm, config = servers
+    plain = run(config)
+    assert plain.exit_code == 0, plain.output
+    notes = tmp_path / "vault"
+    notes.mkdir()
+    (notes / "2026-02-01.md").write_text(
+        "---\ntitle: \"Temporal QA 정리\"\n---\n\n"
+        "요즘 관심: LLM이 모르는 질문에 답하지 않는 abstention, temporal QA, temporal reasoning.\n"
+        "- calibration과 abstention을 같이 보는 논문을 더 찾아보기\n",
+        encoding="utf-8",
+    )
+    base = config.read_text(encoding="utf-8")
+    config.write_text(base + f'[reader]\nnotes = ["{notes}"]\n', encoding="utf-8")
+    mine = run(config)
+    assert mine.exit_code == 0, mine.output
+    assert topic_table(mine.stdout) == topic_table(plain.stdout)  # the day's counts are the same
+    assert "선정 이유: 내 글 2026-02-01 「Temporal QA 정리」와 가까움" in mine.stdout
+    assert "reader: 1 notes (1 of 1 files read now)" in mine.stderr
+    assert "reader's notes (+" in mine.stderr
+    # The note is about abstention in temporal QA: that paper leads the digest now, and Subliminal Effects
+    # (LLM and DPO, the day's most upvoted) is still in, taken on the DPO topic's turn.
+    abstain = "- **[When Silence Is Golden: Can LLMs Learn to Abstain in Temporal QA and Beyond?"
+    assert item_titles(plain.stdout)[0] != abstain and item_titles(mine.stdout)[0] == abstain
+    assert set(item_titles(plain.stdout)) <= set(item_titles(mine.stdout))
+    config.write_text(base + f'[reader]\nenabled = false\nnotes = ["{notes}"]\n', encoding="utf-8")
+    off = run(config)
+    assert off.exit_code == 0 and item_titles(off.stdout) == item_titles(plain.stdout)
+    assert "내 글" not in off.stdout and "reader:" not in off.stderr
