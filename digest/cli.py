@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -513,6 +513,51 @@ def eval_cmd(
         warn = Progress().warn
         report = evaluate_personal(reader_labels, paths, notes_folders, config, warn=warn)
         click.echo(("\n" if labels is not None else "") + format_personal(report))
+
+
+@cli.command("feedback")
+@click.option("--reset", is_flag=True, help="Forget what was learned; the notes so far are not read again.")
+@config_option
+@handle_errors
+def feedback_cmd(reset: bool, config_path: Path | None) -> None:
+    """What digest learned from your edits to its daily-log notes: items you deleted count against
+    what they had (topic, keyword, first author, source, title phrase), items you kept or wrote under
+    count for it. Suggests excludes after repeated deletions; never applies one.
+
+    \b
+    Example:
+        digest feedback
+        digest feedback --reset
+    """
+    from .pipeline import today
+    from .reader import feedback
+    from .state import run_lock
+
+    config, _ = load_config(config_path)
+    if not config.notes_dir or not config.markdown.enabled:
+        raise click.UsageError("feedback is learned from the daily-log notes: set [markdown] dir first")
+    day = today(config)
+    with run_lock(config.state_path), State.open(config.state_path) as state:
+        if reset:
+            n = feedback.reset(state.conn, day)
+            click.echo(f"Forgot {n} judged items; notes up to {day} will not be learned from again.")
+            return
+        judged = feedback.collect(state.conn, config, state.archive_dir, day + timedelta(days=1))
+        learned = feedback.learn(state.conn, day + timedelta(days=1))
+    if not config.reader.enabled or not config.reader.feedback:
+        click.echo("[reader] feedback is off: what is below is not used in the ranking.")
+    if not learned:
+        click.echo(
+            f"Nothing learned yet ({judged} items judged): edit a daily-log note digest wrote -- delete "
+            "the items you do not want, write under the ones you do -- and the next run learns from it."
+        )
+        return
+    days = feedback.FEEDBACK_DAYS
+    click.echo(f"Learned from {judged} judged items of the last {days} days (value: -1 … +1):")
+    for line in feedback.describe(learned):
+        click.echo(f"  {line}")
+    for line in learned.suggestions(config):
+        click.echo(f"Suggestion: {line}")
 
 
 @cli.command()

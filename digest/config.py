@@ -302,6 +302,8 @@ class Reader(_Section):
     include_notes_target: bool = True  # the [markdown] dir digest writes the daily log into
     weight: Annotated[float, Field(ge=0, le=2)] = 0.6  # the largest boost, on the topic-score scale
     half_life_days: Annotated[int, Field(ge=1, le=3650)] = 60  # a note this old counts half
+    feedback: bool = True  # learn from what the reader deletes and annotates in the daily-log notes
+    feedback_weight: Annotated[float, Field(ge=0, le=1)] = 0.3  # the largest boost (or penalty) from edits
 
     def folders(self, notes_dir: Path | None) -> list[Path]:
         out = [Path(f).expanduser() for f in self.notes]

@@ -90,6 +90,7 @@ class Scored:
     popularity: float = 0.0  # the ranking bonus from Hugging Face upvotes (selection.popularity)
     personal: float = 0.0  # the bounded boost from the reader's own notes (digest/reader/ranking.py)
     note: NoteRef | None = None  # the reader's note it is closest to, when the boost is worth saying
+    feedback: str = ""  # what the reader's edits say of items like it ("이 키워드(DPO)의 항목을 최근 …")
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -103,6 +104,8 @@ class Scored:
         if self.personal:
             near = f" near {self.note.day} {self.note.title!r}" if self.note else ""
             parts.append(f"reader's notes (+{self.personal:g}){near}")
+        if self.feedback:
+            parts.append(f"edits: {self.feedback}")
         return "; ".join(parts)
 
 

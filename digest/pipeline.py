@@ -148,7 +148,8 @@ async def build_digest(
     # After the day's counts and shortlist: the reader's notes reorder the picks, never what is counted.
     scored, personal = personalize_run(config, day, scored, state, progress)
     shown = state.shown_before([s.candidate.key for s in scored], day)
-    picked = explain_picks(config, pick.select(scored, config.selection, exclude=shown), personal)
+    picked = pick.select(scored, config.selection, exclude=shown)
+    picked = explain_picks(config, state, day, picked, personal, progress)
     progress.log(
         f"selection: {len(candidates)} candidates, {len(scored)} on topic, "
         f"{len(shown)} shown before, {len(picked)} picked"

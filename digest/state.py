@@ -270,6 +270,32 @@ def m008_reader_notes(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m009_reader_feedback(db: sqlite3.Connection) -> None:
+    # Edits as feedback (digest/reader/feedback.py): what each shown item was shown with, the reader's
+    # judgment of it read from the day's note, and when the reader last reset what was learned.
+    _script(
+        db,
+        """
+        create table reader_shown (
+            day text not null,             -- the digest date
+            url text not null,             -- the item's link, as the note shows it
+            features text not null,        -- json: topic:, term:, author:, source:, phrase: features
+            primary key (day, url)
+        ) without rowid;
+        create table reader_feedback (
+            day text not null,
+            url text not null,
+            signal real not null,          -- -1 deleted, 0.5 kept, 1 kept with the reader's own text
+            primary key (day, url)
+        ) without rowid;
+        create table reader_feedback_resets (
+            day text not null              -- days up to this one are not learned from
+        );
+        """,
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -246,7 +246,7 @@ def test_the_run_reads_the_configured_folders_and_the_notes_target(tmp_path, day
     log = tmp_path / "log.txt"
     with State.open(tmp_path / "state") as state, log.open("w") as stream:
         out, personal = personalize_run(config, DAY, day_scored, state, Progress(stream))
-        picked = explain_picks(config, select(out, config.selection), personal)
+        picked = explain_picks(config, state, DAY, select(out, config.selection), personal, Progress(stream))
         off = config.model_copy(update={"reader": Reader(enabled=False, notes=[str(blog)])})
         assert personalize_run(off, DAY, day_scored, state, Progress(stream)) == (list(day_scored), None)
         rows = state.conn.execute("select count(*) from reader_notes").fetchone()[0]

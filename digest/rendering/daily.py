@@ -142,9 +142,14 @@ def reason_line(s: Scored) -> str:
     ]
     if s.popularity > 0:
         parts.append(f"Hugging Face ▲{s.candidate.upvotes} 반영")
-    if s.note:
-        parts.append(one_line(note_reason(s.note)))
+    parts += personal_reasons(s)
     return " · ".join(parts)
+
+
+def personal_reasons(s: Scored) -> list[str]:
+    """What the reader's own notes and edits say of the item: said even without show_reason."""
+    out = [one_line(note_reason(s.note))] if s.note else []
+    return out + ([one_line(s.feedback)] if s.feedback else [])
 
 
 def entry_view(entry: Entry, options: Render | None = None) -> EntryView:
@@ -162,7 +167,7 @@ def entry_view(entry: Entry, options: Render | None = None) -> EntryView:
         # digest differs from anyone else's with the same topics.
         reason=reason_line(entry.scored)
         if options and options.show_reason
-        else one_line(note_reason(entry.scored.note)) if entry.scored.note else "",
+        else " · ".join(personal_reasons(entry.scored)),
     )
 
 
