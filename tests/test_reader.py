@@ -342,3 +342,16 @@ def test_digest_now_ranks_toward_the_notes_says_why_and_keeps_the_counts(servers
     off = run(config)
     assert off.exit_code == 0 and item_titles(off.stdout) == item_titles(plain.stdout)
     assert "내 글" not in off.stdout and "reader:" not in off.stderr
+
+
+def test_a_folder_with_too_many_files_is_cut_with_one_warning(tmp_path, monkeypatch):
+    from digest.reader import notes as notes_module
+
+    monkeypatch.setattr(notes_module, "MAX_FILES", 5)
+    folder = tmp_path / "home"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"n{i:02d}.md").write_text(f"score matching {i}\n", encoding="utf-8")
+    warnings = Warnings()
+    _, stats = read(folder, tmp_path, warnings)
+    assert stats.files == 5 and len(warnings) == 1 and "more than 5 Markdown files" in warnings[0]

@@ -27,6 +27,7 @@ from .terms import term_counts
 NOTE_RULES = "notes-1"  # stored with each note: a file read under other rules is read again
 SUFFIXES = (".md", ".markdown", ".mkd", ".mdown")
 MAX_NOTE_BYTES = 1_000_000  # a note larger than this is an export or a log, not the reader's writing
+MAX_FILES = 20_000  # per folder: more is a home directory or a whole drive, not a notes folder
 MAX_TERMS = 200  # terms kept per note (the most frequent): a long note must not swamp the profile
 TITLE_WEIGHT = 3  # a logged paper title counts as much as three mentions in running text
 
@@ -146,6 +147,7 @@ def _walk(folder: Path, warn: Callable[[str], None]) -> Iterator[_File]:
     """The Markdown files under ``folder``, following symlinks but never into a folder twice."""
     seen: set[tuple[int, int]] = set()
     stack = [folder]
+    found = 0
     while stack:
         here = stack.pop()
         try:
@@ -167,6 +169,13 @@ def _walk(folder: Path, warn: Callable[[str], None]) -> Iterator[_File]:
                 elif entry.name.lower().endswith(SUFFIXES):
                     est = entry.stat()
                     if stat.S_ISREG(est.st_mode):
+                        found += 1
+                        if found > MAX_FILES:
+                            warn(
+                                f"notes: more than {MAX_FILES} Markdown files under {folder}; the rest are "
+                                "not read (point [reader] notes at the folders you write in)"
+                            )
+                            return
                         yield _File(entry.path, est.st_mtime_ns, est.st_size)
             except OSError as e:  # a dangling symlink, a file gone since the listing
                 warn(f"notes: cannot read {entry.path}: {e.strerror or e}")
