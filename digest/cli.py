@@ -500,10 +500,10 @@ def eval_cmd(
     from .reader.evaluation import evaluate_personal, format_personal
     from .selection.evaluation import evaluate, format_report
 
-    if labels is None and reader_labels is None:
-        raise click.UsageError("give --labels (topic labels), or --notes with --reader-labels, or both")
     if bool(notes_folders) != bool(reader_labels):
         raise click.UsageError("the personal ranking needs both --notes and --reader-labels")
+    if labels is None and reader_labels is None:
+        raise click.UsageError("give --labels (topic labels), or --notes with --reader-labels, or both")
     config, _ = load_config(config_path)
     # `--papers a.jsonl b.jsonl` leaves b.jsonl as an argument: both spellings work.
     paths = [*papers, *more_papers]

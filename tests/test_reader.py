@@ -355,3 +355,18 @@ def test_a_folder_with_too_many_files_is_cut_with_one_warning(tmp_path, monkeypa
     warnings = Warnings()
     _, stats = read(folder, tmp_path, warnings)
     assert stats.files == 5 and len(warnings) == 1 and "more than 5 Markdown files" in warnings[0]
+
+
+def test_eval_says_what_it_needs_in_one_line(tmp_path):
+    day = corpus_day(tmp_path, "2026-02-05")
+    alone = CliRunner().invoke(cli, ["eval", "--notes", str(NOTES), "--papers", str(day)])
+    assert alone.exit_code == 2 and "needs both --notes and --reader-labels" in alone.output
+    nothing = CliRunner().invoke(cli, ["eval", "--papers", str(day)])
+    assert nothing.exit_code == 2 and "give --labels" in nothing.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "2602.04096", "relevant": "yes"}\n', encoding="utf-8")
+    wrong = CliRunner().invoke(
+        cli, ["eval", "--notes", str(NOTES), "--reader-labels", str(bad), "--papers", str(day)]
+    )
+    assert wrong.exit_code == 2 and "bad.jsonl:1: not a reader label" in wrong.output
+    assert "Traceback" not in wrong.output
