@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -554,7 +554,6 @@ def _is_stdout(path: Path) -> bool:
 @click.option(
     "--labels",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
     help="Hand labels, one JSON object per line: {id, topics}.",
 )
 @click.option(
@@ -565,23 +564,98 @@ def _is_stdout(path: Path) -> bool:
     help="Papers as JSONL (the corpus format): --papers a.jsonl b.jsonl ...",
 )
 @click.argument("more_papers", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--notes",
+    "notes_folders",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    multiple=True,
+    help="A folder of the reader's notes (repeatable): with --reader-labels, measure the personal ranking.",
+)
+@click.option(
+    "--reader-labels",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Whether the reader wants each on-topic paper, one JSON object per line: {id, relevant}.",
+)
 @config_option
 @handle_errors
 def eval_cmd(
-    labels: Path, papers: tuple[Path, ...], more_papers: tuple[Path, ...], config_path: Path | None
+    labels: Path | None,
+    papers: tuple[Path, ...],
+    more_papers: tuple[Path, ...],
+    notes_folders: tuple[Path, ...],
+    reader_labels: Path | None,
+    config_path: Path | None,
 ) -> None:
     """Measure the topic matcher against hand labels: precision and recall per topic, and for each day
-    whose papers are all labelled, the count per topic against the hand count.
+    whose papers are all labelled, the count per topic against the hand count. With --notes and
+    --reader-labels, also precision@k of what is shown with and without the reader's notes.
 
     \b
     Example:
         digest eval --labels labels.jsonl --papers arxiv-2026-02-05.jsonl arxiv-2026-02-06.jsonl
+        digest eval --notes ~/vault/daily --reader-labels mine.jsonl --papers arxiv-2026-02-06.jsonl
     """
+    from .reader.evaluation import evaluate_personal, format_personal
     from .selection.evaluation import evaluate, format_report
 
+    if bool(notes_folders) != bool(reader_labels):
+        raise click.UsageError("the personal ranking needs both --notes and --reader-labels")
+    if labels is None and reader_labels is None:
+        raise click.UsageError("give --labels (topic labels), or --notes with --reader-labels, or both")
     config, _ = load_config(config_path)
     # `--papers a.jsonl b.jsonl` leaves b.jsonl as an argument: both spellings work.
-    click.echo(format_report(evaluate(labels, [*papers, *more_papers], config)))
+    paths = [*papers, *more_papers]
+    if labels is not None:
+        click.echo(format_report(evaluate(labels, paths, config)))
+    if reader_labels is not None:
+        warn = Progress().warn
+        report = evaluate_personal(reader_labels, paths, notes_folders, config, warn=warn)
+        click.echo(("\n" if labels is not None else "") + format_personal(report))
+
+
+@cli.command("feedback")
+@click.option("--reset", is_flag=True, help="Forget what was learned; the notes so far are not read again.")
+@config_option
+@handle_errors
+def feedback_cmd(reset: bool, config_path: Path | None) -> None:
+    """What digest learned from your edits to its daily-log notes: items you deleted count against
+    what they had (topic, keyword, first author, source, title phrase), items you kept or wrote under
+    count for it. Suggests excludes after repeated deletions; never applies one.
+
+    \b
+    Example:
+        digest feedback
+        digest feedback --reset
+    """
+    from .pipeline import today
+    from .reader import feedback
+    from .state import run_lock
+
+    config, _ = load_config(config_path)
+    if not config.notes_dir or not config.markdown.enabled:
+        raise click.UsageError("feedback is learned from the daily-log notes: set [markdown] dir first")
+    day = today(config)
+    with run_lock(config.state_path), State.open(config.state_path) as state:
+        if reset:
+            n = feedback.reset(state.conn, day)
+            click.echo(f"Forgot {n} judged items; notes up to {day} will not be learned from again.")
+            return
+        judged = feedback.collect(state.conn, config, state.archive_dir, day + timedelta(days=1))
+        learned = feedback.learn(state.conn, day + timedelta(days=1))
+    if not config.reader.enabled or not config.reader.feedback:
+        click.echo("[reader] feedback is off: what is below is not used in the ranking.")
+    if not learned:
+        click.echo(
+            f"Nothing learned yet ({judged} items judged): edit a daily-log note digest wrote -- delete "
+            "the items you do not want, write under the ones you do -- and the next run learns from it."
+        )
+        return
+    days = feedback.FEEDBACK_DAYS
+    click.echo(f"Learned from {judged} judged items of the last {days} days (value: -1 … +1):")
+    for line in feedback.describe(learned):
+        click.echo(f"  {line}")
+    for line in learned.suggestions(config):
+        click.echo(f"Suggestion: {line}")
 
 
 @cli.command()

@@ -399,6 +399,24 @@ class Site(_Section):
     dir: str = ""  # set: `digest serve` rebuilds the site there after each run (empty: only `digest site`)
 
 
+class Reader(_Section):
+    """The reader's own notes as a ranking profile (digest/reader/, docs/reader.md)."""
+
+    enabled: bool = True
+    notes: list[str] = []  # folders of the reader's Markdown: "~/blog/_posts", "~/vault/daily"
+    include_notes_target: bool = True  # the [markdown] dir digest writes the daily log into
+    weight: Annotated[float, Field(ge=0, le=2)] = 0.6  # the largest boost, on the topic-score scale
+    half_life_days: Annotated[int, Field(ge=1, le=3650)] = 60  # a note this old counts half
+    feedback: bool = True  # learn from what the reader deletes and annotates in the daily-log notes
+    feedback_weight: Annotated[float, Field(ge=0, le=1)] = 0.3  # the largest boost (or penalty) from edits
+
+    def folders(self, notes_dir: Path | None) -> list[Path]:
+        out = [Path(f).expanduser() for f in self.notes]
+        if self.include_notes_target and notes_dir is not None and notes_dir not in out:
+            out.append(notes_dir)
+        return out
+
+
 class Render(_Section):
     """What every item shows, in the Markdown and the email alike."""
 
@@ -525,6 +543,7 @@ class Config(_Section):
     site: Site = Site()
     markdown: Markdown = Markdown()
     render: Render = Render()
+    reader: Reader = Reader()
     http: HTTP = HTTP()
 
     @field_validator("timezone")

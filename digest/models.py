@@ -72,6 +72,15 @@ class TopicMatch:
 
 
 @dataclass(frozen=True)
+class NoteRef:
+    """One of the reader's own notes, as a reason names it."""
+
+    day: date
+    title: str
+    path: str
+
+
+@dataclass(frozen=True)
 class Scored:
     """A candidate with its topic matches and ranking signals."""
 
@@ -79,6 +88,9 @@ class Scored:
     matches: tuple[TopicMatch, ...]
     relevance: float
     popularity: float = 0.0  # the ranking bonus from Hugging Face upvotes (selection.popularity)
+    personal: float = 0.0  # the bounded boost from the reader's own notes (digest/reader/ranking.py)
+    note: NoteRef | None = None  # the reader's note it is closest to, when the boost is worth saying
+    feedback: str = ""  # what the reader's edits say of items like it ("이 키워드(DPO)의 항목을 최근 …")
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -89,6 +101,11 @@ class Scored:
         parts = [f"{m.label}: {', '.join(m.terms)} ({'/'.join(m.where)})" for m in self.matches]
         if self.popularity:
             parts.append(f"Hugging Face ▲{self.candidate.upvotes} (+{self.popularity:g})")
+        if self.personal:
+            near = f" near {self.note.day} {self.note.title!r}" if self.note else ""
+            parts.append(f"reader's notes (+{self.personal:g}){near}")
+        if self.feedback:
+            parts.append(f"edits: {self.feedback}")
         return "; ".join(parts)
 
 

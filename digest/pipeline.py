@@ -31,6 +31,7 @@ from .http import Fetcher, make_http_client
 from .llm import DeferredClient
 from .models import Digest, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
+from .reader.stage import explain_picks, personalize_run
 from .redact import redact_url, redact_urls
 from .rendering.daily import render_markdown
 from .selection import pick
@@ -167,8 +168,11 @@ async def build_digest(
         config, day, candidates, scored, reports, state, progress
     )
     keep_shortlist(state, day, scored, origin="run")  # for the weekly roundup (digest/week/roundup.py)
+    # After the day's counts and shortlist: the reader's notes reorder the picks, never what is counted.
+    scored, personal = personalize_run(config, day, scored, state, progress)
     shown = state.shown_before([s.candidate.key for s in scored], day)
     picked = pick.select(scored, config.selection, exclude=shown)
+    picked = explain_picks(config, state, day, picked, personal, progress)
     progress.log(
         f"selection: {len(candidates)} candidates, {len(scored)} on topic, "
         f"{len(shown)} shown before, {len(picked)} picked"

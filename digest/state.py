@@ -291,6 +291,53 @@ def m009_channel_posts(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m010_reader_notes(db: sqlite3.Connection) -> None:
+    # The reader's own notes (digest/reader/notes.py): what was read from each file, keyed by its path,
+    # with the mtime and size it had, so a re-run reads only the files that changed.
+    _script(
+        db,
+        """
+        create table reader_notes (
+            path text primary key,
+            mtime_ns integer not null,
+            size integer not null,
+            day text not null,             -- YYYY-MM-DD of the note, or '' when none of it is the reader's
+            title text not null,
+            terms text not null,           -- json: {term: count}, the most frequent terms only
+            arxiv_ids text not null,       -- json: the arXiv ids it mentions
+            rules text not null            -- NOTE_RULES it was read with: under other rules it is read again
+        ) without rowid;
+        """,
+    )
+
+
+@migration
+def m011_reader_feedback(db: sqlite3.Connection) -> None:
+    # Edits as feedback (digest/reader/feedback.py): what each shown item was shown with, the reader's
+    # judgment of it read from the day's note, and when the reader last reset what was learned.
+    _script(
+        db,
+        """
+        create table reader_shown (
+            day text not null,             -- the digest date
+            url text not null,             -- the item's link, as the note shows it
+            features text not null,        -- json: topic:, term:, author:, source:, phrase: features
+            primary key (day, url)
+        ) without rowid;
+        create table reader_feedback (
+            day text not null,
+            url text not null,
+            signal real not null,          -- -1 deleted, 0.5 kept, 1 kept with the reader's own text
+            primary key (day, url)
+        ) without rowid;
+        create table reader_feedback_resets (
+            day text not null              -- days up to this one are not learned from
+        );
+        """,
+    )
+
+
 # The reason an abandoned run's row is given when nobody recorded one: its process is gone.
 _INTERRUPTED = "interrupted: its process was stopped, or could not write the state, before the run ended"
 

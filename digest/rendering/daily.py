@@ -17,6 +17,7 @@ import jinja2
 
 from ..config import Render
 from ..models import Digest, Entry, Scored, SourceReport, SourceStatus, TakeawayStatus, TopicInfo
+from ..reader.why import note_reason
 from ..resources import resource_dir
 from ..text import one_line, truncate
 from ..trend.view import trend_view
@@ -141,7 +142,14 @@ def reason_line(s: Scored) -> str:
     ]
     if s.popularity > 0:
         parts.append(f"Hugging Face ▲{s.candidate.upvotes} 반영")
+    parts += personal_reasons(s)
     return " · ".join(parts)
+
+
+def personal_reasons(s: Scored) -> list[str]:
+    """What the reader's own notes and edits say of the item: said even without show_reason."""
+    out = [one_line(note_reason(s.note))] if s.note else []
+    return out + ([one_line(s.feedback)] if s.feedback else [])
 
 
 def entry_view(entry: Entry, options: Render | None = None) -> EntryView:
@@ -155,7 +163,11 @@ def entry_view(entry: Entry, options: Render | None = None) -> EntryView:
         fallback_note=one_line(t.note),
         topics=tuple(one_line(m.label) for m in entry.scored.matches),
         meta=_meta(entry),
-        reason=reason_line(entry.scored) if options and options.show_reason else "",
+        # The note it resembles is said even without show_reason: the reader should know why their
+        # digest differs from anyone else's with the same topics.
+        reason=reason_line(entry.scored)
+        if options and options.show_reason
+        else " · ".join(personal_reasons(entry.scored)),
     )
 
 

@@ -10,6 +10,10 @@ each topic *picks*; an item still shows every topic it matches, so a label may a
 Hugging Face upvotes weigh in as a bonus on the topic scores (:func:`popularity`): log-scaled, zero for
 a handful of upvotes and capped, and only ever added to a candidate that already matched a topic, so
 no number of upvotes brings in a paper off the reader's topics.
+
+The reader's own notes weigh in the same way (``Scored.personal``, digest/reader/ranking.py): a bounded
+bonus on candidates that already matched, zero when the feature is off, so the order is then exactly the
+one without it.
 """
 
 from __future__ import annotations
@@ -148,7 +152,7 @@ def rank_key(s: Scored) -> tuple[float, int, int, str]:
     """Most important first: relevance plus popularity, then Hugging Face upvotes, then how many sources
     saw it; the key makes the order total, so equal items always come out the same way."""
     c = s.candidate
-    return (-(s.relevance + s.popularity), -(c.upvotes or 0), -len(c.sources), c.key)
+    return (-(s.relevance + s.popularity + s.personal), -(c.upvotes or 0), -len(c.sources), c.key)
 
 
 def _topic_key(s: Scored, *, topic: str) -> tuple[float, tuple[float, int, int, str]]:
@@ -158,7 +162,7 @@ def _topic_key(s: Scored, *, topic: str) -> tuple[float, tuple[float, int, int, 
 def topic_rank_key(s: Scored, topic: str) -> tuple[float, tuple[float, int, int, str]]:
     """Order within one topic's list: how strongly it is about that topic, then the overall order."""
     own = next((m.score for m in s.matches if m.topic == topic), 0.0)
-    return (-(own + s.popularity), rank_key(s))
+    return (-(own + s.popularity + s.personal), rank_key(s))
 
 
 @dataclass

@@ -1,0 +1,181 @@
+"""Offline evaluation of the personal ranking: what is shown with and without the reader's notes.
+
+Reader labels are JSON lines ``{"id": "2602.05435", "relevant": true}``: whether this reader wants the
+paper, for the on-topic papers of a day. For each day with labels, ``select`` runs over the day's
+on-topic candidates twice, without and with the profile built from the notes as of that day, and
+precision@k (k = ``max_items``) is the share of the shown papers labelled relevant. The day's topic
+counts (papers per topic over the whole day, the trend block's numbers) are compared too: the profile
+must leave them exactly as they are.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from ..config import Config
+from ..errors import InputError
+from ..models import Scored
+from ..selection.evaluation import _lines, _record, _table, load_papers
+from ..selection.matching import TopicMatcher
+from ..selection.pick import rank_key, score, select
+from ..state import MIGRATIONS
+from .notes import load_notes
+from .ranking import build_profile, personalize
+
+
+@dataclass(frozen=True)
+class PersonalDay:
+    day: str
+    on_topic: int  # the day's on-topic papers
+    relevant: int  # of those, labelled relevant for the reader
+    shown: int
+    hits_without: int  # relevant papers shown without the profile
+    hits_with: int
+    counts_identical: bool  # per-topic counts of the day with the profile == without
+    ap_without: float | None = None  # average precision of the whole on-topic order (selection.rank_key)
+    ap_with: float | None = None
+
+    def precision(self, hits: int) -> float | None:
+        return hits / self.shown if self.shown else None
+
+
+@dataclass(frozen=True)
+class PersonalReport:
+    labels_path: str
+    notes: int
+    k: int
+    weight: float
+    days: tuple[PersonalDay, ...]
+
+    @property
+    def hits_without(self) -> int:
+        return sum(d.hits_without for d in self.days)
+
+    @property
+    def hits_with(self) -> int:
+        return sum(d.hits_with for d in self.days)
+
+    @property
+    def shown(self) -> int:
+        return sum(d.shown for d in self.days)
+
+
+def average_precision(order: Sequence[Scored], labels: dict[str, bool]) -> float | None:
+    """How high the relevant papers stand in ``order``: the mean of precision at each relevant one."""
+    hits, total = 0, 0.0
+    for i, s in enumerate(order, 1):
+        if labels.get(s.candidate.arxiv_id or "", False):
+            hits += 1
+            total += hits / i
+    return total / hits if hits else None
+
+
+def load_reader_labels(path: Path) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for n, line in _lines(path):
+        rec = _record(path, n, line, "reader label")
+        if not isinstance(rec.get("relevant"), bool):
+            raise InputError(f'{path}:{n}: not a reader label ("relevant" must be true or false)')
+        out[str(rec["id"])] = rec["relevant"]
+    return out
+
+
+def evaluate_personal(
+    labels_path: Path,
+    papers_paths: Sequence[Path],
+    notes_folders: Sequence[Path],
+    config: Config,
+    *,
+    weight: float | None = None,
+    warn: Callable[[str], None] = lambda _: None,
+) -> PersonalReport:
+    labels = load_reader_labels(Path(labels_path))
+    day_ids: dict[str, set[str]] = {}
+    papers = load_papers([Path(p) for p in papers_paths], None, day_ids)
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    next(m for m in MIGRATIONS if m.__name__ == "m010_reader_notes")(conn)  # the notes table only
+    notes, _ = load_notes(conn, [Path(f).expanduser() for f in notes_folders], warn)
+    conn.close()
+    w = config.reader.weight if weight is None else weight
+    matcher = TopicMatcher(config.topics)
+    days = []
+    for day in sorted(day_ids):
+        if not day_ids[day] & labels.keys():
+            continue
+        scored = score((papers[pid].candidate for pid in sorted(day_ids[day])), matcher)
+        profile = build_profile(notes, date.fromisoformat(day), config.reader.half_life_days)
+        boosted = personalize(scored, profile, w)
+        plain_pick = select(scored, config.selection)
+        own_pick = select(boosted, config.selection)
+
+        def hits(picked: Sequence[Scored]) -> int:
+            return sum(labels.get(s.candidate.arxiv_id or "", False) for s in picked)
+
+        def counts(pool: Sequence[Scored]) -> Counter[str]:
+            return Counter(t for s in pool for t in s.topics)
+
+        days.append(
+            PersonalDay(
+                day=day,
+                on_topic=len(scored),
+                relevant=sum(labels.get(s.candidate.arxiv_id or "", False) for s in scored),
+                shown=len(own_pick),
+                hits_without=hits(plain_pick),
+                hits_with=hits(own_pick),
+                counts_identical=counts(scored) == counts(boosted) and len(plain_pick) == len(own_pick),
+                ap_without=average_precision(sorted(scored, key=rank_key), labels),
+                ap_with=average_precision(sorted(boosted, key=rank_key), labels),
+            )
+        )
+    return PersonalReport(str(labels_path), len(notes), config.selection.max_items, w, tuple(days))
+
+
+def _p(x: float | None) -> str:
+    return "   -" if x is None else f"{x:4.2f}"
+
+
+def _mean(values: Iterable[float | None]) -> str:
+    present = [v for v in values if v is not None]
+    return _p(sum(present) / len(present) if present else None)
+
+
+def format_personal(report: PersonalReport) -> str:
+    k = report.k
+    out = [
+        f"Personal ranking ({report.notes} notes, weight {report.weight:g}; reader labels: "
+        f"{report.labels_path})"
+    ]
+    rows = [
+        [
+            d.day, str(d.on_topic), str(d.relevant), str(d.shown),
+            _p(d.precision(d.hits_without)), _p(d.precision(d.hits_with)), _p(d.ap_without), _p(d.ap_with),
+            "identical" if d.counts_identical else "CHANGED",
+        ]
+        for d in report.days
+    ]  # fmt: skip
+    total = report.shown
+    rows.append(
+        [
+            "all", str(sum(d.on_topic for d in report.days)), str(sum(d.relevant for d in report.days)),
+            str(total), _p(report.hits_without / total if total else None),
+            _p(report.hits_with / total if total else None), _mean(d.ap_without for d in report.days),
+            _mean(d.ap_with for d in report.days),
+            "identical" if all(d.counts_identical for d in report.days) else "CHANGED",
+        ]
+    )  # fmt: skip
+    out += _table(
+        ["day", "on topic", "relevant", "shown", f"P@{k} without", f"P@{k} with", "AP without", "AP with",
+         "topic counts"],
+        rows,
+        {1, 2, 3, 4, 5, 6, 7},
+    )  # fmt: skip
+    out.append(
+        f"P@{k}: the share of the shown papers the reader wants; AP: how high they stand in the whole "
+        "on-topic order (before the per-topic turns)."
+    )
+    return "\n".join(out)
