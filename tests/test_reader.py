@@ -150,7 +150,7 @@ def test_bad_files_are_one_warning_each_and_the_rest_is_read(tmp_path):
 def profile(day: date = DAY, folder: Path = NOTES, tmp_path: Path | None = None):
     import sqlite3
 
-    from digest.state import MIGRATIONS
+    from digest.migrations import MIGRATIONS
 
     conn = sqlite3.connect(":memory:", isolation_level=None)
     next(m for m in MIGRATIONS if m.__name__ == "m010_reader_notes")(conn)

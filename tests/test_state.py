@@ -8,11 +8,12 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from digest.migrations import MIGRATIONS
 
 from digest._compat import UTC
 from digest.errors import StateBusyError
 from digest.models import Candidate, DayStats, DayStatus, PhraseCounts, Scored, TopicMatch
-from digest.state import DB_NAME, MIGRATIONS, State, run_lock
+from digest.state import DB_NAME, State, run_lock
 
 
 def test_migrations_create_every_table_once(tmp_path):

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import InputError
+from ..migrations import MIGRATIONS
 from ..models import Scored
 from ..selection.evaluation import _lines, _record, _table, load_papers
 from ..selection.matching import TopicMatcher
 from ..selection.pick import rank_key, score, select
-from ..state import MIGRATIONS
 from .notes import load_notes
 from .ranking import build_profile, personalize
 
