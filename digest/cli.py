@@ -670,7 +670,7 @@ def feedback_cmd(reset: bool, config_path: Path | None) -> None:
 @handle_errors
 def status(config_path: Path | None, limit: int, health: bool) -> None:
     """Last runs (date, items, tokens, deliveries), the next scheduled run and the service's state."""
-    from .service.scheduler import heartbeat_problem, status_report
+    from .service.schedule import heartbeat_problem, status_report
 
     config, _ = load_config(config_path)
     current = datetime.now(config.tz)
@@ -856,7 +856,7 @@ def _archived_days(archive_dir: Path) -> dict[date, list[str]]:
 def history(config_path: Path | None, limit: int) -> None:
     """List the archived digests, newest first: items, deliveries and the formats kept."""
     from .rendering.daily import day_label
-    from .service.scheduler import delivery_counts
+    from .service.schedule import delivery_counts
 
     config, _ = load_config(config_path)
     with State.open(config.state_path) as state:

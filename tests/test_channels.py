@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from digest._compat import tomllib
 from digest.cli import cli
 from digest.config import Channel, Config, parse_config
 from digest.delivery.channels import (
@@ -498,7 +499,7 @@ def test_cli_check_probes_each_channel_without_posting(chat_server, tmp_path, mo
     (tmp_path / "digest.toml").write_text(toml, encoding="utf-8")
     from digest.check import check_all
 
-    config = parse_config(__import__("tomllib").loads(toml))
+    config = parse_config(tomllib.loads(toml))
     probes = {p.name: p for p in asyncio.run(check_all(config, None, timeout=2))}
     assert probes["slack s"].ok and "nothing posted" in probes["slack s"].detail
     assert probes["discord d"].ok and "'digest'" in probes["discord d"].detail
@@ -595,7 +596,7 @@ def test_digest_config_shows_whether_each_secret_is_set_never_its_value(monkeypa
 def test_status_names_pending_and_refused_chat_posts(chat_server, tmp_path, monkeypatch):
     from datetime import datetime
 
-    from digest.service.scheduler import status_report
+    from digest.service.schedule import status_report
 
     dead, slow = chat_server("discord"), chat_server("slack")
     dead.script(*([Reply(404, {"message": "Unknown Webhook", "code": 10015})] * 3))

@@ -162,7 +162,7 @@ def test_cron_nicknames(tmp_path, alias, after, expected):
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from digest.service.scheduler import next_run_time
+    from digest.service.schedule import next_run_time
 
     path = tmp_path / "d.toml"
     path.write_text(f'[schedule]\ncron = "{alias}"\n')

@@ -26,10 +26,8 @@ from digest._compat import UTC
 from digest.cli import cli
 from digest.config import Config, Email, Schedule
 from digest.cron import crontab_weekdays
-from digest.service.scheduler import (
+from digest.service.schedule import (
     HEARTBEAT_NAME,
-    RunSummary,
-    Service,
     heartbeat_problem,
     needs_catch_up,
     next_run_time,
@@ -37,6 +35,7 @@ from digest.service.scheduler import (
     scheduled_today,
     write_heartbeat,
 )
+from digest.service.scheduler import RunSummary, Service
 from digest.state import State, run_lock
 from tests import chatservers, feedserver, llmserver
 from tests.test_check import Sink, free_port
@@ -647,7 +646,7 @@ def test_llm_wait_zero_sends_at_once(held_setup: tuple[Config, llmserver.LLMServ
 
 
 def test_the_deadline_never_passes_midnight() -> None:
-    from digest.service.scheduler import hold_deadline
+    from digest.service.schedule import hold_deadline
 
     config = Config(schedule=Schedule(llm_wait=3 * 3600))
     assert hold_deadline(config, at(THU, 22, 30)) == at(THU, 23, 59)
@@ -682,7 +681,7 @@ def test_the_service_retries_a_held_digest_on_its_own(
 
 
 def test_status_says_a_digest_is_held(held_setup: tuple[Config, llmserver.LLMServer, Sink]) -> None:
-    from digest.service.scheduler import status_report
+    from digest.service.schedule import status_report
 
     config, llm, sink = held_setup
     llm.default = "404"
@@ -779,7 +778,7 @@ def test_the_weekly_job_catches_up_once_on_its_day_and_waits_for_a_daily_run(tmp
 
 
 def test_no_weekly_catch_up_when_the_week_is_archived_or_not_its_day(tmp_path: Path) -> None:
-    from digest.service.scheduler import needs_weekly_catch_up
+    from digest.service.schedule import needs_weekly_catch_up
 
     config = Config(state_dir=str(tmp_path / "state"), schedule=Schedule(weekly_cron="0 9 * * 6"))
     with State.open(config.state_path) as state:
@@ -794,7 +793,8 @@ def test_no_weekly_catch_up_when_the_week_is_archived_or_not_its_day(tmp_path: P
 def test_the_weekly_run_mails_the_week_once(tmp_path: Path, smtp_sink: tuple[int, Sink]) -> None:
     from digest.config import LLM
     from digest.progress import QUIET
-    from digest.service.scheduler import status_report, weekly_run
+    from digest.service.schedule import status_report
+    from digest.service.scheduler import weekly_run
 
     from .test_state import _scored
 
