@@ -1,8 +1,8 @@
 """The Korean-text toolkit every model answer goes through: is it Korean, its sentences, plain text from
 markup, a line cut to fit, numbers as a sentence writes them, how much of one text another repeats.
 
-Pure functions, no I/O, nothing model-specific: the takeaway check (digest/takeaway_check.py) and the
-흐름 paragraph (digest/flow.py) decide with these what they show.
+Pure functions, no I/O, nothing model-specific: the takeaway check (takeaways/check.py) and the
+흐름 paragraph (trend/paragraph.py) decide with these what they show.
 """
 
 from __future__ import annotations

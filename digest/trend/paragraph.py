@@ -52,7 +52,7 @@ from . import stats
 
 @dataclass(frozen=True)
 class FlowPrompt:
-    """One kind of paragraph: the day's 오늘의 흐름, or the week's (digest/week.py). Same request, same
+    """One kind of paragraph: the day's 오늘의 흐름, or the week's (week/roundup.py). Same request, same
     checks, same cache; only the prompt and the words for its period differ."""
 
     name: str  # in progress lines: "오늘의 흐름"
