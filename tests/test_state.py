@@ -8,10 +8,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from digest.migrations import MIGRATIONS
 
 from digest._compat import UTC
 from digest.errors import StateBusyError
+from digest.migrations import MIGRATIONS
 from digest.models import Candidate, DayStats, DayStatus, PhraseCounts, Scored, TopicMatch
 from digest.state import DB_NAME, State, run_lock
 
