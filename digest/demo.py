@@ -22,10 +22,8 @@ advance gets a marked fallback line: there is no LLM here.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import tempfile
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -36,16 +34,16 @@ import httpx2
 
 from .config import LLM, Arxiv, Config, HuggingFace
 from .errors import ConfigError
-from .models import DayStats, DayStatus, Entry, PhraseCounts, Scored, Trend
+from .models import DayStats, DayStatus, PhraseCounts, Scored, Trend
 from .pipeline import RunResult, default_clients, run_digest
 from .progress import Progress
 from .state import State, _scored_from_json
 from .takeaways.summarize import PROMPT_VERSION
 from .trend import stats
-from .trend.paragraph import DAILY, FlowPrompt, store_answer
+from .trend.paragraph import NOT_PREPARED_FOR, Prepared
 from .trend.phrases import phrase_hash
 from .week.render import render_week_markdown
-from .week.roundup import WEEK_PROMPT, WeekResult, run_week, week_of
+from .week.roundup import WeekResult, run_week, week_of
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_DAY = date(2026, 3, 19)
@@ -140,25 +138,11 @@ def seed(state: State, config: Config, *, through: date) -> None:
             state.record_day_stats(day_stats)
 
 
-def seed_flow(
-    state: State,
-    config: Config,
-    trend: Trend,
-    entries: Sequence[Entry],
-    theme: dict[str, Any],
-    prompt: FlowPrompt = DAILY,
-    context: dict[str, Any] | None = None,
-) -> bool:
-    """Cache the 흐름 answer written in advance for ``trend``, as a model's answer would be cached: the code's
-    sentence of the numbers, then the theme about the top items. Only when the top items are the ones it was
-    written for; returns whether it was used (otherwise the paragraph is the code's sentence alone)."""
-    top = [e.candidate.key for e in entries if not e.takeaway.is_fallback][: len(theme["items"])]
-    if top != list(theme["items"]):
-        return False
+def prepared(kind: str) -> Prepared:
+    """The 흐름 answer written in advance for the sample ``kind`` ("day" or "week"), for its top items."""
+    theme = sample_themes()[kind]
     answer = {"theme": theme["theme"], "lead": theme.get("lead", "")}
-    model = config.llm.model
-    stored = store_answer(state, trend, entries, answer, model=model, prompt=prompt, context=context)
-    return not stored.note
+    return Prepared(tuple(theme["items"]), answer)
 
 
 def no_history_notice(trend: Trend | None) -> str:
@@ -178,6 +162,7 @@ def no_history_notice(trend: Trend | None) -> str:
 async def _run_day(config: Config, progress: Progress) -> RunResult:
     transport = httpx2.MockTransport(_serve)
     async with default_clients(config, transport=transport, llm=False, llm_off=NO_LLM) as clients:
+        clients.flow = prepared("day")
         return await run_digest(
             config, SAMPLE_DAY, clients=clients, progress=progress, now=SAMPLE_NOW, sample=True
         )
@@ -189,18 +174,13 @@ async def run(progress: Progress, base: Config | None = None) -> RunResult:
         with State.open(config.state_path) as state:
             seed(state, config, through=SAMPLE_DAY)
         progress.log(f"sample day {SAMPLE_DAY}: {HOLDS}")
-        # The paragraph's cache key is over the day's computed numbers and items: a first, quiet run
-        # computes them (the second reuses its counts), then the paragraph is cached for them.
-        first = await _run_day(config, _silent())
-        trend = first.digest.trend
-        if trend is not None and trend.pool is not None:
-            with State.open(config.state_path) as state:
-                if not seed_flow(state, config, trend, first.digest.entries, sample_themes()["day"]):
-                    progress.log(
-                        "sample day: the 흐름 theme sentence was written for the built-in topics' top items; "
-                        "with your topics the paragraph has the numbers only"
-                    )
         result = await _run_day(config, progress)
+    flow = result.digest.trend.flow if result.digest.trend else None
+    if flow is not None and flow.note == NOT_PREPARED_FOR:
+        progress.log(
+            "sample day: the 흐름 theme sentence was written for the built-in topics' top items; "
+            "with your topics the paragraph has the numbers only"
+        )
     notice = no_history_notice(result.digest.trend)
     if notice:
         result = _with_notice(result, notice)
@@ -218,10 +198,6 @@ def _with_notice(result: RunResult, notice: str) -> RunResult:
     d = result.digest
     d.notices = [*d.notices, notice]
     return replace(result, markdown=render_markdown(d, result.render))
-
-
-def _silent() -> Progress:
-    return Progress(io.StringIO(), quiet=True)  # the first pass's warnings are the second's too
 
 
 def date_conflict(period: str = "day") -> str:
@@ -258,6 +234,7 @@ def check_week_topics(config: Config) -> None:
 
 async def _run_week(config: Config, progress: Progress) -> WeekResult:
     async with default_clients(config, llm=False, llm_off=NO_LLM) as clients:
+        clients.flow = prepared("week")
         return await run_week(config, SAMPLE_DAY, clients=clients, progress=progress, now=SAMPLE_WEEK_NOW)
 
 
@@ -275,17 +252,6 @@ async def run_week_demo(progress: Progress, base: Config | None = None) -> WeekR
             f"sample week {monday} – {friday}: 30 real days of statistics, the shortlists its days kept, "
             "takeaways written in advance, no Hugging Face"
         )
-        first = await _run_week(config, _silent())
-        w = first.week
-        if w.trend is not None:
-            context = {
-                "from": monday.isoformat(),
-                "to": friday.isoformat(),
-                "days_counted": len(w.counted),
-                "days_missing": [d.isoformat() for d in w.days if d not in w.counted],
-            }
-            with State.open(config.state_path) as state:
-                seed_flow(state, config, w.trend, w.entries, sample_themes()["week"], WEEK_PROMPT, context)
         result = await _run_week(config, progress)
     w = result.week
     w.notices = [WEEK_NOTICE.format(start=monday, end=f"{friday:%m-%d}"), *w.notices]

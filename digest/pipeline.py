@@ -41,7 +41,7 @@ from .sources import collect
 from .state import State, database_error, run_lock
 from .takeaways.summarize import make_llm_client, summarize_run
 from .trend import stage
-from .trend.paragraph import write_flow
+from .trend.paragraph import Prepared, write_flow
 
 if TYPE_CHECKING:
     import arxiv  # loaded by the search itself, only when it asks the API
@@ -56,6 +56,7 @@ class Clients:
     llm: DeferredClient | AsyncOpenAI | None  # tests may pass an SDK client of their own
     arxiv: arxiv.Client | None = None
     llm_off: str = ""  # why ``llm`` is None when it is left out on purpose (the sample day has no LLM)
+    flow: Prepared | None = None  # the 흐름 answer written in advance, in place of the LLM's (the sample's)
 
 
 @dataclass
@@ -194,6 +195,7 @@ async def build_digest(
             state=state,
             progress=progress,
             off_reason=clients.llm_off,
+            prepared=clients.flow,
         )
         trend = replace(trend, flow=flow)
     if usage.calls:

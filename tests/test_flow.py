@@ -288,16 +288,37 @@ def test_a_release_state_with_cached_paragraphs_upgrades_in_place_and_shows_them
     assert week.text.startswith("오늘 arXiv에는 논문 322편")
 
 
-def test_an_answer_written_elsewhere_is_stored_for_the_next_run(llm_server, tmp_path, monkeypatch):
+def test_an_answer_written_in_advance_takes_the_models_place_for_its_items_and_is_cached(
+    llm_server, tmp_path, monkeypatch
+):
     monkeypatch.setenv("FLOW_TEST_KEY", "k")
+    keys = tuple(e.candidate.key for e in ITEMS)
+
+    def prepared_run(state, answer, items=keys, prompt=flow.DAILY, context=None):
+        llm = LLM(base_url=llm_server.url, model="fake-model", api_key_env="FLOW_TEST_KEY")
+        return asyncio.run(
+            flow.write_flow(
+                trend(), ITEMS, session=None, llm=llm, state=state, progress=QUIET, prompt=prompt,
+                context=context, prepared=flow.Prepared(items, answer),
+            )
+        )
+
     with State.open(tmp_path) as state:
-        stored = flow.store_answer(state, trend(), ITEMS, {"theme": THEME}, model="fake-model")
-        assert stored.text == f"{flow.opening(trend())} {THEME}"
+        stored = prepared_run(state, {"theme": THEME})
+        assert (stored.text, stored.status) == (f"{flow.opening(trend())} {THEME}", TakeawayStatus.CACHED)
+        # The next run with the model shows what was shown, without a request.
         got, usage = run_flow(llm_server, state, trend())
         assert (got.text, got.status, usage.calls) == (stored.text, TakeawayStatus.CACHED, 0)
-        # Checked like a model's: a theme with a number is not stored as one.
-        week = flow.store_answer(state, trend(), ITEMS, {"theme": "3편"}, model="m", prompt=WEEK_PROMPT)
+        # Checked like a model's: a theme with a number is left out.
+        week = prepared_run(state, {"theme": "3편"}, prompt=WEEK_PROMPT, context={"from": "2026-02-02"})
         assert week.text == flow.opening(trend(), WEEK_PROMPT) and flow.HAS_DIGITS in week.note
+    with State.open(tmp_path / "other") as state:
+        # Written for other top items: the numbers alone, saying why, nothing cached.
+        other = prepared_run(state, {"theme": THEME}, items=("arxiv:0000.00000",))
+        assert (other.text, other.note) == (flow.opening(trend()), flow.NOT_PREPARED_FOR)
+        assert other.status == TakeawayStatus.FALLBACK
+        key = flow.input_hash(flow.flow_input(trend(), ITEMS))
+        assert state.cached_flow(trend().day, key, "fake-model") is None
 
 
 # -- any answer at all --------------------------------------------------------------------------------

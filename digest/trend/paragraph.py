@@ -13,8 +13,8 @@ only what numbers cannot.
   markup and link checks, and not a copy of an item's line. A field that fails is left out, and the
   opening alone is a complete, true paragraph: nothing is shown as a substitute.
 - The paragraph shown is cached per (day, input, model): a re-run prints it as it was, whatever the
-  prompt or the checks are by then. :func:`store_answer` puts an answer written elsewhere (the demo's)
-  into that cache.
+  prompt or the checks are by then. A :class:`Prepared` answer written in advance (the demo's) takes the
+  model's place for the top items it was written for, checked and rendered the same way.
 """
 
 from __future__ import annotations
@@ -438,24 +438,20 @@ def paper_name(title: str) -> str:
 # -- the request ------------------------------------------------------------------------------------
 
 
-def store_answer(
-    state: State,
-    trend: Trend,
-    entries: Sequence[Entry],
-    answer: Mapping[str, object],
-    *,
-    model: str,
-    prompt: FlowPrompt = DAILY,
-    context: Mapping[str, Any] | None = None,
-) -> Takeaway:
-    """Put ``answer`` ({"theme": …, "lead": …}, as a model would give it) into the cache for ``trend``'s
-    day or week, checked and rendered as a model's: the next run with ``model`` shows this paragraph."""
-    choices = Choices.of(trend, entries)
-    kept = check_answer(dict(answer), choices, prompt)
-    text = render(trend, kept, choices, prompt)
-    key = input_hash(flow_input(trend, entries) | dict(context or {}))
-    state.store_flow(trend.day, key, model, prompt.version, text)
-    return Takeaway(text, TakeawayStatus.CACHED, kept.problem)
+@dataclass(frozen=True)
+class Prepared:
+    """An answer written in advance ({"theme": …, "lead": …}, as a model would give it) for the run whose
+    top items are ``items`` (candidate keys, best first): the sample day's and week's, without an LLM."""
+
+    items: tuple[str, ...]
+    answer: Mapping[str, object]
+
+    def fits(self, entries: Sequence[Entry]) -> bool:
+        top = [e.candidate.key for e in entries if not e.takeaway.is_fallback][: len(self.items)]
+        return top == list(self.items)
+
+
+NOT_PREPARED_FOR = "an answer written in advance for other top items"
 
 
 async def write_flow(
@@ -469,12 +465,14 @@ async def write_flow(
     prompt: FlowPrompt = DAILY,
     context: Mapping[str, Any] | None = None,
     off_reason: str = "",
+    prepared: Prepared | None = None,
 ) -> Takeaway | None:
     """The paragraph for ``trend`` (the day's 오늘의 흐름 unless ``prompt`` says otherwise), or None when
     there are no numbers to write about. ``context`` adds keys to the cache key (the week's dates, say).
 
     ``session`` is the run's LLM session (None: no key, the LLM is off, for ``off_reason`` when it is
-    left out on purpose). Never raises: without an answer
+    left out on purpose). ``prepared``: an answer written in advance, used in place of a request when it
+    fits the top items. Never raises: without an answer
     the paragraph is the opening alone (status FALLBACK, with why in its note, shown as it is).
     """
     if trend.pool is None:
@@ -485,6 +483,13 @@ async def write_flow(
         return Takeaway(cached, TakeawayStatus.CACHED)
     choices = Choices.of(trend, entries)
     numbers_only = opening(trend, prompt, "", choices)
+    if prepared is not None:
+        if not prepared.fits(entries):
+            return Takeaway(numbers_only, TakeawayStatus.FALLBACK, NOT_PREPARED_FOR)
+        kept = check_answer(dict(prepared.answer), choices, prompt)
+        text = render(trend, kept, choices, prompt)
+        state.store_flow(trend.day, key, llm.model, prompt.version, text)
+        return Takeaway(text, TakeawayStatus.CACHED, kept.problem)
     if session is None:
         no_key = f"no API key (${llm.api_key_env} is not set)"
         reason = off_reason or (no_key if not llm.api_key else "LLM off")

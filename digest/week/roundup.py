@@ -325,6 +325,7 @@ async def build_week(
             prompt=WEEK_PROMPT,
             context=context,
             off_reason=clients.llm_off,
+            prepared=clients.flow,
         )
         trend = replace(trend, flow=flow)
     return WeekDigest(
