@@ -128,9 +128,10 @@ def record_shown(conn: sqlite3.Connection, day: date, picked: Sequence[Scored]) 
     rows = [
         (day.isoformat(), _link(s), json.dumps(features(s), ensure_ascii=False)) for s in picked
     ]
+    # Added to the day's earlier runs, not replacing them: a same-day re-run may leave the note as the reader
+    # edited it (digest/delivery/notes.py), and its items are judged by what they were shown with.
     conn.execute("begin immediate")
     try:
-        conn.execute("delete from reader_shown where day = ?", (day.isoformat(),))
         conn.executemany("insert or replace into reader_shown (day, url, features) values (?, ?, ?)", rows)
     except BaseException:
         conn.execute("rollback")
@@ -153,8 +154,11 @@ def collect(conn: sqlite3.Connection, config: Config, archive_dir: Path, day: da
     rows: list[tuple[str, str, float]] = []
     for d in shown_days:
         try:
-            note = note_path(config.markdown, d).read_bytes().decode("utf-8")
-            written = (archive_dir / f"{d.isoformat()}.md").read_text(encoding="utf-8")
+            path = note_path(config.markdown, d)
+            note = path.read_bytes().decode("utf-8")
+            # What the note was written with; before that was recorded, the archive's Markdown (the same,
+            # unless a re-run left the reader's edited section alone and archived its own).
+            written = _written(conn, d, path) or (archive_dir / f"{d}.md").read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError, DigestError):
             continue  # no note or no archive for the day: nothing to judge
         rows += [(d.isoformat(), url, signal) for url, signal in judge(written, note, d).items()]
@@ -167,6 +171,13 @@ def collect(conn: sqlite3.Connection, config: Config, archive_dir: Path, day: da
         raise
     conn.execute("commit")
     return len(rows)
+
+
+def _written(conn: sqlite3.Connection, day: date, path: Path) -> str | None:
+    row = conn.execute(
+        "select section from notes_written where day = ? and path = ?", (day.isoformat(), str(path))
+    ).fetchone()
+    return str(row[0]) if row else None
 
 
 def _reset_day(conn: sqlite3.Connection) -> date:
