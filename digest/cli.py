@@ -588,7 +588,8 @@ def eval_cmd(
 ) -> None:
     """Measure the topic matcher against hand labels: precision and recall per topic, and for each day
     whose papers are all labelled, the count per topic against the hand count. With --notes and
-    --reader-labels, also precision@k of what is shown with and without the reader's notes.
+    --reader-labels, also precision@k of what is shown with and without the reader's notes, and with
+    the feedback simulated edits on the other labelled days would teach.
 
     \b
     Example:

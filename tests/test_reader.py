@@ -276,6 +276,41 @@ def test_eval_reports_precision_with_and_without_and_identical_counts(tmp_path, 
     assert result.exit_code == 0, result.output
     assert "P@10 without" in result.output and "AP with" in result.output and "identical" in result.output
     assert "CHANGED" not in result.output
+    # Feedback: each day ranked with what simulated edits on the other two days taught (docs/reader.md).
+    fb = {d.day: d for d in report.feedback}
+    assert list(fb) == ["2026-02-04", "2026-02-05", "2026-02-06"]
+    assert all(d.counts_identical and d.shown == 10 for d in fb.values())
+    assert [(d.hits_profile, d.hits_feedback) for d in fb.values()] == [(6, 6), (3, 3), (6, 6)]
+    assert (fb["2026-02-05"].annotated, fb["2026-02-05"].deleted) == (12, 8)
+    held_out = fb["2026-02-05"]
+    assert held_out.ap_profile is not None and held_out.ap_feedback is not None
+    assert round(held_out.ap_profile, 2) == 0.40 and round(held_out.ap_feedback, 2) == 0.41
+    assert "Feedback (simulated edits on the other labelled days" in result.output
+    assert "P@10 +feedback" in result.output
+
+
+def test_the_simulated_feedback_never_sees_the_evaluated_days_labels(tmp_path, reader_config):
+    from digest.reader.evaluation import load_reader_labels, simulate_feedback
+
+    names = ("2026-02-04", "2026-02-05", "2026-02-06")
+    matcher = TopicMatcher(reader_config.topics)
+    pools = {
+        day: score((p.candidate for p in load_papers([corpus_day(tmp_path, day)]).values()), matcher)
+        for day in names
+    }
+    labels = load_reader_labels(READER / "labels.jsonl")
+    held_out = {s.candidate.arxiv_id for s in pools["2026-02-05"]}
+    flipped = {k: (not v if k in held_out else v) for k, v in labels.items()}
+    before = {d.day: d for d in simulate_feedback(pools, labels, reader_config, 0.3)}
+    after = {d.day: d for d in simulate_feedback(pools, flipped, reader_config, 0.3)}
+
+    def taught(d):
+        return d.annotated, d.deleted, d.ap_feedback is not None
+
+    # 02-05's own labels turned around: what 02-05 is taught stays the same, the other days' does not.
+    assert taught(after["2026-02-05"]) == taught(before["2026-02-05"])
+    assert taught(after["2026-02-04"]) != taught(before["2026-02-04"])
+    assert before["2026-02-05"].annotated + before["2026-02-05"].deleted > 0
 
 
 def test_a_daily_log_is_named_by_its_first_line_not_its_date_heading():

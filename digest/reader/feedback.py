@@ -25,7 +25,7 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -272,18 +272,23 @@ _SPECIFIC = {"term": 3, "author": 2, "topic": 1, "source": 0}
 def learn(conn: sqlite3.Connection, day: date) -> Learned:
     """Every feature's record from the judgments of the ``FEEDBACK_DAYS`` before ``day``."""
     since = (day - timedelta(days=FEEDBACK_DAYS)).isoformat()
-    kept: Counter[str] = Counter()
-    annotated: Counter[str] = Counter()
-    deleted: Counter[str] = Counter()
-    score: Counter[str] = Counter()
     rows = conn.execute(
         "select f.signal, s.features from reader_feedback f join reader_shown s using (day, url) "
         "where f.day >= ? and f.day < ?",
         (since, day.isoformat()),
     )
-    for signal, feats in rows:
-        for feature in json.loads(feats):
-            score[feature] += signal
+    return learned_from((float(signal), json.loads(feats)) for signal, feats in rows)
+
+
+def learned_from(judgments: Iterable[tuple[float, Sequence[str]]]) -> Learned:
+    """Every feature's record from judgments (signal, the judged item's features)."""
+    kept: Counter[str] = Counter()
+    annotated: Counter[str] = Counter()
+    deleted: Counter[str] = Counter()
+    score: dict[str, float] = {}
+    for signal, feats in judgments:
+        for feature in feats:
+            score[feature] = score.get(feature, 0.0) + signal
             if signal < 0:
                 deleted[feature] += 1
             else:
@@ -295,6 +300,15 @@ def learn(conn: sqlite3.Connection, day: date) -> Learned:
             for f in set(kept) | set(deleted)
         }
     )
+
+
+def apply(scored: Sequence[Scored], learned: Learned, weight: float) -> list[Scored]:
+    """``scored`` with each candidate's feedback boost added to its ``personal`` boost."""
+    out = []
+    for s in scored:
+        boost = learned.boost(s, weight)
+        out.append(replace(s, personal=round(s.personal + boost, 4)) if boost else s)
+    return out
 
 
 def describe(learned: Learned, limit: int = 20) -> Iterable[str]:
