@@ -31,6 +31,7 @@ from .http import Fetcher, make_http_client
 from .llm import DeferredClient
 from .models import Digest, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
+from .reader.privacy import for_destination
 from .reader.stage import explain_picks, personalize_run
 from .redact import redact_url, redact_urls
 from .rendering.daily import render_markdown
@@ -317,14 +318,15 @@ async def run_digest(
             d = await build_digest(
                 config, day, clients=clients, state=state, progress=progress, now=now, sample=sample
             )
-            markdown = render_markdown(d, config.render)
+            markdown = render_markdown(for_destination(d, config, "notes"), config.render)
             archived = _archived_markdown(state, day) if config.notes_dir and not sample else None
             # The Markdown and the email's bodies in one set, sent or not (`digest show DATE --format
             # html|text` works for any day): all of them or, on a full disk, none and the earlier set kept.
-            archive_email(state, d, config.render, markdown=markdown)
+            archive_email(state, for_destination(d, config, "email"), config.render, markdown=markdown)
             path = state.archive_dir / f"{archive_stem(day, sample=sample)}.md"
             if not d.sample:
-                archive_post(state.archive_dir, daily_post(d, config.render))  # the channels' and the feed's
+                post = daily_post(for_destination(d, config, "channels"), config.render)
+                archive_post(state.archive_dir, post)  # the channels' and the feed's
             if config.notes_dir and config.markdown.enabled and not sample:
                 _write_note(config, state, day, markdown, progress, now, archived=archived)
             state.mark_shown(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 from collections import Counter
@@ -27,7 +28,7 @@ from digest.selection.evaluation import load_papers
 from digest.selection.matching import TopicMatcher
 from digest.selection.pick import score, select
 from digest.state import State
-from tests import test_pipeline
+from tests import chatservers, test_pipeline
 
 FIXTURES = Path(__file__).parent / "fixtures"
 READER = FIXTURES / "reader"
@@ -377,6 +378,57 @@ def test_digest_now_ranks_toward_the_notes_says_why_and_keeps_the_counts(servers
     off = run(config)
     assert off.exit_code == 0 and item_titles(off.stdout) == item_titles(plain.stdout)
     assert "내 글" not in off.stdout and "reader:" not in off.stderr
+
+
+chat_server = chatservers.chat_server
+TITLED = "내 글 2026-02-01 「Temporal QA 정리」와 가까움"
+DATED = "내 글 2026-02-01과 가까움"
+
+
+@pytest.mark.parametrize(
+    ("setting", "jekyll", "to", "in_note", "in_email"),
+    [
+        (None, False, ["me@example.com"], True, True),  # the default: the reader's own note and inbox
+        (None, True, ["me@example.com", "lab@example.com"], False, False),  # a blog, a mailing
+        ("true", True, ["me@example.com", "lab@example.com"], True, True),
+        ("false", False, ["me@example.com"], False, False),
+    ],
+)
+def test_the_notes_title_goes_only_where_show_note_titles_lets_it(
+    servers, tmp_path, chat_server, monkeypatch, setting, jekyll, to, in_note, in_email
+):
+    from tests.smtpserver import smtp_server
+
+    feed, llm, config = servers
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "2026-02-01.md").write_text(
+        '---\ntitle: "Temporal QA 정리"\n---\n\n요즘 관심: abstention, temporal QA, temporal reasoning.\n',
+        encoding="utf-8",
+    )
+    target = tmp_path / ("blog/_posts" if jekyll else "daily")
+    slack = chat_server("slack")
+    monkeypatch.setenv("STUDY_SLACK_URL", slack.webhook_url)
+    with smtp_server() as smtp:
+        test_pipeline.with_email(config, smtp.port, *to)
+        choice = f"show_note_titles = {setting}\n" if setting else ""
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + f'[reader]\nnotes = ["{vault}"]\n{choice}[markdown]\ndir = "{target}"\n'
+            + '[channels.lab]\nkind = "slack"\nurl_env = "STUDY_SLACK_URL"\n',
+            encoding="utf-8",
+        )
+        result = run(config, "--send")
+    assert result.exit_code == 0, result.output
+    [note] = target.glob("*.md")
+    mail = smtp.received[0].message
+    html, text = (mail.get_body((kind,)).get_content() for kind in ("html", "plain"))
+    posted = json.dumps(slack.messages, ensure_ascii=False)
+    for body, shown in [(note.read_text(encoding="utf-8"), in_note), (result.stdout, in_note),
+                        (html, in_email), (text, in_email)]:  # fmt: skip
+        assert (TITLED in body) is shown and (DATED in body) is not shown
+    # A chat post has no reason line at all: neither the title nor the date of a note, whatever the setting.
+    assert "When Silence Is Golden" in posted and "Temporal QA 정리" not in posted and "내 글" not in posted
 
 
 def test_a_folder_with_too_many_files_is_cut_with_one_warning(tmp_path, monkeypatch):

@@ -41,9 +41,14 @@ def _in_jekyll_posts(cfg: Markdown) -> bool:
     return JEKYLL_FOLDER in Path(cfg.dir).expanduser().parts
 
 
+def writes_jekyll_posts(cfg: Markdown) -> bool:
+    """Whether the notes are posts of a Jekyll site (a blog: published, not private)."""
+    return _in_jekyll_posts(cfg) or JEKYLL_FOLDER in Path(cfg.filename).parts
+
+
 def note_path(cfg: Markdown, day: date) -> Path:
     """``dir/filename`` with ``{date}``, ``{year}``, ``{month}``, ``{day}`` filled in."""
-    jekyll = _in_jekyll_posts(cfg) or JEKYLL_FOLDER in Path(cfg.filename).parts
+    jekyll = writes_jekyll_posts(cfg)
     pattern = cfg.filename
     if jekyll and "filename" not in cfg.model_fields_set:
         pattern = JEKYLL_FILENAME
