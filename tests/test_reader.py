@@ -267,6 +267,9 @@ def test_eval_reports_precision_with_and_without_and_identical_counts(tmp_path, 
     assert report.notes == 20 and report.shown == 30
     # The measured numbers, kept here so a change to the ranking shows in the diff (docs/reader.md).
     assert (report.hits_without, report.hits_with) == (15, 15)
+    # What a boost of the same size could do if it knew the labels, and how well the profile's tells them.
+    assert [d.hits_ceiling for d in report.days] == [8, 5, 9]
+    assert [round(d.auc or 0, 2) for d in report.days] == [0.94, 0.76, 0.84]
     result = CliRunner().invoke(
         cli,
         [
@@ -276,6 +279,7 @@ def test_eval_reports_precision_with_and_without_and_identical_counts(tmp_path, 
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "P@10 without" in result.output and "AP with" in result.output and "identical" in result.output
+    assert "P@10 ceiling" in result.output and "boost AUC" in result.output
     assert "CHANGED" not in result.output
     # Feedback: each day ranked with what simulated edits on the other two days taught (docs/reader.md).
     fb = {d.day: d for d in report.feedback}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -46,6 +46,8 @@ class PersonalDay:
     counts_identical: bool  # per-topic counts of the day with the profile == without
     ap_without: float | None = None  # average precision of the whole on-topic order (selection.rank_key)
     ap_with: float | None = None
+    hits_ceiling: int = 0  # relevant papers shown with a perfect boost of the same size (wanted +weight)
+    auc: float | None = None  # how often the profile's boost puts a wanted paper above an unwanted one
 
     def precision(self, hits: int) -> float | None:
         return hits / self.shown if self.shown else None
@@ -100,6 +102,23 @@ def average_precision(order: Sequence[Scored], labels: dict[str, bool]) -> float
             hits += 1
             total += hits / i
     return total / hits if hits else None
+
+
+def boost_auc(pool: Sequence[Scored], labels: dict[str, bool]) -> float | None:
+    """The share of (wanted, unwanted) pairs whose boosts are in the right order (ties count half)."""
+    wanted = [s.personal for s in pool if labels.get(s.candidate.arxiv_id or "") is True]
+    unwanted = [s.personal for s in pool if labels.get(s.candidate.arxiv_id or "") is False]
+    if not wanted or not unwanted:
+        return None
+    right = sum(1.0 if w > u else 0.5 if w == u else 0.0 for w in wanted for u in unwanted)
+    return right / (len(wanted) * len(unwanted))
+
+
+def perfect_boost(pool: Sequence[Scored], labels: dict[str, bool], weight: float) -> list[Scored]:
+    """The pool as a boost of the same size would leave it if it knew the labels: the ceiling of P@k."""
+    return [
+        replace(s, personal=weight if labels.get(s.candidate.arxiv_id or "", False) else 0.0) for s in pool
+    ]
 
 
 def load_reader_labels(path: Path) -> dict[str, bool]:
@@ -159,6 +178,8 @@ def evaluate_personal(
                 counts_identical=counts(scored) == counts(boosted) and len(plain_pick) == len(own_pick),
                 ap_without=average_precision(sorted(scored, key=rank_key), labels),
                 ap_with=average_precision(sorted(boosted, key=rank_key), labels),
+                hits_ceiling=hits(select(perfect_boost(scored, labels, w), config.selection)),
+                auc=boost_auc(boosted, labels),
             )
         )
     fw = config.reader.feedback_weight
@@ -233,7 +254,7 @@ def format_personal(report: PersonalReport) -> str:
         [
             d.day, str(d.on_topic), str(d.relevant), str(d.shown),
             _p(d.precision(d.hits_without)), _p(d.precision(d.hits_with)), _p(d.ap_without), _p(d.ap_with),
-            "identical" if d.counts_identical else "CHANGED",
+            _p(d.precision(d.hits_ceiling)), _p(d.auc), "identical" if d.counts_identical else "CHANGED",
         ]
         for d in report.days
     ]  # fmt: skip
@@ -244,18 +265,24 @@ def format_personal(report: PersonalReport) -> str:
             str(total), _p(report.hits_without / total if total else None),
             _p(report.hits_with / total if total else None), _mean(d.ap_without for d in report.days),
             _mean(d.ap_with for d in report.days),
+            _p(sum(d.hits_ceiling for d in report.days) / total if total else None),
+            _mean(d.auc for d in report.days),
             "identical" if all(d.counts_identical for d in report.days) else "CHANGED",
         ]
     )  # fmt: skip
     out += _table(
         ["day", "on topic", "relevant", "shown", f"P@{k} without", f"P@{k} with", "AP without", "AP with",
-         "topic counts"],
+         f"P@{k} ceiling", "boost AUC", "topic counts"],
         rows,
-        {1, 2, 3, 4, 5, 6, 7},
+        {1, 2, 3, 4, 5, 6, 7, 8, 9},
     )  # fmt: skip
     out.append(
         f"P@{k}: the share of the shown papers the reader wants; AP: how high they stand in the whole "
         "on-topic order (before the per-topic turns)."
+    )
+    out.append(
+        f"P@{k} ceiling: with a boost of the same size that knew the labels; boost AUC: how often the "
+        "profile's boost ranks a wanted paper above an unwanted one."
     )
     if report.feedback:
         out += ["", *format_feedback(report)]
