@@ -219,14 +219,14 @@ async def build_digest(
     )
 
 
-def _last_written(config: Config, state: State, day: date, archived: str | None) -> str | None:
-    """The section digest last wrote into the day's note: as recorded, or (a state from before the record
-    was kept) as the day's previous archive has it, which is the Markdown the note was written from."""
+def _last_written(config: Config, state: State, day: date, archived: str | None) -> tuple[str | None, bool]:
+    """The section digest last wrote into the day's note, and whether that is recorded: else (a state from
+    before the record was kept) the day's previous archive, the Markdown the note was written from."""
     path = note_path(config.markdown, day)
     last = state.note_written(day, path)
-    if last is None and archived is not None:
-        last = as_written(path, archived)
-    return last
+    if last is not None:
+        return last, True
+    return (as_written(path, archived) if archived is not None else None), False
 
 
 def _write_note(
@@ -241,8 +241,10 @@ def _write_note(
 ) -> None:
     # The digest is archived already: a note that cannot be written is a warning, not a failed run.
     try:
-        last = _last_written(config, state, day, archived)
-        done = update_note(config.markdown, day, markdown, last=last, tz=config.tz, now=now)
+        last, recorded = _last_written(config, state, day, archived)
+        done = update_note(
+            config.markdown, day, markdown, last=last, recorded=recorded, tz=config.tz, now=now
+        )
     except (OSError, DigestError) as e:
         progress.warn(f"note not written: {e}")
         return

@@ -304,3 +304,18 @@ def test_a_state_from_before_the_record_still_keeps_the_edits(tmp_path):
     edited = note.read_bytes()
     _run_sample_day(config, Progress(quiet=True))
     assert note.read_bytes() == edited  # judged against the archive's Markdown from the earlier run
+
+
+def test_a_note_the_run_never_reached_gets_the_section_though_the_day_was_archived(tmp_path):
+    from digest.progress import Progress
+    from digest.state import State
+
+    config, note = _sample_setup(tmp_path)
+    _run_sample_day(config.model_copy(update={"markdown": Markdown(enabled=False)}), Progress(quiet=True))
+    with State.open(config.state_path) as state:
+        assert state.conn.execute("select count(*) from notes_written").fetchone()[0] == 0
+    note.parent.mkdir(parents=True)
+    note.write_text("# 오늘\n\n- 세미나 준비\n", encoding="utf-8")  # the reader's daily note, made before
+    _run_sample_day(config, Progress(quiet=True))
+    text = note.read_text(encoding="utf-8")
+    assert text.startswith("# 오늘\n\n- 세미나 준비\n") and text.count(END) == 1

@@ -172,6 +172,7 @@ def update_note(
     markdown: str,
     *,
     last: str | None,
+    recorded: bool = True,
     tz: tzinfo = UTC,
     now: datetime | None = None,
 ) -> NoteUpdate:
@@ -179,16 +180,18 @@ def update_note(
 
     ``last`` is the section digest last wrote into this note for ``day`` (None: it never did, or that is
     not known). A section that is no longer as written was edited -- the reader's edits are feedback
-    and their own text: a re-run leaves it alone. A section the reader took out is not put back.
+    and their own text: a re-run leaves it alone. A section the reader took out is not put back -- when
+    ``recorded`` says digest did write into this very file (``last`` may only be what it would have
+    written: then a note without the section is one it never reached, and it gets the section).
     """
     path = note_path(cfg, day)
     if last is not None:
         existing = _read(path)
         if existing is not None:
             current = section_text(existing, day)
-            if current is None:
+            if current is None and recorded:
                 return NoteUpdate(path, None, "removed")
-            if not same_section(current, last):
+            if current is not None and not same_section(current, last):
                 return NoteUpdate(path, None, "edited")
     write_note(cfg, day, markdown, tz=tz, now=now)
     return NoteUpdate(path, as_written(path, markdown))
