@@ -182,7 +182,7 @@ def now(
     progress.done()
     _report(result, progress)
     _suggest_backfill(result, progress)
-    body = _body(result, fmt)
+    body = _body(result, fmt, config)
     click.echo(body, nl=False)
     if send:
         _send(config, result, force, progress)
@@ -205,13 +205,14 @@ def _build(config: Config, day: date | None, demo: bool, progress: Progress) -> 
     return asyncio.run(_run(config, day or today(config), progress))
 
 
-def _body(result: RunResult, fmt: str) -> str:
+def _body(result: RunResult, fmt: str, config: Config) -> str:
+    from .reader.privacy import for_destination
     from .rendering.daily import render_html, render_text
 
-    if fmt == "html":
-        return render_html(result.digest, result.render)
+    if fmt == "html":  # the email's bodies, as archived and sent
+        return render_html(for_destination(result.digest, config, "email"), result.render)
     if fmt == "text":
-        return render_text(result.digest, result.render)
+        return render_text(for_destination(result.digest, config, "email"), result.render)
     return result.markdown
 
 
@@ -281,7 +282,10 @@ def preview(
     result = _build(config, parse_day(day_text), demo, progress)
     progress.done()
     _report(result, progress)
-    click.echo(write_preview(config.state_path, result.digest, out, result.render).resolve().as_uri())
+    from .reader.privacy import for_destination
+
+    email = for_destination(result.digest, config, "email")
+    click.echo(write_preview(config.state_path, email, out, result.render).resolve().as_uri())
 
 
 @cli.command()
@@ -588,7 +592,8 @@ def eval_cmd(
 ) -> None:
     """Measure the topic matcher against hand labels: precision and recall per topic, and for each day
     whose papers are all labelled, the count per topic against the hand count. With --notes and
-    --reader-labels, also precision@k of what is shown with and without the reader's notes.
+    --reader-labels, also precision@k of what is shown with and without the reader's notes, and with
+    the feedback simulated edits on the other labelled days would teach.
 
     \b
     Example:

@@ -409,6 +409,10 @@ class Reader(_Section):
     half_life_days: Annotated[int, Field(ge=1, le=3650)] = 60  # a note this old counts half
     feedback: bool = True  # learn from what the reader deletes and annotates in the daily-log notes
     feedback_weight: Annotated[float, Field(ge=0, le=1)] = 0.3  # the largest boost (or penalty) from edits
+    # Whether the reason line names the note's title ("내 글 2026-01-25 「…」과 가까움") or only its date.
+    # "private": where only the reader reads it (the daily-log note, an email to one address); true: also a
+    # Jekyll post and an email to several; false: nowhere (digest/reader/privacy.py).
+    show_note_titles: Literal[True, False, "private"] = "private"
 
     def folders(self, notes_dir: Path | None) -> list[Path]:
         out = [Path(f).expanduser() for f in self.notes]

@@ -306,3 +306,22 @@ def m011_reader_feedback(db: sqlite3.Connection) -> None:
         );
         """,
     )
+
+
+@migration
+def m013_notes_written(db: sqlite3.Connection) -> None:
+    # The section digest last wrote into each day's note (digest/delivery/notes.py): a same-day re-run
+    # replaces it only while the note still holds it as written, and the reader's edits are judged
+    # against it (digest/reader/feedback.py) rather than against a later run's archive.
+    _script(
+        db,
+        """
+        create table notes_written (
+            day text not null,             -- the digest date
+            path text not null,            -- the note file it was written into
+            section text not null,         -- the text between the day's markers, as written
+            written_at text not null,
+            primary key (day, path)
+        ) without rowid;
+        """,
+    )

@@ -24,13 +24,14 @@ from .config import Config, Render
 from .delivery import archive_email
 from .delivery.archive import stem as archive_stem
 from .delivery.feed import archive_post
-from .delivery.notes import write_note
+from .delivery.notes import as_written, note_path, update_note
 from .delivery.post import daily_post
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
 from .llm import DeferredClient
 from .models import Digest, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
+from .reader.privacy import for_destination
 from .reader.stage import explain_picks, personalize_run
 from .redact import redact_url, redact_urls
 from .rendering.daily import render_markdown
@@ -220,14 +221,54 @@ async def build_digest(
     )
 
 
+def _last_written(config: Config, state: State, day: date, archived: str | None) -> tuple[str | None, bool]:
+    """The section digest last wrote into the day's note, and whether that is recorded: else (a state from
+    before the record was kept) the day's previous archive, the Markdown the note was written from."""
+    path = note_path(config.markdown, day)
+    last = state.note_written(day, path)
+    if last is not None:
+        return last, True
+    return (as_written(path, archived) if archived is not None else None), False
+
+
 def _write_note(
-    config: Config, day: date, markdown: str, progress: Progress, now: datetime | None = None
+    config: Config,
+    state: State,
+    day: date,
+    markdown: str,
+    progress: Progress,
+    now: datetime | None = None,
+    *,
+    archived: str | None = None,
 ) -> None:
     # The digest is archived already: a note that cannot be written is a warning, not a failed run.
     try:
-        progress.log(f"note: {write_note(config.markdown, day, markdown, tz=config.tz, now=now)}")
+        last, recorded = _last_written(config, state, day, archived)
+        done = update_note(
+            config.markdown, day, markdown, last=last, recorded=recorded, tz=config.tz, now=now
+        )
     except (OSError, DigestError) as e:
         progress.warn(f"note not written: {e}")
+        return
+    archive = state.archive_dir / f"{archive_stem(day, sample=False)}.md"
+    if done.kept == "edited":
+        progress.warn(
+            f"note: {done.path}: you edited the {day} section since digest wrote it; left as you have it "
+            f"(this run's section: {archive})"
+        )
+    elif done.kept == "removed":
+        progress.warn(f"note: {done.path}: you removed the {day} section; not written again ({archive})")
+    elif done.section is not None:
+        state.record_note_written(day, done.path, done.section)
+        progress.log(f"note: {done.path}")
+
+
+def _archived_markdown(state: State, day: date) -> str | None:
+    """The day's Markdown as archived by an earlier run (read before this run archives its own)."""
+    try:
+        return (state.archive_dir / f"{archive_stem(day, sample=False)}.md").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def failure_reason(e: BaseException, state: State) -> str:
@@ -281,15 +322,17 @@ async def run_digest(
             d = await build_digest(
                 config, day, clients=clients, state=state, progress=progress, now=now, sample=sample
             )
-            markdown = render_markdown(d, config.render)
+            markdown = render_markdown(for_destination(d, config, "notes"), config.render)
+            archived = _archived_markdown(state, day) if config.notes_dir and not sample else None
             # The Markdown and the email's bodies in one set, sent or not (`digest show DATE --format
             # html|text` works for any day): all of them or, on a full disk, none and the earlier set kept.
-            archive_email(state, d, config.render, markdown=markdown)
+            archive_email(state, for_destination(d, config, "email"), config.render, markdown=markdown)
             path = state.archive_dir / f"{archive_stem(day, sample=sample)}.md"
             if not d.sample:
-                archive_post(state.archive_dir, daily_post(d, config.render))  # the channels' and the feed's
+                post = daily_post(for_destination(d, config, "channels"), config.render)
+                archive_post(state.archive_dir, post)  # the channels' and the feed's
             if config.notes_dir and config.markdown.enabled and not sample:
-                _write_note(config, day, markdown, progress, now)
+                _write_note(config, state, day, markdown, progress, now, archived=archived)
             state.mark_shown(
                 [(e.candidate.key, e.candidate.version, e.candidate.title) for e in d.entries], day
             )

@@ -254,6 +254,22 @@ class State:
                 [(k, v, t, day.isoformat()) for k, v, t in items],
             )
 
+    # -- the daily-log note -----------------------------------------------------------------
+
+    def note_written(self, day: date, path: Path) -> str | None:
+        """The section digest last wrote into ``path`` for ``day``, as written; None if it never did."""
+        row = self.conn.execute(
+            "select section from notes_written where day = ? and path = ?", (day.isoformat(), str(path))
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def record_note_written(self, day: date, path: Path, section: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "insert or replace into notes_written (day, path, section, written_at) values (?, ?, ?, ?)",
+                (day.isoformat(), str(path), section, _now()),
+            )
+
     # -- takeaway cache ---------------------------------------------------------------------
 
     def cached_takeaways(

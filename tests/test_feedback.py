@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from digest.cli import cli
 from digest.config import Config, Markdown
 from digest.delivery import archive_email
-from digest.delivery.notes import END, start_marker, write_note
+from digest.delivery.notes import END, as_written, start_marker, update_note, write_note
 from digest.models import Entry
 from digest.pipeline import today
 from digest.reader import feedback
@@ -144,3 +144,22 @@ def test_digest_feedback_shows_what_was_learned_and_reset_forgets_it(tmp_path):
     no_notes.write_text(f'state_dir = "{config.state_dir}"\n', encoding="utf-8")
     refused = CliRunner().invoke(cli, ["feedback", "--config", str(no_notes)])
     assert refused.exit_code == 2 and "set [markdown] dir first" in refused.output
+
+
+def test_a_re_run_that_left_the_edited_note_is_judged_against_what_the_note_was_written_with(tmp_path):
+    config, notes = setup(tmp_path)
+    with State.open(config.state_path) as state:
+        markdown = write_day(config, state, MONDAY)
+        path = notes / f"{MONDAY}.md"
+        state.record_note_written(MONDAY, path, as_written(path, markdown))
+        edit(path, MONDAY, delete="Selective Scan", annotate="Preference")
+        # A re-run with other items: archived and shown, but the edited note is left alone.
+        rerun = replace(fixed_digest(), day=MONDAY, entries=day_entries(MONDAY + timedelta(days=1)))
+        archive_email(state, rerun, markdown=render_markdown(rerun))
+        feedback.record_shown(state.conn, MONDAY, [e.scored for e in rerun.entries])
+        last = state.note_written(MONDAY, path)
+        assert update_note(config.markdown, MONDAY, render_markdown(rerun), last=last).kept == "edited"
+        assert feedback.collect(state.conn, config, state.archive_dir, MONDAY + timedelta(days=1)) == 3
+        learned = feedback.learn(state.conn, MONDAY + timedelta(days=1))
+    assert learned.records["topic:mamba"].deleted == 1 and learned.records["topic:dpo"].annotated == 1
+    assert sum(r.deleted for r in learned.records.values() if r.feature.startswith("topic:")) == 1

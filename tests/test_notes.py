@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.config import Markdown
-from digest.delivery.notes import END, start_marker, write_note
+from digest.delivery.notes import END, start_marker, update_note, write_note
 from digest.errors import DeliveryError
 from digest.rendering.daily import render_markdown
 
@@ -197,3 +197,125 @@ def test_a_run_writes_the_days_note(tmp_path):
     asyncio.run(run())  # a re-run replaces the section
     text = (notes / f"{demo.SAMPLE_DAY}.md").read_text(encoding="utf-8")
     assert text == f"{start_marker(demo.SAMPLE_DAY)}\n{result.markdown.rstrip()}\n{END}\n"
+
+
+def test_a_re_run_leaves_a_section_the_reader_edited_and_replaces_one_they_did_not(tmp_path):
+    cfg = Markdown(dir=str(tmp_path))
+    note = tmp_path / "2025-10-14.md"
+    v1 = "## v1\n- **[A](https://a.example)**\n- **[B](https://b.example)**\n"
+    first = update_note(cfg, DAY, v1, last=None)
+    assert first.section and not first.kept
+    # Untouched (an editor that saved it with CRLF and trailing spaces changed nothing): replaced.
+    note.write_bytes(note.read_bytes().replace(b"\n", b"  \r\n"))
+    second = update_note(cfg, DAY, "## v2\n- **[A](https://a.example)**\n", last=first.section)
+    assert not second.kept and "## v2" in note.read_text(encoding="utf-8")
+    # The reader deletes an item and writes under another: a re-run leaves every byte as they have it.
+    edited = note.read_text(encoding="utf-8").replace(
+        "- **[A](https://a.example)**\n", "- **[A](https://a.example)**\n  - 읽어 볼 것\n"
+    )
+    note.write_text(edited, encoding="utf-8")
+    third = update_note(cfg, DAY, "## v3\n- **[C](https://c.example)**\n", last=second.section)
+    assert third.kept == "edited" and third.section is None
+    assert note.read_text(encoding="utf-8") == edited
+    # A section the reader took out is not put back; their own lines stay.
+    note.write_text("# 2025-10-14\n\n오늘은 논문 대신 세미나.\n", encoding="utf-8")
+    assert update_note(cfg, DAY, "## v4\n", last=second.section).kept == "removed"
+    assert note.read_text(encoding="utf-8") == "# 2025-10-14\n\n오늘은 논문 대신 세미나.\n"
+
+
+def test_a_jekyll_post_the_reader_edited_is_left_alone_too(tmp_path):
+    cfg = Markdown(dir=str(tmp_path / "_posts"))
+    first = update_note(cfg, DAY, section(), last=None, tz=SEOUL, now=RUN_AT)
+    assert first.section and "{% raw %}" in first.section  # recorded as it is in the file
+    assert update_note(cfg, DAY, section(), last=first.section, tz=SEOUL, now=RUN_AT).kept == ""
+    [post] = (tmp_path / "_posts").glob("*.md")
+    post.write_text(post.read_text(encoding="utf-8").replace("{% endraw %}", "내 생각: 좋다\n{% endraw %}"))
+    edited = post.read_bytes()
+    assert update_note(cfg, DAY, "## 새 판\n", last=first.section, tz=SEOUL, now=RUN_AT).kept == "edited"
+    assert post.read_bytes() == edited
+
+
+def _run_sample_day(config, progress):
+    import asyncio
+
+    import httpx2
+
+    from digest import demo
+    from digest.pipeline import default_clients, run_digest
+
+    async def run():
+        transport = httpx2.MockTransport(demo._serve)
+        async with default_clients(config, transport=transport, llm=False) as clients:
+            return await run_digest(
+                config, demo.SAMPLE_DAY, clients=clients, progress=progress, now=demo.SAMPLE_NOW
+            )
+
+    return asyncio.run(run())
+
+
+def _sample_setup(tmp_path):
+    from digest import demo
+    from digest.state import State
+
+    notes = tmp_path / "notes"
+    config = demo.sample_config(tmp_path / "state").model_copy(update={"markdown": Markdown(dir=str(notes))})
+    with State.open(config.state_path) as state:
+        demo.seed(state, config, through=demo.SAMPLE_DAY)
+    return config, notes / f"{demo.SAMPLE_DAY}.md"
+
+
+def _edit_first_item(note):
+    """The reader writes a line under the first item and deletes the last one."""
+    lines = note.read_text(encoding="utf-8").splitlines()
+    items = [i for i, line in enumerate(lines) if line.startswith("- **[")]
+    first, last = items[0], items[-1]
+    end = next((i for i in range(last + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
+    lines = lines[: first + 1] + ["  - 내 메모: 세미나 때 소개할 것"] + lines[first + 1 : last] + lines[end:]
+    note.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_a_same_day_re_run_keeps_the_readers_edits_and_says_so(tmp_path):
+    import io
+
+    from digest import demo
+    from digest.progress import Progress
+
+    config, note = _sample_setup(tmp_path)
+    _run_sample_day(config, Progress(quiet=True))
+    _edit_first_item(note)
+    edited = note.read_bytes()
+    err = io.StringIO()
+    _run_sample_day(config, Progress(err, quiet=True))
+    assert note.read_bytes() == edited
+    [line] = [x for x in err.getvalue().splitlines() if "note:" in x]
+    assert f"you edited the {demo.SAMPLE_DAY} section since digest wrote it; left as you have it" in line
+    assert line.endswith(f"{demo.SAMPLE_DAY}.md)")  # where this run's section is instead
+
+
+def test_a_state_from_before_the_record_still_keeps_the_edits(tmp_path):
+    from digest.progress import Progress
+    from digest.state import State
+
+    config, note = _sample_setup(tmp_path)
+    _run_sample_day(config, Progress(quiet=True))
+    with State.open(config.state_path) as state:  # as a state written before notes_written existed
+        state.conn.execute("delete from notes_written")
+    _edit_first_item(note)
+    edited = note.read_bytes()
+    _run_sample_day(config, Progress(quiet=True))
+    assert note.read_bytes() == edited  # judged against the archive's Markdown from the earlier run
+
+
+def test_a_note_the_run_never_reached_gets_the_section_though_the_day_was_archived(tmp_path):
+    from digest.progress import Progress
+    from digest.state import State
+
+    config, note = _sample_setup(tmp_path)
+    _run_sample_day(config.model_copy(update={"markdown": Markdown(enabled=False)}), Progress(quiet=True))
+    with State.open(config.state_path) as state:
+        assert state.conn.execute("select count(*) from notes_written").fetchone()[0] == 0
+    note.parent.mkdir(parents=True)
+    note.write_text("# 오늘\n\n- 세미나 준비\n", encoding="utf-8")  # the reader's daily note, made before
+    _run_sample_day(config, Progress(quiet=True))
+    text = note.read_text(encoding="utf-8")
+    assert text.startswith("# 오늘\n\n- 세미나 준비\n") and text.count(END) == 1

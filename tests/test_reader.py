@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 from collections import Counter
@@ -27,7 +28,7 @@ from digest.selection.evaluation import load_papers
 from digest.selection.matching import TopicMatcher
 from digest.selection.pick import score, select
 from digest.state import State
-from tests import test_pipeline
+from tests import chatservers, test_pipeline
 
 FIXTURES = Path(__file__).parent / "fixtures"
 READER = FIXTURES / "reader"
@@ -266,6 +267,9 @@ def test_eval_reports_precision_with_and_without_and_identical_counts(tmp_path, 
     assert report.notes == 20 and report.shown == 30
     # The measured numbers, kept here so a change to the ranking shows in the diff (docs/reader.md).
     assert (report.hits_without, report.hits_with) == (15, 15)
+    # What a boost of the same size could do if it knew the labels, and how well the profile's tells them.
+    assert [d.hits_ceiling for d in report.days] == [8, 5, 9]
+    assert [round(d.auc or 0, 2) for d in report.days] == [0.94, 0.76, 0.84]
     result = CliRunner().invoke(
         cli,
         [
@@ -275,7 +279,43 @@ def test_eval_reports_precision_with_and_without_and_identical_counts(tmp_path, 
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "P@10 without" in result.output and "AP with" in result.output and "identical" in result.output
+    assert "P@10 ceiling" in result.output and "boost AUC" in result.output
     assert "CHANGED" not in result.output
+    # Feedback: each day ranked with what simulated edits on the other two days taught (docs/reader.md).
+    fb = {d.day: d for d in report.feedback}
+    assert list(fb) == ["2026-02-04", "2026-02-05", "2026-02-06"]
+    assert all(d.counts_identical and d.shown == 10 for d in fb.values())
+    assert [(d.hits_profile, d.hits_feedback) for d in fb.values()] == [(6, 6), (3, 3), (6, 6)]
+    assert (fb["2026-02-05"].annotated, fb["2026-02-05"].deleted) == (12, 8)
+    held_out = fb["2026-02-05"]
+    assert held_out.ap_profile is not None and held_out.ap_feedback is not None
+    assert round(held_out.ap_profile, 2) == 0.40 and round(held_out.ap_feedback, 2) == 0.41
+    assert "Feedback (simulated edits on the other labelled days" in result.output
+    assert "P@10 +feedback" in result.output
+
+
+def test_the_simulated_feedback_never_sees_the_evaluated_days_labels(tmp_path, reader_config):
+    from digest.reader.evaluation import load_reader_labels, simulate_feedback
+
+    names = ("2026-02-04", "2026-02-05", "2026-02-06")
+    matcher = TopicMatcher(reader_config.topics)
+    pools = {
+        day: score((p.candidate for p in load_papers([corpus_day(tmp_path, day)]).values()), matcher)
+        for day in names
+    }
+    labels = load_reader_labels(READER / "labels.jsonl")
+    held_out = {s.candidate.arxiv_id for s in pools["2026-02-05"]}
+    flipped = {k: (not v if k in held_out else v) for k, v in labels.items()}
+    before = {d.day: d for d in simulate_feedback(pools, labels, reader_config, 0.3)}
+    after = {d.day: d for d in simulate_feedback(pools, flipped, reader_config, 0.3)}
+
+    def taught(d):
+        return d.annotated, d.deleted, d.ap_feedback is not None
+
+    # 02-05's own labels turned around: what 02-05 is taught stays the same, the other days' does not.
+    assert taught(after["2026-02-05"]) == taught(before["2026-02-05"])
+    assert taught(after["2026-02-04"]) != taught(before["2026-02-04"])
+    assert before["2026-02-05"].annotated + before["2026-02-05"].deleted > 0
 
 
 def test_a_daily_log_is_named_by_its_first_line_not_its_date_heading():
@@ -342,6 +382,57 @@ def test_digest_now_ranks_toward_the_notes_says_why_and_keeps_the_counts(servers
     off = run(config)
     assert off.exit_code == 0 and item_titles(off.stdout) == item_titles(plain.stdout)
     assert "내 글" not in off.stdout and "reader:" not in off.stderr
+
+
+chat_server = chatservers.chat_server
+TITLED = "내 글 2026-02-01 「Temporal QA 정리」와 가까움"
+DATED = "내 글 2026-02-01과 가까움"
+
+
+@pytest.mark.parametrize(
+    ("setting", "jekyll", "to", "in_note", "in_email"),
+    [
+        (None, False, ["me@example.com"], True, True),  # the default: the reader's own note and inbox
+        (None, True, ["me@example.com", "lab@example.com"], False, False),  # a blog, a mailing
+        ("true", True, ["me@example.com", "lab@example.com"], True, True),
+        ("false", False, ["me@example.com"], False, False),
+    ],
+)
+def test_the_notes_title_goes_only_where_show_note_titles_lets_it(
+    servers, tmp_path, chat_server, monkeypatch, setting, jekyll, to, in_note, in_email
+):
+    from tests.smtpserver import smtp_server
+
+    feed, llm, config = servers
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    (vault / "2026-02-01.md").write_text(
+        '---\ntitle: "Temporal QA 정리"\n---\n\n요즘 관심: abstention, temporal QA, temporal reasoning.\n',
+        encoding="utf-8",
+    )
+    target = tmp_path / ("blog/_posts" if jekyll else "daily")
+    slack = chat_server("slack")
+    monkeypatch.setenv("STUDY_SLACK_URL", slack.webhook_url)
+    with smtp_server() as smtp:
+        test_pipeline.with_email(config, smtp.port, *to)
+        choice = f"show_note_titles = {setting}\n" if setting else ""
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + f'[reader]\nnotes = ["{vault}"]\n{choice}[markdown]\ndir = "{target}"\n'
+            + '[channels.lab]\nkind = "slack"\nurl_env = "STUDY_SLACK_URL"\n',
+            encoding="utf-8",
+        )
+        result = run(config, "--send")
+    assert result.exit_code == 0, result.output
+    [note] = target.glob("*.md")
+    mail = smtp.received[0].message
+    html, text = (mail.get_body((kind,)).get_content() for kind in ("html", "plain"))
+    posted = json.dumps(slack.messages, ensure_ascii=False)
+    for body, shown in [(note.read_text(encoding="utf-8"), in_note), (result.stdout, in_note),
+                        (html, in_email), (text, in_email)]:  # fmt: skip
+        assert (TITLED in body) is shown and (DATED in body) is not shown
+    # A chat post has no reason line at all: neither the title nor the date of a note, whatever the setting.
+    assert "When Silence Is Golden" in posted and "Temporal QA 정리" not in posted and "내 글" not in posted
 
 
 def test_a_folder_with_too_many_files_is_cut_with_one_warning(tmp_path, monkeypatch):

@@ -359,6 +359,9 @@ async def send_digest(
     tls_context: ssl.SSLContext | None = None,
 ) -> list[DeliveryOutcome]:
     """Archive ``d``'s email, then send it to every ``[email].to`` recipient not yet sent it."""
+    from ..reader.privacy import for_destination
+
+    d = for_destination(d, config, "email")
     return await _archive_and_send(
         config,
         state,

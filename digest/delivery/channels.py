@@ -374,7 +374,10 @@ async def send_channels(
     retry: ChatRetry | None = None,
 ) -> list[ChannelOutcome]:
     """Archive the day's post, then post it to every daily channel that has not had it."""
-    return await _archive_and_post(config, state, daily_post(d, config.render), force, progress, retry)
+    from ..reader.privacy import for_destination
+
+    post = daily_post(for_destination(d, config, "channels"), config.render)
+    return await _archive_and_post(config, state, post, force, progress, retry)
 
 
 async def send_week_channels(

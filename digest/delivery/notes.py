@@ -2,7 +2,8 @@
 
 The section sits between its own HTML-comment markers, which Obsidian, Jekyll and GitHub do not
 show. A re-run replaces only that span, so the reader's own lines in the same file stay as
-they are and the section never appears twice.
+they are and the section never appears twice -- and only while the span is still as digest last
+wrote it (:func:`update_note`): what the reader did inside it is feedback, and theirs.
 
 A note inside a Jekyll ``_posts`` folder is made a post Jekyll builds: named ``YYYY-MM-DD-slug.md``
 (Jekyll skips any other name without a word), with front matter, dated with the run's time and
@@ -17,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 
@@ -39,9 +41,14 @@ def _in_jekyll_posts(cfg: Markdown) -> bool:
     return JEKYLL_FOLDER in Path(cfg.dir).expanduser().parts
 
 
+def writes_jekyll_posts(cfg: Markdown) -> bool:
+    """Whether the notes are posts of a Jekyll site (a blog: published, not private)."""
+    return _in_jekyll_posts(cfg) or JEKYLL_FOLDER in Path(cfg.filename).parts
+
+
 def note_path(cfg: Markdown, day: date) -> Path:
     """``dir/filename`` with ``{date}``, ``{year}``, ``{month}``, ``{day}`` filled in."""
-    jekyll = _in_jekyll_posts(cfg) or JEKYLL_FOLDER in Path(cfg.filename).parts
+    jekyll = writes_jekyll_posts(cfg)
     pattern = cfg.filename
     if jekyll and "filename" not in cfg.model_fields_set:
         pattern = JEKYLL_FILENAME
@@ -117,6 +124,79 @@ def _umask() -> int:
     return mask
 
 
+def section_text(note: str, day: date) -> str | None:
+    """The text between the day's markers in ``note`` (to the end if its end marker is gone); None if
+    the note has no section for ``day``."""
+    start = note.find(start_marker(day))
+    if start < 0:
+        return None
+    end = note.find(END, start)
+    return note[start + len(start_marker(day)) : end if end >= 0 else len(note)]
+
+
+def as_written(path: Path, markdown: str) -> str:
+    """The section's text as :func:`write_note` puts it between the markers of ``path``."""
+    return (liquid_safe(markdown) if is_jekyll_post(path) else markdown).rstrip()
+
+
+def same_section(a: str, b: str) -> bool:
+    """The same lines, whatever the line endings, indentation of blank lines or trailing spaces an
+    editor leaves when it saves a note nobody changed."""
+    return _lines(a) == _lines(b)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+
+
+def _read(path: Path) -> str | None:
+    try:
+        # Bytes, not read_text(): the reader's line endings must come back exactly as they were.
+        return path.read_bytes().decode("utf-8") if path.exists() else None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DeliveryError(f"{path}: cannot read the note: {e}") from None
+
+
+@dataclass(frozen=True)
+class NoteUpdate:
+    """What :func:`update_note` did: wrote ``section`` into ``path``, or left the note (``kept`` says why)."""
+
+    path: Path
+    section: str | None  # the text now between the day's markers, as written; None when left alone
+    kept: str = ""  # "edited": the reader changed digest's section; "removed": they took it out
+
+
+def update_note(
+    cfg: Markdown,
+    day: date,
+    markdown: str,
+    *,
+    last: str | None,
+    recorded: bool = True,
+    tz: tzinfo = UTC,
+    now: datetime | None = None,
+) -> NoteUpdate:
+    """Write the day's section unless the reader has made it theirs since digest last wrote it.
+
+    ``last`` is the section digest last wrote into this note for ``day`` (None: it never did, or that is
+    not known). A section that is no longer as written was edited -- the reader's edits are feedback
+    and their own text: a re-run leaves it alone. A section the reader took out is not put back -- when
+    ``recorded`` says digest did write into this very file (``last`` may only be what it would have
+    written: then a note without the section is one it never reached, and it gets the section).
+    """
+    path = note_path(cfg, day)
+    if last is not None:
+        existing = _read(path)
+        if existing is not None:
+            current = section_text(existing, day)
+            if current is None and recorded:
+                return NoteUpdate(path, None, "removed")
+            if current is not None and not same_section(current, last):
+                return NoteUpdate(path, None, "edited")
+    write_note(cfg, day, markdown, tz=tz, now=now)
+    return NoteUpdate(path, as_written(path, markdown))
+
+
 def write_note(
     cfg: Markdown, day: date, markdown: str, *, tz: tzinfo = UTC, now: datetime | None = None
 ) -> Path:
@@ -128,11 +208,7 @@ def write_note(
     if jekyll:
         markdown = liquid_safe(markdown)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # Bytes, not read_text(): the reader's line endings must come back exactly as they were.
-        existing: str | None = path.read_bytes().decode("utf-8") if path.exists() else None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DeliveryError(f"{path}: cannot read the note: {e}") from None
+    existing = _read(path)
     header = front_matter(day, post_time(day, tz, now)) if jekyll else ""
     text = merge_section(existing, day, markdown, front_matter=header)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -25,7 +25,7 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -128,9 +128,10 @@ def record_shown(conn: sqlite3.Connection, day: date, picked: Sequence[Scored]) 
     rows = [
         (day.isoformat(), _link(s), json.dumps(features(s), ensure_ascii=False)) for s in picked
     ]
+    # Added to the day's earlier runs, not replacing them: a same-day re-run may leave the note as the reader
+    # edited it (digest/delivery/notes.py), and its items are judged by what they were shown with.
     conn.execute("begin immediate")
     try:
-        conn.execute("delete from reader_shown where day = ?", (day.isoformat(),))
         conn.executemany("insert or replace into reader_shown (day, url, features) values (?, ?, ?)", rows)
     except BaseException:
         conn.execute("rollback")
@@ -153,8 +154,11 @@ def collect(conn: sqlite3.Connection, config: Config, archive_dir: Path, day: da
     rows: list[tuple[str, str, float]] = []
     for d in shown_days:
         try:
-            note = note_path(config.markdown, d).read_bytes().decode("utf-8")
-            written = (archive_dir / f"{d.isoformat()}.md").read_text(encoding="utf-8")
+            path = note_path(config.markdown, d)
+            note = path.read_bytes().decode("utf-8")
+            # What the note was written with; before that was recorded, the archive's Markdown (the same,
+            # unless a re-run left the reader's edited section alone and archived its own).
+            written = _written(conn, d, path) or (archive_dir / f"{d}.md").read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError, DigestError):
             continue  # no note or no archive for the day: nothing to judge
         rows += [(d.isoformat(), url, signal) for url, signal in judge(written, note, d).items()]
@@ -167,6 +171,13 @@ def collect(conn: sqlite3.Connection, config: Config, archive_dir: Path, day: da
         raise
     conn.execute("commit")
     return len(rows)
+
+
+def _written(conn: sqlite3.Connection, day: date, path: Path) -> str | None:
+    row = conn.execute(
+        "select section from notes_written where day = ? and path = ?", (day.isoformat(), str(path))
+    ).fetchone()
+    return str(row[0]) if row else None
 
 
 def _reset_day(conn: sqlite3.Connection) -> date:
@@ -261,18 +272,23 @@ _SPECIFIC = {"term": 3, "author": 2, "topic": 1, "source": 0}
 def learn(conn: sqlite3.Connection, day: date) -> Learned:
     """Every feature's record from the judgments of the ``FEEDBACK_DAYS`` before ``day``."""
     since = (day - timedelta(days=FEEDBACK_DAYS)).isoformat()
-    kept: Counter[str] = Counter()
-    annotated: Counter[str] = Counter()
-    deleted: Counter[str] = Counter()
-    score: Counter[str] = Counter()
     rows = conn.execute(
         "select f.signal, s.features from reader_feedback f join reader_shown s using (day, url) "
         "where f.day >= ? and f.day < ?",
         (since, day.isoformat()),
     )
-    for signal, feats in rows:
-        for feature in json.loads(feats):
-            score[feature] += signal
+    return learned_from((float(signal), json.loads(feats)) for signal, feats in rows)
+
+
+def learned_from(judgments: Iterable[tuple[float, Sequence[str]]]) -> Learned:
+    """Every feature's record from judgments (signal, the judged item's features)."""
+    kept: Counter[str] = Counter()
+    annotated: Counter[str] = Counter()
+    deleted: Counter[str] = Counter()
+    score: dict[str, float] = {}
+    for signal, feats in judgments:
+        for feature in feats:
+            score[feature] = score.get(feature, 0.0) + signal
             if signal < 0:
                 deleted[feature] += 1
             else:
@@ -284,6 +300,15 @@ def learn(conn: sqlite3.Connection, day: date) -> Learned:
             for f in set(kept) | set(deleted)
         }
     )
+
+
+def apply(scored: Sequence[Scored], learned: Learned, weight: float) -> list[Scored]:
+    """``scored`` with each candidate's feedback boost added to its ``personal`` boost."""
+    out = []
+    for s in scored:
+        boost = learned.boost(s, weight)
+        out.append(replace(s, personal=round(s.personal + boost, 4)) if boost else s)
+    return out
 
 
 def describe(learned: Learned, limit: int = 20) -> Iterable[str]:

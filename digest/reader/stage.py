@@ -69,10 +69,7 @@ def _feedback(
         return scored, None
     if not learned:
         return scored, learned
-    out = []
-    for s in scored:
-        boost = learned.boost(s, reader.feedback_weight)
-        out.append(replace(s, personal=round(s.personal + boost, 4)) if boost else s)
+    out = feedback.apply(scored, learned, reader.feedback_weight)
     moved = sum(1 for a, b in zip(scored, out, strict=True) if a is not b)
     progress.log(
         f"feedback: {judged} items judged from your edits, {len(learned.records)} features learned, "
