@@ -409,6 +409,7 @@ class Reader(_Section):
     half_life_days: Annotated[int, Field(ge=1, le=3650)] = 60  # a note this old counts half
     feedback: bool = True  # learn from what the reader deletes and annotates in the daily-log notes
     feedback_weight: Annotated[float, Field(ge=0, le=1)] = 0.3  # the largest boost (or penalty) from edits
+    watch: bool = True  # news on the papers the notes logged (and `digest watch ID`): 지난 일지 논문 소식
 
     def folders(self, notes_dir: Path | None) -> list[Path]:
         out = [Path(f).expanduser() for f in self.notes]
