@@ -176,7 +176,8 @@ async def build_digest(
     shown = state.shown_before([s.candidate.key for s in scored], day)
     picked = pick.select(scored, config.selection, exclude=shown)
     picked = explain_picks(config, state, day, picked, personal, progress)
-    watch = await follow_up(
+    # The sample day is not the reader's news: its listing must neither be said nor remembered as said.
+    watch = () if sample else await follow_up(
         config,
         day,
         replacements=replacements,
