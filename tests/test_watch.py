@@ -241,6 +241,15 @@ def test_news_on_logged_papers_is_said_once_with_one_batched_request(watching, t
     html = (archive / "2026-02-05.html").read_text(encoding="utf-8")
     assert "지난 일지 논문 소식" in html and 'href="https://github.com/interfaze/interfaze"' in html
     assert "지난 일지 논문 소식 (2편)" in (archive / "2026-02-05.txt").read_text(encoding="utf-8")
+    post = json.loads((archive / "2026-02-05.post.json").read_text(encoding="utf-8"))  # channels, feed, site
+    news = post["sections"][-1]
+    assert news["label"] == "지난 일지 논문 소식" and [i["url"] for i in news["items"]] == [
+        f"https://arxiv.org/abs/{REPLACED}",
+        f"https://arxiv.org/abs/{ON_HF}",
+    ]
+    assert news["items"][0]["line"] == (
+        "v2 공개 · 코드 공개(github.com/interfaze/interfaze) · ICLR 2026 채택 (내 글 2026-01-12)"
+    )
 
     again = run(config, "2026-02-05")  # a re-run of the day is the same digest: the news again, no request
     assert again.exit_code == 0, again.output
