@@ -299,6 +299,19 @@ def test_a_failed_lookup_is_one_warning_the_version_still_shown_and_asked_again_
     ]
 
 
+def test_a_paper_the_api_does_not_know_is_not_asked_for_again(watching):
+    feed, api, config = watching
+    api.records.clear()  # answered, without the paper (withdrawn, say)
+    first = run(config, "2026-02-05")
+    assert first.exit_code == 0, first.output
+    assert f"{REPLACED}) — v2 공개 (내 글 2026-01-12)" in block(first.stdout)[0]
+    records = read_records(SOURCES / "arxiv-records-2026-02-05.jsonl")[:30]
+    feed.serve(LISTING, build_arxiv_rss(records, date(2026, 2, 6)))
+    feed.serve("/api/daily_papers?date=2026-02-06", b"[]", content_type="application/json")
+    assert run(config, "2026-02-06").exit_code == 0
+    assert api.asked == [[REPLACED]], "a quiet day costs no request, even after an empty answer"
+
+
 def test_the_weekly_roundup_shows_the_weeks_news(watching):
     feed, api, config = watching
     assert run(config, "2026-02-05").exit_code == 0

@@ -52,7 +52,7 @@ async def follow_up(
         said = watch.versions_said(state.conn)
         # A version said already was looked up when it was said (a re-run of the day asks nothing again);
         # one whose comment the API did not give then is still waiting.
-        fresh = [i for i, v in replaced.items() if v > said.get(i, 0)]
+        fresh = [i for i, v in replaced.items() if not v or v > said.get(i, 0)]
         ask = [i for i in dict.fromkeys([*fresh, *waiting]) if i in watched]
         found = await lookup(config, ask, arxiv_client=arxiv_client) if ask else None
         details = found.items if found else {}
@@ -65,8 +65,11 @@ async def follow_up(
         facts = watch.news_facts(list(watched), replacements, items, details)
         new_facts = watch.record(state.conn, day, facts, watched)
         if found is not None:
-            still = {i: replaced.get(i, waiting.get(i, 0)) for i in ask if i not in details}
-            watch.set_pending(state.conn, day, still, done=[i for i in ask if i in details])
+            # Asked again next run: all of them when the request failed, else those past its limit. An id
+            # the API answered without is not asked again (a quiet day costs no request).
+            again = ask if found.error else found.left_out
+            still = {i: replaced.get(i, waiting.get(i, 0)) for i in again}
+            watch.set_pending(state.conn, day, still, done=[i for i in ask if i not in again])
         news = watch.news_between(state.conn, day, day)
     except (OSError, sqlite3.Error) as e:
         progress.warn(f"watch: no news on logged papers this run: {e}")

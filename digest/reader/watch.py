@@ -153,7 +153,7 @@ def news_facts(
             facts.append(Fact(arxiv_id, "version", str(version), f"v{version} 공개", title))
         code = _code(item.summary if item else "", *((detail.comment, detail.summary) if detail else ()))
         if code:
-            facts.append(Fact(arxiv_id, "code", code.lower(), _code_label(code), title))
+            facts.append(Fact(arxiv_id, "code", code, _code_label(code), title))
         accepted = acceptance(detail.comment) if detail else None
         if accepted:
             facts.append(Fact(arxiv_id, "venue", accepted.venue, accepted.label, title))
@@ -162,7 +162,7 @@ def news_facts(
             continue
         code = _code(item.repository, item.comment)
         if code:
-            facts.append(Fact(item.arxiv_id, "code", code.lower(), _code_label(code), item.title))
+            facts.append(Fact(item.arxiv_id, "code", code, _code_label(code), item.title))
         accepted = acceptance(item.comment) if item.comment else None
         if accepted:
             facts.append(Fact(item.arxiv_id, "venue", accepted.venue, accepted.label, item.title))
