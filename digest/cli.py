@@ -663,6 +663,65 @@ def feedback_cmd(reset: bool, config_path: Path | None) -> None:
         click.echo(f"Suggestion: {line}")
 
 
+@cli.command("watch")
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--remove", "removed", multiple=True, metavar="ID", help="Stop watching a paper (repeatable).")
+@config_option
+@handle_errors
+def watch_cmd(ids: tuple[str, ...], removed: tuple[str, ...], config_path: Path | None) -> None:
+    """Follow-ups on papers you logged: the arXiv ids in your notes ([reader] notes) and those added here
+    are watched; a new version, code or an acceptance shows in 지난 일지 논문 소식 (daily and weekly).
+    Without arguments, lists what is watched and the news of the last 30 days.
+
+    \b
+    Example:
+        digest watch 2601.01234 hep-th/9901001
+        digest watch --remove 2601.01234
+        digest watch
+    """
+    from .pipeline import today
+    from .reader import watch
+    from .reader.notes import load_notes
+    from .state import run_lock
+
+    config, _ = load_config(config_path)
+    try:
+        added = [watch.parse_id(i) for i in ids]
+        dropped = [watch.parse_id(i) for i in removed]
+    except ValueError as e:
+        raise DigestError(str(e)) from None
+    day = today(config)
+    folders = config.reader.folders(config.notes_dir) if config.reader.enabled else []
+    warn = Progress().warn
+    with run_lock(config.state_path), State.open(config.state_path) as state:
+        if added or dropped:
+            watch.set_watched(state.conn, dropped, False, day)
+            watch.set_watched(state.conn, added, True, day)
+            for i in added:
+                click.echo(f"Watching {i}.")
+            for i in dropped:
+                click.echo(f"Not watching {i} any more (even when a note logs it).")
+            return
+        if folders:
+            load_notes(state.conn, folders, warn)
+        watched = watch.watchlist(state.conn, notes=bool(folders))
+        news = watch.news_between(state.conn, day - timedelta(days=30), day)
+    if not config.reader.watch:
+        click.echo("[reader] watch is off: the digest shows no news on these papers.")
+    if not watched:
+        click.echo(
+            "Nothing watched: log arXiv ids in your notes ([reader] notes) or add one with digest watch ID."
+        )
+        return
+    click.echo(f"Watching {len(watched)} papers:")
+    for w in sorted(watched.values(), key=lambda w: (w.note_day or w.added or day, w.arxiv_id)):
+        click.echo(f"  {w.arxiv_id:<17} {w.origin}")
+    if news:
+        click.echo("News of the last 30 days:")
+        for n in news:
+            click.echo(f"  {n.arxiv_id:<17} {' · '.join(n.news)} — {n.title}")
+
+
 @cli.command()
 @config_option
 @click.option("-n", "limit", default=10, show_default=True, help="How many runs to list.")

@@ -413,6 +413,7 @@ class Reader(_Section):
     # "private": where only the reader reads it (the daily-log note, an email to one address); true: also a
     # Jekyll post and an email to several; false: nowhere (digest/reader/privacy.py).
     show_note_titles: Literal[True, False, "private"] = "private"
+    watch: bool = True  # news on the papers the notes logged (and `digest watch ID`): 지난 일지 논문 소식
 
     def folders(self, notes_dir: Path | None) -> list[Path]:
         out = [Path(f).expanduser() for f in self.notes]

@@ -309,6 +309,38 @@ def m011_reader_feedback(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m012_watchlist(db: sqlite3.Connection) -> None:
+    # Follow-ups on papers the reader logged (digest/reader/watch.py): the ids added or removed by hand
+    # (the notes' ids are read from reader_notes), and each piece of news once said, so it is said once.
+    _script(
+        db,
+        """
+        create table watch_list (
+            arxiv_id text primary key,     -- without version: 2601.01234 or cs/0112017
+            watched integer not null,      -- 1 added by `digest watch ID`, 0 removed (a note's id too)
+            day text not null              -- YYYY-MM-DD it was added or removed
+        ) without rowid;
+        create table watch_news (
+            arxiv_id text not null,
+            kind text not null,            -- version | code | venue
+            value text not null,           -- '3' | 'https://github.com/owner/repo' | 'ICLR 2026'
+            day text not null,             -- the digest that said it first (its re-runs say it again)
+            title text not null,
+            label text not null,           -- what the block shows: 'v3 공개', 'ICLR 2026 채택'
+            note_day text not null default '',    -- the note that logged the paper ('' when added by hand)
+            note_title text not null default '',
+            primary key (arxiv_id, kind, value)
+        ) without rowid;
+        create table watch_pending (
+            arxiv_id text primary key,     -- a new version seen whose comment the API has not given yet
+            version integer not null,
+            day text not null
+        ) without rowid;
+        """,
+    )
+
+
+@migration
 def m013_notes_written(db: sqlite3.Connection) -> None:
     # The section digest last wrote into each day's note (digest/delivery/notes.py): a same-day re-run
     # replaces it only while the note still holds it as written, and the reader's edits are judged

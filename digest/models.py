@@ -81,6 +81,22 @@ class NoteRef:
 
 
 @dataclass(frozen=True)
+class PaperNews:
+    """News on a paper the reader logged (digest/reader/watch.py): 지난 일지 논문 소식."""
+
+    arxiv_id: str
+    title: str
+    news: tuple[str, ...]  # "v3 공개", "코드 공개(github.com/a/b)", "ICLR 2026 채택", in that order
+    code_url: str = ""  # the repository the code news names
+    note_day: date | None = None  # the reader's note that logged it; None when added with `digest watch`
+    note_title: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}"
+
+
+@dataclass(frozen=True)
 class Scored:
     """A candidate with its topic matches and ranking signals."""
 
@@ -341,6 +357,7 @@ class Digest:
     sample: bool = False  # built from the bundled sample day
     arxiv_announced: bool = True
     trend: Trend | None = None  # the trend block; None renders none
+    watch: tuple[PaperNews, ...] = ()  # 지난 일지 논문 소식: news on papers the reader logged
 
     @property
     def failed_sources(self) -> list[SourceReport]:
@@ -379,6 +396,7 @@ class WeekDigest:
     counted: tuple[date, ...] = ()  # the days whose numbers the trend adds up
     usage: LLMUsage = field(default_factory=LLMUsage)
     notices: list[str] = field(default_factory=list)  # Korean lines for the reader (missing days, ...)
+    watch: tuple[PaperNews, ...] = ()  # the week's news on papers the reader logged
 
     @property
     def week_id(self) -> str:

@@ -29,8 +29,9 @@ from .delivery.post import daily_post
 from .errors import AllSourcesFailed, DigestError
 from .http import Fetcher, make_http_client
 from .llm import DeferredClient
-from .models import Digest, SourceReport, SourceStatus, TopicInfo
+from .models import Digest, Item, SourceReport, SourceStatus, TopicInfo
 from .progress import Progress
+from .reader.followup import follow_up
 from .reader.privacy import for_destination
 from .reader.stage import explain_picks, personalize_run
 from .redact import redact_url, redact_urls
@@ -141,6 +142,7 @@ async def build_digest(
             + (f", waiting {e.wait:g}s as asked" if e.wait else "")
         ),
     )
+    replacements: list[Item] = []
     items, reports = await collect(
         config,
         day,
@@ -149,6 +151,7 @@ async def build_digest(
         progress=progress,
         arxiv_client=clients.arxiv,
         now=anchor(config, day, now),
+        replacements=replacements,
     )
     # A listing the calendar says does not exist delivers nothing whether or not its feed answered: the
     # day rests on the other sources, and when they all failed there is nothing to build a digest from.
@@ -175,6 +178,17 @@ async def build_digest(
     shown = state.shown_before([s.candidate.key for s in scored], day)
     picked = pick.select(scored, config.selection, exclude=shown)
     picked = explain_picks(config, state, day, picked, personal, progress)
+    # The sample day is not the reader's news: its listing must neither be said nor remembered as said.
+    watch = () if sample else await follow_up(
+        config,
+        day,
+        replacements=replacements,
+        items=items,
+        state=state,
+        progress=progress,
+        arxiv_client=clients.arxiv,
+        notes_read=personal is not None and personal.profile is not None,
+    )
     progress.log(
         f"selection: {len(candidates)} candidates, {len(scored)} on topic, "
         f"{len(shown)} shown before, {len(picked)} picked"
@@ -218,6 +232,7 @@ async def build_digest(
         sample=sample,
         arxiv_announced=calendar.is_announcement_day(day),
         trend=trend,
+        watch=watch,
     )
 
 

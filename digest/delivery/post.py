@@ -20,6 +20,7 @@ from ..config import Render
 from ..errors import DeliveryError
 from ..models import Digest, WeekDigest, iso_week
 from ..rendering.daily import EntryView, context
+from ..rendering.watch import NewsView
 from ..text import truncate
 from ..trend.view import TrendView
 from .archive import write_file
@@ -127,8 +128,22 @@ def _trend(view: TrendView | None) -> dict[str, Any]:
     }
 
 
-def _sections(groups: Sequence[tuple[str, list[EntryView]]]) -> tuple[ChatSection, ...]:
-    return tuple(ChatSection(label, tuple(_item(v) for v in views)) for label, views in groups)
+def _sections(
+    groups: Sequence[tuple[str, list[EntryView]]], watch: Sequence[NewsView] = ()
+) -> tuple[ChatSection, ...]:
+    sections = [ChatSection(label, tuple(_item(v) for v in views)) for label, views in groups]
+    if watch:  # 지난 일지 논문 소식: one more section, each paper's news as its line
+        sections.append(ChatSection(WATCH_LABEL, tuple(_news(w) for w in watch)))
+    return tuple(sections)
+
+
+WATCH_LABEL = "지난 일지 논문 소식"
+
+
+def _news(w: NewsView) -> ChatItem:
+    line = " · ".join(p.text for p in w.parts) + (f" ({w.note})" if w.note else "")
+    code = tuple(Link(truncate(p.text, 120), p.url) for p in w.parts if p.url)
+    return ChatItem(truncate(w.title, TITLE_LIMIT), w.url, truncate(line, LINE_LIMIT), False, code)
 
 
 def _footer(ctx: dict[str, Any]) -> str:
@@ -150,7 +165,7 @@ def daily_post(d: Digest, options: Render | None = None) -> ChatPost:
         title=("[샘플] " if d.sample else "") + str(ctx["title"]),
         summary=str(ctx["topic_summary"]),
         notices=tuple(str(n) for n in ctx["notices"]),  # type: ignore[attr-defined]
-        sections=_sections(ctx["groups"]),  # type: ignore[arg-type]
+        sections=_sections(ctx["groups"], ctx["watch"]),  # type: ignore[arg-type]
         footer=_footer(ctx),
         fallbacks=d.fallback_count,
         **_trend(ctx["trend"]),  # type: ignore[arg-type]
@@ -168,7 +183,7 @@ def weekly_post(w: WeekDigest, options: Render | None = None) -> ChatPost:
         title=str(ctx["title"]),
         summary=str(ctx["topic_summary"]),
         notices=tuple(str(n) for n in ctx["notices"]),  # type: ignore[attr-defined]
-        sections=_sections(ctx["groups"]),  # type: ignore[arg-type]
+        sections=_sections(ctx["groups"], ctx["watch"]),  # type: ignore[arg-type]
         footer=_footer(ctx),
         fallbacks=w.fallback_count,
         **_trend(ctx["trend"]),  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .terms import term_counts
 
-NOTE_RULES = "notes-1"  # stored with each note: a file read under other rules is read again
+NOTE_RULES = "notes-2"  # stored with each note: a file read under other rules is read again
 SUFFIXES = (".md", ".markdown", ".mkd", ".mdown")
 MAX_NOTE_BYTES = 1_000_000  # a note larger than this is an export or a log, not the reader's writing
 MAX_FILES = 20_000  # per folder: more is a home directory or a whole drive, not a notes folder
@@ -37,7 +37,13 @@ _FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
 _LIQUID = re.compile(r"{%.*?%}")
 _WIKILINK = re.compile(r"\[\[([^\]|#]+)(?:[^\]]*)\]\]")
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
-_ARXIV_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
+# New-style ids anywhere (2601.01234, 2601.01234v2); old-style ones (cs/0112017, math.AG/0601001) only as
+# "arXiv:…" or an arxiv.org link, since "cs/0112017" alone could be any path.
+_ARXIV_ID = re.compile(
+    r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])"
+    r"|(?:arxiv:\s*|arxiv\.org/(?:abs|pdf)/)([a-z][a-z\-]*(?:\.[a-z]{2})?/\d{7})(?!\d)",
+    re.IGNORECASE,
+)
 # A paper title as people log it: a Markdown link to arXiv/a PDF, or a title in 「」/『』 or quotes.
 _LINKED_TITLE = re.compile(r"\[([^\]\n]{8,200})\]\((?:https?://)?(?:www\.)?(?:arxiv\.org|openreview\.net)[^)]*\)")
 _QUOTED_TITLE = re.compile(r"[「『“\"]([A-Za-z][^」』”\"\n]{7,200})[」』”\"]")
@@ -132,8 +138,15 @@ def parse_note(path: str, text: str, mtime: float) -> Note | None:
         day=_day(fields, name, mtime),
         title=" ".join(title.split())[:80],
         terms=dict(terms.most_common(MAX_TERMS)),
-        arxiv_ids=tuple(sorted(set(_ARXIV_ID.findall(body)))),
+        arxiv_ids=tuple(sorted({new or _old_style(old) for new, old in _ARXIV_ID.findall(body)})),
     )
+
+
+def _old_style(found: str) -> str:
+    """``MATH.ag/0601001`` as arXiv writes it: ``math.AG/0601001``."""
+    archive, number = found.split("/")
+    name, _, subject = archive.partition(".")
+    return f"{name.lower()}{'.' + subject.upper() if subject else ''}/{number}"
 
 
 @dataclass(frozen=True)

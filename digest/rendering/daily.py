@@ -22,6 +22,7 @@ from ..resources import resource_dir
 from ..text import one_line, truncate
 from ..trend.view import trend_view
 from .links import huggingface_url, pdf_url, repository
+from .watch import watch_view
 
 WEEKDAYS = "월화수목금토일"
 FALLBACK_MARK = "⚠️ 요약 대체"
@@ -285,6 +286,7 @@ def context(d: Digest, options: Render | None = None) -> dict[str, object]:
         "fallbacks": fallbacks,
         "fallback_mark": FALLBACK_MARK,
         "trend": trend_view(d.trend, md=md_escape),
+        "watch": watch_view(d.watch),
     }
 
 

@@ -45,8 +45,12 @@ async def collect(
     progress: Progress,
     arxiv_client: arxiv.Client | None = None,
     now: datetime | None = None,
+    replacements: list[Item] | None = None,
 ) -> tuple[list[Item], list[SourceReport]]:
-    """Run every enabled source for digest day ``day``; items in source order, one report each."""
+    """Run every enabled source for digest day ``day``; items in source order, one report each.
+
+    ``replacements``, when given, gets the listing's replacement entries (new versions of older papers),
+    which are not in the pool unless ``selection.include_replacements`` says so."""
     now = now or datetime.now(UTC)
     jobs: list[tuple[str, Job | None]] = []
 
@@ -74,7 +78,7 @@ async def collect(
     waiting = [name for name, job in jobs if job is not None]
 
     async def tracked(name: str, job: Job | None) -> tuple[list[Item], SourceReport]:
-        result = await _run(name, job, fetcher, progress)
+        result = await _run(name, job, fetcher, progress, replacements)
         if name in waiting:
             waiting.remove(name)
         if waiting:  # the live line on a terminal: what the run is still waiting for
@@ -93,6 +97,7 @@ async def _run(
     job: Job | None,
     fetcher: Fetcher,
     progress: Progress,
+    replacements: list[Item] | None = None,
 ) -> tuple[list[Item], SourceReport]:
     if job is None:
         return [], SourceReport(name=name, status=SourceStatus.DISABLED)
@@ -115,6 +120,8 @@ async def _run(
     seconds = round(time.monotonic() - started, 2)
     count = fetcher.requests[name] if requests is None else requests
     items, dropped = admit_all(outcome.items) if outcome.status.delivers else ([], "")
+    if replacements is not None and outcome.status.delivers and outcome.replacements:
+        replacements.extend(admit_all(outcome.replacements)[0])
     report = SourceReport(
         name=name,
         status=outcome.status,

@@ -336,6 +336,7 @@ async def fetch_listing(
         state.record_listing(day, fingerprint(parsed.ids), len(set(parsed.ids)), feed_date)
     return Outcome(
         items=items,
+        replacements=[i for i in parsed.items if i.announce_type in REPLACEMENT_TYPES],
         status=SourceStatus.NOT_MODIFIED if result.not_modified else SourceStatus.OK,
         detail=_detail(parsed, items, result.not_modified, message),
         error=problem,

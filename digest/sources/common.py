@@ -139,5 +139,8 @@ class Outcome:
 
     items: list[Item] = field(default_factory=list)
     status: SourceStatus = SourceStatus.OK
+    # The listing's replacement entries, left out of the pool but read for the reader's watchlist
+    # (digest/reader/watch.py): a new version of a paper they logged is news.
+    replacements: list[Item] = field(default_factory=list)
     detail: str = ""  # the log line's parenthesised part, e.g. "new 301, cross 111"
     error: str = ""  # one line, for STALE/FAILED (or a partial problem worth reporting)

@@ -25,6 +25,7 @@ from ..rendering.daily import (
     render_template,
     topic_summary,
 )
+from ..rendering.watch import watch_view
 from ..text import one_line
 from ..trend import stats
 from ..trend.view import TrendView, trend_view
@@ -116,6 +117,7 @@ def week_context(w: WeekDigest, options: Render | None = None) -> dict[str, obje
         "fallbacks": w.fallback_count,
         "fallback_mark": FALLBACK_MARK,
         "trend": week_trend_view(w),
+        "watch": watch_view(w.watch),
     }
 
 

@@ -41,6 +41,7 @@ from ..models import (
 )
 from ..pipeline import Clients, today
 from ..progress import Progress
+from ..reader.watch import news_between
 from ..selection import pick
 from ..state import State, run_lock
 from ..takeaways.summarize import summarize_run
@@ -340,6 +341,8 @@ async def build_week(
         counted=numbers.counted,
         usage=usage,
         notices=_notices(monday, days, numbers, lists, until),
+        # What the week's dailies said of the reader's logged papers (a weekend run's too).
+        watch=news_between(state.conn, monday, monday + timedelta(days=6)) if config.reader.watch else (),
     )
 
 
