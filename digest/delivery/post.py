@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -294,18 +295,53 @@ def shorter(item: ChatItem, budget: int) -> ChatItem:
     )
 
 
-# -- what a channel answered ----------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class Answer:
-    """One request's outcome as the channel's API tells it."""
+class Markup:
+    """How a channel whose messages are one text each (Discord's markdown, Telegram's HTML) writes each
+    piece of a post; every untrusted string is escaped by these."""
 
-    ok: bool
-    error: str = ""  # one line, never the secret
-    retry_after: float | None = None  # seconds the API asked for (429)
-    permanent: bool = False  # retrying the same request will not help (400/401/403/404/410)
-    fix: str = ""  # what the user should do, for a permanent failure
+    head: Callable[[ChatPost], str]  # the title and the topic counts
+    notice: Callable[[str], str]
+    flow: Callable[[str, str], str]  # (label, paragraph)
+    table: Callable[[tuple[str, ...]], str]  # the trend lines, monospaced
+    terms: Callable[[tuple[str, ...]], str]
+    note: Callable[[str], str]  # the trend's basis, or why there are no numbers
+    item: Callable[[ChatItem, str], str]  # (item, the topic's heading before its first item, else "")
+    footer: Callable[[str], str]
+    marker: Callable[[int, int], str]  # "\n-# 2/3" at the end of a message of a split post
+    marker_room: int = 12  # what the marker may take of the limit
+
+
+def _shortened(markup: Markup, item: ChatItem, heading: str, budget: int) -> str:
+    return markup.item(shorter(item, budget), heading)
+
+
+def text_messages(post: ChatPost, markup: Markup, limit: int) -> list[str]:
+    """``post`` as messages of at most ``limit`` UTF-16 code units (the marker included), split at item
+    boundaries: every piece stays whole in one message, an item too long on its own is shortened to fit."""
+    room = limit - markup.marker_room
+    pieces = [markup.head(post), *(markup.notice(n) for n in post.notices)]
+    if post.flow:
+        pieces.append(markup.flow(post.flow_label, post.flow))
+    if post.trend_lines:
+        pieces.append(markup.table(post.trend_lines))
+    tail = [markup.terms(post.terms)] if post.terms else []
+    if post.trend_note:
+        tail.append(markup.note(post.trend_note))
+    if tail:
+        pieces.append("\n".join(tail))
+    for section in post.sections:
+        for i, item in enumerate(section.items):
+            heading = section.label if i == 0 else ""
+            pieces.append(fit(partial(_shortened, markup, item, heading), room))
+    if post.footer:
+        pieces.append(markup.footer(post.footer))
+    messages = pack(pieces, room)
+    total = len(messages)
+    return [m + (markup.marker(i, total) if total > 1 else "") for i, m in enumerate(messages, 1)]
+
+
+# -- what a channel answered ----------------------------------------------------------------------
 
 
 def body_text(content: bytes, limit: int = 200) -> str:
