@@ -54,6 +54,29 @@ class ChatSection:
 
 
 @dataclass(frozen=True)
+class TrendRow:
+    label: str
+    count: str  # "57편 (18%)"
+    usual: str  # "13%", or why there is no baseline
+    arrow: str  # ▲ ▼ → or ""
+    direction: str  # "up", "down", "flat", ""
+    change: str  # "+38%" or ""
+    spark: str  # blanks as spaces: a day without numbers
+
+
+@dataclass(frozen=True)
+class TrendTable:
+    """The trend block as the email's table, for the pages of the web archive (``trend_lines`` are the
+    same numbers as text, for the chat channels)."""
+
+    count_header: str  # "오늘", "이번 주"
+    spark_header: str  # "추이", "요일별"
+    compared: bool  # False in the cold start: no usual share, no change
+    rows: tuple[TrendRow, ...]
+    terms: tuple[tuple[str, str], ...]  # (phrase, "9편 (처음 등장)")
+
+
+@dataclass(frozen=True)
 class ChatPost:
     """One digest (a day's or a week's) for the chat channels."""
 
@@ -71,6 +94,7 @@ class ChatPost:
     sections: tuple[ChatSection, ...]
     footer: str  # "arXiv 1,234편 · Hugging Face 50편 검토 · 8편 선정 · gpt-4o-mini 3회 호출(…)"
     fallbacks: int  # marked fallback lines
+    trend_table: TrendTable | None = None  # None without numbers (and in posts archived before it)
 
     @property
     def label(self) -> str:
@@ -104,7 +128,7 @@ def _item(v: EntryView) -> ChatItem:
 def _trend(view: TrendView | None) -> dict[str, Any]:
     if view is None:
         return {"flow_label": "오늘의 흐름", "flow": "", "trend_lines": (),
-                "terms": (), "trend_note": ""}  # fmt: skip
+                "terms": (), "trend_note": "", "trend_table": None}  # fmt: skip
     lines: list[str] = []
     if not view.note:
         if view.cold_start:
@@ -119,7 +143,16 @@ def _trend(view: TrendView | None) -> dict[str, Any]:
             if r.waiting:
                 line += f" · {r.waiting}"
             lines.append(line)
+    table = None
+    if not view.note:
+        rows = tuple(
+            TrendRow(r.label, r.today, r.usual or r.waiting, r.arrow, r.arrow_class, r.change, r.spark)
+            for r in view.rows
+        )
+        terms = tuple((t.phrase, f"{t.count} ({t.detail})") for t in view.terms)
+        table = TrendTable(view.count_header, view.spark_header_short, not view.cold_start, rows, terms)
     return {
+        "trend_table": table,
         "flow_label": view.flow_label,
         "flow": view.flow_text,
         "trend_lines": tuple(lines),
@@ -207,6 +240,11 @@ def from_json(text: str) -> ChatPost:
     )
     for key in ("notices", "trend_lines", "terms"):
         data[key] = tuple(data[key])
+    table = data.get("trend_table")
+    if table is not None:
+        rows = tuple(TrendRow(**r) for r in table.pop("rows"))
+        terms = tuple((str(p), str(d)) for p, d in table.pop("terms"))
+        data["trend_table"] = TrendTable(**table, rows=rows, terms=terms)
     return ChatPost(**data)
 
 
