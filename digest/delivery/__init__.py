@@ -37,6 +37,7 @@ from ..rendering.daily import render_html, render_text, subject
 from ..state import Delivery, State, ensure_directory, run_lock
 from .archive import preview_name, write_file, write_set
 from .archive import stem as archive_stem
+from .channels import ChannelOutcome, check_channel_outcomes, send_channels, send_pending_channels
 from .deliver import Outcome, Retry, Status, archive_and_deliver, by_digest, check, counts, deliver, settles
 from .email import build_message, new_message_id
 from .smtp import Failure
@@ -53,6 +54,9 @@ __all__ = [
     "send_digest",
     "send_pending",
     "send_week",
+    "Sent",
+    "send_everywhere",
+    "send_pending_everywhere",
     "archive_week_email",
     "write_preview",
 ]
@@ -422,6 +426,49 @@ async def send_pending(
                 )
                 progress.log(f"email: {spelling} is the same mailbox as {first}: {done.status} with it")
     return outcomes
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A digest's delivery to every destination: the email's recipients and the chat channels."""
+
+    email: list[DeliveryOutcome]
+    channels: list[ChannelOutcome]
+
+    @property
+    def count(self) -> int:
+        return len(self.email) + len(self.channels)
+
+    def check(self) -> None:
+        """One DeliveryError naming every recipient and channel that did not get the digest."""
+        lines: list[str] = []
+        for check_one in (lambda: check_outcomes(self.email), lambda: check_channel_outcomes(self.channels)):
+            try:
+                check_one()
+            except DeliveryError as e:
+                lines.append(str(e))
+        if lines:
+            raise DeliveryError("\n".join(lines))
+
+
+async def send_everywhere(
+    config: Config, state: State, d: Digest | WeekDigest, *, force: bool = False, progress: Progress
+) -> Sent:
+    """``d`` (a day's digest or a weekly roundup) to the email's recipients, when email is enabled, and to
+    every chat channel: each archived first, each destination once."""
+    email = []
+    if config.email.enabled:
+        email = await send_digest(config, state, d, force=force, progress=progress)
+    # Posted whatever the email did: a failed send is kept for `digest send --pending` either way.
+    return Sent(email, await send_channels(config, state, d, force=force, progress=progress))
+
+
+async def send_pending_everywhere(
+    config: Config, state: State, *, progress: Progress, today: date | None = None
+) -> Sent:
+    """What is pending, email and posts, sent again from the archive (``today``: see :func:`send_pending`)."""
+    email = await send_pending(config, state, progress=progress, today=today) if config.email.enabled else []
+    return Sent(email, await send_pending_channels(config, state, progress=progress))
 
 
 def check_sendable(config: Config) -> None:
