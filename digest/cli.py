@@ -217,32 +217,13 @@ def _body(result: RunResult, fmt: str, config: Config) -> str:
 
 
 def _send(config: Config, result: RunResult, force: bool, progress: Progress) -> None:
-    from .delivery import check_outcomes, outcome_counts, send_digest
-    from .delivery.channels import check_channel_outcomes, send_channels
+    from .delivery import outcome_counts, send_everywhere
 
-    outcomes = []
     with State.open(config.state_path) as state:
-        if config.email.enabled:
-            outcomes = asyncio.run(send_digest(config, state, result.digest, force=force, progress=progress))
-            if not result.digest.sample:
-                state.record_run_delivery(result.run_id, outcome_counts(outcomes))
-        # Posted whatever the email did: a failed send is kept for `digest send --pending` either way.
-        posts = asyncio.run(send_channels(config, state, result.digest, force=force, progress=progress))
-    _check_both(lambda: check_outcomes(outcomes), lambda: check_channel_outcomes(posts))
-
-
-def _check_both(email: Callable[[], None], channels: Callable[[], None]) -> None:
-    """One error naming everything not delivered, the email's and the channels'."""
-    lines: list[str] = []
-    for check in (email, channels):
-        try:
-            check()
-        except DigestError as e:
-            lines.append(str(e))
-    if lines:
-        from .errors import DeliveryError
-
-        raise DeliveryError("\n".join(lines))
+        sent = asyncio.run(send_everywhere(config, state, result.digest, force=force, progress=progress))
+        if config.email.enabled and not result.digest.sample:
+            state.record_run_delivery(result.run_id, outcome_counts(sent.email))
+    sent.check()
 
 
 @cli.command()
@@ -302,20 +283,16 @@ def send(config_path: Path | None, pending: bool, quiet: bool) -> None:
     """
     if not pending:
         raise click.UsageError("nothing to send: use --pending (to send today's digest: digest now --send)")
-    from .delivery import check_outcomes, check_sendable, send_pending
-    from .delivery.channels import check_channel_outcomes, send_pending_channels
+    from .delivery import check_sendable, send_pending_everywhere
 
     config, _ = load_config(config_path)
     if config.email.enabled or not config.channels:
         check_sendable(config)
     progress = Progress(quiet=quiet)
-    outcomes = []
     with State.open(config.state_path) as state:
-        if config.email.enabled:
-            outcomes = asyncio.run(send_pending(config, state, progress=progress))
-        posts = asyncio.run(send_pending_channels(config, state, progress=progress))
+        sent = asyncio.run(send_pending_everywhere(config, state, progress=progress))
     progress.done()
-    _check_both(lambda: check_outcomes(outcomes), lambda: check_channel_outcomes(posts))
+    sent.check()
 
 
 @cli.command("backfill")
@@ -443,15 +420,11 @@ def week_cmd(
     bodies["text"] = lambda: render_week_text(w, result.render)
     click.echo(bodies[fmt](), nl=False)
     if send:
-        from .delivery import check_outcomes, send_week
-        from .delivery.channels import check_channel_outcomes, send_week_channels
+        from .delivery import send_everywhere
 
-        outcomes = []
         with State.open(config.state_path) as state:
-            if config.email.enabled:
-                outcomes = asyncio.run(send_week(config, state, w, force=force, progress=progress))
-            posts = asyncio.run(send_week_channels(config, state, w, force=force, progress=progress))
-        _check_both(lambda: check_outcomes(outcomes), lambda: check_channel_outcomes(posts))
+            sent = asyncio.run(send_everywhere(config, state, w, force=force, progress=progress))
+        sent.check()
 
 
 async def _week(config: Config, day: date, progress: Progress) -> WeekResult:

@@ -32,11 +32,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from .loopback import LoopbackServer
 
 SLACK_KEY = "T0DIGEST/B0DIGEST/sEcReTsLaCkKeY1234567890"
 DISCORD_ID = "1234567890123456789"
@@ -89,24 +91,18 @@ class _TelegramHTML(HTMLParser):
         self.text.append(data)
 
 
-class ChatServer:
+class ChatServer(LoopbackServer):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.received: list[Received] = []
         self.messages: list[dict[str, Any]] = []  # accepted posts
         self.queue: deque[Reply | Callable[[Received], Reply]] = deque()
         self.lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        super().__init__(self._handler())
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     @property
     def webhook_url(self) -> str:
@@ -123,10 +119,6 @@ class ChatServer:
 
     def script(self, *replies: Reply | Callable[[Received], Reply]) -> None:
         self.queue.extend(replies)
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     # -- the protocols ----------------------------------------------------------------------------
 

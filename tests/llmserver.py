@@ -29,10 +29,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+
+from .loopback import LoopbackServer
 
 MODEL = "fake-model"
 
@@ -233,7 +235,7 @@ NAMED: dict[str, Callable[[dict[str, Any]], Reply]] = {
 }
 
 
-class LLMServer:
+class LLMServer(LoopbackServer):
     """The running server: ``url`` (ends in /v1), ``calls``, ``requests``, ``script()``, ``default``."""
 
     def __init__(self) -> None:
@@ -247,17 +249,11 @@ class LLMServer:
         self._in_flight = 0
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        super().__init__(self._handler())
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.base_url}/v1"
 
     @property
     def calls(self) -> int:
@@ -270,8 +266,7 @@ class LLMServer:
 
     def close(self) -> None:
         self.closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().close()
 
     def _next(self, body: dict[str, Any], key: str) -> Reply:
         with self._lock:

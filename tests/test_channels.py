@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from digest._compat import tomllib
 from digest.cli import cli
 from digest.config import Channel, Config, parse_config
+from digest.delivery import discord, telegram
 from digest.delivery.channels import (
     ChannelOutcome,
     ChatRetry,
@@ -25,7 +26,7 @@ from digest.delivery.channels import (
     send_pending_channels,
     send_week_channels,
 )
-from digest.delivery.post import daily_post, from_json, to_json
+from digest.delivery.post import daily_post, from_json, text_messages, to_json, utf16_len
 from digest.errors import ConfigError
 from digest.models import Digest, TakeawayStatus
 from digest.progress import Progress
@@ -153,6 +154,22 @@ def test_a_long_day_is_split_at_item_boundaries_within_each_limit(kind, chat_ser
     assert "데일리 트렌드 — 2025-10-14 (화)" in joined  # Korean intact
     assert "이번 주 흐름" in joined or "오늘의 흐름" in joined
     assert "멀티모달" in joined and "▲" in joined  # the trend lines
+
+
+@pytest.mark.parametrize("limit", [700, 2000, 4096])
+@pytest.mark.parametrize("kind", ["discord", "telegram"])
+def test_one_splitter_keeps_items_whole_under_any_limit(kind, limit):
+    markup = {"discord": discord.MARKUP, "telegram": telegram.MARKUP}[kind]
+    d = big_digest(30)
+
+    messages = text_messages(daily_post(d), markup, limit)
+
+    assert all(utf16_len(m) <= limit for m in messages)
+    assert len(messages) > 1
+    for e in d.entries:  # every item's title in exactly one message, with the start of its line
+        holding = [m for m in messages if e.candidate.title in m]
+        assert len(holding) == 1 and e.takeaway.text[:20] in holding[0], (limit, e.candidate.title)
+    assert all(m.removesuffix("</i>").endswith(f"{i}/{len(messages)}") for i, m in enumerate(messages, 1))
 
 
 def test_slack_blocks_respect_the_block_kit_limits(chat_server, tmp_path, monkeypatch):

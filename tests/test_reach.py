@@ -26,8 +26,11 @@ import yaml
 from digest.cli import cli
 from digest.config import load_config
 from digest.cron import crontab_trigger
+from digest.delivery.feed import archive_post
 from digest.delivery.notes import write_note
+from digest.delivery.post import daily_post
 from digest.rendering.daily import render_markdown
+from digest.state import State
 
 from .digests import fixed_digest
 
@@ -254,6 +257,75 @@ def test_the_workflow_keeps_the_state_between_runs(workflow: dict[str, Any]) -> 
     assert save["with"]["key"].startswith(restore["with"]["restore-keys"])
     assert save["if"] == "always()"  # a pending email survives a failed step
     assert not Path(config.state_dir).is_absolute()
+
+
+PAGES_WORKFLOW = ROOT / "docs" / "github-pages.yml"
+SITE_STEPS = ("Build the site", "Upload the site")
+
+
+@pytest.fixture(scope="module")
+def pages_workflow() -> dict[str, Any]:
+    return yaml.safe_load(PAGES_WORKFLOW.read_text(encoding="utf-8"))
+
+
+def test_the_pages_workflow_is_the_daily_workflow_plus_the_site(
+    workflow: dict[str, Any], pages_workflow: dict[str, Any]
+) -> None:
+    # A copy that drifts from digest.yml would send differently: apart from the site, the same workflow.
+    for key in ("name", "concurrency", "permissions"):
+        assert pages_workflow[key] == workflow[key], key
+    assert triggers(pages_workflow) == triggers(workflow)
+    digest_job, pages_job = pages_workflow["jobs"]["digest"], pages_workflow["jobs"]["pages"]
+    [daily_job] = workflow["jobs"].values()
+    daily_steps = [s for s in digest_job["steps"] if s.get("name") not in SITE_STEPS]
+    assert daily_steps == daily_job["steps"]
+    assert {k: v for k, v in digest_job.items() if k not in ("steps", "outputs")} == {
+        k: v for k, v in daily_job.items() if k != "steps"
+    }
+    build, upload = (next(s for s in digest_job["steps"] if s.get("name") == n) for n in SITE_STEPS)
+    names = [s.get("name") for s in digest_job["steps"]]
+    # After today's digest (its archive is in the site), before the state is saved; also after a failure.
+    assert names.index("Today's digest") < names.index(SITE_STEPS[0]) < names.index("Keep the state")
+    assert build["run"] == "digest site --out _site" and build["if"] == "${{ !cancelled() }}"
+    assert upload["uses"].startswith("actions/upload-pages-artifact@") and upload["with"]["path"] == "_site"
+    assert digest_job["outputs"]["site"] == f"${{{{ steps.{build['id']}.outcome }}}}"
+    # Only the job that deploys may: the digest job keeps the workflow's read-only token.
+    assert pages_job["needs"] == "digest" and "needs.digest.outputs.site == 'success'" in pages_job["if"]
+    assert pages_job["permissions"] == {"pages": "write", "id-token": "write"}
+    assert pages_job["environment"]["name"] == "github-pages"
+    [deploy] = pages_job["steps"]
+    assert deploy["uses"].startswith("actions/deploy-pages@")
+    assert pages_job["environment"]["url"] == f"${{{{ steps.{deploy['id']}.outputs.page_url }}}}"
+    assert "docs/github-pages.yml" in DEPLOYMENT and "`digest site --out _site`" in DEPLOYMENT
+    accepted(build["run"])
+
+
+def test_the_pages_site_step_builds_the_archive_of_the_cached_state(
+    pages_workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    # The workspace as the runner has it after the digest: the checkout's config and the state restored.
+    workspace = tmp_path / "workspace"
+    (workspace / ".github").mkdir(parents=True)
+    shutil.copy(ROOT / ".github" / "digest.toml", workspace / ".github" / "digest.toml")
+    config, _ = load_config(workspace / ".github" / "digest.toml")
+    d = fixed_digest()
+    with State.open(workspace / config.state_dir) as state:
+        archive_post(state.archive_dir, daily_post(d))
+    job = pages_workflow["jobs"]["digest"]
+    build = next(s for s in job["steps"] if s.get("name") == SITE_STEPS[0])
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # `digest` as pip installed it
+    env = {**os.environ, "PATH": path, **job["env"]}
+
+    result = run_step(build["run"], workspace, env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    site = workspace / "_site"
+    index = (site / "index.html").read_text(encoding="utf-8")
+    page = f"d/{d.day.isoformat()}.html"
+    assert f'href="{page}"' in index and (site / page).is_file() and (site / "feed.xml").is_file()
+    # Served from https://<you>.github.io/<repo>/: no link may lead to the host's root.
+    for html_file in site.rglob("*.html"):
+        assert not re.search(r'(?:href|src)="/(?!/)', html_file.read_text(encoding="utf-8")), html_file
 
 
 def test_the_crontab_example(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import subprocess
@@ -599,6 +600,30 @@ def test_nothing_is_posted_to_a_channel_while_the_digest_is_held(
     assert tick(config, at(THU, 12)).skipped
     assert len(discord.messages) == posted
 
+
+
+def test_a_post_pending_for_a_channel_since_removed_is_named_by_every_tick(
+    held_setup: tuple[Config, llmserver.LLMServer, Sink],
+    chat_server: Callable[[str], chatservers.ChatServer],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digest.config import Channel
+    from digest.progress import Progress
+    from digest.service.scheduler import daily_run
+
+    config, llm, sink = held_setup
+    discord = chat_server("discord")
+    monkeypatch.setenv("STUDY_DISCORD_URL", discord.webhook_url)
+    study = Channel(kind="discord", url_env="STUDY_DISCORD_URL", deadline_seconds=1)
+    discord.script(*[chatservers.Reply(503, {"message": "down"})] * 8)  # every try of this run
+    assert tick(config.model_copy(update={"channels": {"study": study}}), at(THU, 11)).status == "ok"
+    with State.open(config.state_path) as state:
+        assert [(p.channel, p.status) for p in state.channel_posts(day=THU)] == [("study", "pending")]
+    # The channel is taken out of the config: the pending post is not dropped in silence.
+    log = io.StringIO()
+    asyncio.run(daily_run(config, at(THU, 12), progress=Progress(log, quiet=True)))
+    named = f"channel: study is pending for {THU} but no longer an enabled channel: left pending"
+    assert named in log.getvalue()
 
 
 def test_serve_rebuilds_the_site_after_a_run(

@@ -6,6 +6,7 @@ px, light and dark, in tests/artifacts/ to be looked at)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from datetime import date, timedelta
 from html.parser import HTMLParser
@@ -134,6 +135,39 @@ def test_the_chart_is_the_states_numbers_with_gaps_for_days_without_them(tmp_pat
     assert f"<tr><td>{MISSING}</td><td>–</td>" in text  # the table says "–", never 0
 
 
+def test_the_chart_has_round_grid_lines_up_to_the_highest_share(tmp_path):
+    config = make_state(tmp_path)
+    build_site(config, tmp_path / "site")
+    text = (tmp_path / "site" / "trends.html").read_text(encoding="utf-8")
+    labels = re.findall(r'<text class="axis grid"[^>]*>([^<]*)</text>', text)
+    assert labels == ["10%", "20%", "30%"]  # the highest share is LLM's 120 of 400 on the first day
+    grid_y = [float(y) for y in re.findall(r'<line x1="\d+" y1="([\d.]+)"', text)]
+    drawn_y = [float(y) for d in re.findall(r'<path d="([^"]+)"', text) for y in re.findall(r",([\d.]+)", d)]
+    assert min(grid_y) <= min(drawn_y) and max(drawn_y) <= max(grid_y)  # every line between 0% and the top
+
+
+def test_a_page_shows_the_trend_as_the_emails_table_and_an_older_post_its_lines(tmp_path):
+    config = make_state(tmp_path)
+    out = tmp_path / "site"
+    build_site(config, out)
+    page = (out / "w" / "2026-W06.html").read_text(encoding="utf-8")
+    week = weekly_post(fixed_week())
+    assert week.trend_table is not None and '<table class="trend">' in page and "<pre>" not in page
+    for row in week.trend_table.rows:
+        assert f'<th scope="row">{row.label}</th><td>{row.count}</td>' in page
+        assert f'<td class="spark">{row.spark}</td>' in page
+    assert '<span class="up">▲</span> +41%' in page
+
+    # A post archived before the table was: its JSON has only the text lines, and the page shows them.
+    path = config.state_path / "archive" / f"{week.stem}.post.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    del data["trend_table"]
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    build_site(config, out)
+    page = (out / "w" / "2026-W06.html").read_text(encoding="utf-8")
+    assert '<table class="trend">' not in page and f"<pre>{week.trend_lines[0]}" in page
+
+
 @pytest.fixture
 def browser() -> str:
     binary = chromium()
@@ -154,14 +188,19 @@ def test_the_site_in_chromium_search_console_and_screenshots(browser, tmp_path):
     assert results, dumped.stderr[-2000:]
     found = re.findall(r"<li>(.*?)</li>", results.group(1), re.S)
     assert len(found) == 3 and all("Partial Ring Scan" in li for li in found)  # two days and the week
-    for page in ["index.html", "trends.html", "d/2026-02-05.html", "w/2026-W06.html"]:
+    # Tall enough for the whole of each page at 375 px (a digest's footer, the trends page's terms).
+    pages = {"index": "index.html", "search": "index.html?q=ring%20scan", "trends": "trends.html",
+             "d-2026-02-05": "d/2026-02-05.html", "w-2026-W06": "w/2026-W06.html"}  # fmt: skip
+    for name, page in pages.items():
         for width in (375, 1280):
             for scheme, flags in (("light", ()), ("dark", DARK)):
-                shot = ARTIFACTS / f"site-{page.replace('/', '-').removesuffix('.html')}-{width}-{scheme}.png"
+                shot = ARTIFACTS / f"site-{name}-{width}-{scheme}.png"
                 shot.parent.mkdir(parents=True, exist_ok=True)
                 shot.unlink(missing_ok=True)
-                run = run_chromium(browser, tmp_path / "p", *logging, *flags, f"--window-size={width},1400",
-                                   f"--screenshot={shot}", (out / page).as_uri())  # fmt: skip
+                window = f"--window-size={width},{1400 if name in ('index', 'search') else 2600}"
+                url = out.as_uri() + "/" + page
+                run = run_chromium(browser, tmp_path / "p", *logging, *flags, window, f"--screenshot={shot}",
+                                   url)  # fmt: skip
                 assert shot.is_file() and shot.stat().st_size > 5_000, run.stderr[-2000:]
                 errors = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
                 assert errors == [], f"{page}: {errors}"

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
 
 from .._compat import UTC
 from ..addresses import mailbox_key, unique
@@ -38,8 +37,11 @@ from ..rendering.daily import render_html, render_text, subject
 from ..state import Delivery, State, ensure_directory, run_lock
 from .archive import preview_name, write_file, write_set
 from .archive import stem as archive_stem
+from .channels import ChannelOutcome, check_channel_outcomes, send_channels, send_pending_channels
+from .deliver import Outcome, Retry, Status, archive_and_deliver, by_digest, check, counts, deliver, settles
 from .email import build_message, new_message_id
-from .smtp import Failure, Retry, deliver
+from .smtp import Failure
+from .smtp import deliver as smtp_send
 
 __all__ = [
     "ArchivedEmail",
@@ -52,15 +54,15 @@ __all__ = [
     "send_digest",
     "send_pending",
     "send_week",
+    "Sent",
+    "send_everywhere",
+    "send_pending_everywhere",
     "archive_week_email",
     "write_preview",
 ]
 
-Status = Literal["sent", "skipped", "pending", "failed"]
-
-
 @dataclass(frozen=True)
-class DeliveryOutcome:
+class DeliveryOutcome(Outcome):
     day: date
     recipient: str
     status: Status
@@ -69,14 +71,11 @@ class DeliveryOutcome:
     message_id: str = ""
     replaced: str = ""  # the Message-ID of the email this one replaces (a forced resend)
     weekly: bool = False  # a weekly roundup's: ``day`` is the week's Monday
+    outdated: bool = False  # not sent again, but the recipient's copy has more fallbacks than this run's
 
     @property
-    def ok(self) -> bool:
-        return self.status in ("sent", "skipped")
-
-    @property
-    def label(self) -> str:
-        return f"week {iso_week(self.day)}" if self.weekly else self.day.isoformat()
+    def warning(self) -> bool:
+        return not self.ok or self.outdated
 
     def describe(self) -> str:
         what = {
@@ -90,10 +89,7 @@ class DeliveryOutcome:
 
 def outcome_counts(outcomes: list[DeliveryOutcome]) -> dict[str, int]:
     """Recipients per status, for the runs table."""
-    counts = {"sent": 0, "pending": 0, "failed": 0, "skipped": 0}
-    for o in outcomes:
-        counts[o.status] += 1
-    return counts
+    return counts(outcomes)
 
 
 @dataclass(frozen=True)
@@ -218,44 +214,48 @@ def _week_replacement(w: WeekDigest, earlier: Delivery, config: Config) -> Archi
     return ArchivedEmail(w.start, week_subject(fixed), html, text, False, w.fallback_count, weekly=True)
 
 
-async def _send(
-    config: Config,
-    state: State,
-    email: ArchivedEmail,
-    recipients: list[str],
-    *,
-    force: bool,
-    progress: Progress,
-    retry: Retry | None,
-    tls_context: ssl.SSLContext | None,
-    replacement: Callable[[Delivery], ArchivedEmail] | None = None,
-) -> list[DeliveryOutcome]:
-    cfg = config.email
-    password = cfg.password
-    # Sample digests are for trying the setup: always sent, never recorded as a day's delivery.
-    record = not email.sample
-    outcomes: list[DeliveryOutcome] = []
-    for recipient in recipients:
-        earlier = _earlier(state, email.day, recipient, email.weekly) if record else None
+@dataclass
+class _Recipient:
+    """One recipient of one archived email: a :class:`~digest.delivery.deliver.Destination`."""
+
+    config: Config
+    state: State
+    email: ArchivedEmail
+    recipient: str
+    progress: Progress
+    retry: Retry | None
+    tls_context: ssl.SSLContext | None
+    replacement: Callable[[Delivery], ArchivedEmail] | None = None
+    earlier: Delivery | None = None
+    area: str = "email"
+
+    @property
+    def record(self) -> bool:
+        # Sample digests are for trying the setup: always sent, never recorded as a day's delivery.
+        return not self.email.sample
+
+    def settled(self, force: bool) -> DeliveryOutcome | None:
+        email = self.email
+        earlier = _earlier(self.state, email.day, self.recipient, email.weekly) if self.record else None
+        self.earlier = earlier
+        # A permanent failure stays a failure: the recipient still does not have the digest.
+        status = settles(earlier.status if earlier else None, force=force)
+        if earlier is None or status is None:
+            return None
+        return DeliveryOutcome(
+            email.day,
+            self.recipient,
+            status,
+            error=_skip_reason(earlier, email, self.config),
+            message_id=earlier.message_id,
+            weekly=email.weekly,
+            outdated=earlier.fallbacks > email.fallbacks,
+        )
+
+    async def send(self, force: bool) -> DeliveryOutcome:
+        cfg, email, earlier, recipient = self.config.email, self.email, self.earlier, self.recipient
         # The row is the mailbox's, however the config spells it now: one spelling's send is every one's.
         row = earlier.recipient if earlier else recipient
-        if earlier and not force and earlier.status in ("sent", "failed"):
-            # A permanent failure stays a failure: the recipient still does not have the digest.
-            status: Status = "skipped" if earlier.status == "sent" else "failed"
-            outcome = DeliveryOutcome(
-                email.day,
-                recipient,
-                status,
-                error=_skip_reason(earlier, email, config),
-                message_id=earlier.message_id,
-                weekly=email.weekly,
-            )
-            outcomes.append(outcome)
-            if outcome.ok and not (earlier.fallbacks > email.fallbacks):
-                progress.log(f"email: {outcome.describe()}")
-            else:
-                progress.warn(f"email: {outcome.describe()}")
-            continue
         # A retry of an unconfirmed send keeps its Message-ID, so a client that did get the first
         # copy shows one message; a forced resend is a new message.
         reuse = earlier is not None and earlier.status == "pending" and earlier.message_id and not force
@@ -267,23 +267,16 @@ async def _send(
         body = email
         if earlier is not None and earlier.status == "sent" and force:
             replaces = earlier.message_id
-            if replacement is not None:
-                body = replacement(earlier)
+            if self.replacement is not None:
+                body = self.replacement(earlier)
         elif earlier is not None and earlier.status == "pending":
             replaces = earlier.replaces
-        if record and (earlier is None or replaces):
+        if self.record and (earlier is None or replaces):
             # Claimed before sending: if the process dies mid-send, send_pending still finds it.
-            state.record_delivery(
-                email.day,
-                row,
-                "pending",
-                error="not confirmed",
-                message_id=message_id,
-                attempt=False,
-                fallbacks=body.fallbacks,
-                replaces=replaces,
-                weekly=email.weekly,
-            )
+            self.state.record_delivery(
+                email.day, row, "pending", error="not confirmed", message_id=message_id, attempt=False,
+                fallbacks=body.fallbacks, replaces=replaces, weekly=email.weekly,
+            )  # fmt: skip
         msg = build_message(
             subject=body.subject,
             text=body.text,
@@ -292,42 +285,27 @@ async def _send(
             recipient=recipient,
             reply_to=cfg.reply_to,
             message_id=message_id,
-            sent_at=datetime.now(config.tz),
+            sent_at=datetime.now(self.config.tz),
         )
         if replaces:
             # Threads the replacement with the email it replaces in Gmail, Apple Mail, Outlook.
             msg["In-Reply-To"] = replaces
             msg["References"] = replaces
-        progress.status(f"email: sending to {recipient}")
-        result = await deliver(msg, recipient, cfg, password, retry=retry, tls_context=tls_context)
-        status = "sent" if result.ok else "failed" if result.failure == Failure.PERMANENT else "pending"
-        if record:
-            state.record_delivery(
-                email.day,
-                row,
-                status,
-                error=result.error,
-                message_id=message_id,
-                fallbacks=body.fallbacks,
-                replaces=replaces,
-                weekly=email.weekly,
-            )
-        outcome = DeliveryOutcome(
-            email.day,
-            recipient,
-            status,
-            result.attempts,
-            result.error,
-            message_id,
-            replaced=replaces,
-            weekly=email.weekly,
+        self.progress.status(f"email: sending to {recipient}")
+        result = await smtp_send(
+            msg, recipient, cfg, cfg.password, retry=self.retry, tls_context=self.tls_context
         )
-        outcomes.append(outcome)
-        if result.ok:
-            progress.log(f"email: {outcome.describe()}")
-        else:
-            progress.warn(f"email: {outcome.describe()}")
-    return outcomes
+        permanent = result.failure == Failure.PERMANENT
+        status: Status = "sent" if result.ok else "failed" if permanent else "pending"
+        if self.record:
+            self.state.record_delivery(
+                email.day, row, status, error=result.error, message_id=message_id,
+                fallbacks=body.fallbacks, replaces=replaces, weekly=email.weekly,
+            )  # fmt: skip
+        return DeliveryOutcome(
+            email.day, recipient, status, result.attempts, result.error, message_id,
+            replaced=replaces, weekly=email.weekly,
+        )  # fmt: skip
 
 
 def _earlier(state: State, day: date, recipient: str, weekly: bool) -> Delivery | None:
@@ -351,78 +329,44 @@ def unique_recipients(config: Config, progress: Progress) -> list[str]:
 async def send_digest(
     config: Config,
     state: State,
-    d: Digest,
+    d: Digest | WeekDigest,
     *,
     force: bool = False,
     progress: Progress,
     retry: Retry | None = None,
     tls_context: ssl.SSLContext | None = None,
 ) -> list[DeliveryOutcome]:
-    """Archive ``d``'s email, then send it to every ``[email].to`` recipient not yet sent it."""
+    """Archive ``d``'s email (a day's digest or a weekly roundup), then send it to every ``[email].to``
+    recipient not yet sent it (once per day, or per week for a roundup)."""
     from ..reader.privacy import for_destination
 
-    d = for_destination(d, config, "email")
-    return await _archive_and_send(
-        config,
-        state,
-        lambda: archive_email(state, d, config.render),
-        lambda earlier: _replacement(d, earlier, config),
-        force=force,
-        progress=progress,
-        retry=retry,
-        tls_context=tls_context,
-    )
+    if isinstance(d, Digest):
+        d = for_destination(d, config, "email")
 
-
-async def send_week(
-    config: Config,
-    state: State,
-    w: WeekDigest,
-    *,
-    force: bool = False,
-    progress: Progress,
-    retry: Retry | None = None,
-    tls_context: ssl.SSLContext | None = None,
-) -> list[DeliveryOutcome]:
-    """Archive the weekly roundup's email, then send it to every recipient not yet sent that week's."""
-    return await _archive_and_send(
-        config,
-        state,
-        lambda: archive_week_email(state, w, config.render),
-        lambda earlier: _week_replacement(w, earlier, config),
-        force=force,
-        progress=progress,
-        retry=retry,
-        tls_context=tls_context,
-    )
-
-
-async def _archive_and_send(
-    config: Config,
-    state: State,
-    archive: Callable[[], ArchivedEmail],
-    replacement: Callable[[Delivery], ArchivedEmail],
-    *,
-    force: bool,
-    progress: Progress,
-    retry: Retry | None,
-    tls_context: ssl.SSLContext | None,
-) -> list[DeliveryOutcome]:
-    with run_lock(state.directory):
-        email = archive()
+    def archive() -> ArchivedEmail:
+        if isinstance(d, WeekDigest):
+            email = archive_week_email(state, d, config.render)
+        else:
+            email = archive_email(state, d, config.render)
         stem = _stem(email.day, email.sample, email.weekly)
         progress.log(f"email: archived {state.archive_dir / stem}.html")
-        return await _send(
-            config,
-            state,
-            email,
-            unique_recipients(config, progress),
-            force=force,
-            progress=progress,
-            retry=retry,
-            tls_context=tls_context,
-            replacement=replacement,
-        )
+        return email
+
+    def replacement(earlier: Delivery) -> ArchivedEmail:
+        if isinstance(d, WeekDigest):
+            return _week_replacement(d, earlier, config)
+        return _replacement(d, earlier, config)
+
+    def recipients(email: ArchivedEmail) -> list[_Recipient]:
+        return [
+            _Recipient(config, state, email, r, progress, retry, tls_context, replacement)
+            for r in unique_recipients(config, progress)
+        ]
+
+    return await archive_and_deliver(state.directory, archive, recipients, force=force, progress=progress)
+
+
+send_week = send_digest  # the weekly roundup's email goes the same way, once per (week, recipient)
 
 
 def _stale(pending: list[Delivery], today: date, max_days: int) -> list[Delivery]:
@@ -459,8 +403,8 @@ async def send_pending(
             pending = [p for p in pending if p not in stale]
         if not pending and not stale:
             progress.log("email: nothing pending")
-        for day, weekly in sorted({(p.day, p.weekly) for p in pending}):
-            recipients = [p.recipient for p in pending if (p.day, p.weekly) == (day, weekly)]
+        for day, weekly, rows in by_digest(pending, lambda p: (p.day, p.weekly)):
+            recipients = [p.recipient for p in rows]
             try:
                 email = load_archived(state, day, weekly=weekly)
             except DeliveryError as e:
@@ -472,15 +416,10 @@ async def send_pending(
             # Rows of one mailbox under two spellings (kept before recipients were compared by mailbox):
             # one send, and the other row takes its outcome.
             recipients, doubles = unique(recipients)
-            sent = await _send(
-                config,
-                state,
-                email,
-                recipients,
+            sent = await deliver(
+                [_Recipient(config, state, email, r, progress, retry, tls_context) for r in recipients],
                 force=False,
                 progress=progress,
-                retry=retry,
-                tls_context=tls_context,
             )
             outcomes += sent
             for spelling, first in doubles:
@@ -493,6 +432,49 @@ async def send_pending(
     return outcomes
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A digest's delivery to every destination: the email's recipients and the chat channels."""
+
+    email: list[DeliveryOutcome]
+    channels: list[ChannelOutcome]
+
+    @property
+    def count(self) -> int:
+        return len(self.email) + len(self.channels)
+
+    def check(self) -> None:
+        """One DeliveryError naming every recipient and channel that did not get the digest."""
+        lines: list[str] = []
+        for check_one in (lambda: check_outcomes(self.email), lambda: check_channel_outcomes(self.channels)):
+            try:
+                check_one()
+            except DeliveryError as e:
+                lines.append(str(e))
+        if lines:
+            raise DeliveryError("\n".join(lines))
+
+
+async def send_everywhere(
+    config: Config, state: State, d: Digest | WeekDigest, *, force: bool = False, progress: Progress
+) -> Sent:
+    """``d`` (a day's digest or a weekly roundup) to the email's recipients, when email is enabled, and to
+    every chat channel: each archived first, each destination once."""
+    email = []
+    if config.email.enabled:
+        email = await send_digest(config, state, d, force=force, progress=progress)
+    # Posted whatever the email did: a failed send is kept for `digest send --pending` either way.
+    return Sent(email, await send_channels(config, state, d, force=force, progress=progress))
+
+
+async def send_pending_everywhere(
+    config: Config, state: State, *, progress: Progress, today: date | None = None
+) -> Sent:
+    """What is pending, email and posts, sent again from the archive (``today``: see :func:`send_pending`)."""
+    email = await send_pending(config, state, progress=progress, today=today) if config.email.enabled else []
+    return Sent(email, await send_pending_channels(config, state, progress=progress))
+
+
 def check_sendable(config: Config) -> None:
     """Fail before any work (and any LLM cost) when the email setup cannot possibly send."""
     if not config.email.enabled:
@@ -502,11 +484,7 @@ def check_sendable(config: Config) -> None:
 
 def check_outcomes(outcomes: list[DeliveryOutcome]) -> None:
     """Raise one DeliveryError naming every recipient that did not get the digest."""
-    bad = [o for o in outcomes if not o.ok]
-    if bad:
-        lines = [f"email not delivered to {len(bad)} of {len(outcomes)} recipient(s):"]
-        lines += [o.describe() for o in bad]
-        raise DeliveryError("\n".join(lines))
+    check(outcomes, "email not delivered to {bad} of {all} recipient(s):")
 
 
 def write_preview(

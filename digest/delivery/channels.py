@@ -16,24 +16,35 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 
 from ..config import Channel, Config, check_secrets
 from ..errors import ConfigError, DeliveryError
-from ..models import Digest, WeekDigest, iso_week
+from ..models import Digest, WeekDigest
 from ..progress import Progress
 from ..state import ChannelPost, State, run_lock
 from . import discord, slack, telegram
+from .deliver import (
+    Answer,
+    Outcome,
+    Retry,
+    Status,
+    archive_and_deliver,
+    attempt,
+    by_digest,
+    check,
+    counts,
+    deliver,
+    settles,
+)
 from .feed import write_feed
-from .post import Answer, ChatPost, daily_post, load_post, weekly_post, write_post
-
-Status = Literal["sent", "skipped", "pending", "failed"]
+from .post import ChatPost, daily_post, load_post, weekly_post, write_post
 
 RENDER: dict[str, Callable[[ChatPost], list[dict[str, Any]]]] = {
     "slack": slack.render,
@@ -48,24 +59,14 @@ INTERPRET: dict[str, Callable[[httpx2.Response], Answer]] = {
 
 
 @dataclass(frozen=True)
-class ChatRetry:
-    """How hard to try one message before leaving the post pending for the next run."""
+class ChatRetry(Retry):
+    """A chat message is tried a little harder than an email: rate limits are the rule there."""
 
     attempts: int = 4
-    delay: float = 2.0
-    factor: float = 3.0
-    max_delay: float = 30.0
-    # A Retry-After longer than this (or than the channel's deadline left) is not waited for: pending.
-    retry_after_cap: float = 120.0
-    pace: float = 1.0  # between two messages of one post: Slack and Telegram take about one a second
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-    def wait(self, attempt: int) -> float:
-        return min(self.delay * self.factor ** (attempt - 1), self.max_delay)
 
 
 @dataclass(frozen=True)
-class ChannelOutcome:
+class ChannelOutcome(Outcome):
     day: date
     channel: str  # the [channels.NAME]
     kind: str
@@ -76,14 +77,6 @@ class ChannelOutcome:
     parts_sent: int = 0
     parts: int = 0
     weekly: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("sent", "skipped")
-
-    @property
-    def label(self) -> str:
-        return f"week {iso_week(self.day)}" if self.weekly else self.day.isoformat()
 
     def describe(self) -> str:
         what = {
@@ -202,129 +195,102 @@ async def post_message(client: httpx2.AsyncClient, channel: Channel, payload: di
 
 
 @dataclass
-class _Progress:
+class _Channel:
+    """One chat channel and one archived post: a :class:`~digest.delivery.deliver.Destination`. A post of
+    several messages records each one as the channel accepts it, and a retry goes on after the last."""
+
+    config: Config
+    state: State
+    name: str
+    channel: Channel
+    post: ChatPost
+    retry: Retry
+    progress: Progress
+    earlier: ChannelPost | None = None
+    area: str = "channel"
     parts_sent: int = 0
-    attempts: int = 0
-    recorded_attempts: int = 0
-    error: str = ""
+    attempts: int = 0  # requests made in this call
+    recorded_attempts: int = 0  # of which the state has been told
 
-
-async def _post(
-    client: httpx2.AsyncClient,
-    channel: Channel,
-    payloads: list[dict[str, Any]],
-    start: int,
-    retry: ChatRetry,
-    deadline: float,
-    done: _Progress,
-    record: Callable[[str], None],
-) -> Answer:
-    """Post ``payloads[start:]`` in order, recording each accepted one; the last answer."""
-    loop = asyncio.get_running_loop()
-    answer = Answer(ok=True)
-    done.parts_sent = start
-    for i in range(start, len(payloads)):
-        if i > start and retry.pace > 0:
-            await retry.sleep(retry.pace)
-        attempt = 0
-        while True:
-            attempt += 1
-            done.attempts += 1
-            answer = await post_message(client, channel, payloads[i])
-            if answer.ok or answer.permanent or attempt >= retry.attempts:
-                break
-            wait = answer.retry_after if answer.retry_after is not None else retry.wait(attempt)
-            left = deadline - loop.time()
-            if wait > retry.retry_after_cap or wait >= left:
-                answer = Answer(False, f"{answer.error}; asked to wait {wait:g}s, more than this run waits")
-                break
-            await retry.sleep(wait)
-        if not answer.ok:
-            return answer
-        done.parts_sent = i + 1
-        record("pending" if i + 1 < len(payloads) else "sent")
-    return answer
-
-
-async def _post_channel(
-    config: Config,
-    state: State,
-    name: str,
-    channel: Channel,
-    post: ChatPost,
-    earlier: ChannelPost | None,
-    *,
-    force: bool,
-    progress: Progress,
-    retry: ChatRetry,
-) -> ChannelOutcome:
-    redact = redactor(channel)
-    payloads = RENDER[channel.kind](post)
-    record_rows = not post.sample  # a sample post is for trying the setup: never a day's record
-    resume = earlier is not None and earlier.status == "pending" and not force
-    start = earlier.parts_sent if resume and earlier and earlier.parts == len(payloads) else 0
-    done = _Progress(parts_sent=start)
-    where = destination(channel)
-
-    def record(status: str) -> None:
-        if not record_rows:
-            return
-        state.record_channel_post(
-            post.day, name, status, parts_sent=done.parts_sent, parts=len(payloads),
-            error=redact(done.error), attempts=done.attempts - done.recorded_attempts,
-            fallbacks=post.fallbacks, destination=where, weekly=post.weekly,
-        )  # fmt: skip
-        done.recorded_attempts = done.attempts
-
-    def outcome(status: Status, answer: Answer | None = None) -> ChannelOutcome:
+    def settled(self, force: bool) -> ChannelOutcome | None:
+        post = self.post
+        earlier = None if post.sample else self.state.channel_post(post.day, self.name, weekly=post.weekly)
+        self.earlier = earlier
+        same = earlier is not None and earlier.destination == destination(self.channel)
+        skip = settles(earlier.status if earlier else None, force=force, same_place=same)
+        if earlier is None or skip is None:
+            return None
+        how = "posted" if skip == "skipped" else "refused for good"
+        error = f"{how} earlier ({earlier.updated_at[:16].replace('T', ' ')} UTC)"
+        if skip == "failed":
+            error += f": {earlier.last_error}; tried again once ${self.channel.secret_env} or chat_id changes"
         return ChannelOutcome(
-            post.day, name, channel.kind, status, done.attempts,
-            error=redact(answer.error) if answer else "", fix=answer.fix if answer else "",
-            parts_sent=done.parts_sent, parts=len(payloads), weekly=post.weekly,
+            post.day, self.name, self.channel.kind, skip, error=error, parts_sent=earlier.parts_sent,
+            parts=earlier.parts, weekly=post.weekly,
         )  # fmt: skip
 
-    if problem := _secret_problem(channel):
-        done.error = problem
-        record("pending")
-        result = outcome("pending", Answer(False, problem))
-        progress.warn(f"channel: {result.describe()}")
-        return result
-    progress.status(f"channel: posting to {channel.kind} {name}")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + channel.deadline_seconds
-    async with httpx2.AsyncClient(
-        timeout=channel.timeout_seconds,
-        follow_redirects=False,
-        headers={"user-agent": config.http.user_agent},
-    ) as client:
-        try:
-            answer = await asyncio.wait_for(
-                _post(client, channel, payloads, start, retry, deadline, done, record),
-                channel.deadline_seconds,
-            )
-        except asyncio.TimeoutError:
-            answer = Answer(False, f"not done within deadline_seconds = {channel.deadline_seconds:g}")
-    if answer.ok:
-        result = outcome("sent")
-        progress.log(f"channel: {result.describe()}")
-        return result
-    done.error = answer.error
-    status: Status = "failed" if answer.permanent else "pending"
-    record(status)
-    result = outcome(status, answer)
-    progress.warn(f"channel: {result.describe()}")
-    return result
+    def _record(self, status: str, parts: int, error: str = "") -> None:
+        if self.post.sample:  # a sample post is for trying the setup: never a day's record
+            return
+        self.state.record_channel_post(
+            self.post.day, self.name, status, parts_sent=self.parts_sent, parts=parts, error=error,
+            attempts=self.attempts - self.recorded_attempts, fallbacks=self.post.fallbacks,
+            destination=destination(self.channel), weekly=self.post.weekly,
+        )  # fmt: skip
+        self.recorded_attempts = self.attempts
 
+    async def _post(
+        self, client: httpx2.AsyncClient, payloads: list[dict[str, Any]], deadline: float
+    ) -> Answer:
+        """Post ``payloads[parts_sent:]`` in order, recording each accepted one; the last answer."""
+        answer = Answer(ok=True)
+        start = self.parts_sent
+        for i in range(start, len(payloads)):
+            if i > start and self.retry.pace > 0:
+                await self.retry.sleep(self.retry.pace)
 
-def _skip(earlier: ChannelPost, channel: Channel, force: bool) -> Status | None:
-    """Whether an earlier post settles this one: "skipped" (posted), "failed" (refused, same destination)."""
-    if force:
-        return None
-    if earlier.status == "sent":
-        return "skipped"
-    if earlier.status == "failed" and earlier.destination == destination(channel):
-        return "failed"
-    return None
+            async def once(payload: dict[str, Any] = payloads[i]) -> Answer:
+                self.attempts += 1
+                return await post_message(client, self.channel, payload)
+
+            answer, _ = await attempt(once, self.retry, deadline=deadline)
+            if not answer.ok:
+                return answer
+            self.parts_sent = i + 1
+            self._record("pending" if i + 1 < len(payloads) else "sent", len(payloads))
+        return answer
+
+    async def send(self, force: bool) -> ChannelOutcome:
+        channel, post, earlier = self.channel, self.post, self.earlier
+        redact = redactor(channel)
+        payloads = RENDER[channel.kind](post)
+        resume = earlier is not None and earlier.status == "pending" and not force
+        self.parts_sent = earlier.parts_sent if resume and earlier and earlier.parts == len(payloads) else 0
+        if problem := _secret_problem(channel):
+            answer = Answer(False, problem)
+        else:
+            self.progress.status(f"channel: posting to {channel.kind} {self.name}")
+            answer = await self._within_deadline(payloads)
+        status: Status = "sent" if answer.ok else "failed" if answer.permanent else "pending"
+        if not answer.ok:
+            self._record(status, len(payloads), redact(answer.error))
+        return ChannelOutcome(
+            post.day, self.name, channel.kind, status, self.attempts, error=redact(answer.error),
+            fix=answer.fix, parts_sent=self.parts_sent, parts=len(payloads), weekly=post.weekly,
+        )  # fmt: skip
+
+    async def _within_deadline(self, payloads: list[dict[str, Any]]) -> Answer:
+        seconds = self.channel.deadline_seconds
+        deadline = asyncio.get_running_loop().time() + seconds
+        async with httpx2.AsyncClient(
+            timeout=self.channel.timeout_seconds,
+            follow_redirects=False,
+            headers={"user-agent": self.config.http.user_agent},
+        ) as client:
+            try:
+                return await asyncio.wait_for(self._post(client, payloads, deadline), seconds)
+            except asyncio.TimeoutError:
+                return Answer(False, f"not done within deadline_seconds = {seconds:g}")
 
 
 async def post_to_channels(
@@ -334,76 +300,58 @@ async def post_to_channels(
     *,
     force: bool = False,
     progress: Progress,
-    retry: ChatRetry | None = None,
+    retry: Retry | None = None,
     only: set[str] | None = None,
 ) -> list[ChannelOutcome]:
-    """Post an archived ``post`` to every enabled channel that has not had it (``only``: these names)."""
-    retry = retry or ChatRetry()
-    jobs: list[Awaitable[ChannelOutcome]] = []
-    outcomes: list[ChannelOutcome] = []
-    for name, channel in enabled_channels(config, weekly=post.weekly).items():
-        if only is not None and name not in only:
-            continue
-        earlier = None if post.sample else state.channel_post(post.day, name, weekly=post.weekly)
-        skip = _skip(earlier, channel, force) if earlier else None
-        if earlier and skip:
-            how = "posted" if skip == "skipped" else "refused for good"
-            error = f"{how} earlier ({earlier.updated_at[:16].replace('T', ' ')} UTC)"
-            if skip == "failed":
-                error += f": {earlier.last_error}; tried again once ${channel.secret_env} or chat_id changes"
-            o = ChannelOutcome(post.day, name, channel.kind, skip, error=error, parts_sent=earlier.parts_sent,
-                               parts=earlier.parts, weekly=post.weekly)  # fmt: skip
-            outcomes.append(o)
-            (progress.log if o.ok else progress.warn)(f"channel: {o.describe()}")
-            continue
-        jobs.append(
-            _post_channel(
-                config, state, name, channel, post, earlier, force=force, progress=progress, retry=retry
-            )
-        )
-    return outcomes + list(await asyncio.gather(*jobs))
+    """Post an archived ``post`` to every enabled channel that has not had it (``only``: these names),
+    side by side: each channel is bounded by its own deadline, so a slow one holds up no other."""
+    channels = [
+        _Channel(config, state, name, channel, post, retry or ChatRetry(), progress)
+        for name, channel in enabled_channels(config, weekly=post.weekly).items()
+        if only is None or name in only
+    ]
+    return await deliver(channels, force=force, progress=progress, parallel=True)
 
 
 async def send_channels(
     config: Config,
     state: State,
-    d: Digest,
+    d: Digest | WeekDigest,
     *,
     force: bool = False,
     progress: Progress,
-    retry: ChatRetry | None = None,
+    retry: Retry | None = None,
 ) -> list[ChannelOutcome]:
-    """Archive the day's post, then post it to every daily channel that has not had it."""
+    """Archive the post of ``d`` (a day's digest or a weekly roundup) and the feed, then post it to every
+    channel (daily or weekly) that has not had it."""
     from ..reader.privacy import for_destination
 
-    post = daily_post(for_destination(d, config, "channels"), config.render)
-    return await _archive_and_post(config, state, post, force, progress, retry)
-
-
-async def send_week_channels(
-    config: Config,
-    state: State,
-    w: WeekDigest,
-    *,
-    force: bool = False,
-    progress: Progress,
-    retry: ChatRetry | None = None,
-) -> list[ChannelOutcome]:
-    """Archive the weekly roundup's post, then post it to every weekly channel that has not had it."""
-    return await _archive_and_post(config, state, weekly_post(w, config.render), force, progress, retry)
-
-
-async def _archive_and_post(
-    config: Config, state: State, post: ChatPost, force: bool, progress: Progress, retry: ChatRetry | None
-) -> list[ChannelOutcome]:
+    if isinstance(d, WeekDigest):
+        post = weekly_post(d, config.render)
+    else:
+        post = daily_post(for_destination(d, config, "channels"), config.render)
     if not enabled_channels(config, weekly=post.weekly):
         return []
-    with run_lock(state.directory):
+
+    def archive() -> ChatPost:
         path = write_post(state.archive_dir, post)
         if not post.sample:
             write_feed(state.archive_dir)
         progress.log(f"channel: archived {path}")
-        return await post_to_channels(config, state, post, force=force, progress=progress, retry=retry)
+        return post
+
+    def channels(post: ChatPost) -> list[_Channel]:
+        return [
+            _Channel(config, state, name, channel, post, retry or ChatRetry(), progress)
+            for name, channel in enabled_channels(config, weekly=post.weekly).items()
+        ]
+
+    return await archive_and_deliver(
+        state.directory, archive, channels, force=force, progress=progress, parallel=True
+    )
+
+
+send_week_channels = send_channels  # once per (week, channel), in the same table with weekly = 1
 
 
 async def send_pending_channels(
@@ -415,8 +363,8 @@ async def send_pending_channels(
         pending = state.channel_posts(status="pending")
         if not pending and config.channels:
             progress.log("channel: nothing pending")
-        for day, weekly in sorted({(p.day, p.weekly) for p in pending}):
-            names = {p.channel for p in pending if (p.day, p.weekly) == (day, weekly)}
+        for day, weekly, rows in by_digest(pending, lambda p: (p.day, p.weekly)):
+            names = {p.channel for p in rows}
             gone = sorted(n for n in names if n not in enabled_channels(config, weekly=weekly))
             for n in gone:
                 progress.warn(
@@ -434,19 +382,12 @@ async def send_pending_channels(
 
 
 def outcome_counts(outcomes: list[ChannelOutcome]) -> dict[str, int]:
-    counts = {"sent": 0, "pending": 0, "failed": 0, "skipped": 0}
-    for o in outcomes:
-        counts[o.status] += 1
-    return counts
+    return counts(outcomes)
 
 
 def check_channel_outcomes(outcomes: list[ChannelOutcome]) -> None:
     """Raise one DeliveryError naming every channel that did not get the post."""
-    bad = [o for o in outcomes if not o.ok]
-    if bad:
-        lines = [f"not posted to {len(bad)} of {len(outcomes)} chat channel(s):"]
-        lines += [o.describe() for o in bad]
-        raise DeliveryError("\n".join(lines))
+    check(outcomes, "not posted to {bad} of {all} chat channel(s):")
 
 
 # -- `digest check` ------------------------------------------------------------------------------

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import json
 import re
-from functools import partial
 from typing import Any
 
 import httpx2
 
 from ..http import parse_retry_after
-from .post import FALLBACK_MARK, Answer, ChatItem, ChatPost, body_text, fit, pack, shorter
+from .deliver import Answer
+from .post import FALLBACK_MARK, ChatItem, ChatPost, Markup, body_text, text_messages
 
 LIMIT = 2000
 SUPPRESS_EMBEDS = 1 << 2
-_MARKER = 12  # room for "\n-# 10/12" at a message's end
 
 _SPECIAL = re.compile(r"([\\*_~`|<>\[\]])")
 _LEADING = re.compile(r"^(\s*)([#>+-]|\d+\.)")  # a heading, quote, list or subtext at a line's start
@@ -48,45 +47,27 @@ def _item(item: ChatItem, heading: str) -> str:
     )
 
 
-def _fitted(item: ChatItem, heading: str, budget: int) -> str:
-    return _item(shorter(item, budget), heading)
+def _table(lines: tuple[str, ...]) -> str:
+    return "```\n" + "\n".join(line.replace("`", "ˋ") for line in lines) + "\n```"
 
 
-def chunks(post: ChatPost) -> list[str]:
-    head = f"## {escape(post.title)}" + (f"\n{escape(post.summary)}" if post.summary else "")
-    out = [head, *(f"> {escape(n)}" for n in post.notices)]
-    if post.flow:
-        out.append(f"**{escape(post.flow_label)}**\n{escape(post.flow)}")
-    if post.trend_lines:
-        table = "\n".join(line.replace("`", "ˋ") for line in post.trend_lines)
-        out.append(f"```\n{table}\n```")
-    tail = []
-    if post.terms:
-        tail.append("떠오르는 말: " + " · ".join(escape(t) for t in post.terms))
-    if post.trend_note:
-        tail.append(f"-# {escape(post.trend_note)}")
-    if tail:
-        out.append("\n".join(tail))
-    room = LIMIT - _MARKER
-    for section in post.sections:
-        for i, item in enumerate(section.items):
-            heading = section.label if i == 0 else ""
-            out.append(fit(partial(_fitted, item, heading), room))
-    if post.footer:
-        out.append(f"-# {escape(post.footer)}")
-    return out
+MARKUP = Markup(
+    head=lambda post: f"## {escape(post.title)}" + (f"\n{escape(post.summary)}" if post.summary else ""),
+    notice=lambda text: f"> {escape(text)}",
+    flow=lambda label, text: f"**{escape(label)}**\n{escape(text)}",
+    table=_table,
+    terms=lambda terms: "떠오르는 말: " + " · ".join(escape(t) for t in terms),
+    note=lambda text: f"-# {escape(text)}",
+    item=_item,
+    footer=lambda text: f"-# {escape(text)}",
+    marker=lambda i, total: f"\n-# {i}/{total}",
+)
 
 
 def render(post: ChatPost) -> list[dict[str, Any]]:
-    messages = pack(chunks(post), LIMIT - _MARKER)
-    total = len(messages)
     return [
-        {
-            "content": m + (f"\n-# {i}/{total}" if total > 1 else ""),
-            "allowed_mentions": {"parse": []},
-            "flags": SUPPRESS_EMBEDS,
-        }
-        for i, m in enumerate(messages, 1)
+        {"content": m, "allowed_mentions": {"parse": []}, "flags": SUPPRESS_EMBEDS}
+        for m in text_messages(post, MARKUP, LIMIT)
     ]
 
 

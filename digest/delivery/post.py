@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,29 @@ class ChatSection:
 
 
 @dataclass(frozen=True)
+class TrendRow:
+    label: str
+    count: str  # "57편 (18%)"
+    usual: str  # "13%", or why there is no baseline
+    arrow: str  # ▲ ▼ → or ""
+    direction: str  # "up", "down", "flat", ""
+    change: str  # "+38%" or ""
+    spark: str  # blanks as spaces: a day without numbers
+
+
+@dataclass(frozen=True)
+class TrendTable:
+    """The trend block as the email's table, for the pages of the web archive (``trend_lines`` are the
+    same numbers as text, for the chat channels)."""
+
+    count_header: str  # "오늘", "이번 주"
+    spark_header: str  # "추이", "요일별"
+    compared: bool  # False in the cold start: no usual share, no change
+    rows: tuple[TrendRow, ...]
+    terms: tuple[tuple[str, str], ...]  # (phrase, "9편 (처음 등장)")
+
+
+@dataclass(frozen=True)
 class ChatPost:
     """One digest (a day's or a week's) for the chat channels."""
 
@@ -71,6 +95,7 @@ class ChatPost:
     sections: tuple[ChatSection, ...]
     footer: str  # "arXiv 1,234편 · Hugging Face 50편 검토 · 8편 선정 · gpt-4o-mini 3회 호출(…)"
     fallbacks: int  # marked fallback lines
+    trend_table: TrendTable | None = None  # None without numbers (and in posts archived before it)
 
     @property
     def label(self) -> str:
@@ -104,7 +129,7 @@ def _item(v: EntryView) -> ChatItem:
 def _trend(view: TrendView | None) -> dict[str, Any]:
     if view is None:
         return {"flow_label": "오늘의 흐름", "flow": "", "trend_lines": (),
-                "terms": (), "trend_note": ""}  # fmt: skip
+                "terms": (), "trend_note": "", "trend_table": None}  # fmt: skip
     lines: list[str] = []
     if not view.note:
         if view.cold_start:
@@ -119,7 +144,16 @@ def _trend(view: TrendView | None) -> dict[str, Any]:
             if r.waiting:
                 line += f" · {r.waiting}"
             lines.append(line)
+    table = None
+    if not view.note:
+        rows = tuple(
+            TrendRow(r.label, r.today, r.usual or r.waiting, r.arrow, r.arrow_class, r.change, r.spark)
+            for r in view.rows
+        )
+        terms = tuple((t.phrase, f"{t.count} ({t.detail})") for t in view.terms)
+        table = TrendTable(view.count_header, view.spark_header_short, not view.cold_start, rows, terms)
     return {
+        "trend_table": table,
         "flow_label": view.flow_label,
         "flow": view.flow_text,
         "trend_lines": tuple(lines),
@@ -221,6 +255,11 @@ def from_json(text: str) -> ChatPost:
     )
     for key in ("notices", "trend_lines", "terms"):
         data[key] = tuple(data[key])
+    table = data.get("trend_table")
+    if table is not None:
+        rows = tuple(TrendRow(**r) for r in table.pop("rows"))
+        terms = tuple((str(p), str(d)) for p, d in table.pop("terms"))
+        data["trend_table"] = TrendTable(**table, rows=rows, terms=terms)
     return ChatPost(**data)
 
 
@@ -309,18 +348,53 @@ def shorter(item: ChatItem, budget: int) -> ChatItem:
     )
 
 
-# -- what a channel answered ----------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class Answer:
-    """One request's outcome as the channel's API tells it."""
+class Markup:
+    """How a channel whose messages are one text each (Discord's markdown, Telegram's HTML) writes each
+    piece of a post; every untrusted string is escaped by these."""
 
-    ok: bool
-    error: str = ""  # one line, never the secret
-    retry_after: float | None = None  # seconds the API asked for (429)
-    permanent: bool = False  # retrying the same request will not help (400/401/403/404/410)
-    fix: str = ""  # what the user should do, for a permanent failure
+    head: Callable[[ChatPost], str]  # the title and the topic counts
+    notice: Callable[[str], str]
+    flow: Callable[[str, str], str]  # (label, paragraph)
+    table: Callable[[tuple[str, ...]], str]  # the trend lines, monospaced
+    terms: Callable[[tuple[str, ...]], str]
+    note: Callable[[str], str]  # the trend's basis, or why there are no numbers
+    item: Callable[[ChatItem, str], str]  # (item, the topic's heading before its first item, else "")
+    footer: Callable[[str], str]
+    marker: Callable[[int, int], str]  # "\n-# 2/3" at the end of a message of a split post
+    marker_room: int = 12  # what the marker may take of the limit
+
+
+def _shortened(markup: Markup, item: ChatItem, heading: str, budget: int) -> str:
+    return markup.item(shorter(item, budget), heading)
+
+
+def text_messages(post: ChatPost, markup: Markup, limit: int) -> list[str]:
+    """``post`` as messages of at most ``limit`` UTF-16 code units (the marker included), split at item
+    boundaries: every piece stays whole in one message, an item too long on its own is shortened to fit."""
+    room = limit - markup.marker_room
+    pieces = [markup.head(post), *(markup.notice(n) for n in post.notices)]
+    if post.flow:
+        pieces.append(markup.flow(post.flow_label, post.flow))
+    if post.trend_lines:
+        pieces.append(markup.table(post.trend_lines))
+    tail = [markup.terms(post.terms)] if post.terms else []
+    if post.trend_note:
+        tail.append(markup.note(post.trend_note))
+    if tail:
+        pieces.append("\n".join(tail))
+    for section in post.sections:
+        for i, item in enumerate(section.items):
+            heading = section.label if i == 0 else ""
+            pieces.append(fit(partial(_shortened, markup, item, heading), room))
+    if post.footer:
+        pieces.append(markup.footer(post.footer))
+    messages = pack(pieces, room)
+    total = len(messages)
+    return [m + (markup.marker(i, total) if total > 1 else "") for i, m in enumerate(messages, 1)]
+
+
+# -- what a channel answered ----------------------------------------------------------------------
 
 
 def body_text(content: bytes, limit: int = 200) -> str:

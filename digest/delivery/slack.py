@@ -14,7 +14,8 @@ from typing import Any
 import httpx2
 
 from ..http import parse_retry_after
-from .post import FALLBACK_MARK, Answer, ChatItem, ChatPost, body_text, cut, fit, shorter
+from .deliver import Answer
+from .post import FALLBACK_MARK, ChatItem, ChatPost, body_text, cut, fit, shorter
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000

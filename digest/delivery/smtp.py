@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 from .._compat import StrEnum
 from ..config import Email
 from ..errors import DeliveryError
+from .deliver import Answer, Retry, attempt
 from .email import envelope_address
 
 
@@ -31,20 +31,6 @@ class SendResult:
     attempts: int
     failure: Failure | None = None
     error: str = ""  # one line for the user; never contains the password
-
-
-@dataclass(frozen=True)
-class Retry:
-    """How hard to try before giving up for now: a few quick retries with exponential backoff."""
-
-    attempts: int = 3
-    delay: float = 2.0
-    factor: float = 3.0
-    max_delay: float = 30.0
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-    def wait(self, attempt: int) -> float:
-        return min(self.delay * self.factor ** (attempt - 1), self.max_delay)
 
 
 class SetupError(DeliveryError):
@@ -165,17 +151,21 @@ async def deliver(
     retry: Retry | None = None,
     tls_context: ssl.SSLContext | None = None,
 ) -> SendResult:
-    """Send with retries on temporary failures; never raises for SMTP or network errors."""
-    retry = retry or Retry()
-    attempt = 0
-    while True:
-        attempt += 1
+    """Send with retries on temporary failures (:func:`attempt`); never raises for SMTP or network errors."""
+    failures: list[Failure] = []
+
+    async def once() -> Answer:
         try:
             await asyncio.to_thread(send_once, msg, recipient, cfg, password, tls_context=tls_context)
         except Exception as e:
             failure, error = classify(e)
-        else:
-            return SendResult(ok=True, attempts=attempt)
-        if failure != Failure.TEMPORARY or attempt >= retry.attempts:
-            return SendResult(ok=False, attempts=attempt, failure=failure, error=error)
-        await retry.sleep(retry.wait(attempt))
+            failures.append(failure)
+            # A setup problem is ours: pending (not refused), but not worth a second try in this run.
+            permanent, temporary = failure == Failure.PERMANENT, failure == Failure.TEMPORARY
+            return Answer(False, error, permanent=permanent, retry=temporary)
+        return Answer(ok=True)
+
+    answer, tries = await attempt(once, retry or Retry())
+    if answer.ok:
+        return SendResult(ok=True, attempts=tries)
+    return SendResult(ok=False, attempts=tries, failure=failures[-1], error=answer.error)

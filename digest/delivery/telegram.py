@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import html
 import json
-from functools import partial
 from typing import Any
 
 import httpx2
 
 from ..http import parse_retry_after
-from .post import FALLBACK_MARK, Answer, ChatItem, ChatPost, body_text, fit, pack, shorter
+from .deliver import Answer
+from .post import FALLBACK_MARK, ChatItem, ChatPost, Markup, body_text, text_messages
 
 LIMIT = 4096
-_MARKER = 12
 
 
 def escape(text: str) -> str:
@@ -39,46 +38,25 @@ def _item(item: ChatItem, heading: str) -> str:
     )
 
 
-def _fitted(item: ChatItem, heading: str, budget: int) -> str:
-    return _item(shorter(item, budget), heading)
-
-
-def chunks(post: ChatPost) -> list[str]:
-    out = [f"<b>{escape(post.title)}</b>" + (f"\n{escape(post.summary)}" if post.summary else "")]
-    out += [f"<i>{escape(n)}</i>" for n in post.notices]
-    if post.flow:
-        out.append(f"<b>{escape(post.flow_label)}</b>\n{escape(post.flow)}")
-    if post.trend_lines:
-        out.append("<pre>" + escape("\n".join(post.trend_lines)) + "</pre>")
-    tail = []
-    if post.terms:
-        tail.append("떠오르는 말: " + " · ".join(f"<code>{escape(t)}</code>" for t in post.terms))
-    if post.trend_note:
-        tail.append(f"<i>{escape(post.trend_note)}</i>")
-    if tail:
-        out.append("\n".join(tail))
-    room = LIMIT - _MARKER
-    for section in post.sections:
-        for i, item in enumerate(section.items):
-            heading = section.label if i == 0 else ""
-            out.append(fit(partial(_fitted, item, heading), room))
-    if post.footer:
-        out.append(f"<i>{escape(post.footer)}</i>")
-    return out
+MARKUP = Markup(
+    head=lambda post: f"<b>{escape(post.title)}</b>" + (f"\n{escape(post.summary)}" if post.summary else ""),
+    notice=lambda text: f"<i>{escape(text)}</i>",
+    flow=lambda label, text: f"<b>{escape(label)}</b>\n{escape(text)}",
+    table=lambda lines: "<pre>" + escape("\n".join(lines)) + "</pre>",
+    terms=lambda terms: "떠오르는 말: " + " · ".join(f"<code>{escape(t)}</code>" for t in terms),
+    note=lambda text: f"<i>{escape(text)}</i>",
+    item=_item,
+    footer=lambda text: f"<i>{escape(text)}</i>",
+    marker=lambda i, total: f"\n<i>{i}/{total}</i>",
+)
 
 
 def render(post: ChatPost) -> list[dict[str, Any]]:
     """The sendMessage bodies without ``chat_id`` (added at sending, from the config)."""
-    # Packed by the raw HTML's length, which is never less than what Telegram counts: no message is refused.
-    messages = pack(chunks(post), LIMIT - _MARKER)
-    total = len(messages)
+    # Split by the raw HTML's length, which is never less than what Telegram counts: no message is refused.
     return [
-        {
-            "text": m + (f"\n<i>{i}/{total}</i>" if total > 1 else ""),
-            "parse_mode": "HTML",
-            "link_preview_options": {"is_disabled": True},
-        }
-        for i, m in enumerate(messages, 1)
+        {"text": m, "parse_mode": "HTML", "link_preview_options": {"is_disabled": True}}
+        for m in text_messages(post, MARKUP, LIMIT)
     ]
 
 

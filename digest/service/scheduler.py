@@ -177,18 +177,15 @@ async def daily_run(
     """
     # Imported here so `digest status` and the healthcheck do not load the whole pipeline.
     from .. import delivery
-    from ..delivery import channels
     from ..pipeline import default_clients, run_digest, today
 
     day = today(config, now)
     summary = RunSummary(day=day)
     with State.open(config.state_path) as state:
-        if config.email.enabled:
-            # Before today's build: a day whose only gap was an SMTP outage is then done. Only recent
-            # days: a burst of stale digests after a long outage waits for `digest send --pending`.
-            summary.retried = len(await delivery.send_pending(config, state, progress=progress, today=day))
-        if config.channels:
-            summary.retried += len(await channels.send_pending_channels(config, state, progress=progress))
+        # Before today's build: a day whose only gap was an SMTP outage is then done. Only recent
+        # days: a burst of stale digests after a long outage waits for `digest send --pending`.
+        retried = await delivery.send_pending_everywhere(config, state, progress=progress, today=day)
+        summary.retried = retried.count
         if day_done(config, state, day):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state)
@@ -207,11 +204,10 @@ async def daily_run(
     with State.open(config.state_path) as state:
         if _hold(config, state, result.run_id, d, now, backoff, summary):
             return summary
+        # After the hold above: nothing is mailed or posted while the LLM is being waited for.
+        sent = await delivery.send_everywhere(config, state, d, progress=progress)
         if config.email.enabled:
-            outcomes = await delivery.send_digest(config, state, d, progress=progress)
-            state.record_run_delivery(result.run_id, delivery.outcome_counts(outcomes))
-        # After the hold above: nothing is posted while the LLM is being waited for, as nothing is mailed.
-        await channels.send_channels(config, state, d, progress=progress)
+            state.record_run_delivery(result.run_id, delivery.outcome_counts(sent.email))
         _fill_deliveries(summary, state)
     rebuild_site(config)
     return summary
@@ -226,7 +222,6 @@ async def weekly_run(
 ) -> RunSummary:
     """One weekly tick, the code path of ``digest week --send``: retry pending mail, build, send once."""
     from .. import delivery
-    from ..delivery import channels
     from ..models import iso_week
     from ..pipeline import default_clients, today
     from ..week.roundup import run_week, week_of
@@ -235,10 +230,8 @@ async def weekly_run(
     monday = week_of(day)[0]
     summary = RunSummary(day=monday, label=f"week {iso_week(monday)}")
     with State.open(config.state_path) as state:
-        if config.email.enabled:
-            summary.retried = len(await delivery.send_pending(config, state, progress=progress, today=day))
-        if config.channels:
-            summary.retried += len(await channels.send_pending_channels(config, state, progress=progress))
+        retried = await delivery.send_pending_everywhere(config, state, progress=progress, today=day)
+        summary.retried = retried.count
         if week_done(config, state, monday):
             summary.skipped = "already sent to every recipient" if config.email.enabled else "already built"
             _fill_deliveries(summary, state, weekly=True)
@@ -257,9 +250,7 @@ async def weekly_run(
         log.warning("the LLM is unreachable (%s): the weekly roundup goes out with %d marked fallbacks",
                     w.usage.unreachable, w.fallback_count)  # fmt: skip
     with State.open(config.state_path) as state:
-        if config.email.enabled:
-            await delivery.send_week(config, state, w, progress=progress)
-        await channels.send_week_channels(config, state, w, progress=progress)
+        await delivery.send_everywhere(config, state, w, progress=progress)
         _fill_deliveries(summary, state, weekly=True)
     rebuild_site(config)
     return summary

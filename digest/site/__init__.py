@@ -14,6 +14,7 @@ Every string from feeds or the LLM is autoescaped by Jinja; links are http(s) on
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -80,11 +81,44 @@ def weekdays(end: date, n: int) -> list[date]:
     return days[::-1]
 
 
-def trend_series(config: Config, state: State, end: date | None = None) -> tuple[list[date], list[Series]]:
-    """Each topic's daily share over the last CHART_DAYS weekdays up to ``end`` (the last stored day)."""
+@dataclass(frozen=True)
+class Tick:
+    y: float  # in the chart's coordinates
+    label: str  # "10%"
+
+
+def _grid_step(share: float) -> float:
+    """The round step (1%, 2%, 5%, …) that takes at most five grid lines up to ``share``."""
+    return next((s for s in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25) if share / s <= 5), 0.25)
+
+
+def chart_top(highest: float) -> float:
+    """The share at the chart's top: the highest share rounded up to a grid line, so none is drawn above."""
+    highest = max(highest, 0.01)
+    step = _grid_step(highest)
+    return min(1.0, step * math.ceil(highest / step - 1e-9))
+
+
+def ticks(top: float) -> tuple[Tick, ...]:
+    """Horizontal grid lines at round shares up to ``top`` (from :func:`chart_top`): a line's level is read
+    against them (the table below has the exact numbers)."""
+    step = _grid_step(top)
+    out, value = [], 0.0
+    while value <= top + 1e-9:
+        y = HEIGHT - PAD - (value / top) * (HEIGHT - 2 * PAD)
+        out.append(Tick(round(y, 1), f"{value * 100:g}%"))
+        value = round(value + step, 4)
+    return tuple(out)
+
+
+def trend_series(
+    config: Config, state: State, end: date | None = None
+) -> tuple[list[date], list[Series], tuple[Tick, ...]]:
+    """Each topic's daily share over the last CHART_DAYS weekdays up to ``end`` (the last stored day), and
+    the chart's grid lines."""
     first = state.first_stats_day()
     if first is None:
-        return [], []
+        return [], [], ()
     if end is None:
         row = state.conn.execute("select max(day) from day_stats").fetchone()
         end = date.fromisoformat(row[0])
@@ -92,7 +126,7 @@ def trend_series(config: Config, state: State, end: date | None = None) -> tuple
     stats = {s.day: s for s in state.day_stats(days[0], days[-1])} if days else {}
     top = max((max(s.topics.get(k, 0) / s.pool for k in config.topics) for s in stats.values()
                if s.status == DayStatus.ANNOUNCED and s.pool), default=0.0)  # fmt: skip
-    top = max(top, 0.01)
+    top = chart_top(top)
     step = (WIDTH - 2 * PAD) / max(1, len(days) - 1)
     series = []
     for i, (key, topic) in enumerate(config.topics.items()):
@@ -117,7 +151,7 @@ def trend_series(config: Config, state: State, end: date | None = None) -> tuple
         if run:
             paths.append(" ".join(run))
         series.append(Series(key, topic.label, COLORS[i % len(COLORS)], tuple(points), tuple(paths)))
-    return days, series
+    return days, series, ticks(top)
 
 
 def _environment() -> jinja2.Environment:
@@ -139,6 +173,11 @@ def _term(text: str) -> str:
     return head.rsplit(" ", 1)[0] if head.endswith("편") else head
 
 
+def _label(post: ChatPost) -> str:
+    """Which digest a search result is from, as the reader says it: ``2026-02-05``, ``주간 2026-W06``."""
+    return f"주간 {iso_week(post.day)}" if post.weekly else post.day.isoformat()
+
+
 def _write(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -156,7 +195,7 @@ def build_site(config: Config, out: Path) -> list[Path]:
     env = _environment()
     with State.open(config.state_path) as state:
         posts = load_posts(state.archive_dir)
-        days, series = trend_series(config, state)
+        days, series, grid = trend_series(config, state)
         feed = build_feed(state.archive_dir)
     written: list[Path] = []
 
@@ -174,10 +213,13 @@ def build_site(config: Config, out: Path) -> list[Path]:
         for t in post.terms:
             seen.setdefault(_term(t), []).append((post.day.isoformat(), page_name(post)))
     terms = sorted(seen.items(), key=lambda kv: kv[1][-1][0], reverse=True)[:60]
-    write("trends.html", env.get_template("site_trends.html.j2").render(
-        title="주제별 추이 — 데일리 트렌드", root="", days=days, series=series, terms=terms))  # fmt: skip
+    trends = env.get_template("site_trends.html.j2")
+    page = trends.render(
+        title="주제별 추이 — 데일리 트렌드", root="", days=days, series=series, grid=grid, terms=terms
+    )
+    write("trends.html", page)
     index = [
-        {"title": i.title, "line": i.line, "page": page_name(p), "label": p.label}
+        {"title": i.title, "line": i.line, "page": page_name(p), "label": _label(p)}
         for p in posts for s in p.sections for i in s.items
     ]  # fmt: skip
     # JSON inside a script: every "<" escaped, so no title can end the script element.
