@@ -379,6 +379,16 @@ def problems(row: dict) -> list[str]:
     return flow.theme_problems(data.get("theme"), row.get("lines", []), c.labels)
 
 
+def test_what_the_checks_cannot_see_a_false_sentence_from_the_not_adopted_few_shot_prompt():
+    """Why few-shot examples were not adopted for the small model (docs/local-llm.md): its answers then pass
+    the checks, but read as false or inflated sentences. The checks do not judge truth; this pins that."""
+    files = sorted((ANSWERS / "not-adopted").glob("*.jsonl"))
+    rows = [json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines() if line]
+    assert rows and all(r["label"] == "unusable" for r in rows)
+    kept = [r for r in rows if not problems(r)]
+    assert len(kept) == 4, [r["content"] for r in kept]
+
+
 # The checks that guard against untrusted text (the reader's safety): kept whether a model trips them or not.
 SAFETY = {HAS_ACTIVE_HTML, HAS_LINK}
 
