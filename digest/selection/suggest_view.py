@@ -1,0 +1,45 @@
+"""How ``digest topics suggest`` prints suggestions and their previews."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .suggest import Suggestion, TopicView
+
+
+def _per_day(s: Suggestion) -> str:
+    p = s.preview
+    sign = "최대 +" if p.estimated else "+"
+    return f"{sign}{p.per_day:.1f}편/일"
+
+
+def header(v: TopicView, *, new: bool) -> str:
+    days = len(v.days.days)
+    where = "저장된 날" if not v.days.complete else "논문 파일의 날"
+    if new:
+        name_only = f"이름만으로 하루 평균 {v.matched_per_day:.1f}편"
+        return f"새 주제 {v.topic.label} ({v.key}): {where} {days}일, {name_only}"
+    return f"{v.topic.label} ({v.key}): {where} {days}일, 지금 하루 평균 {v.matched_per_day:.1f}편"
+
+
+def lines(suggestions: Sequence[Suggestion], start: int = 1) -> list[str]:
+    """Numbered suggestions, each with its preview."""
+    out: list[str] = []
+    width = max((len(s.term) for s in suggestions), default=0)
+    for i, s in enumerate(suggestions, start):
+        p = s.preview
+        source = "내 글" if s.why == "notes" else f"주제 논문 {p.in_topic}/{p.occurrences}편에 나옴"
+        out.append(f"{i:3d}. {s.term:<{width}}  {_per_day(s)}  ({source})")
+        out += [f"       · {t[:100]}" for t in p.examples]
+        if p.estimated:
+            out.append(
+                "       (저장된 날은 주제 후보 목록만 남아 있어, 그날 논문 가운데 이 구절이 든 편수에서 센 "
+                "상한입니다)"
+            )
+        if p.warn:
+            cats = ", ".join(p.outside_categories)
+            out.append(
+                f"       ! ML 밖에서도 쓰는 말: 이 말이 든 {p.occurrences}편 중 {p.outside_ml}편이 "
+                f"cs.*/stat.ML 밖 분야({cats})에 올라 있습니다"
+            )
+    return out
