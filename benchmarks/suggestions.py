@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--accept", type=int, default=3, help="suggestions accepted per topic")
     parser.add_argument("--history", type=Path, help="draw suggestions from the corpus days in this folder")
     parser.add_argument("--corpus", type=Path, default=benchdata.DATA, help="labelled corpus (default: ours)")
+    parser.add_argument("--sure-only", action="store_true", help="accept only the suggestions marked sure")
     parser.add_argument("--config", type=Path, help="topics to measure (default: the built-in topics)")
     args = parser.parse_args()
     topics = load_config(args.config)[0].topics if args.config else DEFAULT_TOPICS
@@ -43,8 +44,9 @@ def main() -> None:
         if not files:
             sys.exit(f"{args.history}: no arxiv-*.jsonl files")
         history = days_from_papers((p.day, p.candidate) for p in load_papers(files).values())
-    rows = measure(topics, days, labels, accept=args.accept, history=history)
-    print(format_rows(rows, args.accept))
+    rows = measure(topics, days, labels, accept=args.accept, history=history, sure_only=args.sure_only)
+    source = f"the {len(history.days)} days in {args.history}" if history else ""
+    print(format_rows(rows, args.accept, sure_only=args.sure_only, source=source))
 
 
 if __name__ == "__main__":

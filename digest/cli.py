@@ -683,8 +683,9 @@ def topics_suggest(
                 f"no stored days: {config.state_path} does not exist yet (run `digest now` or "
                 "`digest backfill` first, or give --papers)"
             )
-        with State.open(config.state_path) as state:
-            days = days_from_state(state, today(config))
+        # The state stays open while suggestions are drawn: a preview looks up the pools' phrase counts.
+        state = ctx.with_resource(State.open(config.state_path))
+        days = days_from_state(state, today(config))
     if not days.days:
         raise InputError(
             "no stored days to draw suggestions from: run `digest backfill` (or a few `digest now`) first, "
@@ -721,7 +722,7 @@ def topics_suggest(
         if new:
             found_s = [s for s in found_s if s.why == "notes"] + [s for s in found_s if s.why != "notes"]
         if not found_s:
-            click.echo("  더할 만한 말이 없습니다: 저장된 날에서 이 주제의 논문을 더 찾아 줄 용어가 없습니다.")
+            click.echo("  더할 만한 말이 없습니다: 저장된 날에서 이 주제의 논문을 더 찾아 줄 말이 없습니다.")
         for line in lines(found_s, len(numbered) + 1):
             click.echo(line)
         numbered += [(key, t.label, s.term) for s in found_s]

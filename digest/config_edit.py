@@ -102,24 +102,35 @@ def add_keywords(
         raise ConfigError(f"{path}: topics.{key}.keywords is not an array; add the keywords by hand")
     have = {str(k).strip().casefold() for k in existing}
     added = []
+    # An array written over several lines gets one line per new keyword, after the last line (whose
+    # comment stays its own); a one-line array stays on its line.
+    wrapped = "\n" in existing.as_string()
     for kw in keywords:
         if kw.strip().casefold() not in have:
-            existing.append(kw)
+            if wrapped:
+                existing.add_line(kw, indent="    ")
+            else:
+                existing.append(kw)
             have.add(kw.strip().casefold())
             added.append(kw)
-    if len(existing) > 3 and "\n" not in existing.as_string():
-        existing.multiline(True)
     after = tomlkit.dumps(doc)
-    _check(path, after)
+    _check(path, after, key, [str(k) for k in existing])
     return Edit(path, before, after, tuple(added), wrote_defaults)
 
 
-def _check(path: Path, text: str) -> None:
-    """The new text must load as a config: a keyword the config would refuse is never written."""
+def _check(path: Path, text: str, key: str, keywords: list[str]) -> None:
+    """The new text must load as a config with exactly the intended keywords: a keyword the config
+    would refuse is never written, nor one that landed inside a comment."""
     try:
-        parse_config(tomllib.loads(text), str(path))
-    except tomllib.TOMLDecodeError as e:  # pragma: no cover - tomlkit writes valid TOML
+        config = parse_config(tomllib.loads(text), str(path))
+    except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: the edited file would not be valid TOML ({e}); nothing written") from None
+    got = config.topics[key].keywords if key in config.topics else []
+    if got != [k.strip() for k in keywords if k.strip()]:
+        raise ConfigError(
+            f"{path}: topics.{key}.keywords would not read back as intended; nothing written, "
+            "add the keywords by hand"
+        )
 
 
 def write(edit: Edit) -> None:

@@ -12,10 +12,11 @@ rest of the same days:
   acronym or camel-case name ("SDE", "GraphSAGE") found in two or more of those papers, and scored by how
   much more often it is in them than in the rest: the log-odds z of the trend's emerging terms
   (digest/trend/stats.py), topic papers against the rest instead of today against the baseline, must be
-  clear (z >= 2), and the share of the term's papers that are the topic's (its Wilson lower bound: a
-  term in 3 of 3 is less sure than one in 30 of 32) ranks the candidates -- the added papers are only as
-  on-topic as the term's other papers are, and "language model" is in DPO papers often but in far more
-  others;
+  clear (z >= 2), and half of the papers the term occurs in (as the matcher reads it) must be the
+  topic's already: the added papers are only as on-topic as the term's other papers are ("language model"
+  is in DPO papers often but in far more others). The share's Wilson lower bound (one-sided 95 %) ranks
+  the candidates -- a term in 3 of 4 papers is less sure than one in 30 of 40 -- and one whose bound is
+  0.5 or more is **sure**: the topic's more often than not even at the low end of what the days allow;
 * a shorter phrase found in about the same papers as a longer one holding it ("recurrent neural" and
   "recurrent neural network") is the longer one's fragment: the longer one is suggested;
 * one that a configured keyword already matches adds nothing and is left out.
@@ -54,8 +55,8 @@ MIN_Z = 2.0  # how much more often than in the rest (log-odds z), at least
 PREVIEWED = 40  # candidates previewed (the best by z): each is a matcher run over the stored papers
 GENERIC_SHARE = 0.10  # a keyword word in this share of all papers does not make a near miss
 NEAR_MISS_WORDS = 2  # words of one keyword a near miss uses (without the keyword as such)
-MIN_NOTES_SHARE = 0.3  # the same, as a plain share, for a term from the reader's notes
-MIN_SHARE = 0.5  # of the papers with a candidate, this share at least must be the topic's (lower bound)
+MIN_SHARE = 0.5  # of a candidate's papers, at least this share must be the topic's already
+MIN_NOTES_SHARE = 0.3  # the same for a term from the reader's notes (the reader vouches for it)
 OUTSIDE_ML_SHARE = 0.5  # a term whose papers are mostly listed outside cs.*/stat.ML gets a warning
 EXAMPLES = 3
 _COUNTED = (DayStatus.ANNOUNCED, DayStatus.PARTIAL)
@@ -112,6 +113,10 @@ class Suggestion:
     z: float
     share: float  # lower bound of the share of the term's papers that are the topic's
     preview: Preview
+
+    @property
+    def sure(self) -> bool:
+        return self.share >= MIN_SHARE
 
 
 @dataclass
@@ -289,7 +294,9 @@ def suggest(
         z = log_odds_z(y, n_pos, y_rest, n_rest, float(max(n_pos, 1))) if n_pos else 0.0
         why = extra.get(t, "topic")
         share = wilson_lower(y, y + y_rest)
-        if why == "topic" and (z < MIN_Z or share < MIN_SHARE):
+        # A first cut on the phrase counts (half the bar: the matcher's reading of the term, in the
+        # preview, decides).
+        if why == "topic" and (z < MIN_Z or y < MIN_SHARE / 2 * (y + y_rest)):
             continue
         scored.append((share, t, y, y_rest, why, z if math.isfinite(z) else 0.0))
     scored.sort(key=lambda s: (s[4] == "topic", -s[0], s[1]))
@@ -301,11 +308,12 @@ def suggest(
             continue
         # The term as the matcher reads it (hyphens, plurals, case) is what will be added: its share is
         # measured on its hits, in whole days; the shortlists hold no rest to measure it on.
-        share = wilson_lower(p.in_topic, p.occurrences) if days.complete else wilson_lower(y, y + y_rest)
-        if why == "topic" and share < MIN_SHARE:
-            continue
-        if why != "topic" and p.occurrences and p.in_topic / p.occurrences < MIN_NOTES_SHARE:
-            continue  # the reader's word, but mostly in papers about something else ("study")
+        k, n = (p.in_topic, p.occurrences) if days.complete else (y, y + y_rest)
+        share = wilson_lower(k, n)
+        if why == "topic" and n and k / n < MIN_SHARE:
+            continue  # the topic's less often than not ("language model" for DPO)
+        if why != "topic" and n and k / n < MIN_NOTES_SHARE:
+            continue  # the reader's word, but mostly in papers about something else (the tag "study")
         out.append(Suggestion(t, why, y, y_rest, round(z, 2), round(share, 3), p))
     out.sort(key=lambda s: (s.why == "topic", -s.share, s.term))
     return v, out[:limit]

@@ -57,6 +57,7 @@ def measure(
     *,
     accept: int = 3,
     history: StoredDays | None = None,
+    sure_only: bool = False,
 ) -> list[SuggestRow]:
     """Per topic, labelled precision and recall before and after accepting the top ``accept`` suggestions.
 
@@ -73,7 +74,8 @@ def measure(
         for key, topic in topics.items():
             terms = drawn.get(key) if history else None
             if terms is None:
-                terms = [s.term for s in suggest(key, topic, train, limit=accept)[1]]
+                found = suggest(key, topic, train, limit=accept if not sure_only else 100)[1]
+                terms = [s.term for s in found if s.sure or not sure_only][:accept]
                 drawn[key] = terms
             extended = Topic(label=topic.label, keywords=[*topic.keywords, *terms], exclude=topic.exclude)
             row = rows[key]
@@ -102,9 +104,10 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def format_rows(rows: Sequence[SuggestRow], accept: int) -> str:
+def format_rows(rows: Sequence[SuggestRow], accept: int, *, sure_only: bool = False, source: str = "") -> str:
+    which = "sure suggestions" if sure_only else "suggestions"
     out = [
-        f"Top {accept} suggestions accepted per measured day (drawn from other days)",
+        f"Top {accept} {which} accepted per topic, drawn from {source or 'the other labelled days'}",
         "",
         "| topic | labelled | recall before | recall after | precision before | precision after "
         "| terms accepted |",

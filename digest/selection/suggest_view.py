@@ -28,7 +28,11 @@ def lines(suggestions: Sequence[Suggestion], start: int = 1) -> list[str]:
     width = max((len(s.term) for s in suggestions), default=0)
     for i, s in enumerate(suggestions, start):
         p = s.preview
-        source = "내 글" if s.why == "notes" else f"주제 논문 {p.in_topic}/{p.occurrences}편에 나옴"
+        source = f"이 말이 든 {p.occurrences}편 중 {p.in_topic}편이 벌써 주제"
+        if s.why == "notes":
+            source = "내 글"
+        if s.why != "notes" and not s.sure:
+            source += ", 근거 적음"
         out.append(f"{i:3d}. {s.term:<{width}}  {_per_day(s)}  ({source})")
         out += [f"       · {t[:100]}" for t in p.examples]
         if p.estimated:
