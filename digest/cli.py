@@ -723,7 +723,7 @@ def topics_suggest(
             found_s = [s for s in found_s if s.why == "notes"] + [s for s in found_s if s.why != "notes"]
         if not found_s:
             click.echo("  더할 만한 말이 없습니다: 저장된 날에서 이 주제의 논문을 더 찾아 줄 말이 없습니다.")
-        for line in lines(found_s, len(numbered) + 1):
+        for line in lines(found_s, len(numbered) + 1, new=new):
             click.echo(line)
         numbered += [(key, t.label, s.term) for s in found_s]
     if not numbered:

@@ -275,3 +275,23 @@ def test_no_stored_days_is_one_clear_line(tmp_path):
     assert empty.exit_code == 2
     assert empty.output.startswith("Error: no stored days to draw suggestions from")
     assert empty.output.count("\n") == 1
+
+
+def test_a_reader_adding_a_gnn_topic_gets_their_words_and_the_days_in_one_step(tmp_path):
+    toml = tmp_path / "digest.toml"
+    toml.write_text(f'# mine\n[reader]\nnotes = ["{NOTES}"]\n', encoding="utf-8")
+    papers = [arg for path in CORPUS for arg in ("--papers", str(path))]
+    listed = CliRunner().invoke(cli, ["topics", "suggest", "GNN", "--config", str(toml), *papers])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.startswith("새 주제 GNN (gnn): 논문 파일의 날 3일")
+    assert "  1. message passing " in listed.output and "(내 글)" in listed.output
+    assert "  2. graph neural network " in listed.output  # from the days: what the reader's words co-occur with
+    added = CliRunner().invoke(cli, ["topics", "suggest", "GNN", "--config", str(toml), *papers, "--yes"])
+    assert added.exit_code == 0, added.output
+    # The file had no [topics]: the built-in ones are written out too, so none is lost.
+    loaded, _ = load_config(toml)
+    assert list(loaded.topics) == [*DEFAULT_TOPICS, "gnn"]
+    assert loaded.topics["gnn"].label == "GNN"
+    assert loaded.topics["gnn"].keywords[:2] == ["message passing", "graph neural network"]
+    assert toml.read_text().startswith("# mine\n[reader]\n")
+    assert "the topics in force were written out" in added.output

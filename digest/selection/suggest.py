@@ -56,7 +56,7 @@ PREVIEWED = 40  # candidates previewed (the best by z): each is a matcher run ov
 GENERIC_SHARE = 0.10  # a keyword word in this share of all papers does not make a near miss
 NEAR_MISS_WORDS = 2  # words of one keyword a near miss uses (without the keyword as such)
 MIN_SHARE = 0.5  # of a candidate's papers, at least this share must be the topic's already
-MIN_NOTES_SHARE = 0.3  # the same for a term from the reader's notes (the reader vouches for it)
+MIN_NOTES_SHARE = 0.3  # the same for a term of the reader's notes (the reader vouches for it), or a new topic
 OUTSIDE_ML_SHARE = 0.5  # a term whose papers are mostly listed outside cs.*/stat.ML gets a warning
 EXAMPLES = 3
 _COUNTED = (DayStatus.ANNOUNCED, DayStatus.PARTIAL)
@@ -194,9 +194,19 @@ def view(key: str, topic: Topic, days: StoredDays, *, new: bool = False) -> Topi
 
 
 def covered(term: str, topic: Topic) -> bool:
-    """Whether a configured keyword already matches the term itself (it would add nothing)."""
+    """Whether a configured keyword already matches the term itself (it would add nothing), or the term
+    ends in a keyword cut short ("large language", "multimodal large language" of "large language
+    model"; "visual question" of "visual question answering"): the phrase extractor's piece of the
+    keyword, which names nothing the keyword does not."""
     text, lowered, squashed = term, term.lower(), squash(term)
-    return any(compile_term(k).search(text, lowered, squashed) for k in topic.keywords)
+    if any(compile_term(k).search(text, lowered, squashed) for k in topic.keywords):
+        return True
+    words = [singular(w) for w in _WORD.findall(lowered)]
+    for k in topic.keywords:
+        kw = [singular(w) for w in _WORD.findall(k.lower())]
+        if any(words[-n:] == kw[:n] for n in range(1, len(kw)) if n <= len(words)):
+            return True
+    return False
 
 
 def preview(v: TopicView, term: str) -> Preview:
@@ -266,9 +276,31 @@ def suggest(
     """The best ``limit`` terms to add to ``topic``, previewed, best first.
 
     ``extra`` maps more candidate terms to where they come from ("notes": the reader's notes): they are
-    scored and previewed like the others and kept when they would add a paper and are not rarer in the
-    topic's papers than elsewhere.
+    previewed like the others and kept when they would add a paper and at least MIN_NOTES_SHARE of their
+    papers are the topic's. For a ``new`` topic (``topic`` holds its name as the one keyword) those come
+    first, and the topic's papers the stored days' terms are measured against are then what the name and
+    the kept note terms match: the reader's own words say what the topic is, more than its name alone.
     """
+    if not (new and extra):
+        return _suggest(key, topic, days, limit=limit, extra=extra, new=new)
+    v, from_notes = _suggest(key, topic, days, limit=limit, extra=extra, new=True, only_extra=True)
+    words = [s.term for s in from_notes]
+    widened = Topic(label=topic.label, keywords=[*topic.keywords, *words], exclude=topic.exclude)
+    _, more = _suggest(key, widened, days, limit=limit, extra=None, new=True)
+    taken = {w.casefold() for w in [*words, *topic.keywords]}
+    return v, from_notes + [s for s in more if s.term.casefold() not in taken]
+
+
+def _suggest(
+    key: str,
+    topic: Topic,
+    days: StoredDays,
+    *,
+    limit: int,
+    extra: Mapping[str, str] | None,
+    new: bool,
+    only_extra: bool = False,
+) -> tuple[TopicView, list[Suggestion]]:
     v = view(key, topic, days, new=new)
     positive = v.matched + v.near
     pos_docs = _docs(positive)
@@ -281,7 +313,8 @@ def suggest(
         rest_docs = Counter()
     scored: list[_Scored] = []
     extra = dict(extra or {})
-    wanted = [t for t, n in pos_docs.items() if n >= MIN_PAPERS] + [t for t in extra if t not in pos_docs]
+    wanted = [] if only_extra else [t for t, n in pos_docs.items() if n >= MIN_PAPERS]
+    wanted += [t for t in extra if t not in wanted]
     wanted = [t for t in dict.fromkeys(wanted) if new or not covered(t, topic)]
     if not days.complete and days.pool_docs is not None:
         pool = days.pool_docs([t for t in wanted if " " in t])
@@ -310,7 +343,8 @@ def suggest(
         # measured on its hits, in whole days; the shortlists hold no rest to measure it on.
         k, n = (p.in_topic, p.occurrences) if days.complete else (y, y + y_rest)
         share = wilson_lower(k, n)
-        if why == "topic" and n and k / n < MIN_SHARE:
+        # A new topic's papers are only what its name and the reader's words match so far: a lower bar.
+        if why == "topic" and n and k / n < (MIN_NOTES_SHARE if new else MIN_SHARE):
             continue  # the topic's less often than not ("language model" for DPO)
         if why != "topic" and n and k / n < MIN_NOTES_SHARE:
             continue  # the reader's word, but mostly in papers about something else (the tag "study")

@@ -17,18 +17,18 @@ def header(v: TopicView, *, new: bool) -> str:
     days = len(v.days.days)
     where = "저장된 날" if not v.days.complete else "논문 파일의 날"
     if new:
-        name_only = f"이름만으로 하루 평균 {v.matched_per_day:.1f}편"
+        name_only = f"이름만으로 하루 평균 {v.matched_per_day:.1f}편; +N편/일은 그 말 하나로 잡히는 편수"
         return f"새 주제 {v.topic.label} ({v.key}): {where} {days}일, {name_only}"
     return f"{v.topic.label} ({v.key}): {where} {days}일, 지금 하루 평균 {v.matched_per_day:.1f}편"
 
 
-def lines(suggestions: Sequence[Suggestion], start: int = 1) -> list[str]:
-    """Numbered suggestions, each with its preview."""
+def lines(suggestions: Sequence[Suggestion], start: int = 1, *, new: bool = False) -> list[str]:
+    """Numbered suggestions, each with its preview (for a new topic: what the term alone would match)."""
     out: list[str] = []
     width = max((len(s.term) for s in suggestions), default=0)
     for i, s in enumerate(suggestions, start):
         p = s.preview
-        source = f"이 말이 든 {p.occurrences}편 중 {p.in_topic}편이 벌써 주제"
+        source = f"이 말이 든 {p.occurrences}편 중 {p.in_topic}편이 " + ("이미 잡힘" if new else "벌써 주제")
         if s.why == "notes":
             source = "내 글"
         if s.why != "notes" and not s.sure:
