@@ -285,7 +285,7 @@ def test_a_reader_adding_a_gnn_topic_gets_their_words_and_the_days_in_one_step(t
     assert listed.exit_code == 0, listed.output
     assert listed.output.startswith("새 주제 GNN (gnn): 논문 파일의 날 3일")
     assert "  1. message passing " in listed.output and "(내 글)" in listed.output
-    assert "  2. graph neural network " in listed.output  # from the days: what the reader's words co-occur with
+    assert "  2. graph neural network " in listed.output  # from the days: found with the reader's words
     added = CliRunner().invoke(cli, ["topics", "suggest", "GNN", "--config", str(toml), *papers, "--yes"])
     assert added.exit_code == 0, added.output
     # The file had no [topics]: the built-in ones are written out too, so none is lost.
