@@ -333,7 +333,7 @@ def _suggest(
             continue
         scored.append((share, t, y, y_rest, why, z if math.isfinite(z) else 0.0))
     scored.sort(key=lambda s: (s[4] == "topic", -s[0], s[1]))
-    scored = _drop_fragments(scored)
+    scored = _drop_fragments(scored[: PREVIEWED * 3])  # the best: fragments are compared pairwise
     out: list[Suggestion] = []
     for _, t, y, y_rest, why, z in scored[:PREVIEWED]:
         p = preview(v, t)
