@@ -295,3 +295,28 @@ def test_a_reader_adding_a_gnn_topic_gets_their_words_and_the_days_in_one_step(t
     assert loaded.topics["gnn"].keywords[:2] == ["message passing", "graph neural network"]
     assert toml.read_text().startswith("# mine\n[reader]\n")
     assert "the topics in force were written out" in added.output
+
+
+# -- the measurement -------------------------------------------------------------------------------
+
+
+def test_the_measurement_compares_the_topic_with_and_without_the_accepted_terms(corpus_days):
+    from digest.selection.evaluation import load_labels
+    from digest.selection.suggest_eval import format_rows, measure
+
+    labels = load_labels(Path(__file__).parent.parent / "benchmarks" / "data" / "labels.jsonl")
+    topics = {"dpo": DEFAULT_TOPICS["dpo"]}
+    none = measure(topics, corpus_days, labels, accept=0)[0]
+    matcher = TopicMatcher(topics)
+    labelled = [c for _, c in corpus_days.all_papers() if c.arxiv_id in labels]
+    gold = [c for c in labelled if "dpo" in labels[c.arxiv_id]]
+    assert none.support == len(gold) > 0
+    assert none.tp_before == none.tp_after == sum(1 for c in gold if matcher.match(c))
+    assert none.fp_before == none.fp_after == sum(1 for c in labelled if matcher.match(c)) - none.tp_before
+    assert none.accepted == {}
+    one = measure(topics, corpus_days, labels, accept=1)[0]
+    assert (one.support, one.tp_before, one.fp_before) == (none.support, none.tp_before, none.fp_before)
+    assert sum(one.accepted.values()) <= 3  # at most one term per measured day
+    table = format_rows([one], 1)
+    assert table.splitlines()[0] == "Top 1 suggestions accepted per topic, drawn from the other labelled days"
+    assert f"| dpo | {one.support} | " in table
