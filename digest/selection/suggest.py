@@ -41,13 +41,13 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from ..config import Topic
 from ..models import Candidate, DayStatus
 from ..state import State
 from ..trend.phrases import boilerplate, document_phrases, is_breaker, singular
-from ..trend.stats import log_odds_z
+from ..trend.stats import BASELINE_WINDOW, announcement_days, log_odds_z
 from .matching import TopicMatcher, clean, compile_term, squash
 
 MIN_PAPERS = 3  # topic papers a candidate must be in
@@ -393,10 +393,11 @@ def days_from_papers(papers: Iterable[tuple[str, Candidate]]) -> StoredDays:
     return StoredDays(tuple(sorted(by_day)), by_day, {d: len(v) for d, v in by_day.items()})
 
 
-def days_from_state(state: State, end: date, n: int = 40) -> StoredDays:
-    """The state's counted days up to ``end`` (the last ``n`` calendar days): their pools' phrase counts and
-    their stored shortlists. The state keeps no whole pools, so these are not complete days."""
-    start = end - timedelta(days=n)
+def days_from_state(state: State, end: date, n: int = BASELINE_WINDOW) -> StoredDays:
+    """The state's counted days among the last ``n`` announcement days up to ``end`` (the trend's window:
+    what a backfill fills): their pools' phrase counts and their stored shortlists. The state keeps no
+    whole pools, so these are not complete days."""
+    start = announcement_days(end, n)[0]
     counted = [s for s in state.day_stats(start, end) if s.pool and s.status in _COUNTED]
     shortlists = state.day_candidates(start, end)
     days = tuple(s.day for s in counted)
