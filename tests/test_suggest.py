@@ -6,6 +6,9 @@ database with stored days, real TOML files rewritten, and the CLI through click'
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -320,3 +323,25 @@ def test_the_measurement_compares_the_topic_with_and_without_the_accepted_terms(
     table = format_rows([one], 1)
     assert table.splitlines()[0] == "Top 1 suggestions accepted per topic, drawn from the other labelled days"
     assert f"| dpo | {one.support} | " in table
+
+
+def test_at_a_terminal_each_term_is_asked_for(tmp_path):
+    """A real process on a pseudo-terminal: the confirm prompt per term, and only the yes goes in."""
+    toml = tmp_path / "digest.toml"
+    toml.write_text(f'[reader]\nnotes = ["{NOTES}"]\n', encoding="utf-8")
+    papers = [arg for path in CORPUS for arg in ("--papers", str(path))]
+    main, tty = os.openpty()
+    try:
+        os.write(main, b"n\ny\n")  # 1. message passing: no; 2. graph neural network: yes
+        done = subprocess.run(
+            [sys.executable, "-m", "digest", "topics", "suggest", "GNN", "--config", str(toml), *papers],
+            stdin=tty, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        os.close(main)
+        os.close(tty)
+    assert done.returncode == 0, done.stderr
+    assert "1. 'message passing'를 GNN에 더할까요? [y/N]" in done.stdout
+    assert "2. 'graph neural network'를 GNN에 더할까요? [y/N]" in done.stdout
+    loaded, _ = load_config(toml)
+    assert loaded.topics["gnn"].keywords == ["graph neural network"]
