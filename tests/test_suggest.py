@@ -27,7 +27,16 @@ from digest.selection.evaluation import load_papers
 from digest.selection.matching import TopicMatcher
 from digest.selection.pick import score
 from digest.selection.shortlist import keep_shortlist
-from digest.selection.suggest import StoredDays, days_from_papers, days_from_state, preview, suggest, view
+from digest.selection.suggest import (
+    StoredDays,
+    Suggestion,
+    days_from_papers,
+    days_from_state,
+    preview,
+    suggest,
+    view,
+)
+from digest.selection.suggest_view import lines
 from digest.state import State
 from digest.trend.stats import count_day
 
@@ -159,7 +168,7 @@ def test_a_term_whose_papers_are_listed_outside_ml_is_flagged():
             paper("4", "Anomalous heat diffusion", physics, ("physics.comp-ph", "cs.LG")),
         ],
         days[1]: [
-            paper("5", "Graph neural network oversmoothing", ml, ("cs.LG",)),
+            paper("5", "Graph neural network oversmoothing", ml, ("cs.CV", "eess.IV")),  # images: ML
             paper("6", "Heat diffusion and transport", physics, ("math-ph", "cs.LG")),
             paper("7", "Neural message passing networks", "Message passing: a deep learning benchmark.",
                   ("cs.LG",)),  # fmt: skip
@@ -170,6 +179,11 @@ def test_a_term_whose_papers_are_listed_outside_ml_is_flagged():
     heat = preview(v, "heat diffusion")
     assert heat.occurrences == 4 and heat.outside_ml == 3 and heat.warn
     assert set(heat.outside_categories) == {"cond-mat.stat-mech", "physics.comp-ph", "math-ph"}
+    shown = lines([Suggestion("heat diffusion", "topic", 2, 3, 2.5, 0.1, heat)])
+    assert shown[-1] == (
+        "       ! ML 밖에서도 쓰는 말: 이 말이 든 4편 중 3편이 "
+        "ML 밖 분야(cond-mat.stat-mech, physics.comp-ph, math-ph)에도 올라 있습니다"
+    )
     passing = preview(v, "message passing")
     assert passing.added == 1 and passing.examples == ("Neural message passing networks",)
     assert passing.occurrences == 4 and passing.in_topic == 3

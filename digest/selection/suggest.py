@@ -23,9 +23,9 @@ rest of the same days:
 
 Each candidate is then **previewed**: the matcher runs with the topic's keywords plus the candidate over
 every stored paper, and the papers it adds are counted (``+N편/일``), three of them named, and the papers
-the term occurs in are looked at by arXiv category: when most of them are listed outside cs.* and stat.ML
-(graph "diffusion" in physics, "state space" in control), the term likely has a sense outside ML and the
-preview says so. Only terms that would add a paper are suggested.
+the term occurs in are looked at by arXiv category: when most of them are listed outside cs.*, stat.ML and
+eess.IV/AS (graph "diffusion" in physics, "state space" in control), the term likely has a sense outside ML
+and the preview says so. Only terms that would add a paper are suggested.
 
 Stored days come from corpus files (every paper of each day) or from the state, which keeps each day's
 phrase counts over the whole pool and a shortlist of its on-topic papers (digest/selection/shortlist.py):
@@ -57,14 +57,17 @@ GENERIC_SHARE = 0.10  # a keyword word in this share of all papers does not make
 NEAR_MISS_WORDS = 2  # words of one keyword a near miss uses (without the keyword as such)
 MIN_SHARE = 0.5  # of a candidate's papers, at least this share must be the topic's already
 MIN_NOTES_SHARE = 0.3  # the same for a term of the reader's notes (the reader vouches for it), or a new topic
-OUTSIDE_ML_SHARE = 0.5  # a term whose papers are mostly listed outside cs.*/stat.ML gets a warning
+OUTSIDE_ML_SHARE = 0.5  # a term whose papers are mostly listed outside ML gets a warning
 EXAMPLES = 3
 _COUNTED = (DayStatus.ANNOUNCED, DayStatus.PARTIAL)
 
 _NAME = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?![\w-])")
 _CAMEL_OR_ACRONYM = re.compile(r"[A-Z].*[A-Z]|[a-z0-9][A-Z]")
 _WORD = re.compile(r"[a-z][a-z0-9]+")
-_ML_CATEGORY = re.compile(r"^(?:cs\.[A-Za-z]{2}|stat\.ML)$")
+# ML's own categories: computer science, stat.ML, and the two signal-processing ones the matcher counts as ML
+# (images, audio and speech). A paper listed anywhere else -- eess.SY, physics.*, math.*, q-bio.* -- is
+# read outside ML too.
+_ML_CATEGORY = re.compile(r"^(?:cs\.[A-Za-z]{2}|stat\.ML|eess\.(?:IV|AS))$")
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class Preview:
     examples: tuple[str, ...]  # titles of added papers, newest day first
     occurrences: int  # papers the term occurs in as the matcher reads it (any topic, any field)
     in_topic: int  # of those, papers the topic matches already
-    outside_ml: int  # of those, listed in a category outside cs.* and stat.ML
+    outside_ml: int  # of those, listed in a category outside ML's (see _ML_CATEGORY)
     outside_categories: tuple[str, ...]  # the most frequent such categories
 
     @property

@@ -44,6 +44,6 @@ def lines(suggestions: Sequence[Suggestion], start: int = 1, *, new: bool = Fals
             cats = ", ".join(p.outside_categories)
             out.append(
                 f"       ! ML 밖에서도 쓰는 말: 이 말이 든 {p.occurrences}편 중 {p.outside_ml}편이 "
-                f"cs.*/stat.ML 밖 분야({cats})에 올라 있습니다"
+                f"ML 밖 분야({cats})에도 올라 있습니다"
             )
     return out
