@@ -685,7 +685,7 @@ def topics_suggest(
             )
         # The state stays open while suggestions are drawn: a preview looks up the pools' phrase counts.
         state = ctx.with_resource(State.open(config.state_path))
-        days = days_from_state(state, today(config))
+        days = days_from_state(state, today(config), config.topics)
     if not days.days:
         raise InputError(
             "no stored days to draw suggestions from: run `digest backfill` (or a few `digest now`) first, "
@@ -717,13 +717,14 @@ def topics_suggest(
             plan = [(key or "topic", seed_topic, True, dict.fromkeys(found, "notes"))]
     numbered: list[tuple[str, str, str]] = []  # (topic key, label, term)
     for key, t, new, extra in plan:
-        v, found_s = suggest(key, t, days, limit=limit, extra=extra, new=new)
+        others = [o for k, o in config.topics.items() if k != key]
+        v, found_s = suggest(key, t, days, limit=limit, extra=extra, new=new, others=others)
         click.echo(header(v, new=new))
         if new:
             found_s = [s for s in found_s if s.why == "notes"] + [s for s in found_s if s.why != "notes"]
         if not found_s:
             click.echo("  더할 만한 말이 없습니다: 저장된 날에서 이 주제의 논문을 더 찾아 줄 말이 없습니다.")
-        for line in lines(found_s, len(numbered) + 1, new=new):
+        for line in lines(found_s, len(numbered) + 1, new=new, complete=days.complete):
             click.echo(line)
         numbered += [(key, t.label, s.term) for s in found_s]
     if not numbered:

@@ -237,7 +237,11 @@ def test_suggest_from_the_state_previews_and_accept_writes_the_config(tmp_path):
     assert stored.days == tuple(days) and not stored.complete
     listed = CliRunner().invoke(cli, ["topics", "suggest", "diffusion", "--config", str(toml)])
     assert listed.exit_code == 0, listed.output
-    assert "Diffusion (diffusion): 저장된 날 3일" in listed.output
+    with State.open(config.state_path) as state:
+        counts = [s.topics["diffusion"] for s in state.day_stats(days[0], days[-1])]
+    # The topic's papers a day as the days were counted, not the shortlists' (30 a day at most).
+    assert f"Diffusion (diffusion): 저장된 날 3일, 지금 하루 평균 {sum(counts) / 3:.1f}편\n" in listed.output
+    assert "구절 통계로 센 상한" in listed.output
     assert " 1. " in listed.output and "편/일" in listed.output
     assert "--accept" in listed.output  # not a terminal, no flag: nothing is written
     assert toml.read_text().startswith("# mine\n") and "flow matching" not in toml.read_text()

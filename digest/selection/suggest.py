@@ -47,7 +47,7 @@ from ..config import Topic
 from ..models import Candidate, DayStatus
 from ..state import State
 from ..trend.phrases import boilerplate, document_phrases, is_breaker, singular
-from ..trend.stats import BASELINE_WINDOW, announcement_days, log_odds_z
+from ..trend.stats import BASELINE_WINDOW, announcement_days, log_odds_z, topic_fingerprint
 from .matching import TopicMatcher, clean, compile_term, squash
 
 MIN_PAPERS = 3  # topic papers a candidate must be in
@@ -78,8 +78,10 @@ class StoredDays:
     papers: Mapping[date, Sequence[Candidate]]
     pool: Mapping[date, int]  # papers in each day's pool
     complete: bool = True  # ``papers`` is every paper of each day; False: the state's shortlists only
-    # With complete=False: papers of all the days' pools that have each phrase (the state's day_phrases).
+    # With complete=False: papers of all the days' pools that have each phrase (the state's day_phrases),
+    # and each topic's papers a day as the days were counted (the shortlists hold 30 a day at most).
     pool_docs: Callable[[list[str]], dict[str, int]] | None = None
+    topic_per_day: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def pool_papers(self) -> int:
@@ -138,6 +140,8 @@ class TopicView:
 
     @property
     def matched_per_day(self) -> float:
+        if not self.new and self.key in self.days.topic_per_day:
+            return self.days.topic_per_day[self.key]
         return len(self.matched) / len(self.days.days) if self.days.days else 0.0
 
 
@@ -196,7 +200,7 @@ def view(key: str, topic: Topic, days: StoredDays, *, new: bool = False) -> Topi
     return out
 
 
-def covered(term: str, topic: Topic) -> bool:
+def covered(term: str, topic: Topic, *, pieces: bool = True) -> bool:
     """Whether a configured keyword already matches the term itself (it would add nothing), or the term
     ends in a keyword cut short ("large language", "multimodal large language" of "large language
     model"; "visual question" of "visual question answering"): the phrase extractor's piece of the
@@ -204,6 +208,8 @@ def covered(term: str, topic: Topic) -> bool:
     text, lowered, squashed = term, term.lower(), squash(term)
     if any(compile_term(k).search(text, lowered, squashed) for k in topic.keywords):
         return True
+    if not pieces:
+        return False
     words = [singular(w) for w in _WORD.findall(lowered)]
     for k in topic.keywords:
         kw = [singular(w) for w in _WORD.findall(k.lower())]
@@ -275,8 +281,10 @@ def suggest(
     limit: int = 10,
     extra: Mapping[str, str] | None = None,
     new: bool = False,
+    others: Sequence[Topic] = (),
 ) -> tuple[TopicView, list[Suggestion]]:
-    """The best ``limit`` terms to add to ``topic``, previewed, best first.
+    """The best ``limit`` terms to add to ``topic``, previewed, best first. A term the keywords of one of
+    ``others`` (the other configured topics) match is that topic's: its papers are shown there already.
 
     ``extra`` maps more candidate terms to where they come from ("notes": the reader's notes): they are
     previewed like the others and kept when they would add a paper and at least MIN_NOTES_SHARE of their
@@ -285,11 +293,13 @@ def suggest(
     the kept note terms match: the reader's own words say what the topic is, more than its name alone.
     """
     if not (new and extra):
-        return _suggest(key, topic, days, limit=limit, extra=extra, new=new)
-    v, from_notes = _suggest(key, topic, days, limit=limit, extra=extra, new=True, only_extra=True)
+        return _suggest(key, topic, days, limit=limit, extra=extra, new=new, others=others)
+    v, from_notes = _suggest(
+        key, topic, days, limit=limit, extra=extra, new=True, only_extra=True, others=others
+    )
     words = [s.term for s in from_notes]
     widened = Topic(label=topic.label, keywords=[*topic.keywords, *words], exclude=topic.exclude)
-    _, more = _suggest(key, widened, days, limit=limit, extra=None, new=True)
+    _, more = _suggest(key, widened, days, limit=limit, extra=None, new=True, others=others)
     taken = {w.casefold() for w in [*words, *topic.keywords]}
     return v, from_notes + [s for s in more if s.term.casefold() not in taken]
 
@@ -303,6 +313,7 @@ def _suggest(
     extra: Mapping[str, str] | None,
     new: bool,
     only_extra: bool = False,
+    others: Sequence[Topic] = (),
 ) -> tuple[TopicView, list[Suggestion]]:
     v = view(key, topic, days, new=new)
     positive = v.matched + v.near
@@ -318,7 +329,11 @@ def _suggest(
     extra = dict(extra or {})
     wanted = [] if only_extra else [t for t, n in pos_docs.items() if n >= MIN_PAPERS]
     wanted += [t for t in extra if t not in wanted]
-    wanted = [t for t in dict.fromkeys(wanted) if new or not covered(t, topic)]
+    wanted = [
+        t
+        for t in dict.fromkeys(wanted)
+        if (new or not covered(t, topic)) and not any(covered(t, o, pieces=False) for o in others)
+    ]
     if not days.complete and days.pool_docs is not None:
         pool = days.pool_docs([t for t in wanted if " " in t])
         for t in wanted:
@@ -396,7 +411,9 @@ def days_from_papers(papers: Iterable[tuple[str, Candidate]]) -> StoredDays:
     return StoredDays(tuple(sorted(by_day)), by_day, {d: len(v) for d, v in by_day.items()})
 
 
-def days_from_state(state: State, end: date, n: int = BASELINE_WINDOW) -> StoredDays:
+def days_from_state(
+    state: State, end: date, topics: Mapping[str, Topic] | None = None, n: int = BASELINE_WINDOW
+) -> StoredDays:
     """The state's counted days among the last ``n`` announcement days up to ``end`` (the trend's window:
     what a backfill fills): their pools' phrase counts and their stored shortlists. The state keeps no
     whole pools, so these are not complete days."""
@@ -405,10 +422,17 @@ def days_from_state(state: State, end: date, n: int = BASELINE_WINDOW) -> Stored
     shortlists = state.day_candidates(start, end)
     days = tuple(s.day for s in counted)
     papers = {d: [s.candidate for s in shortlists.get(d, [])] for d in days}
+    per_day: dict[str, float] = {}
+    for key, topic in (topics or {}).items():
+        # Only days counted by the topic's present keywords: others counted something else.
+        same = [s.topics[key] for s in counted if s.topic_rules.get(key) == topic_fingerprint(topic)]
+        if same:
+            per_day[key] = sum(same) / len(same)
     return StoredDays(
         days,
         papers,
         {s.day: s.pool or 0 for s in counted},
         complete=False,
         pool_docs=lambda phrases: state.phrase_counts(phrases, list(days)),
+        topic_per_day=per_day,
     )
