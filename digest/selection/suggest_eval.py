@@ -74,7 +74,8 @@ def measure(
         for key, topic in topics.items():
             terms = drawn.get(key) if history else None
             if terms is None:
-                found = suggest(key, topic, train, limit=accept if not sure_only else 100)[1]
+                others = [o for k, o in topics.items() if k != key]
+                found = suggest(key, topic, train, limit=accept if not sure_only else 100, others=others)[1]
                 terms = [s.term for s in found if s.sure or not sure_only][:accept]
                 drawn[key] = terms
             extended = Topic(label=topic.label, keywords=[*topic.keywords, *terms], exclude=topic.exclude)
