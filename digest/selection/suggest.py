@@ -200,7 +200,7 @@ def view(key: str, topic: Topic, days: StoredDays, *, new: bool = False) -> Topi
     return out
 
 
-def covered(term: str, topic: Topic, *, pieces: bool = True) -> bool:
+def covered(term: str, topic: Topic) -> bool:
     """Whether a configured keyword already matches the term itself (it would add nothing), or the term
     ends in a keyword cut short ("large language", "multimodal large language" of "large language
     model"; "visual question" of "visual question answering"): the phrase extractor's piece of the
@@ -208,8 +208,6 @@ def covered(term: str, topic: Topic, *, pieces: bool = True) -> bool:
     text, lowered, squashed = term, term.lower(), squash(term)
     if any(compile_term(k).search(text, lowered, squashed) for k in topic.keywords):
         return True
-    if not pieces:
-        return False
     words = [singular(w) for w in _WORD.findall(lowered)]
     for k in topic.keywords:
         kw = [singular(w) for w in _WORD.findall(k.lower())]
@@ -332,7 +330,7 @@ def _suggest(
     wanted = [
         t
         for t in dict.fromkeys(wanted)
-        if (new or not covered(t, topic)) and not any(covered(t, o, pieces=False) for o in others)
+        if (new or not covered(t, topic)) and not any(covered(t, o) for o in others)
     ]
     if not days.complete and days.pool_docs is not None:
         pool = days.pool_docs([t for t in wanted if " " in t])
