@@ -200,6 +200,26 @@ def view(key: str, topic: Topic, days: StoredDays, *, new: bool = False) -> Topi
     return out
 
 
+def names_whole(term: str, topic: Topic) -> bool:
+    """Whether a keyword of ``topic`` matches the whole term (``preference optimization`` is DPO's), or
+    the term ends in one of its keywords cut short: the term is that topic's word."""
+    text, lowered, squashed = term, term.lower(), squash(term)
+    for k in topic.keywords:
+        spans = ((m.start(), m.end()) for m in compile_term(k).finditer(text, lowered, squashed))
+        if (0, len(term)) in spans:
+            return True
+    return _ends_in_piece(lowered, topic)
+
+
+def _ends_in_piece(lowered: str, topic: Topic) -> bool:
+    words = [singular(w) for w in _WORD.findall(lowered)]
+    for k in topic.keywords:
+        kw = [singular(w) for w in _WORD.findall(k.lower())]
+        if any(words[-n:] == kw[:n] for n in range(1, len(kw)) if n <= len(words)):
+            return True
+    return False
+
+
 def covered(term: str, topic: Topic) -> bool:
     """Whether a configured keyword already matches the term itself (it would add nothing), or the term
     ends in a keyword cut short ("large language", "multimodal large language" of "large language
@@ -208,12 +228,7 @@ def covered(term: str, topic: Topic) -> bool:
     text, lowered, squashed = term, term.lower(), squash(term)
     if any(compile_term(k).search(text, lowered, squashed) for k in topic.keywords):
         return True
-    words = [singular(w) for w in _WORD.findall(lowered)]
-    for k in topic.keywords:
-        kw = [singular(w) for w in _WORD.findall(k.lower())]
-        if any(words[-n:] == kw[:n] for n in range(1, len(kw)) if n <= len(words)):
-            return True
-    return False
+    return _ends_in_piece(lowered, topic)
 
 
 def preview(v: TopicView, term: str) -> Preview:
@@ -281,8 +296,8 @@ def suggest(
     new: bool = False,
     others: Sequence[Topic] = (),
 ) -> tuple[TopicView, list[Suggestion]]:
-    """The best ``limit`` terms to add to ``topic``, previewed, best first. A term the keywords of one of
-    ``others`` (the other configured topics) match is that topic's: its papers are shown there already.
+    """The best ``limit`` terms to add to ``topic``, previewed, best first. A term that a keyword of one of
+    ``others`` (the other configured topics) names whole is that topic's: its papers are shown there.
 
     ``extra`` maps more candidate terms to where they come from ("notes": the reader's notes): they are
     previewed like the others and kept when they would add a paper and at least MIN_NOTES_SHARE of their
@@ -330,7 +345,7 @@ def _suggest(
     wanted = [
         t
         for t in dict.fromkeys(wanted)
-        if (new or not covered(t, topic)) and not any(covered(t, o) for o in others)
+        if (new or not covered(t, topic)) and not any(names_whole(t, o) for o in others)
     ]
     if not days.complete and days.pool_docs is not None:
         pool = days.pool_docs([t for t in wanted if " " in t])
