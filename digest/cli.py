@@ -700,7 +700,8 @@ def topics_suggest(
         plan = [(topic, config.topics[topic], False, {})]
     else:
         key = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in topic.lower()).strip("-")
-        match = next((k for k, t in config.topics.items() if t.label.casefold() == topic.casefold()), None)
+        wanted = topic.casefold()
+        match = next((k for k, t in config.topics.items() if wanted in (k.casefold(), t.label.casefold())), None)
         if match:
             plan = [(match, config.topics[match], False, {})]
         else:

@@ -257,6 +257,16 @@ def test_suggest_from_the_state_previews_and_accept_writes_the_config(tmp_path):
     assert "# Diffusion models: theory and samplers." in toml.read_text()
 
 
+def test_a_topic_is_found_by_its_key_or_label_in_any_case(tmp_path):
+    toml = tmp_path / "digest.toml"
+    toml.write_text(COMMENTED)
+    papers = ["--papers", str(CORPUS[0])]
+    for name in ("GNN", "gnn", "Gnn"):
+        out = CliRunner().invoke(cli, ["topics", "suggest", name, "--config", str(toml), *papers])
+        assert out.exit_code == 0, out.output
+        assert out.output.startswith("GNN (gnn): 논문 파일의 날 1일")  # the configured topic, not a new one
+
+
 def test_topics_lists_the_configured_topics(tmp_path):
     toml = tmp_path / "digest.toml"
     toml.write_text(COMMENTED)
