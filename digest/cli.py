@@ -701,7 +701,8 @@ def topics_suggest(
     else:
         key = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in topic.lower()).strip("-")
         wanted = topic.casefold()
-        match = next((k for k, t in config.topics.items() if wanted in (k.casefold(), t.label.casefold())), None)
+        names = {k: (k.casefold(), t.label.casefold()) for k, t in config.topics.items()}
+        match = next((k for k, n in names.items() if wanted in n), None)
         if match:
             plan = [(match, config.topics[match], False, {})]
         else:
