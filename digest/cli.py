@@ -591,6 +591,169 @@ def eval_cmd(
         click.echo(("\n" if labels is not None else "") + format_personal(report))
 
 
+@cli.group("topics", invoke_without_command=True)
+@config_option
+@click.pass_context
+@handle_errors
+def topics_cmd(ctx: click.Context, config_path: Path | None) -> None:
+    """The configured topics and their keywords; `digest topics suggest` proposes more."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+    if ctx.invoked_subcommand is not None:
+        return
+    config, source = load_config(config_path)
+    click.echo(f"Topics ({source or 'built-in defaults'}):")
+    for key, topic in config.topics.items():
+        click.echo(f"  {key:<12} {topic.label}: {', '.join(topic.keywords)}")
+        if topic.exclude:
+            click.echo(f"  {'':<12} exclude: {', '.join(topic.exclude)}")
+
+
+@topics_cmd.command("suggest")
+@click.argument("topic", required=False)
+@click.option(
+    "--papers",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Draw and preview on these corpus days (JSONL) instead of the state's stored days.",
+)
+@click.option("-n", "limit", default=10, show_default=True, help="Suggestions per topic.")
+@click.option("--accept", "accept_text", metavar="N,M", help="Add these numbers without asking.")
+@click.option("--yes", is_flag=True, help="Add every suggestion listed without asking.")
+@config_option
+@click.pass_context
+@handle_errors
+def topics_suggest(
+    ctx: click.Context,
+    topic: str | None,
+    papers: tuple[Path, ...],
+    limit: int,
+    accept_text: str | None,
+    yes: bool,
+    config_path: Path | None,
+) -> None:
+    """Suggest keywords for TOPIC (a configured topic key, or a new topic's name), each previewed on the
+    stored days: papers a day it would add, three of them, and a warning when the word lives outside ML.
+    Accepted terms are written into the config file (comments kept), with the diff shown.
+
+    \b
+    Example:
+        digest topics suggest mamba
+        digest topics suggest Diffusion --accept 1,2,4
+        digest topics suggest --papers arxiv-2026-02-05.jsonl --yes
+    """
+    from .config_edit import add_keywords, write
+    from .errors import InputError
+    from .pipeline import today
+    from .reader.topic_terms import note_terms
+    from .selection.evaluation import load_papers
+    from .selection.suggest import days_from_papers, days_from_state, suggest
+    from .selection.suggest_view import header, lines
+
+    config, source = load_config(config_path or (ctx.obj or {}).get("config_path"))
+    if accept_text is not None and yes:
+        raise click.UsageError("give --accept N,M or --yes, not both")
+    if papers:
+        days = days_from_papers((p.day, p.candidate) for p in load_papers(papers).values())
+    else:
+        if not config.state_path.is_dir():
+            raise InputError(
+                f"no stored days: {config.state_path} does not exist yet (run `digest now` or "
+                "`digest backfill` first, or give --papers)"
+            )
+        # The state stays open while suggestions are drawn: a preview looks up the pools' phrase counts.
+        state = ctx.with_resource(State.open(config.state_path))
+        days = days_from_state(state, today(config), config.topics)
+    if not days.days:
+        raise InputError(
+            "no stored days to draw suggestions from: run `digest backfill` (or a few `digest now`) first, "
+            "or give --papers"
+        )
+    from .config import Topic
+
+    plan: list[tuple[str, Topic, bool, dict[str, str]]] = []
+    if topic is None:
+        plan = [(k, t, False, {}) for k, t in config.topics.items()]
+    elif topic in config.topics:
+        plan = [(topic, config.topics[topic], False, {})]
+    else:
+        key = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in topic.lower()).strip("-")
+        wanted = topic.casefold()
+        names = {k: (k.casefold(), t.label.casefold()) for k, t in config.topics.items()}
+        match = next((k for k, n in names.items() if wanted in n), None)
+        if match:
+            plan = [(match, config.topics[match], False, {})]
+        else:
+            folders = config.reader.folders(config.notes_dir)
+            related, found = note_terms(folders, topic, Progress().warn) if folders else (0, {})
+            if not related:
+                known = ", ".join(config.topics)
+                raise InputError(
+                    f"{topic!r} is not a configured topic ({known}) and no note of yours is about it"
+                    + ("" if folders else " (no [reader] notes folder is configured)")
+                )
+            seed = topic if topic.isupper() else topic.lower()
+            seed_topic = Topic(label=topic, keywords=[seed])
+            plan = [(key or "topic", seed_topic, True, dict.fromkeys(found, "notes"))]
+    numbered: list[tuple[str, str, str]] = []  # (topic key, label, term)
+    for key, t, new, extra in plan:
+        others = [o for k, o in config.topics.items() if k != key]
+        v, found_s = suggest(key, t, days, limit=limit, extra=extra, new=new, others=others)
+        click.echo(header(v, new=new))
+        if new:
+            found_s = [s for s in found_s if s.why == "notes"] + [s for s in found_s if s.why != "notes"]
+        if not found_s:
+            click.echo("  더할 만한 말이 없습니다: 저장된 날에서 이 주제의 논문을 더 찾아 줄 말이 없습니다.")
+        for line in lines(found_s, len(numbered) + 1, new=new, complete=days.complete):
+            click.echo(line)
+        numbered += [(key, t.label, s.term) for s in found_s]
+    if not numbered:
+        return
+    chosen: list[tuple[str, str, str]] = []
+    if yes:
+        chosen = numbered
+    elif accept_text is not None:
+        try:
+            picks = [int(x) for x in accept_text.replace(" ", "").split(",") if x]
+        except ValueError:
+            raise click.BadParameter(
+                f"{accept_text!r} is not a list of numbers like 1,3", param_hint="--accept"
+            ) from None
+        bad = [n for n in picks if not 1 <= n <= len(numbered)]
+        if bad:
+            raise click.BadParameter(
+                f"{bad[0]} is not one of the numbers above (1-{len(numbered)})", param_hint="--accept"
+            )
+        chosen = [numbered[n - 1] for n in dict.fromkeys(picks)]
+    elif sys.stdin.isatty():
+        chosen = [
+            n for i, n in enumerate(numbered, 1) if click.confirm(f"{i}. {n[2]!r}를 {n[1]}에 더할까요?")
+        ]
+    else:
+        click.echo("\n설정에 더하려면: --accept 1,3 (번호) 또는 --yes")
+        return
+    if not chosen:
+        click.echo("더한 것이 없습니다.")
+        return
+    if source is None:
+        raise InputError(
+            "no config file to write to: create one with `digest config > digest.toml` and run again"
+        )
+    for key in dict.fromkeys(k for k, _, _ in chosen):
+        label = next(lb for k, lb, _ in chosen if k == key)
+        terms = [term for k, _, term in chosen if k == key]
+        edit = add_keywords(source, key, label, terms, config.topics)
+        if not edit.added:
+            click.echo(f"[topics.{key}] already has {', '.join(terms)}: nothing written.")
+            continue
+        click.echo(edit.diff(), nl=False)
+        if edit.wrote_defaults:
+            click.echo("(the file had no [topics]: the topics in force were written out so none is lost)")
+        write(edit)
+        config, _ = load_config(source)
+        click.echo(f"Added to [topics.{key}] in {source}: {', '.join(edit.added)}")
+
+
 @cli.command("feedback")
 @click.option("--reset", is_flag=True, help="Forget what was learned; the notes so far are not read again.")
 @config_option
