@@ -31,10 +31,10 @@ MAX_FILES = 20_000  # per folder: more is a home directory or a whole drive, not
 MAX_TERMS = 200  # terms kept per note (the most frequent): a long note must not swamp the profile
 TITLE_WEIGHT = 3  # a logged paper title counts as much as three mentions in running text
 
-_DIGEST_SECTION = re.compile(r"<!-- digest:start [^>]*-->.*?(?:<!-- digest:end -->|\Z)", re.S)
+DIGEST_SECTION = re.compile(r"<!-- digest:start [^>]*-->.*?(?:<!-- digest:end -->|\Z)", re.S)
 _FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-_FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
-_LIQUID = re.compile(r"{%.*?%}")
+FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
+LIQUID = re.compile(r"{%.*?%}")
 _WIKILINK = re.compile(r"\[\[([^\]|#]+)(?:[^\]]*)\]\]")
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
 # New-style ids anywhere (2601.01234, 2601.01234v2); old-style ones (cs/0112017, math.AG/0601001) only as
@@ -64,7 +64,7 @@ class Note:
     arxiv_ids: tuple[str, ...]
 
 
-def _front_matter(text: str) -> tuple[dict[str, str], str]:
+def front_matter(text: str) -> tuple[dict[str, str], str]:
     """The simple ``key: value`` lines of YAML front matter and the body after it.
 
     Only scalars and flow lists are needed (title, date, tags, categories); a full YAML parser would
@@ -112,10 +112,10 @@ def _first_line(body: str) -> str:
 
 def parse_note(path: str, text: str, mtime: float) -> Note | None:
     """The note in ``text``, or None when nothing of the reader's own is left in it."""
-    fields, body = _front_matter(text)
-    body = _DIGEST_SECTION.sub("\n", body)
-    body = _FENCE.sub("\n", body)  # code is not prose: keywords and variable names are no interest
-    body = _LIQUID.sub(" ", body)
+    fields, body = front_matter(text)
+    body = DIGEST_SECTION.sub("\n", body)
+    body = FENCE.sub("\n", body)  # code is not prose: keywords and variable names are no interest
+    body = LIQUID.sub(" ", body)
     body = _WIKILINK.sub(r"\1", body)
     if not body.strip():
         return None
@@ -156,7 +156,7 @@ class _File:
     size: int
 
 
-def _walk(folder: Path, warn: Callable[[str], None]) -> Iterator[_File]:
+def walk(folder: Path, warn: Callable[[str], None]) -> Iterator[_File]:
     """The Markdown files under ``folder``, following symlinks but never into a folder twice."""
     seen: set[tuple[int, int]] = set()
     stack = [folder]
@@ -194,7 +194,7 @@ def _walk(folder: Path, warn: Callable[[str], None]) -> Iterator[_File]:
                 warn(f"notes: cannot read {entry.path}: {e.strerror or e}")
 
 
-def _decode(raw: bytes) -> tuple[str | None, str]:
+def decode(raw: bytes) -> tuple[str | None, str]:
     """The text of ``raw`` and a problem to report ("" when none)."""
     if b"\0" in raw[:8192]:
         return None, "a binary file, not a note"
@@ -219,7 +219,7 @@ def read_file(f: _File, warn: Callable[[str], None], max_bytes: int = MAX_NOTE_B
     except OSError as e:
         warn(f"notes: cannot read {f.path}: {e.strerror or e}")
         return None
-    text, problem = _decode(raw)
+    text, problem = decode(raw)
     if problem:
         warn(f"notes: {f.path}: {problem}" + ("" if text is not None else "; skipped"))
     if text is None:
@@ -247,7 +247,7 @@ def load_notes(
         if not folder.is_dir():
             warn(f"notes: {folder} is not a folder; skipped")
             continue
-        for f in _walk(folder, warn):
+        for f in walk(folder, warn):
             files.setdefault(f.path, f)
     known = {
         row[0]: row

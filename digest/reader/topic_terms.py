@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..trend.phrases import boilerplate, document_phrases
-from .notes import _DIGEST_SECTION, _FENCE, _LIQUID, MAX_NOTE_BYTES, _decode, _front_matter, _walk
+from .notes import DIGEST_SECTION, FENCE, LIQUID, MAX_NOTE_BYTES, decode, front_matter, walk
 
 MIN_NOTES = 2  # related notes a term of their text must be in (a tag counts on its own)
 MAX_TERMS = 40
@@ -56,7 +56,7 @@ def note_terms(folders: Iterable[Path], name: str, warn: Callable[[str], None]) 
     for folder in folders:
         if not folder.is_dir():
             continue
-        for f in _walk(folder, warn):
+        for f in walk(folder, warn):
             if f.path in seen:
                 continue
             seen.add(f.path)
@@ -68,13 +68,13 @@ def note_terms(folders: Iterable[Path], name: str, warn: Callable[[str], None]) 
             except OSError as e:
                 warn(f"notes: cannot read {f.path}: {e.strerror or e}")
                 continue
-            text, problem = _decode(raw)
+            text, problem = decode(raw)
             if problem:
                 warn(f"notes: {f.path}: {problem}" + ("" if text is not None else "; skipped"))
             if text is None:
                 continue
-            fields, body = _front_matter(text)
-            body = _LIQUID.sub(" ", _FENCE.sub("\n", _DIGEST_SECTION.sub("\n", body)))
+            fields, body = front_matter(text)
+            body = LIQUID.sub(" ", FENCE.sub("\n", DIGEST_SECTION.sub("\n", body)))
             tags = _tags(fields)
             named = any(wanted in t.casefold() for t in (*tags, fields.get("title", "")))
             if not named and body.casefold().count(wanted) < 2:
