@@ -161,24 +161,18 @@ def evaluate_personal(
         plain_pick = select(scored, config.selection)
         own_pick = select(boosted, config.selection)
 
-        def hits(picked: Sequence[Scored]) -> int:
-            return sum(labels.get(s.candidate.arxiv_id or "", False) for s in picked)
-
-        def counts(pool: Sequence[Scored]) -> Counter[str]:
-            return Counter(t for s in pool for t in s.topics)
-
         days.append(
             PersonalDay(
                 day=day,
                 on_topic=len(scored),
-                relevant=sum(labels.get(s.candidate.arxiv_id or "", False) for s in scored),
+                relevant=_hits(scored, labels),
                 shown=len(own_pick),
-                hits_without=hits(plain_pick),
-                hits_with=hits(own_pick),
-                counts_identical=counts(scored) == counts(boosted) and len(plain_pick) == len(own_pick),
+                hits_without=_hits(plain_pick, labels),
+                hits_with=_hits(own_pick, labels),
+                counts_identical=_counts(scored) == _counts(boosted) and len(plain_pick) == len(own_pick),
                 ap_without=average_precision(sorted(scored, key=rank_key), labels),
                 ap_with=average_precision(sorted(boosted, key=rank_key), labels),
-                hits_ceiling=hits(select(perfect_boost(scored, labels, w), config.selection)),
+                hits_ceiling=_hits(select(perfect_boost(scored, labels, w), config.selection), labels),
                 auc=boost_auc(boosted, labels),
             )
         )
@@ -187,6 +181,14 @@ def evaluate_personal(
         str(labels_path), len(notes), config.selection.max_items, w, tuple(days),
         fw, tuple(simulate_feedback(pools, labels, config, fw)),
     )  # fmt: skip
+
+
+def _hits(picked: Sequence[Scored], labels: dict[str, bool]) -> int:
+    return sum(labels.get(s.candidate.arxiv_id or "", False) for s in picked)
+
+
+def _counts(pool: Sequence[Scored]) -> Counter[str]:
+    return Counter(t for s in pool for t in s.topics)
 
 
 def simulated_edits(shown: Sequence[Scored], labels: dict[str, bool]) -> list[tuple[float, Scored]]:
@@ -213,21 +215,15 @@ def simulate_feedback(
         taught = feedback.apply(pool, learned, weight)
         picked = select(taught, config.selection)
 
-        def hits(p: Sequence[Scored]) -> int:
-            return sum(labels.get(s.candidate.arxiv_id or "", False) for s in p)
-
-        def counts(p: Sequence[Scored]) -> Counter[str]:
-            return Counter(t for s in p for t in s.topics)
-
         out.append(
             FeedbackDay(
                 day=day,
                 shown=len(picked),
                 annotated=sum(1 for signal, _ in judged if signal > 0),
                 deleted=sum(1 for signal, _ in judged if signal < 0),
-                hits_profile=hits(shown[day]),
-                hits_feedback=hits(picked),
-                counts_identical=counts(pool) == counts(taught) and len(picked) == len(shown[day]),
+                hits_profile=_hits(shown[day], labels),
+                hits_feedback=_hits(picked, labels),
+                counts_identical=_counts(pool) == _counts(taught) and len(picked) == len(shown[day]),
                 ap_profile=average_precision(sorted(pool, key=rank_key), labels),
                 ap_feedback=average_precision(sorted(taught, key=rank_key), labels),
             )

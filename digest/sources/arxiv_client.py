@@ -73,6 +73,15 @@ def shared_client(cfg: Arxiv, timeout: float) -> arxiv.Client:
     return client
 
 
+def client_for(cfg: Arxiv, timeout: float, injected: arxiv.Client | None = None) -> arxiv.Client:
+    """The client a search or lookup uses: ``injected`` (tests) pointed at the configured endpoint, or the
+    process's shared one."""
+    if injected is None:
+        return shared_client(cfg, timeout)
+    prepare_client(injected, cfg, timeout)
+    return injected
+
+
 def prepare_client(client: arxiv.Client, cfg: Arxiv, timeout: float) -> None:
     """Point ``client`` at the configured endpoint and give its session a timeout."""
     client.query_url_format = cfg.api_url + "?{}"

@@ -57,11 +57,7 @@ async def lookup(config: Config, ids: list[str], *, arxiv_client: arxiv.Client |
 
     asked, left_out = ids[:MAX_IDS], ids[MAX_IDS:]
     timeout = config.http.timeout_seconds
-    if arxiv_client is None:
-        client = api.shared_client(config.arxiv, timeout)
-    else:
-        client = arxiv_client
-        api.prepare_client(client, config.arxiv, timeout)
+    client = api.client_for(config.arxiv, timeout, arxiv_client)
     budget = min(MAX_WAIT_SECONDS, (client.num_retries + 1) * (timeout + client.delay_seconds) + 5)
     before = api.request_count(client)
     try:

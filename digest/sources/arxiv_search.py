@@ -188,11 +188,7 @@ async def search_arxiv(
     from . import arxiv_client as api  # the arxiv package loads only for a search that goes out
 
     timeout = config.http.timeout_seconds
-    if arxiv_client is None:
-        client = api.shared_client(config.arxiv, timeout)
-    else:
-        client = arxiv_client
-        api.prepare_client(client, config.arxiv, timeout)
+    client = api.client_for(config.arxiv, timeout, arxiv_client)
     pages = math.ceil(max_results / max(1, client.page_size))
     attempts = len(queries) * pages * (client.num_retries + 1)
     budget = min(MAX_WAIT_SECONDS, attempts * (timeout + client.delay_seconds) + 5)
