@@ -849,7 +849,7 @@ def watch_cmd(ids: tuple[str, ...], removed: tuple[str, ...], config_path: Path 
             "Nothing watched: log arXiv ids in your notes ([reader] notes) or add one with digest watch ID."
         )
         return
-    click.echo(f"Watching {len(watched)} papers:")
+    click.echo(f"Watching {len(watched)} paper{'' if len(watched) == 1 else 's'}:")
     for w in sorted(watched.values(), key=lambda w: (w.note_day or w.added or day, w.arxiv_id)):
         click.echo(f"  {w.arxiv_id:<17} {w.origin}")
     if news:
