@@ -615,7 +615,8 @@ def topics_cmd(ctx: click.Context, config_path: Path | None) -> None:
     "--papers",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     multiple=True,
-    help="Draw and preview on these corpus days (JSONL) instead of the state's stored days.",
+    help="Draw and preview on these corpus days (JSONL) instead of the state's stored days: --papers a.jsonl "
+    "--papers b.jsonl",
 )
 @click.option("-n", "limit", default=10, show_default=True, help="Suggestions per topic.")
 @click.option("--accept", "accept_text", metavar="N,M", help="Add these numbers without asking.")
@@ -703,7 +704,8 @@ def topics_suggest(
         if new:
             found_s = [s for s in found_s if s.why == "notes"] + [s for s in found_s if s.why != "notes"]
         if not found_s:
-            click.echo("  더할 만한 말이 없습니다: 저장된 날에서 이 주제의 논문을 더 찾아 줄 말이 없습니다.")
+            where = "주어진 논문 파일" if papers else "저장된 날"
+            click.echo(f"  더할 만한 말이 없습니다: {where}에서 이 주제의 논문을 더 찾아 줄 말이 없습니다.")
         for line in lines(found_s, len(numbered) + 1, new=new, complete=days.complete):
             click.echo(line)
         numbered += [(key, t.label, s.term) for s in found_s]
