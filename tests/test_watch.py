@@ -235,7 +235,7 @@ def test_news_on_logged_papers_is_said_once_with_one_batched_request(watching, t
     ]
     # One request, for the one replaced paper; Hugging Face's githubRepo needed none.
     assert api.asked == [[REPLACED]]
-    assert "watch: 1 watched papers asked in 1 arXiv API request" in first.stderr
+    assert "watch: 1 watched paper asked in 1 arXiv API request" in first.stderr
     # The note digest wrote holds the block; the email bodies too, hostile-free and escaped.
     archive = tmp_path / "state" / "archive"
     html = (archive / "2026-02-05.html").read_text(encoding="utf-8")

@@ -57,7 +57,9 @@ async def follow_up(
         found = await lookup(config, ask, arxiv_client=arxiv_client) if ask else None
         details = found.items if found else {}
         if found is not None:
-            line = f"watch: {len(ask)} watched papers asked in {found.requests} arXiv API request"
+            papers = f"{len(ask)} watched paper{'' if len(ask) == 1 else 's'}"
+            requests = f"{found.requests} arXiv API request{'' if found.requests == 1 else 's'}"
+            line = f"watch: {papers} asked in {requests}"
             if found.error:
                 progress.warn(f"{line}; {found.error}; their comments are asked again next run")
             else:
