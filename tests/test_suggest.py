@@ -240,7 +240,8 @@ def test_suggest_from_the_state_previews_and_accept_writes_the_config(tmp_path):
     with State.open(config.state_path) as state:
         counts = [s.topics["diffusion"] for s in state.day_stats(days[0], days[-1])]
     # The topic's papers a day as the days were counted, not the shortlists' (30 a day at most).
-    assert f"Diffusion (diffusion): 저장된 날 3일, 지금 하루 평균 {sum(counts) / 3:.1f}편\n" in listed.output
+    head = f"Diffusion (diffusion): 저장된 발표일 3일, 지금 하루 평균 {sum(counts) / 3:.1f}편\n"
+    assert head in listed.output
     assert "구절 통계로 센 상한" in listed.output
     assert " 1. " in listed.output and "편/일" in listed.output
     assert "--accept" in listed.output  # not a terminal, no flag: nothing is written
@@ -264,7 +265,7 @@ def test_a_topic_is_found_by_its_key_or_label_in_any_case(tmp_path):
     for name in ("GNN", "gnn", "Gnn"):
         out = CliRunner().invoke(cli, ["topics", "suggest", name, "--config", str(toml), *papers])
         assert out.exit_code == 0, out.output
-        assert out.output.startswith("GNN (gnn): 논문 파일의 날 1일")  # the configured topic, not a new one
+        assert out.output.startswith("GNN (gnn): 논문 파일 1일치")  # the configured topic, not a new one
 
 
 def test_topics_lists_the_configured_topics(tmp_path):
@@ -314,7 +315,7 @@ def test_a_reader_adding_a_gnn_topic_gets_their_words_and_the_days_in_one_step(t
     papers = [arg for path in CORPUS for arg in ("--papers", str(path))]
     listed = CliRunner().invoke(cli, ["topics", "suggest", "GNN", "--config", str(toml), *papers])
     assert listed.exit_code == 0, listed.output
-    assert listed.output.startswith("새 주제 GNN (gnn): 논문 파일의 날 3일")
+    assert listed.output.startswith("새 주제 GNN (gnn): 논문 파일 3일치")
     assert "  1. message passing " in listed.output and "(내 글)" in listed.output
     assert "  2. graph neural network " in listed.output  # from the days: found with the reader's words
     added = CliRunner().invoke(cli, ["topics", "suggest", "GNN", "--config", str(toml), *papers, "--yes"])

@@ -15,11 +15,11 @@ def _per_day(s: Suggestion) -> str:
 
 def header(v: TopicView, *, new: bool) -> str:
     days = len(v.days.days)
-    where = "저장된 날" if not v.days.complete else "논문 파일의 날"
+    where = f"저장된 발표일 {days}일" if not v.days.complete else f"논문 파일 {days}일치"
     if new:
         name_only = f"이름만으로 하루 평균 {v.matched_per_day:.1f}편; +N편/일은 그 말 하나로 잡히는 편수"
-        return f"새 주제 {v.topic.label} ({v.key}): {where} {days}일, {name_only}"
-    line = f"{v.topic.label} ({v.key}): {where} {days}일, 지금 하루 평균 {v.matched_per_day:.1f}편"
+        return f"새 주제 {v.topic.label} ({v.key}): {where}, {name_only}"
+    line = f"{v.topic.label} ({v.key}): {where}, 지금 하루 평균 {v.matched_per_day:.1f}편"
     if not v.days.complete:  # the state keeps each day's phrase counts and shortlist, not its papers
         line += "\n  (state에는 그날 논문 전체가 남지 않아 +N편/일은 구절 통계로 센 상한입니다)"
     return line
