@@ -208,6 +208,16 @@ def test_a_shorter_phrase_covered_by_a_longer_one_is_dropped():
     assert phrases == ["test-time scaling"]
 
 
+def test_a_fragment_of_a_term_is_counted_but_never_shown():
+    """Counted phrases that read as broken pieces ("two module" of "two modules that ...", an adjective whose
+    noun was cut off) stay in the counts and out of the emerging terms and the paragraph's opening."""
+    fragments = {"two module": 6, "including diffusion": 5, "continuous generative": 7}
+    today = counts(400, fragments | {"flow matching": 6})
+    past = dict.fromkeys(today.docs, 0)
+    assert stats.term_candidates(today) == ["flow matching"]
+    assert [t.phrase for t in stats.emerging_terms(today, past, 8000, 20)] == ["flow matching"]
+
+
 def test_at_most_five_terms_best_first():
     docs = {f"term {chr(97 + i)}": 5 + i for i in range(8)}
     terms = stats.emerging_terms(counts(400, docs), dict.fromkeys(docs, 0), 8000, 20)

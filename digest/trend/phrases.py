@@ -342,6 +342,36 @@ def boilerplate(phrase: str) -> bool:
     return _PAPER_NOUNS.issuperset(phrase.split(" "))
 
 
+# What the counting lets through but a term never holds: number words ("two module" of "two modules
+# that ...") and prepositions the stop words lack ("including diffusion", "problem due").
+_NOT_IN_TERM = frozenset(
+    """
+    two three four five six seven eight nine ten eleven twelve twenty thirty hundred thousand million
+    billion dozen like unlike due including regarding concerning despite versa
+    """.split()
+)
+# A term ends on its noun. A last word in an adjective's or a participle's form means the noun was cut
+# off ("continuous generative", "framework grounded"); the nouns with those endings are listed.
+_MODIFIER_END = re.compile(r"(?:ous|ive|ic|[^e]ed)\Z")
+_NOUNS_ENDING_LIKE_MODIFIERS = frozenset(
+    """
+    positive negative alternative objective perspective incentive initiative derivative archive directive
+    executive representative relative narrative motive detective adjective primitive metric topic logic
+    heuristic arithmetic rubric music clinic graphic critic mechanic traffic epic
+    """.split()
+)
+
+
+def reads_as_term(phrase: str) -> bool:
+    """Whether a counted phrase reads as a term when it is shown on its own (the emerging terms): the
+    counting stores fragments too, which this leaves out of what is shown, not out of the counts."""
+    words = phrase.split(" ")
+    if _NOT_IN_TERM.intersection(words):
+        return False
+    last = words[-1].rsplit("-", 1)[-1]
+    return not (last.islower() and _MODIFIER_END.search(last) and last not in _NOUNS_ENDING_LIKE_MODIFIERS)
+
+
 PART_PAPERS = 1000  # papers per part of a large pool's phrase table (see count_phrases)
 PARTS_FROM = 2500  # papers: a smaller pool is counted in one table
 _SAMPLE_PAPERS = 50  # the papers whose phrases say where the parts split

@@ -45,7 +45,7 @@ from ..models import (
     TopicInfo,
     TopicTrend,
 )
-from .phrases import PHRASE_RULES, boilerplate, contains, count_phrases
+from .phrases import PHRASE_RULES, boilerplate, contains, count_phrases, reads_as_term
 
 # How papers are counted into topics: part of each topic's fingerprint, so a day counted by other
 # rules is never compared with today. Bump it when digest/selection/matching.py changes what a match is.
@@ -288,11 +288,15 @@ def topic_trends(
 
 
 def term_candidates(today: PhraseCounts) -> list[str]:
-    """Phrases in enough of today's papers, by enough different first authors, and not boilerplate, to be
-    considered at all."""
+    """Phrases in enough of today's papers, by enough different first authors, neither boilerplate nor a
+    fragment of a term, to be considered at all."""
     frequent = [p for p, n in today.docs.items() if n >= MIN_PAPERS]
     authors = today.first_authors
-    return sorted(p for p in frequent if authors.get(p, 0) >= MIN_FIRST_AUTHORS and not boilerplate(p))
+    return sorted(p for p in frequent if authors.get(p, 0) >= MIN_FIRST_AUTHORS and _term(p))
+
+
+def _term(phrase: str) -> bool:
+    return not boilerplate(phrase) and reads_as_term(phrase)
 
 
 def could_emerge(candidates: Sequence[str], today: PhraseCounts, past_papers: int) -> list[str]:
@@ -353,7 +357,7 @@ def emerging_terms(
     passing: list[EmergingTerm] = []
     for phrase, y_past in past.items():
         y = today.docs.get(phrase, 0)
-        if y < MIN_PAPERS or today.first_authors.get(phrase, 0) < MIN_FIRST_AUTHORS or boilerplate(phrase):
+        if y < MIN_PAPERS or today.first_authors.get(phrase, 0) < MIN_FIRST_AUTHORS or not _term(phrase):
             continue
         if y_past / past_papers > FLOOD_SHARE:
             continue
