@@ -389,6 +389,28 @@ def test_what_the_checks_cannot_see_a_false_sentence_from_the_not_adopted_few_sh
     assert len(kept) == 4, [r["content"] for r in kept]
 
 
+def test_a_closed_subject_instead_of_a_sentence_was_measured_and_not_adopted():
+    """The small model was also asked for the ids of the top items that share a subject and that subject in a
+    few English words, for the code to render with its count (docs/local-llm.md). On the ten real days it
+    named a reader topic alone ("LLM") five times; a subject found in two of the items it named, never; in
+    any two of the top items, once: too rare to be the paragraph's part on most days, not adopted."""
+    path = ANSWERS / "not-adopted" / "subject" / "local-qwen2.5-coder-1.5b-subject.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    topic_words = {"llm", "mllm", "model", "language", "large", "multimodal", "vision-language"}
+
+    def found_in(answer: dict, items: list[dict], ids: list[str]) -> list[str]:
+        words = [w.lower().removesuffix("s") for w in answer["subject"].replace(",", " ").split()]
+        words = [w for w in words if w not in topic_words]
+        text = {i["id"]: f"{i['title']} {i['line']}".lower() for i in items}
+        return [i for i in ids if words and all(w in text[i] for w in words)]
+
+    answers = [(json.loads(r["content"]), r["items"]) for r in rows]
+    assert len(answers) == 10
+    assert sum(a["subject"] == "LLM" for a, _ in answers) == 5
+    assert sum(len(found_in(a, items, a["shared"])) >= 2 for a, items in answers) == 0
+    assert sum(len(found_in(a, items, [i["id"] for i in items])) >= 2 for a, items in answers) == 1
+
+
 # The checks that guard against untrusted text (the reader's safety): kept whether a model trips them or not.
 SAFETY = {HAS_ACTIVE_HTML, HAS_LINK}
 
